@@ -1,0 +1,45 @@
+"""Exact theory of robustness regularizers on piecewise-linear networks.
+
+The exact half of the toolkit: a network description in rational arithmetic, its activation
+regions (pattern, local affine map f = J x + b, half-spaces), and symbolic proofs of each claim.
+Nothing here imports torch at import time; :func:`from_torch` imports it when called.
+
+>>> from theory import mlp, linearize
+>>> linearize(mlp([[[2, 0], [0, -1]], [[1, 1]]]), [1, -3]).jacobian
+Matrix([[2, -1]])
+"""
+
+from .claims import CLAIMS, Claim, claim, claim_ids
+from .exact import NonFiniteError, rational
+from .layers import (AvgPool2d, BatchNorm, Conv2d, Flatten, KinkError, Linear, MaxPool2d, Maxout, Rectifier,
+                     Residual, ShapeError, SUPPORTED, UnsupportedLayerError)
+from .network import Network, mlp
+from .region import Region, linearize
+
+__all__ = [
+    "CLAIMS", "Claim", "claim", "claim_ids", "NonFiniteError", "rational",
+    "AvgPool2d", "BatchNorm", "Conv2d", "Flatten", "KinkError", "Linear", "MaxPool2d", "Maxout", "Rectifier",
+    "Residual", "ShapeError", "SUPPORTED", "UnsupportedLayerError", "Network", "mlp", "Region", "linearize",
+    "from_torch", "prove", "prove_all",
+]
+
+
+def from_torch(module, in_shape, name=None):
+    """Convert a torch ``nn.Module`` to an exact :class:`Network` (see :mod:`theory.torch_bridge`)."""
+    from .torch_bridge import from_torch as _from_torch
+
+    return _from_torch(module, in_shape, name=name)
+
+
+def prove(claim_id):
+    """Prove one claim symbolically (see :mod:`theory.prove`)."""
+    from .prove import prove as _prove
+
+    return _prove(claim_id)
+
+
+def prove_all(ids=None):
+    """Prove every claim, or the named ones (see :mod:`theory.prove`)."""
+    from .prove import prove_all as _prove_all
+
+    return _prove_all(ids)

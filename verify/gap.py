@@ -1,0 +1,228 @@
+"""One record for every check: :class:`Gap`, and the JSON-lines results file that carries them.
+
+A :class:`Gap` holds, for one sub-statement of one claim on one network, the two sides per point,
+the floating-point error bound of their difference per point, and the facts that explain a failure
+(dtype, device, seed, architecture, kink distance, whether the pattern changed).
+
+- ``identity``: ``lhs`` is the definition, ``rhs`` the derived form; the check holds at a point when
+  ``|lhs - rhs| <= bound``.
+- ``inequality``: the statement is ``lhs <= rhs``; its slack is ``rhs - lhs``, and the check holds
+  when ``slack >= -bound``.
+- ``measurement``: values reported, no verdict (``ok`` is ``None``).
+
+Points on a kink (``kink_distance == 0``, or closer to a kink than the rounding error of the
+pre-activation, as decided by the checker through ``on_kink``) are counted and excluded from the
+verdict, because the claim's assumption (an interior point) does not hold there.
+
+>>> g = Gap("input-gradient", "grad L = J^T (p - e)", "identity", lhs=[1.0, 2.0], rhs=[1.0, 2.0 + 1e-15],
+...         bound=[1e-14, 1e-14], dtype="float64", device="cpu", seed=0, arch="mlp-2x3x2-relu")
+>>> g.ok, g.max_gap_over_bound < 1
+(True, True)
+>>> Gap.from_dict(g.to_dict()) == g
+True
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+__all__ = ["Gap", "RESULTS_SCHEMA", "ResultsError", "write_record", "read_results", "network_record"]
+
+#: Version tag written on every results line; readers refuse other major versions.
+RESULTS_SCHEMA = "relu-regularizer-verification/results/1"
+
+_KINDS = ("identity", "inequality", "measurement")
+
+
+def _floats(xs) -> list[float]:
+    return [float(v) for v in xs]
+
+
+@dataclass
+class Gap:
+    """The outcome of one check of one claim on one network, point by point."""
+
+    claim: str
+    check: str
+    kind: str
+    lhs: Sequence[float]
+    rhs: Sequence[float]
+    bound: Sequence[float]
+    dtype: str
+    device: str
+    seed: int
+    arch: str
+    kink_distance: Sequence[float] | None = None
+    on_kink: Sequence[bool] | None = None
+    pattern_changed: Sequence[bool] | None = None
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.kind not in _KINDS:
+            raise ValueError(f"Gap.kind must be one of {_KINDS}, got {self.kind!r}")
+        self.lhs, self.rhs, self.bound = _floats(self.lhs), _floats(self.rhs), _floats(self.bound)
+        n = len(self.lhs)
+        if len(self.rhs) != n or len(self.bound) != n:
+            raise ValueError(f"Gap {self.claim}/{self.check}: lhs, rhs and bound must have one value per "
+                             f"point; got {n}, {len(self.rhs)} and {len(self.bound)}")
+        if self.kink_distance is not None:
+            self.kink_distance = _floats(self.kink_distance)
+        if self.on_kink is None and self.kink_distance is not None:
+            self.on_kink = [d == 0.0 for d in self.kink_distance]
+        if self.on_kink is not None:
+            self.on_kink = [bool(v) for v in self.on_kink]
+        if self.pattern_changed is not None:
+            self.pattern_changed = [bool(v) for v in self.pattern_changed]
+
+    # ---- per point -------------------------------------------------------------------------
+    @property
+    def n_points(self) -> int:
+        return len(self.lhs)
+
+    @property
+    def abs_err(self) -> list[float]:
+        """|lhs - rhs| per point (identity), or the violation max(lhs - rhs, 0) (inequality)."""
+        if self.kind == "inequality":
+            return [max(a - b, 0.0) for a, b in zip(self.lhs, self.rhs)]
+        return [abs(a - b) for a, b in zip(self.lhs, self.rhs)]
+
+    @property
+    def rel_err(self) -> list[float]:
+        return [e / max(abs(a), abs(b)) if max(abs(a), abs(b)) > 0 else (0.0 if e == 0 else math.inf)
+                for e, a, b in zip(self.abs_err, self.lhs, self.rhs)]
+
+    @property
+    def slack(self) -> list[float]:
+        """rhs - lhs: how much room an inequality ``lhs <= rhs`` leaves."""
+        return [b - a for a, b in zip(self.lhs, self.rhs)]
+
+    @property
+    def gap_over_bound(self) -> list[float]:
+        return [e / b if b > 0 else (0.0 if e == 0 else math.inf) for e, b in zip(self.abs_err, self.bound)]
+
+    def _interior(self) -> list[int]:
+        kinks = self.on_kink or [False] * self.n_points
+        return [i for i in range(self.n_points) if not kinks[i]]
+
+    # ---- summaries -------------------------------------------------------------------------
+    @property
+    def n_kinks(self) -> int:
+        return sum(self.on_kink or [])
+
+    @property
+    def n_crossings(self) -> int:
+        return sum(self.pattern_changed or [])
+
+    @property
+    def failures(self) -> list[int]:
+        """Indices of interior points where the check does not hold."""
+        if self.kind == "measurement":
+            return []
+        gob = self.gap_over_bound
+        bad = []
+        for i in self._interior():
+            v = gob[i]
+            if not (v <= 1.0) or any(math.isnan(t) for t in (self.lhs[i], self.rhs[i])):
+                bad.append(i)
+        return bad
+
+    @property
+    def ok(self) -> bool | None:
+        return None if self.kind == "measurement" else not self.failures
+
+    @property
+    def max_gap_over_bound(self) -> float:
+        vals = [self.gap_over_bound[i] for i in self._interior()]
+        return max(vals) if vals else 0.0
+
+    @property
+    def max_rel_err(self) -> float:
+        vals = [self.rel_err[i] for i in self._interior()]
+        return max(vals) if vals else 0.0
+
+    def diagnosis(self) -> str:
+        """A failure message that explains itself: the claim, the worst point, both sides, the bound,
+        dtype, device, seed, the kink distance and whether the pattern changed."""
+        head = f"[{self.claim}] {self.check} on {self.arch} ({self.dtype}, {self.device}, seed {self.seed})"
+        if self.kind == "measurement":
+            return head + ": measurement, no verdict"
+        bad = self.failures
+        gob = self.gap_over_bound
+        idx = self._interior()
+        i = max(bad or idx or [0], key=lambda k: gob[k] if idx else 0)
+        if not self.n_points:
+            return head + ": no points"
+        kd = self.kink_distance[i] if self.kink_distance else float("nan")
+        pc = self.pattern_changed[i] if self.pattern_changed else None
+        rel = "<=" if self.kind == "inequality" else "=="
+        verdict = "HOLDS" if not bad else f"FAILS at {len(bad)} of {len(idx)} interior points"
+        return (f"{head}: {verdict}; worst point {i}: lhs={self.lhs[i]!r} {rel} rhs={self.rhs[i]!r}, "
+                f"error {self.abs_err[i]:.3e} vs bound {self.bound[i]:.3e} (ratio {gob[i]:.3g}); "
+                f"kink distance {kd:.3e}; pattern changed: {pc}; kinks excluded: {self.n_kinks}")
+
+    __str__ = diagnosis
+
+    # ---- serialisation ---------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Gap":
+        return cls(**d)
+
+
+class ResultsError(ValueError):
+    """A results file is missing, unreadable, or written by an incompatible version."""
+
+
+def network_record(network: dict, run: dict, gaps: Iterable[Gap]) -> dict:
+    """One results line: the network description, the run facts, and its gaps."""
+    return {"schema": RESULTS_SCHEMA, "run": run, "network": network, "gaps": [g.to_dict() for g in gaps]}
+
+
+def write_record(path: str | os.PathLike, record: dict) -> None:
+    """Append one record as one JSON line and flush it to disk, so an interrupted sweep keeps it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(record, allow_nan=True)
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(line + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def read_results(path: str | os.PathLike) -> list[dict]:
+    """Read a results file: a list of records, with their ``gaps`` turned back into :class:`Gap`.
+
+    A line that is not complete JSON (an interrupted write) is skipped with a warning. A missing file,
+    a file with no valid record, or a record of another schema raises :class:`ResultsError`.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ResultsError(f"results file {str(path)!r} does not exist; run `python -m verify` to make one")
+    records = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                warnings.warn(f"{path}:{lineno}: skipped a partially written or corrupt line", stacklevel=2)
+                continue
+            if not isinstance(rec, dict) or "schema" not in rec:
+                raise ResultsError(f"{path}:{lineno}: not a results record (no 'schema' field)")
+            if rec["schema"] != RESULTS_SCHEMA:
+                raise ResultsError(f"{path}:{lineno}: results schema {rec['schema']!r} is not supported; "
+                                   f"this version reads {RESULTS_SCHEMA!r}. Re-run `python -m verify`.")
+            rec["gaps"] = [Gap.from_dict(g) for g in rec.get("gaps", [])]
+            records.append(rec)
+    if not records:
+        raise ResultsError(f"results file {str(path)!r} holds no complete record")
+    return records
