@@ -43,6 +43,7 @@ class AffineNode:
     weight: flint.fmpq_mat
     bias: flint.fmpq_mat | None
     name: str
+    kind: str = "Linear"
 
     @property
     def size(self):
@@ -177,10 +178,10 @@ class Network:
                 out, _ = out_shape[0], n_in
                 W = matrix(layer.weight, (out, n_in), what=f"{name}.weight")
                 b = None if layer.bias is None else vector(layer.bias, out, what=f"{name}.bias")
-                src = self._add(AffineNode(src, W, b, name))
+                src = self._add(AffineNode(src, W, b, name, "Linear"))
             elif isinstance(layer, Conv2d):
                 W, b = _conv_matrix(layer, shape, out_shape)
-                src = self._add(AffineNode(src, W, b, name))
+                src = self._add(AffineNode(src, W, b, name, "Conv2d"))
             elif isinstance(layer, MaxPool2d):
                 windows, _ = _pool_windows(layer, shape)
                 src = self._add(MaxNode(src, tuple(windows), name))
@@ -191,7 +192,7 @@ class Network:
                 for r, win in enumerate(windows):
                     for i in win:
                         W[r, i] = inv
-                src = self._add(AffineNode(src, W, None, name))
+                src = self._add(AffineNode(src, W, None, name, "AvgPool2d"))
             elif isinstance(layer, Flatten):
                 pass
             elif isinstance(layer, BatchNorm):
@@ -203,7 +204,7 @@ class Network:
                 for i in range(n_in):
                     W[i, i] = sc[i // per]
                 b = flint.fmpq_mat(n_in, 1, [sh[i // per] for i in range(n_in)])
-                src = self._add(AffineNode(src, W, b, name))
+                src = self._add(AffineNode(src, W, b, name, "BatchNorm"))
             elif isinstance(layer, Rectifier):
                 if layer.per_channel():
                     a = [rational(v, what=f"{name}.slope") for v in matrix(layer.slope, what=f"{name}.slope").entries()]
