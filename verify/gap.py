@@ -12,7 +12,9 @@ the floating-point error bound of their difference per point, and the facts that
 
 Points on a kink (``kink_distance == 0``, or closer to a kink than the rounding error of the
 pre-activation, as decided by the checker through ``on_kink``) are counted and excluded from the
-verdict, because the claim's assumption (an interior point) does not hold there.
+verdict, because the claim's assumption (an interior point) does not hold there. Points outside a
+claim's other assumptions (``excluded``, e.g. x + h z left the region of x) are likewise counted
+and excluded. Both counts are reported beside every verdict.
 
 >>> g = Gap("input-gradient", "grad L = J^T (p - e)", "identity", lhs=[1.0, 2.0], rhs=[1.0, 2.0 + 1e-15],
 ...         bound=[1e-14, 1e-14], dtype="float64", device="cpu", seed=0, arch="mlp-2x3x2-relu")
@@ -61,6 +63,7 @@ class Gap:
     kink_distance: Sequence[float] | None = None
     on_kink: Sequence[bool] | None = None
     pattern_changed: Sequence[bool] | None = None
+    excluded: Sequence[bool] | None = None
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -79,6 +82,12 @@ class Gap:
             self.on_kink = [bool(v) for v in self.on_kink]
         if self.pattern_changed is not None:
             self.pattern_changed = [bool(v) for v in self.pattern_changed]
+        if self.excluded is not None:
+            self.excluded = [bool(v) for v in self.excluded]
+        for name in ("kink_distance", "on_kink", "pattern_changed", "excluded"):
+            v = getattr(self, name)
+            if v is not None and len(v) != n:
+                raise ValueError(f"Gap {self.claim}/{self.check}: {name} has {len(v)} entries for {n} points")
 
     # ---- per point -------------------------------------------------------------------------
     @property
@@ -107,13 +116,19 @@ class Gap:
         return [e / b if b > 0 else (0.0 if e == 0 else math.inf) for e, b in zip(self.abs_err, self.bound)]
 
     def _interior(self) -> list[int]:
+        """Points where the claim's assumptions hold: not on a kink, not excluded."""
         kinks = self.on_kink or [False] * self.n_points
-        return [i for i in range(self.n_points) if not kinks[i]]
+        out = self.excluded or [False] * self.n_points
+        return [i for i in range(self.n_points) if not kinks[i] and not out[i]]
 
     # ---- summaries -------------------------------------------------------------------------
     @property
     def n_kinks(self) -> int:
         return sum(self.on_kink or [])
+
+    @property
+    def n_excluded(self) -> int:
+        return sum(self.excluded or [])
 
     @property
     def n_crossings(self) -> int:
@@ -164,7 +179,8 @@ class Gap:
         verdict = "HOLDS" if not bad else f"FAILS at {len(bad)} of {len(idx)} interior points"
         return (f"{head}: {verdict}; worst point {i}: lhs={self.lhs[i]!r} {rel} rhs={self.rhs[i]!r}, "
                 f"error {self.abs_err[i]:.3e} vs bound {self.bound[i]:.3e} (ratio {gob[i]:.3g}); "
-                f"kink distance {kd:.3e}; pattern changed: {pc}; kinks excluded: {self.n_kinks}")
+                f"kink distance {kd:.3e}; pattern changed: {pc}; kinks excluded: {self.n_kinks}; "
+                f"outside assumptions: {self.n_excluded}")
 
     __str__ = diagnosis
 
