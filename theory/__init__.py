@@ -12,14 +12,14 @@ Matrix([[2, -1]])
 from .claims import CLAIMS, Claim, claim, claim_ids
 from .exact import NonFiniteError, rational
 from .layers import (AvgPool2d, BatchNorm, Conv2d, Flatten, KinkError, Linear, MaxPool2d, Maxout, Rectifier,
-                     Residual, ShapeError, SUPPORTED, UnsupportedLayerError)
+                     Residual, ShapeError, SUPPORTED, TrainingModeError, UnsupportedLayerError)
 from .network import Network, mlp
 from .region import Region, linearize
 
 __all__ = [
     "CLAIMS", "Claim", "claim", "claim_ids", "NonFiniteError", "rational",
     "AvgPool2d", "BatchNorm", "Conv2d", "Flatten", "KinkError", "Linear", "MaxPool2d", "Maxout", "Rectifier",
-    "Residual", "ShapeError", "SUPPORTED", "UnsupportedLayerError", "Network", "mlp", "Region", "linearize",
+    "Residual", "ShapeError", "SUPPORTED", "TrainingModeError", "UnsupportedLayerError", "Network", "mlp", "Region", "linearize",
     "from_torch", "prove", "prove_all",
 ]
 

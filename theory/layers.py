@@ -32,7 +32,7 @@ from typing import Any, Sequence
 
 __all__ = [
     "Linear", "Conv2d", "AvgPool2d", "MaxPool2d", "Flatten", "BatchNorm", "Rectifier", "Maxout",
-    "Residual", "Layer", "ShapeError", "UnsupportedLayerError", "KinkError", "infer_shapes",
+    "Residual", "Layer", "ShapeError", "UnsupportedLayerError", "TrainingModeError", "KinkError", "infer_shapes",
     "SUPPORTED",
 ]
 
@@ -43,6 +43,10 @@ class ShapeError(ValueError):
 
 class UnsupportedLayerError(TypeError):
     """A layer or function is not piecewise linear (or not supported), so the theory does not apply."""
+
+
+class TrainingModeError(UnsupportedLayerError):
+    """A BatchNorm or Dropout in training mode: the network is not a fixed piecewise-linear function."""
 
 
 class KinkError(ValueError):

@@ -31,7 +31,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .layers import (AvgPool2d, BatchNorm, Conv2d, Flatten, Linear, MaxPool2d, Maxout, Rectifier, Residual,
-                     ShapeError, SUPPORTED, UnsupportedLayerError)
+                     ShapeError, SUPPORTED, TrainingModeError, UnsupportedLayerError)
 from .network import Network
 
 __all__ = ["from_torch", "layers_from_torch", "MaxoutUnit", "Abs", "NOT_PIECEWISE_LINEAR"]
@@ -75,8 +75,8 @@ def _t(p):
 
 
 def _refuse(what: str, where: str, why: str = "is not piecewise linear, so the theory of activation regions "
-            "does not apply to it"):
-    raise UnsupportedLayerError(f"{what} ({where}) {why}")
+            "does not apply to it", error=UnsupportedLayerError):
+    raise error(f"{what} ({where}) {why}")
 
 
 def _module_layer(mod: nn.Module, name: str):
@@ -86,7 +86,7 @@ def _module_layer(mod: nn.Module, name: str):
     if isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d)):
         if mod.training:
             _refuse(kind, where, "is in training mode: call .eval() (batch statistics make the network "
-                    "depend on the whole batch, and it is not piecewise linear per example)")
+                    "depend on the whole batch, and it is not piecewise linear per example)", TrainingModeError)
         if not mod.track_running_stats or mod.running_mean is None:
             _refuse(kind, where, "has no running statistics, so even in eval mode it normalises by batch "
                     "statistics")
@@ -97,7 +97,8 @@ def _module_layer(mod: nn.Module, name: str):
         return BatchNorm(scale, b - mean * scale, name=name)
     if isinstance(mod, nn.Dropout) or kind.startswith("Dropout"):
         if mod.training:
-            _refuse(kind, where, "is in training mode: call .eval() (random masks are not a fixed function)")
+            _refuse(kind, where, "is in training mode: call .eval() (random masks are not a fixed function)",
+                    error=TrainingModeError)
         return None
     if isinstance(mod, nn.Identity):
         return None

@@ -7,7 +7,7 @@ True
 """
 
 from theory.exact import NonFiniteError
-from theory.layers import KinkError, ShapeError, UnsupportedLayerError
+from theory.layers import KinkError, ShapeError, TrainingModeError, UnsupportedLayerError
 
 __all__ = ["ShapeError", "UnsupportedLayerError", "KinkError", "NonFiniteError", "EmptyBatchError",
            "TooFewClassesError", "DeviceMismatchError", "DTypeMismatchError", "TrainingModeError"]
@@ -27,7 +27,3 @@ class DeviceMismatchError(ValueError):
 
 class DTypeMismatchError(TypeError):
     """The model's parameters and the input have different dtypes."""
-
-
-class TrainingModeError(UnsupportedLayerError):
-    """A BatchNorm or Dropout in training mode: the network is not a fixed piecewise-linear function."""

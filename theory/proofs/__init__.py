@@ -1,0 +1,391 @@
+"""Shared machinery of the symbolic proofs: the :class:`Proof` record, the :class:`Derivation` that builds
+one, and the exact checks that decide ``lhs - rhs == 0``.
+
+Two checks decide an identity, and both compare with ``==``:
+
+- :func:`explicit_residual` for explicit sizes: ``expand(cancel(lhs - rhs))``, entry by entry;
+- :class:`IndexAlgebra` for general sizes: both sides are written with ``IndexedBase`` entries and
+  ``Sum`` over ``1..K`` or ``1..D``; the difference is expanded into multi-sums of monomials, Kronecker
+  deltas are summed out, every sum of a probability entry ``sum_k p_k`` is replaced by 1, and the terms
+  are collected under a canonical naming of their summation indices. The identity holds for every K and
+  D when every collected coefficient is 0.
+
+Softmax enters the derivations through the exponential (``p_k = exp(f_k) / sum_l exp(f_l)``). Each
+``exp(f_k)`` is then replaced by ``Z p_k`` with a symbol ``Z > 0`` and ``sum_k p_k = 1``, which turns the
+identities into polynomial identities in p.
+
+>>> from sympy import IndexedBase, Sum, symbols
+>>> K = symbols("K", integer=True, positive=True)
+>>> k, l = symbols("k l", integer=True)
+>>> p = IndexedBase("p")
+>>> alg = IndexAlgebra({}, simplex={p: K})
+>>> alg.residual(Sum(p[k], (k, 1, K)) ** 2 - 1)
+0
+>>> alg.residual(Sum(p[k] ** 2, (k, 1, K)) - 1) == 0
+False
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import sympy as sp
+from sympy import Add, Indexed, KroneckerDelta, Mul, Pow, Sum
+
+from theory.claims import CLAIMS
+
+__all__ = [
+    "Proof", "Derivation", "IndexAlgebra", "explicit_residual", "softmax_to_p", "explicit_softmax_to_p",
+    "lambda_max_geq", "lambda_max_interval", "METHOD_EMPIRICAL", "METHOD_INSTANCES", "METHOD_SERIES",
+]
+
+METHOD_INSTANCES = "exact rational instances"
+METHOD_SERIES = "series/limit"
+METHOD_EMPIRICAL = "empirical: not a theorem"
+
+
+# --------------------------------------------------------------------------------------------- record
+@dataclass
+class Proof:
+    """The outcome of one symbolic proof: the claim, how it was proved, the derivation and the verdict.
+
+    ``holds`` is ``True`` when every checked step holds, ``False`` when one fails (the failing step and
+    its residual or counterexample are in ``steps``), and ``None`` for empirical claims.
+    """
+
+    claim: str
+    statement: str
+    assumptions: str
+    tag: str
+    kind: str
+    holds: bool | None
+    method: str
+    scope: str
+    steps: list[tuple[str, Any]] = field(default_factory=list)
+    slack: dict[str, sp.Rational] | None = None
+    seconds: float = 0.0
+
+    def verdict(self) -> str:
+        """``HOLDS``, ``FAILS`` or ``EMPIRICAL``."""
+        return {True: "HOLDS", False: "FAILS", None: "EMPIRICAL"}[self.holds]
+
+    def latex(self) -> str:
+        """The derivation as LaTeX, one line per step (an ``align*`` block), with the claim as a comment."""
+        lines = [f"% {self.claim} [{self.tag}, {self.kind}]: {self.statement}",
+                 f"% {self.verdict()}; method: {self.method}; scope: {self.scope}",
+                 r"\begin{align*}",
+                 rf"&\text{{\textbf{{{_tex_text(self.claim)}}}: {_tex_text(self.verdict())}}} \\"]
+        for i, (text, expr) in enumerate(self.steps, 1):
+            body = "" if expr is None else " && " + sp.latex(expr)
+            lines.append(rf"&\text{{{i}. {_tex_text(text)}}}{body} \\")
+        for name, value in (self.slack or {}).items():
+            lines.append(rf"&\text{{min slack {_tex_text(name)}}} && {sp.latex(value)} \\")
+        lines.append(r"\end{align*}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        out = [f"{self.claim} [{self.tag}, {self.kind}]: {self.verdict()}",
+               f"  claim: {self.statement}",
+               f"  assumptions: {self.assumptions or '-'}",
+               f"  method: {self.method}",
+               f"  scope: {self.scope}"]
+        for i, (text, expr) in enumerate(self.steps, 1):
+            out.append(f"  {i}. {text}")
+            if expr is not None:
+                pretty = sp.pretty(expr, use_unicode=True, wrap_line=False)
+                out.extend("       " + line for line in pretty.splitlines())
+        for name, value in (self.slack or {}).items():
+            out.append(f"  min slack {name}: {value}")
+        out.append(f"  ({self.seconds:.2f} s)")
+        return "\n".join(out)
+
+
+def _tex_text(text: str) -> str:
+    table = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$",
+             "{": r"\{", "}": r"\}", "^": r"\^{}", "~": r"\~{}"}
+    return "".join(table.get(ch, ch) for ch in text)
+
+
+class Derivation:
+    """Collects the steps of one proof and decides its verdict from the checked steps.
+
+    >>> from sympy import symbols
+    >>> a, b = symbols("a b")
+    >>> d = Derivation("input-gradient", "symbolic (general K, D)", "a toy")
+    >>> d.equal("expand a square", (a + b) ** 2, a**2 + 2*a*b + b**2)
+    True
+    >>> d.equal("a wrong expansion", (a + b) ** 2, a**2 + b**2)
+    False
+    >>> d.proof().holds
+    False
+    """
+
+    def __init__(self, claim_id: str, method: str, scope: str):
+        self._claim = CLAIMS[claim_id]
+        self._start = time.perf_counter()
+        self.method, self.scope = method, scope
+        self.steps: list[tuple[str, Any]] = []
+        self.slack: dict[str, sp.Rational] = {}
+        self.ok = True
+
+    def note(self, text: str, expr: Any = None) -> None:
+        """A step that is a definition, a derivation result or an argument in words (not itself a check)."""
+        self.steps.append((text, expr))
+
+    def equal(self, text: str, lhs: Any, rhs: Any, algebra: IndexAlgebra | None = None,
+              show: Any = None) -> bool:
+        """Check ``lhs - rhs == 0`` exactly; record the equation (or ``show``) and the verdict."""
+        diff = lhs - rhs
+        residual = algebra.residual(diff) if algebra is not None else explicit_residual(diff)
+        ok = _is_zero(residual)
+        shown = show if show is not None else _equation(lhs, rhs)
+        if ok:
+            self.steps.append((f"{text} [checked: lhs - rhs == 0]", shown))
+        else:
+            self.ok = False
+            self.steps.append((f"NOT PROVED: {text}", shown))
+            self.steps.append(("residual lhs - rhs (should be 0)", residual))
+        return ok
+
+    def check(self, text: str, ok: bool, expr: Any = None) -> bool:
+        """Record a fact decided by exact computation (a limit value, a root count, a sign)."""
+        ok = bool(ok)
+        self.ok = self.ok and ok
+        self.steps.append(((f"{text} [checked]" if ok else f"NOT PROVED: {text}"), expr))
+        return ok
+
+    def min_slack(self, name: str, value: sp.Rational) -> None:
+        """Keep the smallest slack seen for one inequality; a negative slack makes the proof fail."""
+        value = sp.Rational(value)
+        if name not in self.slack or value < self.slack[name]:
+            self.slack[name] = value
+        if value < 0:
+            self.ok = False
+
+    def proof(self, holds: bool | None | str = "auto") -> Proof:
+        """The finished :class:`Proof`; ``holds`` defaults to "every checked step held"."""
+        c = self._claim
+        return Proof(c.id, c.statement, c.assumptions, c.tag, c.kind,
+                     self.ok if holds == "auto" else holds, self.method, self.scope, self.steps,
+                     dict(self.slack) or None, time.perf_counter() - self._start)
+
+
+def _equation(lhs, rhs):
+    if isinstance(lhs, sp.MatrixBase) or isinstance(rhs, sp.MatrixBase):
+        return sp.Eq(sp.ImmutableMatrix(lhs), sp.ImmutableMatrix(rhs), evaluate=False)
+    return sp.Eq(lhs, rhs, evaluate=False)
+
+
+def _is_zero(residual) -> bool:
+    if isinstance(residual, sp.MatrixBase):
+        return all(e == 0 for e in residual)
+    return residual == 0
+
+
+def explicit_residual(expr):
+    """``expand(cancel(expr))`` (entry by entry for a matrix): 0 exactly when the rational identity holds."""
+    if isinstance(expr, sp.MatrixBase):
+        return expr.applyfunc(explicit_residual)
+    return sp.expand(sp.cancel(sp.together(sp.sympify(expr))))
+
+
+# ------------------------------------------------------------------------- softmax through exp(f_k)
+def softmax_to_p(expr, logit, p: sp.IndexedBase, Z: sp.Symbol, K):
+    """Replace every ``exp(logit(i))`` by ``Z p[i]`` and every ``sum_i Z p[i]`` by ``Z`` (as sum p = 1).
+
+    ``logit(i)`` builds the logit expression of class ``i``; any other exponential raises ``ValueError``.
+    """
+    def to_p(e):
+        for i in {a.indices[0] for a in e.args[0].atoms(Indexed) if len(a.indices) == 1}:
+            if sp.expand(e.args[0] - logit(i)) == 0:
+                return Z * p[i]
+        raise ValueError(f"exponential {e} is not exp(logit) of any class")
+
+    expr = expr.replace(lambda e: isinstance(e, sp.exp), to_p)
+
+    def is_partition(e):
+        if not isinstance(e, Sum) or len(e.limits) != 1:
+            return False
+        i, lo, hi = e.limits[0]
+        return lo == 1 and hi == K and e.function == Z * p[i]
+
+    return expr.replace(is_partition, lambda e: Z)
+
+
+def explicit_softmax_to_p(expr, logits, p, Z):
+    """Explicit sizes: ``exp(f_k) -> Z p_k``, then ``p_K = 1 - sum_{k<K} p_k``, then cancel."""
+    expr = expr.xreplace({sp.exp(f): Z * pk for f, pk in zip(logits, p)})
+    last = {p[-1]: 1 - sum(p[:-1])}
+    if isinstance(expr, sp.MatrixBase):
+        return expr.applyfunc(lambda e: sp.cancel(e.xreplace(last)))
+    return sp.cancel(expr.xreplace(last))
+
+
+# ---------------------------------------------------------------------- the index algebra (general K, D)
+class _Term:
+    __slots__ = ("coeff", "dummies", "factors")
+
+    def __init__(self, coeff, dummies, factors):
+        self.coeff, self.dummies, self.factors = coeff, dummies, factors
+
+
+class IndexAlgebra:
+    """Decide identities between sums over ``1..K`` / ``1..D`` of products of indexed entries.
+
+    ``ranges`` maps every free index (``y``, ``j``, ...) to its range symbol; ``simplex`` maps each
+    probability vector (an ``IndexedBase``) to its range, for the rule ``sum_k p_k = 1``. The residual of
+    an expression is a canonical sum of its surviving terms: it is ``0`` exactly when every collected
+    coefficient cancels, which proves the identity for every value of the range symbols.
+    """
+
+    def __init__(self, ranges: dict, simplex: dict | None = None):
+        self.ranges, self.simplex = dict(ranges), dict(simplex or {})
+        self._count = 0
+
+    # expansion into multi-sums of monomials
+    def _fresh(self):
+        self._count += 1
+        return sp.Symbol(f"_s{self._count}", integer=True)
+
+    def _expand(self, e) -> list[_Term]:
+        if isinstance(e, Add):
+            return [t for a in e.args for t in self._expand(a)]
+        if isinstance(e, Mul):
+            out = [_Term(sp.S.One, {}, [])]
+            for a in e.args:
+                out = [_Term(t1.coeff * t2.coeff, {**t1.dummies, **t2.dummies}, t1.factors + t2.factors)
+                       for t2 in self._expand(a) for t1 in out]
+            return out
+        if isinstance(e, Pow) and _indexed(e.base):
+            if not (e.exp.is_Integer and e.exp > 0):
+                raise ValueError(f"cannot normalize the power {e}: divide only by index-free factors")
+            return self._expand(Mul(*([e.base] * int(e.exp)), evaluate=False))
+        if isinstance(e, Sum):
+            rename, dummies = {}, {}
+            for i, lo, hi in e.limits:
+                if lo != 1:
+                    raise ValueError(f"sums must start at 1, got {(i, lo, hi)}")
+                rename[i] = new = self._fresh()
+                dummies[new] = hi
+            return [_Term(t.coeff, {**dummies, **t.dummies}, t.factors)
+                    for t in self._expand(e.function.xreplace(rename))]
+        if isinstance(e, (Indexed, KroneckerDelta)):
+            return [_Term(sp.S.One, {}, [e])]
+        if _indexed(e):
+            raise ValueError(f"cannot normalize {e}")
+        return [_Term(e, {}, [])]
+
+    # reduction of one term
+    def _range(self, index, dummies):
+        if index in dummies:
+            return dummies[index]
+        if index in self.ranges:
+            return self.ranges[index]
+        raise ValueError(f"index {index} has no declared range")
+
+    def _reduce(self, t: _Term) -> _Term:
+        changed = True
+        while changed and t.coeff != 0:
+            changed = False
+            for f in t.factors:
+                if isinstance(f, KroneckerDelta):
+                    a, b = f.args
+                    if b in t.dummies and a not in t.dummies:
+                        a, b = b, a
+                    if a in t.dummies:
+                        if self._range(b, t.dummies) != t.dummies[a]:
+                            raise ValueError(f"{f}: indices with different ranges")
+                        rest = list(t.factors)
+                        rest.remove(f)
+                        t = _Term(t.coeff, {i: r for i, r in t.dummies.items() if i != a},
+                                  [g.xreplace({a: b}) for g in rest])
+                        changed = True
+                        break
+            for i, r in list(t.dummies.items()):
+                holders = [f for f in t.factors if i in f.free_symbols]
+                if not holders:
+                    t = _Term(t.coeff * r, {j: s for j, s in t.dummies.items() if j != i}, t.factors)
+                    changed = True
+                elif (len(holders) == 1 and isinstance(holders[0], Indexed)
+                      and self.simplex.get(holders[0].base) == r and holders[0].indices == (i,)):
+                    rest = list(t.factors)
+                    rest.remove(holders[0])
+                    t = _Term(t.coeff, {j: s for j, s in t.dummies.items() if j != i}, rest)
+                    changed = True
+            numbers = [f for f in t.factors if not _indexed(f)]
+            if numbers:
+                t = _Term(t.coeff * Mul(*numbers), t.dummies, [f for f in t.factors if _indexed(f)])
+                changed = True
+        return t
+
+    def _canonical(self, t: _Term):
+        def signature(i):
+            uses = sorted((str(f.base) if isinstance(f, Indexed) else "delta",
+                           f.indices.index(i) if isinstance(f, Indexed) and i in f.indices else -1)
+                          for f in t.factors if i in f.free_symbols)
+            return (str(t.dummies[i]), tuple(uses))
+        order = sorted(t.dummies, key=signature)
+        groups = [list(g) for _, g in itertools.groupby(order, key=signature)]
+        counters: dict[str, int] = {}
+        names = []
+        for i in order:
+            r = str(t.dummies[i])
+            counters[r] = counters.get(r, 0) + 1
+            names.append(sp.Symbol(f"{r.lower()}_{counters[r]}", integer=True))
+        best = None
+        for perm in itertools.product(*(itertools.permutations(g) for g in groups)):
+            seq = [i for g in perm for i in g]
+            mapping = dict(zip(seq, names))
+            key = tuple(sorted(sp.srepr(f.xreplace(mapping)) for f in t.factors))
+            if best is None or key < best[0]:
+                best = (key, mapping)
+        key, mapping = best
+        limits = [(mapping[i], 1, t.dummies[i]) for i in order]
+        body = Mul(*[f.xreplace(mapping) for f in t.factors])
+        shown = Sum(body, *limits) if limits else body
+        return (tuple(str(t.dummies[i]) for i in order), key), shown
+
+    def residual(self, expr):
+        """The canonical form of ``expr``: ``0`` exactly when it vanishes for all K, D and entries."""
+        collected: dict = {}
+        for t in self._expand(sp.sympify(expr)):
+            t = self._reduce(t)
+            if t.coeff == 0:
+                continue
+            key, shown = self._canonical(t)
+            coeff, _ = collected.get(key, (sp.S.Zero, shown))
+            collected[key] = (coeff + t.coeff, shown)
+        out = sp.S.Zero
+        for coeff, shown in collected.values():
+            coeff = explicit_residual(coeff)
+            if coeff != 0:
+                out += coeff * shown
+        return out
+
+
+def _indexed(e) -> bool:
+    return e.has(Indexed, Sum, KroneckerDelta)
+
+
+# ------------------------------------------------------------------------------ exact spectral bounds
+def _charpoly(M: sp.Matrix) -> sp.Poly:
+    lam = sp.Symbol("lambda")
+    return sp.Poly(M.charpoly(lam).as_expr(), lam, domain=sp.QQ)
+
+
+def lambda_max_geq(M: sp.Matrix, t) -> bool:
+    """Exactly decide ``lambda_max(M) >= t`` for a symmetric rational matrix (Sturm root count).
+
+    >>> lambda_max_geq(sp.Matrix([[2, 1], [1, 2]]), 3), lambda_max_geq(sp.Matrix([[2, 1], [1, 2]]), 3 + sp.Rational(1, 10**9))
+    (True, False)
+    """
+    return _charpoly(M).count_roots(sp.Rational(t), None) > 0
+
+
+def lambda_max_interval(M: sp.Matrix, eps=sp.Rational(1, 10**12)) -> tuple[sp.Rational, sp.Rational]:
+    """Rational ``(lo, hi)`` with ``lo <= lambda_max(M) <= hi`` and ``hi - lo <= eps`` (symmetric rational M)."""
+    (lo, hi), _ = _charpoly(M).intervals(eps=sp.Rational(eps))[-1]
+    return sp.Rational(lo), sp.Rational(hi)
