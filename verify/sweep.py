@@ -1,0 +1,252 @@
+"""The main job: every checkable claim on many random networks, in float64 and float32.
+
+One *unit of work* is (network index, dtype, device). For each, the sweep builds the network from
+its seeded description, draws inputs (some placed on or near kinks, so kinks are seen, not
+avoided), runs every checker (:func:`verify.checkers.run_checks`) and appends one JSON line to the
+results file at once, so an interrupted sweep keeps every finished unit and ``resume`` continues it.
+Shards (``shard=(i, n)``) take every n-th unit and can run as separate jobs; :func:`merge` joins
+their files.
+"""
+
+from __future__ import annotations
+
+import platform
+import random
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import torch
+
+from .gap import RESULTS_SCHEMA, Gap, ResultsError, network_record, read_results, write_record
+
+__all__ = ["SweepConfig", "plan", "run_sweep", "merge", "summarize", "ClaimSummary", "default_device",
+           "run_facts", "QUICK", "ARCHS"]
+
+ARCHS = ("mlp", "cnn", "resnet", "maxout")
+
+#: The quick sweep: sized to finish in under 2 minutes on a 2-core CPU.
+QUICK = {"networks": 16, "points": 12}
+FULL = {"networks": 200, "points": 32}
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """What a sweep runs; two files can be merged only if their configs agree."""
+
+    networks: int = QUICK["networks"]
+    points: int = QUICK["points"]
+    size: str = "quick"
+    dtypes: tuple = ("float64", "float32")
+    device: str = field(default_factory=default_device)
+    seed: int = 0
+    claims: tuple | None = None
+
+    def to_dict(self) -> dict:
+        return {"networks": self.networks, "points": self.points, "size": self.size, "dtypes": list(self.dtypes),
+                "device": self.device, "seed": self.seed, "claims": list(self.claims) if self.claims else None}
+
+
+def plan(config: SweepConfig, shard: tuple[int, int] = (0, 1)) -> list[dict]:
+    """The units of work of a sweep (or of one shard of it), in order; each carries its NetSpec."""
+    from .networks import draw_spec
+
+    i_shard, n_shard = shard
+    if not (n_shard >= 1 and 0 <= i_shard < n_shard):
+        raise ValueError(f"shard must be i/n with 0 <= i < n, got {i_shard}/{n_shard}")
+    rng = random.Random(config.seed)
+    units = []
+    for k in range(config.networks):
+        spec = draw_spec(rng, size=config.size, arch=ARCHS[k % len(ARCHS)])
+        for dtype in config.dtypes:
+            units.append({"index": k, "dtype": dtype, "device": config.device, "spec": spec})
+    return [u for j, u in enumerate(units) if j % n_shard == i_shard]
+
+
+def _key(index, dtype, device) -> tuple:
+    return (int(index), str(dtype), str(device))
+
+
+def run_facts(dtype: str, device: str, seed: int, flags: dict | None = None) -> dict:
+    """What a results line records about the run."""
+    dev = torch.device(device)
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else (platform.processor() or platform.machine())
+    return {"torch": torch.__version__, "python": platform.python_version(), "device": dev.type,
+            "device_name": name, "dtype": dtype, "seed": seed, "flags": flags or {},
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+
+
+def _done_keys(path: Path, config: SweepConfig) -> set:
+    if not path.exists():
+        return set()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            records = read_results(path)
+        except ResultsError:
+            return set()
+    keys = set()
+    for rec in records:
+        if rec["run"].get("sweep") != config.to_dict():
+            raise ResultsError(f"{path} was written by a sweep with other settings ({rec['run'].get('sweep')}); "
+                               f"use another --out file, or the same settings to resume")
+        keys.add(_key(rec["network"]["index"], rec["run"]["dtype"], rec["network"]["device"]))
+    return keys
+
+
+def run_unit(unit: dict, config: SweepConfig) -> dict:
+    """Run every checker on one network in one dtype; return its results record."""
+    from .checkers import run_checks
+    from .networks import draw_inputs
+
+    spec = unit["spec"]
+    dtype = getattr(torch, unit["dtype"])
+    model = spec.build(dtype=dtype, device=unit["device"])
+    gen = torch.Generator().manual_seed(spec.seed * 1000 + unit["index"])
+    x, y = draw_inputs(model, spec, config.points, generator=gen)
+    x, y = x.to(unit["device"]), y.to(unit["device"])
+    t0 = time.perf_counter()
+    gaps = run_checks(model, x, y, claims=config.claims, seed=spec.seed, arch=spec.id, generator=gen)
+    facts = run_facts(unit["dtype"], unit["device"], spec.seed, _flags(unit["device"]))
+    facts["sweep"] = config.to_dict()
+    facts["seconds"] = round(time.perf_counter() - t0, 3)
+    network = dict(spec.to_dict(), id=spec.id, index=unit["index"], device=unit["device"])
+    return network_record(network, facts, gaps)
+
+
+def _flags(device: str) -> dict:
+    flags = {"deterministic": torch.are_deterministic_algorithms_enabled()}
+    if torch.device(device).type == "cuda":
+        flags.update({"tf32_matmul_during_checks": False, "tf32_cudnn_during_checks": False})
+    return flags
+
+
+def run_sweep(out: str | Path, *, config: SweepConfig | None = None, quick: bool = True,
+              shard: tuple[int, int] = (0, 1), resume: bool = False, progress: bool = True) -> list[dict]:
+    """Run a sweep, appending one line per finished unit to ``out``; return the records of this run.
+
+    Without ``resume`` an existing ``out`` is not mixed with the new sweep: it is kept, renamed with
+    its modification time (``verify.20260101-120000.jsonl``), and a note says so.
+    """
+    from tqdm.auto import tqdm
+
+    config = config or SweepConfig(**(QUICK if quick else FULL), size="quick" if quick else "full")
+    out = Path(out)
+    if out.exists() and out.stat().st_size and not resume:
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(out.stat().st_mtime))
+        kept = out.with_name(f"{out.stem}.{stamp}{out.suffix}")
+        out.rename(kept)
+        print(f"note: kept the previous results as {kept}")
+    done = _done_keys(out, config) if resume else set()
+    units = [u for u in plan(config, shard) if _key(u["index"], u["dtype"], u["device"]) not in done]
+    records = []
+    bar = tqdm(units, desc="networks", unit="net", disable=not progress, dynamic_ncols=True)
+    for unit in bar:
+        bar.set_postfix_str(f"{unit['spec'].id} {unit['dtype']}")
+        rec = run_unit(unit, config)
+        write_record(out, rec)
+        rec["gaps"] = [Gap.from_dict(g) for g in rec["gaps"]]
+        records.append(rec)
+    return records
+
+
+def merge(paths: Sequence[str | Path], out: str | Path) -> int:
+    """Join shard files of one sweep into ``out``; duplicates are dropped, other sweeps refused.
+
+    Returns the number of records written.
+    """
+    seen, config, n = set(), None, 0
+    out = Path(out)
+    if out.exists() and out.stat().st_size:
+        raise FileExistsError(f"{out} exists; merge writes a new file")
+    for p in paths:
+        for rec in read_results(p):
+            cfg = rec["run"].get("sweep")
+            if config is None:
+                config = cfg
+            elif cfg is not None and dict(cfg, device=None) != dict(config, device=None):
+                raise ResultsError(f"{p} comes from a sweep with other settings ({cfg} vs {config})")
+            key = _key(rec["network"]["index"], rec["run"]["dtype"], rec["network"]["device"])
+            if key in seen:
+                continue
+            seen.add(key)
+            rec["gaps"] = [g.to_dict() for g in rec["gaps"]]
+            write_record(out, rec)
+            n += 1
+    return n
+
+
+@dataclass
+class ClaimSummary:
+    """One row of the console table."""
+
+    claim: str
+    tag: str
+    kind: str
+    networks: int = 0
+    points: int = 0
+    max_rel_gap: float = 0.0
+    max_gap_over_bound: float = 0.0
+    kinks: int = 0
+    excluded: int = 0
+    crossings: int = 0
+    failures: list = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        if self.failures:
+            return "FAILS"
+        if self.kind == "measurement" and not self.points:
+            return "n/a"
+        if self.kind == "measurement":
+            return "REPORTED"
+        return "HOLDS" if self.points else "n/a"
+
+
+def summarize(records: Iterable[dict]) -> list[ClaimSummary]:
+    """Aggregate gaps by claim (in registry order)."""
+    from theory.claims import CLAIMS
+
+    rows: dict[str, ClaimSummary] = {}
+    nets: dict[str, set] = {}
+    for rec in records:
+        for g in rec["gaps"]:
+            c = CLAIMS.get(g.claim)
+            row = rows.setdefault(g.claim, ClaimSummary(g.claim, c.tag if c else "?", c.kind if c else g.kind))
+            nets.setdefault(g.claim, set()).add((rec["network"].get("index"), rec["run"].get("dtype"),
+                                                 rec["network"].get("device")))
+            row.points += g.n_points
+            row.kinks += g.n_kinks
+            row.excluded += g.n_excluded
+            row.crossings += g.n_crossings
+            if g.kind != "measurement" and g.n_points:
+                row.max_rel_gap = max(row.max_rel_gap, g.max_rel_err)
+                row.max_gap_over_bound = max(row.max_gap_over_bound, g.max_gap_over_bound)
+                if not g.ok:
+                    row.failures.append(g)
+    for cid, row in rows.items():
+        row.networks = len(nets[cid])
+    order = {cid: i for i, cid in enumerate(CLAIMS)}
+    return sorted(rows.values(), key=lambda r: order.get(r.claim, len(order)))
+
+
+def format_table(rows: list[ClaimSummary]) -> str:
+    """The console table: claim | tag | networks | points | max rel gap | max gap/bound | kinks |
+    crossings | status."""
+    head = ["claim", "tag", "networks", "points", "max rel gap", "max gap/bound", "kinks", "excluded",
+            "crossings", "status"]
+    body = [[r.claim, r.tag, str(r.networks), str(r.points),
+             "-" if r.kind == "measurement" else f"{r.max_rel_gap:.1e}",
+             "-" if r.kind == "measurement" else f"{r.max_gap_over_bound:.2g}",
+             str(r.kinks), str(r.excluded), str(r.crossings), r.status] for r in rows]
+    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]
+    line = lambda cells: "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+    return "\n".join([line(head), line(["-" * w for w in widths])] + [line(b) for b in body])
+
+
