@@ -189,8 +189,52 @@ def _tensor_inputs(node):
             and not (a.op == "call_method" and a.target == "size")]
 
 
+def _unscript(module):
+    """An eager copy of a TorchScript module built from standard layers (and nn.Sequential of them).
+
+    TorchScript keeps each submodule's class name, constants, parameters and buffers, but torch.fx
+    cannot trace it; standard layers are rebuilt from those. A scripted module with its own forward
+    cannot be rebuilt, and is refused.
+    """
+    name = getattr(module, "original_name", type(module).__name__)
+    local = {"MaxoutUnit": MaxoutUnit, "Abs": Abs}
+    cls = local.get(name) or getattr(nn, name, None)
+    if cls is None or not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise UnsupportedLayerError(
+            f"the TorchScript module {name!r} has its own forward, which torch.fx cannot trace; save the "
+            f"nn.Module itself with torch.save(model, path) instead")
+    lost = [a for a in getattr(cls, "__constants__", []) if not hasattr(module, a)]
+    if lost:
+        raise UnsupportedLayerError(
+            f"the TorchScript module {name!r} does not keep its settings ({', '.join(lost)}), as happens with "
+            f"torch.jit.trace; save it with torch.jit.script, or save the nn.Module with torch.save")
+    eager = cls.__new__(cls)
+    nn.Module.__init__(eager)
+    for attr in set(getattr(cls, "__constants__", [])) | {"pieces", "negative_slope", "eps", "momentum",
+                                                          "track_running_stats", "affine", "num_features"}:
+        if hasattr(module, attr):
+            setattr(eager, attr, getattr(module, attr))
+    for pname, p in module.named_parameters(recurse=False):
+        eager.register_parameter(pname, nn.Parameter(p.detach().clone(), requires_grad=p.requires_grad))
+    for bname, b in module.named_buffers(recurse=False):
+        eager.register_buffer(bname, None if b is None else b.detach().clone())
+    if cls is nn.Sequential:
+        for cname, child in module.named_children():
+            eager.add_module(cname, _unscript(child))
+    elif any(True for _ in module.children()):
+        raise UnsupportedLayerError(f"the TorchScript module {name!r} has submodules; only nn.Sequential "
+                                    f"containers can be rebuilt from TorchScript. Save the nn.Module with torch.save")
+    eager.train(module.training)
+    return eager
+
+
 def layers_from_torch(module: nn.Module) -> list:
-    """The layer descriptions of a torch model, traced with torch.fx (see the module docstring)."""
+    """The layer descriptions of a torch model, traced with torch.fx (see the module docstring).
+
+    A TorchScript model made of standard layers (or nn.Sequential of them) is rebuilt first.
+    """
+    if isinstance(module, torch.jit.ScriptModule):
+        module = _unscript(module)
     if not isinstance(module, nn.Module):
         raise TypeError(f"expected a torch nn.Module, got {type(module).__name__}")
     try:
