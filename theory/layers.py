@@ -167,11 +167,17 @@ class BatchNorm:
     With running mean mu, variance v, weight g, bias beta and eps: scale = g / sqrt(v + eps),
     shift = beta - mu * scale. The square root is irrational in general; a description converted from
     torch uses the float values of scale and shift (read exactly), see :mod:`theory.torch_bridge`.
+
+    ``shift_terms`` (optional, per channel) is |beta| + |mu * scale|, the size of the terms whose
+    difference is the shift: a float pass that normalises from the running statistics computes the
+    shift with an error relative to it, not to |shift| (they cancel when beta ~ mu * scale). The
+    rounding bounds of :mod:`theory.rounding` use it; ``None`` means |shift|.
     """
 
     scale: Any
     shift: Any
     name: str = "batchnorm"
+    shift_terms: Any = None
 
     def out_shape(self, in_shape):
         (n,) = _shape_of(self.scale)

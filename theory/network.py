@@ -44,6 +44,8 @@ class AffineNode:
     bias: flint.fmpq_mat | None
     name: str
     kind: str = "Linear"
+    #: per output, the magnitude the float bias is computed from (BatchNorm's |beta| + |mu scale|); None: |bias|
+    bias_terms: flint.fmpq_mat | None = None
 
     @property
     def size(self):
@@ -204,7 +206,11 @@ class Network:
                 for i in range(n_in):
                     W[i, i] = sc[i // per]
                 b = flint.fmpq_mat(n_in, 1, [sh[i // per] for i in range(n_in)])
-                src = self._add(AffineNode(src, W, b, name, "BatchNorm"))
+                bt = None
+                if layer.shift_terms is not None:
+                    st = _array(layer.shift_terms, (c,), f"{name}.shift_terms")
+                    bt = flint.fmpq_mat(n_in, 1, [abs(st[i // per]) for i in range(n_in)])
+                src = self._add(AffineNode(src, W, b, name, "BatchNorm", bt))
             elif isinstance(layer, Rectifier):
                 if layer.per_channel():
                     a = [rational(v, what=f"{name}.slope") for v in matrix(layer.slope, what=f"{name}.slope").entries()]

@@ -179,7 +179,10 @@ class Region:
         for k, node in enumerate(net.nodes[1:], 1):
             if isinstance(node, AffineNode):
                 M, c = maps[node.src]
-                M2, c2 = node.weight * M, node.weight * c
+                if node.src == 0:  # the input's map is the identity: skip the D x D product
+                    M2, c2 = node.weight, flint.fmpq_mat(node.size, 1)
+                else:
+                    M2, c2 = node.weight * M, node.weight * c
                 if node.bias is not None:
                     c2 = c2 + node.bias
             elif isinstance(node, SumNode):

@@ -14,8 +14,11 @@ Forward pass (running error bound e, propagated layer by layer, with |v~| <= |v|
 - max: e_y = max over the group of e_v (max is 1-Lipschitz in the sup norm, and exact in float);
 - sum: e_y = e_1 + e_2 + u (|v_1| + e_1 + |v_2| + e_2).
 
-BatchNorm layers are evaluated by torch from running statistics rather than from the folded scale;
-they get gamma_{n+1+5} instead of gamma_{n+1}, covering the few extra roundings of the fold.
+BatchNorm layers are evaluated by torch from running statistics rather than from the folded scale
+and shift: the float scale differs from the fold by up to about 8 roundings, and the float shift
+beta - mu * scale is computed with an error relative to |beta| + |mu * scale| (which may be far larger
+than |shift| when the two cancel). They get gamma_{n+1+11} instead of gamma_{n+1}, with |b| replaced
+by the node's ``bias_terms`` (|shift| + |beta| + |mu * scale|) when the description records them.
 
 Jacobian: the float Jacobian of the same activation pattern is a product of the layer matrices;
 with m = the sum of the inner dimensions plus 6 per layer, |J_float - J| <= gamma_m |A_L| ... |A_1|
@@ -88,7 +91,9 @@ def _forward(network: Network, x: Any, u: flint.fmpq):
             mag = Wa * (_abs(src) + e)
             if node.bias is not None:
                 mag = mag + _abs(node.bias)
-            extra = 6 if _is_batchnorm(node) else 1
+            if node.bias_terms is not None:
+                mag = mag + node.bias_terms
+            extra = 12 if _is_batchnorm(node) else 1
             g = [gamma(n + extra, u) for n in _row_lengths(node.weight)]
             prop = (Wa * e).entries()
             new = [p + gi * mi for p, gi, mi in zip(prop, g, mag.entries())]

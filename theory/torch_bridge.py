@@ -94,7 +94,7 @@ def _module_layer(mod: nn.Module, name: str):
         w = mod.weight.detach().double() if mod.weight is not None else torch.ones_like(var)
         b = mod.bias.detach().double() if mod.bias is not None else torch.zeros_like(var)
         scale = w / torch.sqrt(var + mod.eps)
-        return BatchNorm(scale, b - mean * scale, name=name)
+        return BatchNorm(scale, b - mean * scale, name=name, shift_terms=b.abs() + (mean * scale).abs())
     if isinstance(mod, nn.Dropout) or kind.startswith("Dropout"):
         if mod.training:
             _refuse(kind, where, "is in training mode: call .eval() (random masks are not a fixed function)",
@@ -337,6 +337,6 @@ def from_torch(module: nn.Module, in_shape, name: str | None = None) -> Network:
         in_shape = (in_shape,)
     try:
         in_shape = tuple(int(s) for s in in_shape)
-    except TypeError:
+    except (TypeError, ValueError):
         raise ShapeError(f"in_shape must be a tuple of ints without the batch dimension, got {in_shape!r}") from None
     return Network(layers_from_torch(module), in_shape, name=name or type(module).__name__)

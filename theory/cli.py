@@ -1,0 +1,332 @@
+"""``python -m theory`` (or ``regtheory``): the exact half of the toolkit on the command line.
+
+Subcommands (each has its own ``--help``):
+
+- ``prove [CLAIM ...]``: prove the claims symbolically and print one line per claim;
+- ``explain CLAIM [--latex]``: print one claim's derivation, as text or LaTeX;
+- ``region``: walk through the exact activation region of a point of a small 2-D network;
+- ``bench``: time the exact linearization of an MNIST-sized MLP and the proofs, against their goals.
+
+Exit codes: 0 success; 1 a proof failed (or the region demo's point lies on a kink); 2 a usage error
+(unknown claim id, malformed number).
+
+>>> main(["prove", "no-such-claim"])
+2
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from fractions import Fraction
+
+__all__ = ["main", "build_parser", "status", "format_table", "demo_network"]
+
+_EPILOG = """\
+examples:
+  python -m theory prove                         prove every claim, one line each
+  python -m theory prove input-gradient gram-unification
+  python -m theory explain hessian-gauss-newton  the derivation, step by step
+  python -m theory explain input-gradient --latex > proof.tex
+  python -m theory region --point "1/2,-1" --direction "1,0"
+  python -m theory bench
+"""
+
+
+# ------------------------------------------------------------------------------------------ helpers
+def _claims():
+    from .claims import CLAIMS
+
+    return CLAIMS
+
+
+def _check_ids(ids) -> str | None:
+    """An error message for the unknown ids among ``ids``, or None."""
+    known = _claims()
+    bad = [i for i in ids if i not in known]
+    if not bad:
+        return None
+    return (f"unknown claim id{'s' if len(bad) > 1 else ''} {', '.join(repr(b) for b in bad)}; "
+            f"known ids: {', '.join(known)}")
+
+
+def _prove_all():
+    try:
+        from .prove import prove_all
+    except ModuleNotFoundError as exc:
+        if exc.name in ("theory.prove", "theory.proofs"):
+            raise SystemExit(f"error: the symbolic proofs are not available ({exc}); theory/prove.py is missing")
+        raise
+    return prove_all
+
+
+def _min_slack(proof):
+    slack = getattr(proof, "slack", None)
+    if not slack:
+        return None
+    return min(slack.values())
+
+
+def status(proof) -> str:
+    """The verdict column: PROVED, FAILED, REPORTED (an inequality checked on instances) or EMPIRICAL."""
+    if proof.holds is False:
+        return "FAILED"
+    if proof.holds is None:
+        return "EMPIRICAL (not a theorem)"
+    slack = _min_slack(proof)
+    if proof.kind == "inequality":
+        shown = "" if slack is None else f", min slack {slack}"
+        return f"REPORTED (inequality checked on instances{shown})"
+    return "PROVED" if slack is None else f"PROVED (min slack {slack})"
+
+
+def _short(text: str, width: int) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def format_table(proofs, scope_width: int = 44) -> str:
+    """The ``prove`` table: claim | tag | kind | scope | status | seconds.
+
+    >>> from types import SimpleNamespace as P
+    >>> print(format_table([P(claim="a", tag="derived", kind="identity", scope="general K", holds=True,
+    ...                       slack=None, seconds=0.5)]))
+    claim  tag      kind      scope      status  seconds
+    -----  -------  --------  ---------  ------  -------
+    a      derived  identity  general K  PROVED     0.50
+    """
+    header = ("claim", "tag", "kind", "scope", "status", "seconds")
+    rows = [(p.claim, p.tag, p.kind, _short(p.scope, scope_width), status(p), f"{p.seconds:.2f}") for p in proofs]
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
+
+    def line(r):
+        cells = [c.ljust(w) for c, w in zip(r[:-1], widths)] + [r[-1].rjust(widths[-1])]
+        return "  ".join(cells).rstrip()
+
+    return "\n".join([line(header), line(tuple("-" * w for w in widths))] + [line(r) for r in rows])
+
+
+def _parse_rationals(text: str) -> list[Fraction]:
+    try:
+        values = [Fraction(part.strip()) for part in text.split(",")]
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated rationals such as \"1/2,-1\" or \"0.25,3\", got {text!r}") from None
+    return values
+
+
+# ---------------------------------------------------------------------------------------- commands
+def _cmd_prove(args) -> int:
+    ids = args.claims or list(_claims())
+    err = _check_ids(ids)
+    if err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    prove_all = _prove_all()
+    from tqdm import tqdm
+
+    proofs = []
+    bar = tqdm(ids, desc="proving", unit="claim", file=sys.stderr, disable=args.no_progress or not sys.stderr.isatty())
+    for cid in bar:
+        bar.set_postfix_str(cid)
+        proofs.extend(prove_all([cid]))
+    print(format_table(proofs))
+    failed = [p.claim for p in proofs if p.holds is False]
+    total = sum(p.seconds for p in proofs)
+    print(f"\n{len(proofs)} claims: {sum(p.holds is True for p in proofs)} hold, {len(failed)} failed, "
+          f"{sum(p.holds is None for p in proofs)} empirical; {total:.1f} s")
+    if failed:
+        print(f"FAILED: {', '.join(failed)} (run `python -m theory explain ID` for the failing step)")
+        return 1
+    return 0
+
+
+def _cmd_explain(args) -> int:
+    err = _check_ids([args.claim])
+    if err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    (proof,) = _prove_all()([args.claim])
+    print(proof.latex() if args.latex else str(proof))
+    return 1 if proof.holds is False else 0
+
+
+def demo_network(slope=Fraction(1, 10)):
+    """The fixed 2-4-3 network of ``region``: f(x) = W2 sigma_a(W1 x + b1) + b2 with small rational weights."""
+    from .network import mlp
+
+    W1 = [[1, -1], ["1/2", 1], [-1, 2], [1, "1/2"]]
+    b1 = [0, "-1/2", 1, -1]
+    W2 = [[1, -1, "1/2", 0], [0, 2, -1, 1], [-1, 1, 1, "1/2"]]
+    b2 = [0, "1/2", -1]
+    return mlp([W1, W2], [b1, b2], slope=slope, name="demo 2-4-3"), (W1, b1, W2, b2)
+
+
+def _vec(values) -> str:
+    return "(" + ", ".join(str(v) for v in values) + ")"
+
+
+def _cmd_region(args) -> int:
+    import sympy
+
+    from .layers import KinkError
+    from .region import linearize
+
+    x, z, a = args.point, args.direction, args.slope
+    if len(x) != 2 or len(z) != 2:
+        print(f"error: the demo network has 2 inputs; got a point of {len(x)} and a direction of {len(z)} numbers",
+              file=sys.stderr)
+        return 2
+    if not any(z):
+        print("error: the direction must be non-zero", file=sys.stderr)
+        return 2
+    net, (W1, b1, W2, b2) = demo_network(a)
+    M = lambda rows: sympy.Matrix([[sympy.Rational(str(v)) for v in r] for r in rows])  # noqa: E731
+    pretty = lambda m: sympy.pretty(m, use_unicode=True, wrap_line=False)  # noqa: E731
+    out = []
+    say = out.append
+    say(f"The network: f(x) = W2 σ(W1 x + b1) + b2, with σ(u) = max(u, 0) + a·min(u, 0), a = {a}")
+    for name, m, b in (("W1", M(W1), b1), ("W2", M(W2), b2)):
+        say(f"{name} =")
+        say("\n".join("    " + ln for ln in pretty(m).splitlines()))
+    say(f"b1 = {_vec(b1)},  b2 = {_vec(b2)}")
+    say("")
+    say(f"Point x = {_vec(x)}")
+    try:
+        r = linearize(net, x)
+    except KinkError as exc:
+        say(str(exc))
+        regions = linearize(net, x, on_kink="all")
+        say(f"{len(regions)} adjacent regions meet at x; their Jacobians:")
+        for reg in regions:
+            say("\n".join("    " + ln for ln in pretty(reg.jacobian).splitlines()))
+        print("\n".join(out))
+        return 1
+    u = net.values(net.read_input(x))[1].entries()
+    say(f"pre-activations W1 x + b1 = {_vec(u)}")
+    signs = r.pattern[next(iter(r.pattern))]
+    say("activation pattern: " + " ".join("+" if s > 0 else "−" for s in signs) +
+        f"   (+ : slope 1,  − : slope a = {a})")
+    say(f"logits f(x) = {_vec(list(r.logits))}")
+    say("")
+    say("On the region R(x) the network is exactly affine, f(x') = J x' + b, with")
+    say("J =")
+    say("\n".join("    " + ln for ln in pretty(r.jacobian).splitlines()))
+    say(f"b = {_vec(list(r.bias))}")
+    say("")
+    A, c = r.halfspaces
+    xs = sympy.symbols("x1 x2")
+    slacks = r.slacks()
+    say(f"R(x) = {{x' : A x' ≤ c}}, one half-space per hidden unit (slack = c − A x at x):")
+    for i, label in enumerate(r.halfspace_labels):
+        lhs = sum((A[i, j] * xs[j] for j in range(2)), sympy.Integer(0))
+        name = f"{label[0]}[{label[1]}]"
+        say(f"    {str(lhs):>16} ≤ {str(c[i]):<6}  unit {name}, slack {slacks[i]}")
+    say("")
+    t = r.exit_time(z)
+    if t == sympy.oo:
+        say(f"Along z = {_vec(z)} the point never leaves R(x): t* = ∞")
+    else:
+        rate = [sum((A[i, j] * sympy.Rational(str(z[j])) for j in range(2)), sympy.Integer(0)) for i in range(A.rows)]
+        hit = [r.halfspace_labels[i] for i in range(A.rows) if rate[i] > 0 and
+               sympy.Rational(str(slacks[i])) / rate[i] == t]
+        exit_point = [sympy.Rational(str(xi)) + t * sympy.Rational(str(zi)) for xi, zi in zip(x, z)]
+        say(f"Along z = {_vec(z)}: x + t z stays in R(x) for 0 ≤ t < t* = {t} ≈ {sympy.N(t, 8)}")
+        say(f"    it leaves at x + t* z = {_vec(exit_point)}, through the hyperplane of "
+            + ", ".join(f"{n}[{i}]" for n, i in hit))
+    d2 = r.boundary_distance_squared()
+    d = r.boundary_distance()
+    say(f"Distance from x to the boundary of R(x): r(x) = min_i slack_i / ‖a_i‖ = {d} ≈ {sympy.N(d, 10)}"
+        f"   (r² = {d2})")
+    print("\n".join(out))
+    return 0
+
+
+def _cmd_bench(args) -> int:
+    from .bench import PROVE_GOAL_S, linearize_benchmark, prove_benchmark
+
+    results = linearize_benchmark(runs=args.runs)
+    rows = [(r.name, f"{r.seconds:.3f}", "" if r.goal is None else f"< {r.goal:g} s", r.verdict, r.detail)
+            for r in results]
+    missing = False
+    if not args.skip_prove:
+        try:
+            res, _ = prove_benchmark()
+            results.append(res)
+            rows.append((res.name, f"{res.seconds:.3f}", f"< {res.goal:g} s", res.verdict, res.detail))
+        except ModuleNotFoundError as exc:
+            if exc.name not in ("theory.prove", "theory.proofs"):
+                raise
+            missing = True
+            rows.append(("prove_all() over every claim", "-", f"< {PROVE_GOAL_S:g} s", "MISSING", str(exc)))
+    header = ("benchmark", "seconds", "goal", "verdict", "")
+    widths = [max(len(row[i]) for row in rows + [header]) for i in range(len(header))]
+    for row in [header, tuple("-" * w for w in widths[:-1]) + ("",)] + rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    return 1 if missing or any(r.verdict == "MISS" for r in results) else 0
+
+
+# ------------------------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m theory",
+        description="The exact theory of robustness regularizers on piecewise-linear networks: symbolic proofs "
+                    "of every claim, their derivations, an exact activation-region walkthrough, and benchmarks. "
+                    "All results are exact (rationals and sympy expressions), never floats.",
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    pr = sub.add_parser(
+        "prove", help="prove claims symbolically and print a table",
+        description="Prove each claim with sympy (identities: lhs - rhs simplifies to 0, for general sizes where "
+                    "sympy can, otherwise for every size up to a stated bound) and print one line per claim: "
+                    "claim | tag | kind | scope | status | seconds. Status is PROVED, FAILED, REPORTED (an "
+                    "inequality checked on exact instances, with its minimum slack) or EMPIRICAL (a statement about "
+                    "training, not a theorem). Exit code 1 when any proof fails, 2 for an unknown claim id.")
+    pr.add_argument("claims", nargs="*", metavar="CLAIM", help="claim ids (default: all, in specification order)")
+    pr.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal)")
+    pr.set_defaults(func=_cmd_prove)
+
+    ex = sub.add_parser(
+        "explain", help="print one claim's derivation",
+        description="Prove one claim and print its derivation step by step: the statement, the assumptions, the "
+                    "method and scope, every step with its checked equation, and the verdict.")
+    ex.add_argument("claim", metavar="CLAIM", help="a claim id, e.g. input-gradient")
+    ex.add_argument("--latex", action="store_true", help="print the derivation as a LaTeX align* block")
+    ex.set_defaults(func=_cmd_explain)
+
+    rg = sub.add_parser(
+        "region", help="walk through the exact activation region of a point of a small 2-D network",
+        description="For a fixed 2-4-3 leaky-ReLU network with small rational weights, print the point's "
+                    "activation pattern, the exact local affine map f(x') = J x' + b, the region as half-spaces "
+                    "A x' <= c, the exact exit time along a direction, and the exact distance to the region's "
+                    "boundary (a square root, and its decimal value).")
+    rg.add_argument("--point", type=_parse_rationals, default=[Fraction(1, 2), Fraction(-1)], metavar="X1,X2",
+                    help='the point, as comma-separated rationals (default "1/2,-1"; write --point=-1,2 when it starts '
+                         'with a minus)')
+    rg.add_argument("--direction", type=_parse_rationals, default=[Fraction(1), Fraction(0)], metavar="Z1,Z2",
+                    help='the direction of the exit time (default "1,0"; --direction=-1,1/3 when it starts with a minus)')
+    rg.add_argument("--slope", type=Fraction, default=Fraction(1, 10), metavar="A",
+                    help="the rectifier slope a: 0 ReLU, 1/10 leaky (default), -1 absolute value")
+    rg.set_defaults(func=_cmd_region)
+
+    bn = sub.add_parser(
+        "bench", help="time the exact linearization and the proofs against their goals",
+        description="Time (a) the exact linearization of a 784-256-256-10 leaky-ReLU MLP with float32 weights "
+                    "(torch.manual_seed(0), default init) read exactly, at one input: conversion from torch once, "
+                    "then the median of --runs runs of the pattern, J and b (goal < 1 s) and of the same with the "
+                    "region's half-spaces; (b) prove_all() over every claim (goal < 60 s). Exit code 1 on a MISS.")
+    bn.add_argument("--runs", type=int, default=5, help="runs per timing, the median is reported (default 5)")
+    bn.add_argument("--skip-prove", action="store_true", help="time only the linearization")
+    bn.set_defaults(func=_cmd_bench)
+    return p
+
+
+def main(argv=None) -> int:
+    """Run the command line; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
