@@ -1,0 +1,14 @@
+"""Paper figures from saved results: one pure function per figure, one style, one command.
+
+Each figure is named after the claim it shows (``curvature-small-step``, ``confident-limit``, ...) or
+what it spans (``gap-overview``, ``geometry``, ``float-error``). A figure function takes the records
+of a results file (:func:`verify.gap.read_results`) and returns a matplotlib Figure; it only selects
+and draws saved values, and computes no claim. :data:`FIGURES` maps each name to its function and
+caption; ``python -m figures`` rebuilds them all as PDF and PNG. Importing this package changes no
+matplotlib setting: the style (:mod:`figures.style`) is applied inside ``rc_context`` only.
+"""
+
+from .registry import FIGURES, FigureSpec, NoDataError
+from .style import style
+
+__all__ = ["FIGURES", "FigureSpec", "NoDataError", "style"]

@@ -222,23 +222,32 @@ def read_results(path: str | os.PathLike) -> list[dict]:
     path = Path(path)
     if not path.exists():
         raise ResultsError(f"results file {str(path)!r} does not exist; run `python -m verify` to make one")
+    if not path.is_file():
+        raise ResultsError(f"results path {str(path)!r} is not a file")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.readlines()
+    except UnicodeDecodeError:
+        raise ResultsError(f"results file {str(path)!r} is not a text (UTF-8 JSON lines) file") from None
     records = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                warnings.warn(f"{path}:{lineno}: skipped a partially written or corrupt line", stacklevel=2)
-                continue
-            if not isinstance(rec, dict) or "schema" not in rec:
-                raise ResultsError(f"{path}:{lineno}: not a results record (no 'schema' field)")
-            if rec["schema"] != RESULTS_SCHEMA:
-                raise ResultsError(f"{path}:{lineno}: results schema {rec['schema']!r} is not supported; "
-                                   f"this version reads {RESULTS_SCHEMA!r}. Re-run `python -m verify`.")
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            warnings.warn(f"{path}:{lineno}: skipped a partially written or corrupt line", stacklevel=2)
+            continue
+        if not isinstance(rec, dict) or "schema" not in rec:
+            raise ResultsError(f"{path}:{lineno}: not a results record (no 'schema' field)")
+        if rec["schema"] != RESULTS_SCHEMA:
+            raise ResultsError(f"{path}:{lineno}: results schema {rec['schema']!r} is not supported; "
+                               f"this version reads {RESULTS_SCHEMA!r}. Re-run `python -m verify`.")
+        try:
             rec["gaps"] = [Gap.from_dict(g) for g in rec.get("gaps", [])]
-            records.append(rec)
+        except (TypeError, ValueError) as exc:
+            raise ResultsError(f"{path}:{lineno}: a gap record is malformed: {exc}") from None
+        records.append(rec)
     if not records:
         raise ResultsError(f"results file {str(path)!r} holds no complete record")
     return records

@@ -1,0 +1,184 @@
+"""``python -m figures`` (or ``regfigures``): rebuild every figure from saved results.
+
+Each figure is written as PDF (vector, TrueType fonts) and PNG (200 dpi, for slides) into ``--out``
+(default ``figures/out/``). Without ``--results`` a quick sweep is run first
+(:func:`verify.sweep.run_sweep`) and its results are plotted. The exit code is 0 when every requested
+figure was written, 1 when one could not be drawn, and 2 for a usage error (unknown figure or format,
+a missing, unreadable or incompatible results file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import traceback
+import warnings
+from pathlib import Path
+
+__all__ = ["main", "build_parser", "load_results", "save_figure", "FORMATS"]
+
+FORMATS = ("pdf", "png", "svg")
+DEFAULT_OUT = Path("figures") / "out"
+
+_EPILOG = """\
+examples:
+  python -m figures                              quick sweep, then every figure into figures/out/
+  python -m figures --results results/verify.jsonl
+  python -m figures --results results/verify.jsonl --only curvature-small-step --format pdf
+  python -m figures --list                       the figures and what each shows
+  python -m figures --only geometry --format png --dpi 150 --out docs   the README picture
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m figures",
+        description="Rebuild every figure of the paper from saved results (a JSON-lines file written by "
+                    "`python -m verify`), as PDF for the paper and PNG for slides. The figures only plot saved "
+                    "values; they compute no claim.",
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--results", metavar="FILE", help="results file to plot (default: run a quick sweep first and "
+                                                      "plot its results)")
+    p.add_argument("--out", metavar="DIR", default=str(DEFAULT_OUT), help=f"output folder (default {DEFAULT_OUT}/)")
+    p.add_argument("--only", metavar="NAME", help="build only this figure (see --list)")
+    p.add_argument("--list", action="store_true", help="list the figures with a one-line caption each, and exit")
+    p.add_argument("--format", default="pdf,png", metavar="FMT[,FMT]",
+                   help=f"comma-separated output formats among {', '.join(FORMATS)} (default pdf,png)")
+    p.add_argument("--dpi", type=int, default=None, metavar="N", help="resolution of the PNGs (default 200)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def _fail(msg: str) -> int:
+    print(f"error: {msg}", file=sys.stderr)
+    return 2
+
+
+def load_results(path) -> list[dict]:
+    """:func:`verify.gap.read_results`, with every way a file can be unreadable turned into a one-line
+    :class:`verify.gap.ResultsError`, and its warnings (skipped partial lines) printed to stderr."""
+    from verify.gap import ResultsError, read_results
+
+    path = Path(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            if path.is_dir():
+                raise ResultsError(f"results file {str(path)!r} is a folder, not a file")
+            records = read_results(path)
+        except ResultsError:
+            raise
+        except UnicodeDecodeError:
+            raise ResultsError(f"results file {str(path)!r} is not a text (UTF-8) JSON-lines file") from None
+        except OSError as exc:
+            raise ResultsError(f"results file {str(path)!r} cannot be read: {exc.strerror or exc}") from None
+        except (TypeError, KeyError, ValueError, AttributeError) as exc:
+            raise ResultsError(f"results file {str(path)!r} holds a malformed record: {exc}") from None
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    return records
+
+
+def _quick_sweep(out_dir: Path) -> Path:
+    """Run the quick sweep into ``out_dir/quick-sweep.jsonl`` (replacing an earlier one) and return its path."""
+    try:
+        from verify.sweep import run_sweep
+    except ImportError as exc:
+        raise RuntimeError(f"cannot run the quick sweep: verify.sweep is not available ({exc}); "
+                           f"pass --results FILE written by `python -m verify`") from None
+    path = out_dir / "quick-sweep.jsonl"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        path.unlink()
+    print(f"no --results given: running a quick sweep into {path}", file=sys.stderr)
+    try:
+        run_sweep(path, quick=True)
+    except ImportError as exc:
+        raise RuntimeError(f"cannot run the quick sweep: {exc}; pass --results FILE written by "
+                           f"`python -m verify`") from None
+    return path
+
+
+def save_figure(fig, out_dir: Path, name: str, formats, dpi: int | None = None) -> list[Path]:
+    """Write ``fig`` as ``out_dir/name.<fmt>`` for each format (inside the figure style); return the paths."""
+    from .style import DPI, style
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    with style():
+        for fmt in formats:
+            path = out_dir / f"{name}.{fmt}"
+            meta = {"pdf": {"CreationDate": None, "Creator": "regfigures"}, "png": {"Software": "regfigures"},
+                    "svg": {"Date": None}}.get(fmt)
+            fig.savefig(path, format=fmt, dpi=dpi or DPI, metadata=meta)
+            paths.append(path)
+    return paths
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from .registry import FIGURES, NoDataError
+    from .style import style
+
+    if args.list:
+        width = max(len(n) for n in FIGURES)
+        for name, spec in FIGURES.items():
+            print(f"{name:<{width}}  {spec.summary}")
+        return 0
+    formats = [f.strip().lower().lstrip(".") for f in args.format.split(",") if f.strip()]
+    bad = [f for f in formats if f not in FORMATS]
+    if bad or not formats:
+        return _fail(f"unknown output format {', '.join(bad) or repr(args.format)}; choose among {', '.join(FORMATS)}")
+    if args.dpi is not None and not 10 <= args.dpi <= 1200:
+        return _fail(f"--dpi must be between 10 and 1200, got {args.dpi}")
+    if args.only is not None and args.only not in FIGURES:
+        return _fail(f"unknown figure {args.only!r}; the figures are: {', '.join(FIGURES)}")
+    chosen = [FIGURES[args.only]] if args.only else list(FIGURES.values())
+    out_dir = Path(args.out)
+
+    from verify.gap import ResultsError
+
+    results: list = []
+    if any(s.needs_results for s in chosen):
+        try:
+            path = Path(args.results) if args.results else _quick_sweep(out_dir)
+            results = load_results(path)
+        except ResultsError as exc:
+            return _fail(str(exc))
+        except RuntimeError as exc:
+            return _fail(str(exc))
+        print(f"plotting {len(results)} results record(s) from {path}", file=sys.stderr)
+
+    from tqdm.auto import tqdm
+
+    t_all = time.perf_counter()
+    skipped, failed = [], []
+    bar = tqdm(chosen, desc="figures", unit="fig", disable=args.no_progress, file=sys.stderr, dynamic_ncols=True)
+    for spec in bar:
+        bar.set_postfix_str(spec.name)
+        t0 = time.perf_counter()
+        try:
+            with style():
+                fig = spec.function(results if spec.needs_results else None)
+            paths = save_figure(fig, out_dir, spec.name, formats, args.dpi)
+        except NoDataError as exc:
+            skipped.append(spec.name)
+            tqdm.write(f"skipped {spec.name}: {exc}", file=sys.stderr)
+            continue
+        except Exception:  # one broken figure must not stop the others
+            failed.append(spec.name)
+            tqdm.write(f"error: figure {spec.name} could not be drawn:\n{traceback.format_exc()}", file=sys.stderr)
+            continue
+        tqdm.write(f"{spec.name}: {', '.join(str(p) for p in paths)}  ({time.perf_counter() - t0:.1f} s)")
+    bar.close()
+    n_ok = len(chosen) - len(skipped) - len(failed)
+    print(f"{n_ok} figure(s) written to {out_dir}/ in {time.perf_counter() - t_all:.1f} s"
+          + (f"; skipped (no data): {', '.join(skipped)}" if skipped else "")
+          + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+    if failed or (args.only and skipped):
+        return 1
+    return 0

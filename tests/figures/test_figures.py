@@ -1,0 +1,490 @@
+"""The figures: each builds from a results file, plots exactly the saved values, and the command line
+fails clearly on bad input.
+
+The results file here is synthetic: every record kind the figures read, built from :class:`Gap`
+objects with plausible numbers (written with :func:`verify.gap.write_record`), so the figures are
+tested without running a sweep.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pytest
+
+from verify.gap import RESULTS_SCHEMA, Gap, network_record, read_results, write_record
+
+matplotlib.use("Agg")
+
+from figures import FIGURES, NoDataError  # noqa: E402
+from figures import cli  # noqa: E402
+from figures.plots._data import interior  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+
+IDENTITY_CHECKS = {
+    "input-gradient": ["grad L = J^T (p - e_y)", "grad L = sum_{j != y} p_j (w_j - w_y)"],
+    "hessian-gauss-newton": ["hess L = J^T S J", "tr S = 1 - |p|^2"],
+    "cross-lipschitz-centered-jacobian": ["CL = 2K |CJ|_F^2", "CL = 2K |J|_F^2 - 2 |J^T 1|^2"],
+    "hessian-trace-weighted-cross-lipschitz": ["tr H = <G, S>", "tr H = E_p |grad L|^2"],
+    "curvature-soft-label-gradient": ["grad L(x + hz) - grad L(x) = J^T (p' - p)"],
+    "gram-unification": ["R = <G, M>"],
+    "euler-homogeneous": ["f = J x"],
+    "effective-margin": ["gamma invariant under logit scaling"],
+}
+IG_LINKS = ["IG <= |p-e|^2 |CJ|_2^2", "|p-e|^2 |CJ|_2^2 <= |p-e|^2 CL/(2K)", "|p-e|^2 CL/(2K) <= |p-e|^2 |J|_F^2",
+            "IG <= (1-p_y) sum_j p_j |w_j - w_y|^2", "(1-p_y) sum_j p_j |w_j - w_y|^2 <= (1-p_y) CL/2"]
+MARGIN_LINKS = ["min(gamma_O / max_j |w_y - w_j|, r) <= distance", "max_j |w_y - w_j| <= sqrt2 |J|_2",
+                "sqrt2 |J|_2 <= sqrt2 prod_l |J_l|_2"]
+HS = [float(h) for h in np.logspace(-4, math.log10(3), 13)]
+CS = [float(c) for c in np.logspace(-1, 2, 25)]
+TS = [float(t) for t in np.logspace(-2, 2, 33)]
+UNIT = {"float64": 2.0 ** -53, "float32": 2.0 ** -24}
+RUNS = [("mlp-20x30x7-leaky0.1", "float64", "cpu"), ("mlp-20x30x7-leaky0.1", "float32", "cpu"),
+        ("cnn-1x8x8-c4x8-relu", "float64", "cpu"), ("cnn-1x8x8-c4x8-relu", "float32", "cpu"),
+        ("maxout-12x16x5-p3", "float64", "cpu"), ("resnet-16-b2-abs", "float32", "cuda")]
+
+
+def _softmax(f):
+    e = np.exp(f - f.max())
+    return e / e.sum()
+
+
+def _record(k: int, arch: str, dtype: str, device: str, n: int = 12) -> dict:
+    """One synthetic results record: every gap kind that the figures read, for one network and dtype."""
+    rng = np.random.default_rng(k)
+    u = UNIT[dtype]
+    common = dict(dtype=dtype, device=device, seed=k, arch=arch)
+    gaps = []
+    kinks = [i == 0 and k % 2 == 0 for i in range(n)]
+    for claim, checks in IDENTITY_CHECKS.items():
+        for check in checks:
+            lhs = 10 ** rng.normal(0, 1, n)
+            err = lhs * u * 10 ** rng.normal(0.3, 0.6, n) * (rng.random(n) > 0.15)
+            rhs = lhs + err * rng.choice([-1, 1], n)
+            bound = lhs * u * 40
+            excluded = [claim == "curvature-soft-label-gradient" and i % 4 == 1 for i in range(n)]
+            gaps.append(Gap(claim, check, "identity", lhs, rhs, bound, kink_distance=[0.0 if q else 0.1 for q in kinks],
+                            excluded=excluded, **common))
+    # local-affine: float J against exact J, entrywise
+    K, D = 5, 8
+    J = rng.normal(0, 1, (n, K, D)).ravel()
+    err = np.abs(J) * u * 10 ** rng.normal(0.5, 0.6, J.size) * (rng.random(J.size) > 0.2)
+    Jf = J + err * rng.choice([-1, 1], J.size)
+    bound = (np.abs(J) + 0.5) * u * 30
+    gaps.append(Gap("local-affine", "float J vs exact J", "identity", Jf, J, bound,
+                    on_kink=[bool(kinks[i // (K * D)]) for i in range(J.size)], **common))
+    # curvature-small-step and curvature-region-crossing, one gap per h
+    tstar = 10 ** rng.normal(-1.3, 0.6, n)
+    tstar[-1] = math.inf if k == 0 else tstar[-1]
+    hz2 = 10 ** rng.normal(-1, 0.4, n)
+    slope = rng.normal(0, 1, n)
+    for h in HS:
+        small = h * h * hz2
+        inside = h < tstar
+        noise = 2 * u * 3 / (h * np.sqrt(hz2)) * rng.normal(0, 1, n)
+        in_region = small * (1 + 0.5 * h * slope + noise) ** 2
+        pattern = np.where(inside, 0.0, ((h - np.minimum(tstar, h)) ** 2) * 10 ** rng.normal(0.7, 0.4, n))
+        cure = in_region + pattern
+        gaps.append(Gap("curvature-small-step", "R-CURE vs h^2 |Hz|^2", "measurement", cure, small, [0.0] * n,
+                        pattern_changed=~inside, on_kink=kinks, extra={"h": h}, **common))
+        gaps.append(Gap("curvature-region-crossing", "pattern-change share", "measurement", in_region, pattern,
+                        [0.0] * n, pattern_changed=~inside, extra={"h": h, "share": list(pattern / cure),
+                                                                   "exit_time": list(tstar)}, **common))
+    # inequality links with their slack
+    for claim, links in (("input-gradient-bounds", IG_LINKS), ("margin-lower-bound", MARGIN_LINKS)):
+        for j, link in enumerate(links):
+            rhs = 10 ** rng.normal(0, 0.5, n)
+            rel = np.where(rng.random(n) < 0.1, 0.0, 10 ** rng.normal(-1.5 + 0.4 * j, 0.6, n).clip(max=1.0))
+            lhs = rhs * (1 - rel)
+            gaps.append(Gap(claim, link, "inequality", lhs, rhs, rhs * u * 10, on_kink=kinks, **common))
+    # confident-limit: the regularizers of c f at one point
+    Jp = rng.normal(0, 1, (3, 6))
+    f = np.array([2.0, 0.5, -0.3])
+    e = np.eye(3)[0]
+    series = {name: [] for name in ("R-IG", "trH", "R-CURE", "R-JAC", "R-CL")}
+    for c in CS:
+        p = _softmax(c * f)
+        Jc = c * Jp
+        S = np.diag(p) - np.outer(p, p)
+        g = Jc.T @ (p - e)
+        z = np.sign(g) / np.linalg.norm(np.sign(g))
+        H = Jc.T @ S @ Jc
+        series["R-IG"].append(float(g @ g))
+        series["trH"].append(float(np.trace(H)))
+        series["R-CURE"].append(float(1e-4 * (H @ z) @ (H @ z)))
+        series["R-JAC"].append(float((Jc ** 2).sum()))
+        series["R-CL"].append(float(sum(((Jc[a] - Jc[b]) ** 2).sum() for a in range(3) for b in range(3))))
+    gaps.append(Gap("confident-limit", "scale sweep", "measurement", [0.0], [0.0], [0.0],
+                    extra={"c": CS, "series": series, "point": 0}, **common))
+    # gram-unification: G and every M of one example
+    Kg = 4
+    Jg = rng.normal(0, 1, (Kg, 6))
+    G = Jg @ Jg.T
+    p = _softmax(rng.normal(0, 1.5, Kg))
+    e = np.eye(Kg)[int(np.argmax(p))]
+    S = np.diag(p) - np.outer(p, p)
+    C = np.eye(Kg) - np.ones((Kg, Kg)) / Kg
+    pt = _softmax(rng.normal(0, 1.5, Kg))
+    Ms = {"R-JAC": np.eye(Kg), "R-CL": 2 * Kg * C, "R-IG": np.outer(p - e, p - e), "trH": S,
+          "R-EMR": np.outer(pt, pt), "softmax-jacobian": S @ S}
+    inner = {name: float((G * M).sum()) for name, M in Ms.items()}
+    gaps.append(Gap("gram-unification", "matrices", "measurement", [0.0], [0.0], [0.0],
+                    extra={"G": G.tolist(), "M": {n_: M.tolist() for n_, M in Ms.items()}, "inner": inner,
+                           "definition": {n_: v * (1 + u * rng.normal()) for n_, v in inner.items()}, "point": 0},
+                    **common))
+    # emr-limits: R-EMR against the temperature
+    Je = rng.normal(0, 1, (3, 6))
+    fe = rng.normal(0, 2, 3)
+    emr = [float(np.sum((Je.T @ _softmax(fe / T)) ** 2)) for T in TS]
+    gaps.append(Gap("emr-limits", "temperature sweep", "measurement", [0.0], [0.0], [0.0],
+                    extra={"T": TS, "emr": emr, "hot_limit": float(np.sum(Je.sum(0) ** 2) / 9),
+                           "cold_limit": float(np.sum(Je[int(np.argmax(fe))] ** 2)), "point": 0}, **common))
+    run = {"torch": "2.13.0", "device": device, "device_name": "synthetic", "dtype": dtype, "flags": {}, "seed": k}
+    return network_record({"id": arch, "arch": arch.split("-")[0], "index": k, "device": device}, run, gaps)
+
+
+def write_synthetic(path) -> Path:
+    """Write the synthetic results file and return its path."""
+    path = Path(path)
+    for k, (arch, dtype, device) in enumerate(RUNS):
+        write_record(path, _record(k, arch, dtype, device))
+    return path
+
+
+@pytest.fixture(scope="module")
+def results_file(tmp_path_factory):
+    return write_synthetic(tmp_path_factory.mktemp("results") / "synthetic.jsonl")
+
+
+@pytest.fixture(scope="module")
+def results(results_file):
+    return read_results(results_file)
+
+
+@pytest.fixture(scope="module")
+def built(results):
+    """Every figure, built once."""
+    figs = {name: spec.function(results if spec.needs_results else None) for name, spec in FIGURES.items()}
+    yield figs
+
+
+# ---- every figure builds, and plots the saved values ---------------------------------------------
+def test_registry_names_and_captions():
+    assert list(FIGURES) == ["gap-overview", "curvature-small-step", "geometry", "input-gradient-bounds",
+                             "confident-limit", "gram-unification", "emr-limits", "float-error"]
+    for name, spec in FIGURES.items():
+        fn, caption = spec
+        assert fn.__name__ == "fig_" + name.replace("-", "_")
+        assert caption and spec.summary and "\n" not in spec.summary
+
+
+def test_every_figure_builds(built):
+    from matplotlib.figure import Figure
+
+    for name, fig in built.items():
+        assert isinstance(fig, Figure), name
+        assert fig.axes, name
+
+
+def _collections(fig, prefix):
+    return [c for ax in fig.axes for c in ax.collections if (c.get_gid() or "").startswith(prefix)]
+
+
+def _lines(fig, prefix):
+    return [ln for ax in fig.axes for ln in ax.lines if (ln.get_gid() or "").startswith(prefix)]
+
+
+def _interior_gob(g):
+    gob = g.gap_over_bound
+    return [gob[i] for i in interior(g)]
+
+
+def test_gap_overview_plots_every_interior_identity_point(built, results):
+    fig = built["gap-overview"]
+    gaps = [g for r in results for g in r["gaps"] if g.kind == "identity"]
+    expected = [v for g in gaps for v in _interior_gob(g)]
+    plotted = np.concatenate([c.get_offsets()[:, 0] for c in _collections(fig, "points|")])
+    assert len(plotted) == len(expected) == sum(len(interior(g)) for g in gaps)
+    assert max(plotted) == max(expected)
+    # the zeros sit at the floor, below every positive value
+    n_zero = sum(1 for v in expected if v == 0)
+    assert n_zero > 0 and np.sum(plotted == plotted.min()) == n_zero
+    assert sorted(plotted[plotted > plotted.min()]) == sorted(v for v in expected if v > 0)
+    labels = " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
+    assert "kink" in labels and "n = " in labels
+
+
+def test_gap_overview_groups_per_claim_dtype_device(built, results):
+    fig = built["gap-overview"]
+    for c in _collections(fig, "points|"):
+        _, claim, dtype, device = c.get_gid().split("|")
+        want = [v for r in results for g in r["gaps"]
+                if g.kind == "identity" and (g.claim, g.dtype, g.device) == (claim, dtype, device)
+                for v in _interior_gob(g)]
+        got = c.get_offsets()[:, 0]
+        assert len(got) == len(want)
+        assert sorted(got[got > got.min()]) == sorted(v for v in want if v > 0)
+
+
+def test_gap_overview_shows_non_finite_gaps_at_the_ceiling(results):
+    bad = Gap("input-gradient", "broken", "identity", [1.0, float("nan"), 2.0], [1.5, 1.0, 2.0], [0.0, 1e-16, 0.0],
+              "float64", "cpu", 0, "mlp")
+    recs = [dict(results[0], gaps=results[0]["gaps"] + [bad])] + results[1:]
+    fig = FIGURES["gap-overview"].function(recs)
+    x = np.concatenate([c.get_offsets()[:, 0] for c in _collections(fig, "points|input-gradient|float64|cpu")])
+    assert np.isfinite(x).all()
+    assert np.sum(x == x.max()) == 2                                    # the infinite and the NaN gap
+    assert "NaN" in " ".join(t.get_text() for t in fig.axes[0].get_xticklabels())
+
+
+def test_confident_limit_lines_carry_the_saved_series(built, results):
+    fig = built["confident-limit"]
+    gaps = [g for r in results for g in r["gaps"] if g.claim == "confident-limit" and g.dtype == "float64"]
+    lines = _lines(fig, "series|")
+    assert len(lines) == 5 * len(gaps)
+    for g in gaps:
+        for name, values in g.extra["series"].items():
+            ln = [x for x in lines if x.get_gid() == f"series|{name}|{g.arch}|{g.extra['point']}"]
+            assert len(ln) == 1
+            np.testing.assert_array_equal(ln[0].get_xdata(), g.extra["c"])
+            v = np.asarray(values)
+            y = np.asarray(ln[0].get_ydata(), dtype=float)
+            np.testing.assert_array_equal(y[v > 0], v[v > 0])
+            assert np.all(np.isnan(y[v <= 0]))
+
+
+def test_emr_lines_and_limits_are_the_saved_values(built, results):
+    fig = built["emr-limits"]
+    gaps = {g.arch: g for r in results for g in r["gaps"] if g.claim == "emr-limits" and g.dtype == "float64"}
+    emr = _lines(fig, "emr")
+    assert len(emr) == min(3, len(gaps))
+    for ax, ln in zip(fig.axes, emr):
+        g = next(g for g in gaps.values() if list(ln.get_ydata()) == g.extra["emr"])
+        np.testing.assert_array_equal(ln.get_xdata(), g.extra["T"])
+        hot = [x for x in ax.lines if x.get_gid() == "hot"][0]
+        cold = [x for x in ax.lines if x.get_gid() == "cold"][0]
+        assert hot.get_ydata()[0] == g.extra["hot_limit"] and cold.get_ydata()[0] == g.extra["cold_limit"]
+
+
+def test_gram_heatmaps_are_the_saved_matrices(built, results):
+    fig = built["gram-unification"]
+    g = next(g for r in results for g in r["gaps"]
+             if g.claim == "gram-unification" and g.kind == "measurement" and g.dtype == "float64")
+    images = {im.get_gid(): im for ax in fig.axes for im in ax.images}
+    assert set(images) == {"matrix|G"} | {f"matrix|{n}" for n in g.extra["M"]}
+    for name, M in [("G", g.extra["G"])] + list(g.extra["M"].items()):
+        M = np.asarray(M)
+        np.testing.assert_allclose(images[f"matrix|{name}"].get_array() * np.abs(M).max(), M, rtol=1e-15, atol=0)
+        assert images[f"matrix|{name}"].norm.vmin == -1 and images[f"matrix|{name}"].norm.vmax == 1
+    titles = " ".join(ax.get_title() for ax in fig.axes)
+    for name, v in g.extra["inner"].items():
+        assert f"{v:.4g}" in titles
+
+
+def test_float_error_plots_every_interior_entry(built, results):
+    fig = built["float-error"]
+    gaps = [g for r in results for g in r["gaps"] if g.claim == "local-affine" and g.check == "float J vs exact J"]
+    cols = _collections(fig, "entries|")
+    assert sum(len(c.get_offsets()) for c in cols) == sum(len(interior(g)) for g in gaps)
+    bounds = np.concatenate([c.get_offsets()[:, 0] for c in cols])
+    assert max(bounds) == max(g.bound[i] for g in gaps for i in interior(g))
+    errs = np.concatenate([c.get_offsets()[:, 1] for c in cols])
+    true = []
+    for g in gaps:
+        err = g.abs_err
+        true += [err[i] for i in interior(g)]
+    assert max(errs) == max(true) and sum(errs == errs.min()) == sum(1 for e in true if e == 0)
+    assert {tuple(c.get_gid().split("|")[1:]) for c in cols} == {(g.dtype, g.device) for g in gaps}
+
+
+def test_slack_histograms_count_every_interior_point(built, results):
+    from figures.plots.input_gradient_bounds import relative_slacks
+
+    fig = built["input-gradient-bounds"]
+    for claim in ("input-gradient-bounds", "margin-lower-bound"):
+        gaps = [g for r in results for g in r["gaps"] if g.claim == claim]
+        for link in {g.check for g in gaps}:
+            rel = [v for g in gaps if g.check == link for v in relative_slacks(g)[0]]
+            hist = [p for ax in fig.axes for p in ax.patches if p.get_gid() == f"hist|{claim}|{link}"]
+            zeros = [p for ax in fig.axes for p in ax.patches if p.get_gid() == f"zeros|{claim}|{link}"]
+            assert len(hist) == 1
+            n_pos = sum(1 for v in rel if v > 0)
+            assert n_pos and (not zeros) == (n_pos == len(rel))
+
+
+def test_curvature_small_step_draws_every_h(built, results):
+    fig = built["curvature-small-step"]
+    hs = sorted({g.extra["h"] for r in results for g in r["gaps"] if g.claim == "curvature-small-step"})
+    ratio = _lines(fig, "ratio|")
+    assert {ln.get_gid() for ln in ratio} == {f"ratio|{r['run']['dtype']}|{r['run']['device']}" for r in results}
+    for ln in ratio:
+        assert list(ln.get_xdata()) == hs
+    changed = _lines(fig, "changed")[0]
+    f64 = [g for r in results for g in r["gaps"] if g.claim == "curvature-region-crossing" and g.dtype == "float64"]
+    want = [np.mean([v for g in f64 if g.extra["h"] == h for v in g.pattern_changed]) for h in hs]
+    np.testing.assert_allclose(changed.get_ydata(), want, rtol=0, atol=0)
+
+
+def test_geometry_regions_tile_the_box(built):
+    from figures.plots.geometry import BOX, teaching_network
+    from theory.plane import regions_2d
+
+    fig = built["geometry"]
+    regions = regions_2d(teaching_network(), box=BOX)
+    polys = [c for c in _collections(fig, "regions")]
+    assert len(polys) == 2 and all(len(c.get_paths()) == len(regions) for c in polys)
+    assert sum(r.area for r in regions) == (BOX[1] - BOX[0]) * (BOX[3] - BOX[2])
+
+
+def test_a_figure_without_its_records_says_so(results):
+    only_identity = [dict(r, gaps=[g for g in r["gaps"] if g.kind == "identity"]) for r in results]
+    with pytest.raises(NoDataError, match="confident-limit"):
+        FIGURES["confident-limit"].function(only_identity)
+
+
+# ---- the command line ---------------------------------------------------------------------------
+def _main(argv, capsys):
+    code = cli.main(argv)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_builds_pdf_and_png_with_truetype_fonts(results_file, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("REGFIGURES_USETEX", "0")
+    code, out, err = _main(["--results", str(results_file), "--out", str(tmp_path), "--no-progress"], capsys)
+    assert code == 0, err
+    for name in FIGURES:
+        pdf, png = tmp_path / f"{name}.pdf", tmp_path / f"{name}.png"
+        assert pdf.stat().st_size > 1000 and png.stat().st_size > 1000
+        assert str(pdf) in out and str(png) in out
+        data = pdf.read_bytes()
+        assert b"/FontFile2" in data or b"/TrueType" in data, name
+        assert b"/Type1" not in data and b"/Type3" not in data, name
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_only_one_and_format(results_file, tmp_path, capsys):
+    code, out, _ = _main(["--results", str(results_file), "--out", str(tmp_path), "--only", "emr-limits",
+                          "--format", "pdf", "--no-progress"], capsys)
+    assert code == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["emr-limits.pdf"]
+
+
+def test_cli_list(capsys):
+    code, out, _ = _main(["--list"], capsys)
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert [ln.split()[0] for ln in lines] == list(FIGURES)
+
+
+def test_cli_unknown_figure(capsys):
+    code, _, err = _main(["--only", "nope"], capsys)
+    assert code == 2
+    assert "unknown figure 'nope'" in err and "curvature-small-step" in err
+
+
+def test_module_entry_point_unknown_figure():
+    proc = subprocess.run([sys.executable, "-m", "figures", "--only", "nope"], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+    assert proc.returncode == 2
+    assert "unknown figure 'nope'" in proc.stderr and "gap-overview" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_cli_unknown_format(results_file, capsys):
+    code, _, err = _main(["--results", str(results_file), "--format", "pdf,jpeg"], capsys)
+    assert code == 2 and "jpeg" in err
+
+
+def test_cli_missing_file(tmp_path, capsys):
+    code, _, err = _main(["--results", str(tmp_path / "none.jsonl"), "--out", str(tmp_path)], capsys)
+    assert code == 2
+    assert "does not exist" in err and err.count("\n") == 1
+
+
+def test_cli_incompatible_schema(results_file, tmp_path, capsys):
+    old = tmp_path / "old.jsonl"
+    rec = json.loads(results_file.read_text().splitlines()[0])
+    rec["schema"] = "relu-regularizer-verification/results/0"
+    old.write_text(json.dumps(rec) + "\n")
+    code, _, err = _main(["--results", str(old), "--out", str(tmp_path)], capsys)
+    assert code == 2
+    assert "schema" in err and "not supported" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("content", [b"this is not json\n{also not\n", b"\xff\xfe\x00garbage\x81\n",
+                                     b'{"schema": "' + RESULTS_SCHEMA.encode() + b'", "gaps": [{"claim": 1}]}\n',
+                                     b"[1, 2, 3]\n"],
+                         ids=["not-json", "binary", "malformed-gap", "not-a-record"])
+def test_cli_corrupt_file(tmp_path, capsys, content):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(content)
+    code, _, err = _main(["--results", str(bad), "--out", str(tmp_path), "--no-progress"], capsys)
+    assert code == 2
+    assert err.strip().splitlines()[-1].startswith("error: ") and "Traceback" not in err
+
+
+def test_cli_folder_as_results(tmp_path, capsys):
+    code, _, err = _main(["--results", str(tmp_path), "--out", str(tmp_path)], capsys)
+    assert code == 2 and "folder" in err
+
+
+def test_cli_partial_last_line_is_skipped_with_a_warning(results_file, tmp_path, capsys):
+    part = tmp_path / "partial.jsonl"
+    text = results_file.read_text()
+    last = text.splitlines()[-1]
+    part.write_text(text + last[: len(last) // 2])
+    code, out, err = _main(["--results", str(part), "--out", str(tmp_path / "o"), "--only", "confident-limit",
+                            "--no-progress"], capsys)
+    assert code == 0
+    assert "warning:" in err and "partially written" in err
+    assert (tmp_path / "o" / "confident-limit.png").exists()
+
+
+def test_cli_geometry_needs_no_results(tmp_path, capsys, monkeypatch):
+    def no_sweep(*a, **k):
+        raise AssertionError("the geometry figure must not run a sweep")
+
+    monkeypatch.setattr(cli, "_quick_sweep", no_sweep)
+    code, out, _ = _main(["--only", "geometry", "--out", str(tmp_path), "--format", "png", "--no-progress"], capsys)
+    assert code == 0 and (tmp_path / "geometry.png").exists()
+
+
+def test_cli_without_results_runs_the_quick_sweep(results_file, tmp_path, capsys, monkeypatch):
+    calls = []
+
+    def fake_run_sweep(out, quick=True, **kw):
+        calls.append((Path(out), quick))
+        write_synthetic(out)
+
+    import verify.sweep
+
+    monkeypatch.setattr(verify.sweep, "run_sweep", fake_run_sweep)
+    code, out, err = _main(["--out", str(tmp_path), "--only", "emr-limits", "--format", "png", "--no-progress"],
+                           capsys)
+    assert code == 0, err
+    assert calls == [(tmp_path / "quick-sweep.jsonl", True)]
+
+
+def test_cli_sweep_unavailable_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    import verify.sweep
+
+    def broken(out, quick=True, **kw):
+        raise ModuleNotFoundError("No module named 'verify.checkers'")
+
+    monkeypatch.setattr(verify.sweep, "run_sweep", broken)
+    code, _, err = _main(["--out", str(tmp_path), "--only", "emr-limits", "--no-progress"], capsys)
+    assert code == 2 and "quick sweep" in err and "--results" in err
+
+
+def test_import_changes_no_global_matplotlib_state():
+    code = ("import matplotlib as mpl; before = dict(mpl.rcParams); import figures, figures.cli, figures.registry; "
+            "import sys; sys.exit(0 if dict(mpl.rcParams) == before else 1)")
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=120).returncode == 0
