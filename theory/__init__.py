@@ -14,13 +14,14 @@ from .exact import NonFiniteError, rational
 from .layers import (AvgPool2d, BatchNorm, Conv2d, Flatten, KinkError, Linear, MaxPool2d, Maxout, Rectifier,
                      Residual, ShapeError, SUPPORTED, TrainingModeError, UnsupportedLayerError)
 from .network import Network, mlp
+from .prove import Proof, prove, prove_all
 from .region import Region, linearize
 
 __all__ = [
     "CLAIMS", "Claim", "claim", "claim_ids", "NonFiniteError", "rational",
     "AvgPool2d", "BatchNorm", "Conv2d", "Flatten", "KinkError", "Linear", "MaxPool2d", "Maxout", "Rectifier",
     "Residual", "ShapeError", "SUPPORTED", "TrainingModeError", "UnsupportedLayerError", "Network", "mlp", "Region", "linearize",
-    "from_torch", "prove", "prove_all",
+    "from_torch", "Proof", "prove", "prove_all",
 ]
 
 
@@ -29,17 +30,3 @@ def from_torch(module, in_shape, name=None):
     from .torch_bridge import from_torch as _from_torch
 
     return _from_torch(module, in_shape, name=name)
-
-
-def prove(claim_id):
-    """Prove one claim symbolically (see :mod:`theory.prove`)."""
-    from .prove import prove as _prove
-
-    return _prove(claim_id)
-
-
-def prove_all(ids=None):
-    """Prove every claim, or the named ones (see :mod:`theory.prove`)."""
-    from .prove import prove_all as _prove_all
-
-    return _prove_all(ids)

@@ -76,6 +76,8 @@ def status(proof) -> str:
     slack = _min_slack(proof)
     if proof.kind == "inequality":
         shown = "" if slack is None else f", min slack {slack}"
+        if str(proof.method).startswith("symbolic"):
+            return f"PROVED (symbolic, standard norm facts cited{shown} on instances)"
         return f"REPORTED (inequality checked on instances{shown})"
     return "PROVED" if slack is None else f"PROVED (min slack {slack})"
 

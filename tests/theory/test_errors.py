@@ -237,14 +237,14 @@ def _fake_prove(monkeypatch, proofs):
     monkeypatch.setitem(sys.modules, "theory.prove", fake)
 
 
-def _proof(claim_id, holds, slack=None):
+def _proof(claim_id, holds, slack=None, method="symbolic"):
     from sympy import Rational, symbols
 
     from theory.proofs import Proof
 
     c = theory.CLAIMS[claim_id]
     a = symbols("a")
-    return Proof(c.id, c.statement, c.assumptions, c.tag, c.kind, holds, "symbolic", "general K, D",
+    return Proof(c.id, c.statement, c.assumptions, c.tag, c.kind, holds, method, "general K, D",
                  [("a step", a - a)], slack and {"chain (a)": Rational(*slack)}, 0.25)
 
 
@@ -259,7 +259,8 @@ def test_prove_command_reports_each_status_and_fails_on_a_failed_proof(monkeypat
 
     from theory.cli import main
 
-    _fake_prove(monkeypatch, [_proof(IDENTITY, True), _proof(INEQUALITY, True, (1, 8)), _proof(EMPIRICAL, None),
+    _fake_prove(monkeypatch, [_proof(IDENTITY, True), _proof(INEQUALITY, True, (1, 8), "exact rational instances"),
+                              _proof(EMPIRICAL, None),
                               _proof(OTHER_IDENTITY, False)])
     assert main(["prove", IDENTITY, INEQUALITY, EMPIRICAL]) == 0
     out = capsys.readouterr().out
@@ -269,6 +270,10 @@ def test_prove_command_reports_each_status_and_fails_on_a_failed_proof(monkeypat
                      rf"instances, min slack 1/8\)\s+0.25$", out, re.M)
     assert re.search(rf"^{EMPIRICAL}\s+abstract\s+empirical\s+general K, D\s+EMPIRICAL \(not a theorem\)", out, re.M)
     assert "3 claims: 2 hold, 0 failed, 1 empirical" in out
+    # an inequality proved symbolically (norm facts cited) is PROVED, with its instance slack
+    _fake_prove(monkeypatch, [_proof(INEQUALITY, True, (1, 8), "symbolic (general K, D) + exact rational instances")])
+    assert main(["prove", INEQUALITY]) == 0
+    assert re.search(r"PROVED \(symbolic, standard norm facts cited, min slack 1/8 on instances\)", capsys.readouterr().out)
     assert main(["prove", OTHER_IDENTITY, "--no-progress"]) == 1
     out = capsys.readouterr().out
     assert re.search(rf"^{OTHER_IDENTITY}\s+.*\s+FAILED\s+0.25$", out, re.M) and f"FAILED: {OTHER_IDENTITY}" in out
