@@ -270,13 +270,13 @@ def test_prove_command_reports_each_status_and_fails_on_a_failed_proof(monkeypat
                      rf"instances, min slack 1/8\)\s+0.25$", out, re.M)
     assert re.search(rf"^{EMPIRICAL}\s+abstract\s+empirical\s+general K, D\s+EMPIRICAL \(not a theorem\)", out, re.M)
     assert "3 claims: 2 hold, 0 failed, 1 empirical" in out
+    assert main(["prove", OTHER_IDENTITY, "--no-progress"]) == 1
+    out = capsys.readouterr().out
+    assert re.search(rf"^{OTHER_IDENTITY}\s+.*\s+FAILED\s+0.25$", out, re.M) and f"FAILED: {OTHER_IDENTITY}" in out
     # an inequality proved symbolically (norm facts cited) is PROVED, with its instance slack
     _fake_prove(monkeypatch, [_proof(INEQUALITY, True, (1, 8), "symbolic (general K, D) + exact rational instances")])
     assert main(["prove", INEQUALITY]) == 0
     assert re.search(r"PROVED \(symbolic, standard norm facts cited, min slack 1/8 on instances\)", capsys.readouterr().out)
-    assert main(["prove", OTHER_IDENTITY, "--no-progress"]) == 1
-    out = capsys.readouterr().out
-    assert re.search(rf"^{OTHER_IDENTITY}\s+.*\s+FAILED\s+0.25$", out, re.M) and f"FAILED: {OTHER_IDENTITY}" in out
 
 
 def test_explain_command(monkeypatch, capsys):
