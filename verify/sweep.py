@@ -196,17 +196,18 @@ class ClaimSummary:
     kinks: int = 0
     excluded: int = 0
     crossings: int = 0
+    checked: int = 0
     failures: list = field(default_factory=list)
 
     @property
     def status(self) -> str:
+        """FAILS if any check fails; HOLDS if every check with a verdict holds; REPORTED when the
+        claim has only measurements; n/a when no point could be checked."""
         if self.failures:
             return "FAILS"
-        if self.kind == "measurement" and not self.points:
-            return "n/a"
-        if self.kind == "measurement":
-            return "REPORTED"
-        return "HOLDS" if self.points else "n/a"
+        if self.checked:
+            return "HOLDS"
+        return "REPORTED" if self.points else "n/a"
 
 
 def summarize(records: Iterable[dict]) -> list[ClaimSummary]:
@@ -226,6 +227,7 @@ def summarize(records: Iterable[dict]) -> list[ClaimSummary]:
             row.excluded += g.n_excluded
             row.crossings += g.n_crossings
             if g.kind != "measurement" and g.n_points:
+                row.checked += len(g._interior())
                 row.max_rel_gap = max(row.max_rel_gap, g.max_rel_err)
                 row.max_gap_over_bound = max(row.max_gap_over_bound, g.max_gap_over_bound)
                 if not g.ok:
@@ -242,8 +244,8 @@ def format_table(rows: list[ClaimSummary]) -> str:
     head = ["claim", "tag", "networks", "points", "max rel gap", "max gap/bound", "kinks", "excluded",
             "crossings", "status"]
     body = [[r.claim, r.tag, str(r.networks), str(r.points),
-             "-" if r.kind == "measurement" else f"{r.max_rel_gap:.1e}",
-             "-" if r.kind == "measurement" else f"{r.max_gap_over_bound:.2g}",
+             f"{r.max_rel_gap:.1e}" if r.checked else "-",
+             f"{r.max_gap_over_bound:.2g}" if r.checked else "-",
              str(r.kinks), str(r.excluded), str(r.crossings), r.status] for r in rows]
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]
     line = lambda cells: "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
