@@ -1,0 +1,38 @@
+"""Numeric verification in torch floats, batched, on CPU or GPU.
+
+The float half of the toolkit: :func:`linearize` (pattern, J, b, rounding bounds, kink distance and
+region geometry of a batch, in closed form), random networks as data (:class:`NetSpec`,
+:func:`draw_spec`, :func:`draw_inputs`), and the checks of every claim against its bound.
+``check_implementation`` and ``Gap`` are imported on first use.
+
+>>> import torch
+>>> spec = NetSpec("mlp", (3,), (4,), 2, "relu", None, True, 0)
+>>> lin = linearize(spec.build(), torch.zeros(1, 3, dtype=torch.float64))
+>>> tuple(lin.jacobian.shape)
+(1, 2, 3)
+"""
+
+from .errors import (DeviceMismatchError, DTypeMismatchError, EmptyBatchError, KinkError, NonFiniteError,
+                     ShapeError, TooFewClassesError, TrainingModeError, UnsupportedLayerError)
+from .linearize import Linearization, linearize
+from .modules import Abs, MaxoutUnit
+from .networks import NetSpec, draw_inputs, draw_spec
+
+__all__ = [
+    "linearize", "Linearization", "NetSpec", "draw_spec", "draw_inputs", "MaxoutUnit", "Abs",
+    "check_implementation", "Gap",
+    "ShapeError", "UnsupportedLayerError", "TrainingModeError", "KinkError", "NonFiniteError", "EmptyBatchError",
+    "TooFewClassesError", "DeviceMismatchError", "DTypeMismatchError",
+]
+
+
+def __getattr__(name):
+    if name == "check_implementation":
+        from .implementation import check_implementation
+
+        return check_implementation
+    if name == "Gap":
+        from .gap import Gap
+
+        return Gap
+    raise AttributeError(f"module 'verify' has no attribute {name!r}")

@@ -1,0 +1,227 @@
+"""The checkers (verify.checkers): every checkable claim has one; run_checks builds one context and returns
+Gaps whose claim ids are registered, with the record schemas the figures read; the identities and
+inequalities hold within their derived bounds on random networks of every architecture in float64 and
+float32; and a checker CAN fail (negative tests: a perturbed J, a wrong closed form, a wrong gradient).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+
+import pytest
+import torch
+from hypothesis import example, given, settings, strategies as st
+
+from theory.claims import CLAIMS
+from verify import closed_forms as cf
+from verify.bounds import Bounded
+from verify.checkers import CHECKERS, make_context, run_checks
+from verify.checkers.common import C_GRID, H_GRID
+from verify.networks import ARCHS, draw_inputs, draw_spec
+
+CHECKABLE = [c for c, v in CLAIMS.items() if v.kind != "empirical"]
+
+#: (claim, check) names the figures read; the curvature ones once per h.
+REQUIRED = {
+    ("local-affine", "f(x) = J x + b"), ("local-affine", "J = torch.func.jacrev"),
+    ("local-affine", "float J vs exact J"), ("local-affine", "f(x') = J x' + b for x' in R(x)"),
+    ("input-gradient", "grad L = J^T (p - e_y)"), ("input-gradient", "grad L = sum_{j != y} p_j (w_j - w_y)"),
+    ("hessian-gauss-newton", "hess L = J^T S J"), ("hessian-gauss-newton", "hess L(x, y) = hess L(x, y')"),
+    ("hessian-gauss-newton", "v^T hess L v >= 0 (PSD)"), ("hessian-gauss-newton", "rank hess L <= K - 1"),
+    ("hessian-gauss-newton", "lambda_max(S) <= max_i 2 p_i (1 - p_i)"),
+    ("hessian-gauss-newton", "max_i 2 p_i (1 - p_i) <= 1/2"), ("hessian-gauss-newton", "tr S = 1 - |p|^2"),
+    ("cross-lipschitz-centered-jacobian", "sum |w_l - w_m|^2 = 2K |C J|_F^2"),
+    ("cross-lipschitz-centered-jacobian", "sum |w_l - w_m|^2 = 2K |J|_F^2 - 2 |J^T 1|^2"),
+    ("cross-lipschitz-centered-jacobian", "sum |w_l - w_m|^2 <= 2K |J|_F^2"),
+    ("input-gradient-bounds", "(a1) IG <= |p-e|^2 |CJ|_2^2"),
+    ("input-gradient-bounds", "(a2) |p-e|^2 |CJ|_2^2 <= |p-e|^2 CL/(2K)"),
+    ("input-gradient-bounds", "(a3) |p-e|^2 CL/(2K) <= |p-e|^2 |J|_F^2"),
+    ("input-gradient-bounds", "(b1) IG <= (1 - p_y) sum_{j != y} p_j |w_j - w_y|^2"),
+    ("input-gradient-bounds", "(b2) (1 - p_y) sum_{j != y} p_j |w_j - w_y|^2 <= (1 - p_y) CL/2"),
+    ("hessian-trace-weighted-cross-lipschitz", "tr hess L = <G, S>"),
+    ("hessian-trace-weighted-cross-lipschitz", "1/2 sum p_l p_m |w_l - w_m|^2 = <G, S>"),
+    ("hessian-trace-weighted-cross-lipschitz", "E_{yhat~p} |grad L(x, yhat)|^2 = <G, S>"),
+    ("curvature-soft-label-gradient", "grad L(x+hz) - grad L(x) = J^T (p(x+hz) - p(x))"),
+    ("curvature-soft-label-gradient", "grad L(x+hz) - grad L(x) = grad_x CE(x+hz; p(x))"),
+    ("curvature-small-step", "R-CURE vs h^2 |Hz|^2"), ("curvature-small-step", "R-CURE/h^2 = |Hz|^2 + O(h) at h = 1e-4"),
+    ("curvature-region-crossing", "decomposition"), ("curvature-region-crossing", "pattern-change share"),
+    ("gram-unification", "matrices"), *(("gram-unification", f"<G, M> = {n}") for n in cf.GRAM_ROWS),
+    ("confident-limit", "R-JAC(c f) = c^2 R-JAC(f)"), ("confident-limit", "R-CL(c f) = c^2 R-CL(f)"),
+    ("confident-limit", "scale sweep"), ("confident-limit", "R-IG(c f) <= 2 (K-1)^2 c^2 |J|_F^2 exp(-2 c m)"),
+    ("confident-limit", "tr H(c f) <= 2 (K-1) c^2 |J|_F^2 exp(-c m)"),
+    ("confident-limit", "R-CURE(c f) <= 2 (K-1)^2 c^2 |J|_F^2 (exp(-c m) + exp(-c m'))^2"),
+    ("euler-homogeneous", "f(x) = J x"),
+    ("effective-margin", "gamma = signed distance to {(w_y - w_j)^T x' + b_y - b_j = 0}"),
+    ("effective-margin", "gamma(c f) = gamma(f)"),
+    ("effective-margin", "|gamma| <= r(x): gamma is the exact distance to the y-vs-j boundary"),
+    ("cross-entropy-scale-variance", "gamma(c f) = gamma(f)"), ("cross-entropy-scale-variance", "scale sweep"),
+    ("cross-entropy-scale-variance", "CE(c f) <= (K-1) exp(-c m)"),
+    ("cross-entropy-scale-variance", "|grad_x CE(c f)| <= sqrt(2) (K-1) c |J|_F exp(-c m)"),
+    ("emr-limits", "temperature sweep"), ("emr-limits", "R-EMR(T=1e6) = |J^T 1|^2/K^2 (hot limit)"),
+    ("emr-limits", "R-EMR(T=1e-6) = |w_yhat|^2 (cold limit)"),
+    ("margin-lower-bound", "min(gamma_O / max_j |w_y - w_j|, r(x)) <= min(d_local, r(x))"),
+    ("margin-lower-bound", "max_j |w_y - w_j| <= sqrt(2) |J|_2"),
+    ("margin-lower-bound", "sqrt(2) |J|_2 <= sqrt(2) prod_l |J_l|_2"),
+}
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors: one intra-op thread avoids thread wake-up stalls on a loaded 2-core machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+
+def batch(seed: int, arch: str, dtype, n: int = 12, kinks: float = 0.25):
+    spec = draw_spec(random.Random(seed), size="quick", arch=arch)
+    model = spec.build(dtype=dtype)
+    gen = torch.Generator().manual_seed(seed)
+    x, y = draw_inputs(model, spec, n, generator=gen, near_kink_fraction=kinks)
+    return spec, model, x, y, gen
+
+
+def test_every_checkable_claim_has_a_checker():
+    assert sorted(CHECKERS) == sorted(CHECKABLE)
+    assert all(CLAIMS[c].kind != "empirical" for c in CHECKERS)
+    for cid in ("local-affine", "input-gradient", "hessian-gauss-newton", "cross-lipschitz-centered-jacobian",
+                "input-gradient-bounds", "hessian-trace-weighted-cross-lipschitz", "curvature-soft-label-gradient",
+                "curvature-small-step", "curvature-region-crossing", "gram-unification", "confident-limit",
+                "euler-homogeneous", "effective-margin", "cross-entropy-scale-variance", "emr-limits",
+                "margin-lower-bound"):
+        assert cid in CHECKERS
+
+
+def test_grids():
+    assert len(H_GRID) >= 10 and H_GRID[0] == pytest.approx(1e-4) and H_GRID[-1] == pytest.approx(3.0)
+    assert C_GRID[0] == pytest.approx(0.1) and C_GRID[-1] == pytest.approx(100.0)
+
+
+@settings(max_examples=8, deadline=None)
+@given(seed=st.integers(0, 2 ** 31 - 1), arch=st.sampled_from(ARCHS), dtype=st.sampled_from([torch.float64, torch.float32]))
+@example(seed=0, arch="mlp", dtype=torch.float64)
+@example(seed=1, arch="resnet", dtype=torch.float32)
+def test_all_claims_hold_within_their_bounds(seed, arch, dtype):
+    spec, model, x, y, gen = batch(seed, arch, dtype)
+    gaps = run_checks(model, x, y, seed=spec.seed, arch=spec.id, generator=gen)
+    names = {(g.claim, g.check) for g in gaps}
+    assert REQUIRED <= names, REQUIRED - names
+    assert {g.claim for g in gaps} == set(CHECKABLE)
+    bad = [g.diagnosis() for g in gaps if g.ok is False]
+    assert not bad, "\n".join(bad)
+    for g in gaps:
+        assert g.claim in CLAIMS and g.dtype == str(dtype).replace("torch.", "") and g.arch == spec.id
+        json.dumps(g.to_dict())
+
+
+def test_record_schemas_and_kinks_reported():
+    spec, model, x, y, gen = batch(3, "mlp", torch.float64, n=16, kinks=0.5)
+    gaps = run_checks(model, x, y, seed=spec.seed, arch=spec.id, generator=gen)
+    by = {}
+    for g in gaps:
+        by.setdefault((g.claim, g.check), []).append(g)
+    assert sum(g.n_kinks for g in by[("input-gradient", "grad L = J^T (p - e_y)")]) > 0   # kinks are seen, not hidden
+    small = by[("curvature-small-step", "R-CURE vs h^2 |Hz|^2")]
+    assert [g.extra["h"] for g in small] == list(H_GRID) and all(g.kind == "measurement" for g in small)
+    assert all(g.pattern_changed is not None and len(g.lhs) == 16 for g in small)
+    share = by[("curvature-region-crossing", "pattern-change share")]
+    for g in share:
+        assert set(g.extra) >= {"h", "share", "exit_time"} and len(g.extra["share"]) == len(g.extra["exit_time"]) == 16
+        assert all(0 <= s <= 1 for s in g.extra["share"])
+    assert [g.extra["h"] for g in by[("curvature-region-crossing", "decomposition")]] == list(H_GRID)
+    m = by[("gram-unification", "matrices")][0]
+    assert m.lhs == m.rhs == m.bound == [] and set(m.extra) >= {"G", "M", "inner", "definition"}
+    K = len(m.extra["G"])
+    assert set(m.extra["M"]) == set(cf.GRAM_ROWS) and all(len(v) == K for v in m.extra["M"].values())
+    sweep = by[("confident-limit", "scale sweep")][0]
+    assert sweep.lhs == [] and set(sweep.extra["series"]) == {"R-IG", "trH", "R-CURE", "R-JAC", "R-CL"}
+    assert sweep.extra["c"][0] == pytest.approx(0.1) and sweep.extra["c"][-1] == pytest.approx(100)
+    assert all(len(v) == len(sweep.extra["c"]) for v in sweep.extra["series"].values())
+    s = sweep.extra["series"]
+    assert s["R-JAC"][-1] / s["R-JAC"][0] == pytest.approx(1e6, rel=1e-6)        # grows as c^2
+    assert s["R-IG"][-1] < s["R-IG"][len(s["R-IG"]) // 2]                         # falls at large c
+    emr = by[("emr-limits", "temperature sweep")][0]
+    assert set(emr.extra) >= {"T", "emr", "hot_limit", "cold_limit", "point"}
+    assert emr.extra["T"][0] == pytest.approx(1e-3) and emr.extra["T"][-1] == pytest.approx(1e3)
+    assert emr.extra["emr"][-1] == pytest.approx(emr.extra["hot_limit"], rel=1e-2)
+    ce = by[("cross-entropy-scale-variance", "scale sweep")][0]
+    g = ce.extra["series"]["gamma"]
+    assert max(g) - min(g) <= 1e-9 * max(abs(v) for v in g)                       # gamma is scale invariant
+    assert ce.extra["series"]["CE"][-1] < ce.extra["series"]["CE"][0]
+
+
+def test_euler_homogeneous_only_on_bias_free_networks():
+    for bias in (True, False):
+        torch.manual_seed(0)
+        m = torch.nn.Sequential(torch.nn.Linear(4, 8, bias=bias), torch.nn.ReLU(), torch.nn.Linear(8, 3, bias=bias))
+        m = m.double().eval()
+        x = torch.randn(6, 4, dtype=torch.float64)
+        g, = run_checks(m, x, torch.zeros(6, dtype=torch.long), claims=["euler-homogeneous"], seed=0, arch="t")
+        assert g.extra["bias_free"] is (not bias) and (g.n_excluded == 6) is bias and g.ok is True
+
+
+def test_unknown_and_empirical_claims_raise_keyerror_listing_ids():
+    spec, model, x, y, gen = batch(0, "mlp", torch.float64, n=4)
+    with pytest.raises(KeyError, match="checkable claim ids: local-affine"):
+        run_checks(model, x, y, claims=["no-such-claim"], seed=0, arch="a")
+    with pytest.raises(KeyError, match="empirical claim"):
+        run_checks(model, x, y, claims=["layer-smoothing"], seed=0, arch="a")
+
+
+def test_run_checks_runtime_on_a_small_network():
+    """All claims, one small network, 16 points: the budget is ~2 s on CPU (the sweep runs dozens)."""
+    spec, model, x, y, gen = batch(0, "mlp", torch.float32, n=16)
+    run_checks(model, x, y, seed=0, arch=spec.id, generator=gen)              # warm-up (imports, kernels)
+    t0 = time.perf_counter()
+    run_checks(model, x, y, seed=0, arch=spec.id, generator=gen)
+    took = time.perf_counter() - t0
+    print(f"run_checks, all claims, {spec.id}, 16 points: {took:.3f} s")
+    assert took < 6.0
+
+
+# ---- negative tests: a checker CAN fail ---------------------------------------------------------------------
+def _ctx(seed=0, arch="mlp", dtype=torch.float64):
+    spec, model, x, y, gen = batch(seed, arch, dtype, n=8, kinks=0.0)
+    return make_context(model, x, y, seed=spec.seed, arch=spec.id, generator=gen)
+
+
+def test_a_perturbed_jacobian_fails_with_a_diagnosis():
+    ctx = _ctx()
+    J = ctx.J
+    ctx.J = Bounded(J.value * (1 + 1e-6), J.err)                                # one part in a million
+    gaps = CHECKERS["input-gradient"](ctx) + CHECKERS["cross-lipschitz-centered-jacobian"](ctx)
+    failing = [g for g in gaps if g.kind == "identity"]
+    assert failing and all(g.ok is False for g in failing)
+    assert "[input-gradient]" in failing[0].diagnosis() and "FAILS" in failing[0].diagnosis()
+
+
+def test_a_wrong_closed_form_fails(monkeypatch):
+    ctx = _ctx(arch="maxout")
+    from verify.checkers import guo2021connections as guo
+    real = cf.hessian_trace
+    monkeypatch.setattr(guo.cf, "hessian_trace", lambda J, p: 2 * real(J, p))
+    gaps = CHECKERS["hessian-trace-weighted-cross-lipschitz"](ctx)
+    assert all(g.ok is False for g in gaps) and "hessian-trace-weighted-cross-lipschitz" in gaps[0].diagnosis()
+
+
+def test_a_wrong_definition_fails(monkeypatch):
+    """A gradient that drops one class's term (a typical bug) is caught by the input-gradient checker."""
+    ctx = _ctx(seed=2, dtype=torch.float32)
+    from verify import regularizers as R
+    real = R.loss_gradient
+    monkeypatch.setattr(R, "loss_gradient", lambda m, x, y, **kw: real(m, x, y, **kw) * 1.001)
+    ctx.cache.clear()
+    ctx.__dict__.pop("g_def", None)
+    gaps = CHECKERS["input-gradient"](ctx)
+    assert all(g.ok is False for g in gaps)
+
+
+def test_a_false_inequality_is_reported_failing():
+    """An inequality that does not hold reports its counterexample: lhs > rhs beyond the bound."""
+    ctx = _ctx()
+    lhs = Bounded(torch.ones(ctx.B, dtype=torch.float64))
+    g = ctx.gap("margin-lower-bound", "made-up", "inequality", lhs, lhs * 0.5)
+    assert g.ok is False and g.slack[0] == -0.5 and "lhs=1.0 <= rhs=0.5" in g.diagnosis()

@@ -1,0 +1,253 @@
+"""The derived closed forms (verify.closed_forms) against the definitions (verify.regularizers, autograd),
+within the rounding bounds of verify.bounds; and the bound algebra itself against exact arithmetic.
+
+Hypothesis draws an integer seed (it manages only ``random``), from which the network description and a
+``torch.Generator`` for the inputs are made. Inputs are drawn away from kinks; points that still are within
+rounding of a kink (``lin.on_kink``) are left out of the comparison, as the claims assume interior points.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from decimal import Decimal, getcontext
+from fractions import Fraction
+
+import pytest
+import torch
+from hypothesis import example, given, settings, strategies as st
+
+from verify import closed_forms as cf
+from verify import regularizers as R
+from verify.bounds import (Bounded, const, cross_entropy, eig_extreme, gamma, onehot, softmax, sq_norm,
+                           unit_roundoff, vjp_err, worst_entry)
+from verify.linearize import linearize
+from verify.networks import ARCHS, draw_inputs, draw_spec
+
+DTYPES = (torch.float64, torch.float32)
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors: one intra-op thread avoids thread wake-up stalls on a loaded 2-core machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+
+def make_case(seed: int, arch: str, dtype, n: int = 6):
+    spec = draw_spec(random.Random(seed), size="quick", arch=arch)
+    model = spec.build(dtype=dtype)
+    x, y = draw_inputs(model, spec, n, generator=torch.Generator().manual_seed(seed), near_kink_fraction=0.0)
+    return model, x, y, linearize(model, x)
+
+
+def assert_within(lhs: Bounded, rhs: Bounded, keep: torch.Tensor, what: str):
+    """Every entry of every kept point within bound(lhs) + bound(rhs); the message is a diagnosis."""
+    l, r, b = worst_entry(lhs, rhs)
+    gap = (l - r).abs()
+    bad = keep & ~(gap <= b)
+    assert not bool(bad.any()), (f"{what}: {int(bad.sum())} points outside the bound; worst: lhs={l[bad][0]!r} "
+                                 f"rhs={r[bad][0]!r} gap={gap[bad][0]:.3e} bound={b[bad][0]:.3e}")
+
+
+def sides(model, x, y, lin):
+    J = Bounded(lin.jacobian, lin.jacobian_bound)
+    f = Bounded(lin.logits, lin.logits_bound)
+    return J, f, softmax(f), ~lin.on_kink
+
+
+case_args = dict(seed=st.integers(0, 2 ** 31 - 1), arch=st.sampled_from(ARCHS), dtype=st.sampled_from(DTYPES))
+
+
+@settings(max_examples=10, deadline=None)
+@given(**case_args)
+@example(seed=0, arch="mlp", dtype=torch.float64)
+@example(seed=3, arch="cnn", dtype=torch.float32)
+def test_gradient_hessian_and_trace_forms_match_autograd(seed, arch, dtype):
+    """input-gradient, hessian-gauss-newton and hessian-trace-weighted-cross-lipschitz closed forms."""
+    model, x, y, lin = make_case(seed, arch, dtype)
+    J, f, p, keep = sides(model, x, y, lin)
+    B, K, D = lin.B, lin.K, lin.D
+    g = Bounded(R.loss_gradient(model, x, y).reshape(B, -1), vjp_err(J, p - onehot(y, K, p)))
+    assert_within(g, cf.input_gradient(J, p, y), keep, "grad L = J^T (p - e_y)")
+    assert_within(g, cf.input_gradient_pairwise(J, p, y), keep, "grad L = sum_j p_j (w_j - w_y)")
+    S = cf.softmax_covariance(p)
+    if D <= 64:
+        H = Bounded(R.hessian(model, x, y).reshape(B, D, D), vjp_err(J, S @ J))
+        assert_within(H, cf.hessian(J, p), keep, "hess L = J^T S J")
+    V = torch.randn(B, 3, D, generator=torch.Generator().manual_seed(seed), dtype=torch.float64).to(dtype)
+    HV = Bounded(R.hessian(model, x, y, directions=V), vjp_err(J, S @ (J @ V.mT)).mT)
+    assert_within(HV, cf.hvp(J, p, V), keep, "H v")
+    U = S @ J
+    diag_err = (J.err * (U.abs64 + 2 * U.err) + (J.abs64 + J.err) * U.err).sum(-2)
+    tr = Bounded(R.hessian_diagonal(model, x, y), diag_err).sum(-1)
+    for form in (cf.hessian_trace(J, p), cf.weighted_cross_lipschitz(J, p), cf.expected_gradient_norm(J, p)):
+        assert_within(tr, form, keep, "tr H")
+
+
+@settings(max_examples=10, deadline=None)
+@given(**case_args)
+@example(seed=1, arch="maxout", dtype=torch.float32)
+def test_jacobian_forms_match_autograd(seed, arch, dtype):
+    """R-JAC, R-CL (three forms), softmax Jacobian and R-EMR closed forms against their definitions."""
+    model, x, y, lin = make_case(seed, arch, dtype)
+    J, f, p, keep = sides(model, x, y, lin)
+    Jd = Bounded(R.logit_jacobian(model, x), lin.jacobian_bound)
+    assert_within(Jd, J, keep, "J")
+    jac = cf.jacobian_norm(Jd)
+    assert torch.allclose(jac.value, R.jacobian(model, x), rtol=1e-4 if dtype == torch.float32 else 1e-12)
+    cl = cf.cross_lipschitz_pairwise(Jd)
+    assert torch.allclose(cl.value, R.cross_lipschitz(model, x), rtol=1e-4 if dtype == torch.float32 else 1e-12)
+    for form in (cf.cross_lipschitz_centered(J), cf.cross_lipschitz_expanded(J)):
+        assert_within(cl, form, keep, "cross-Lipschitz")
+    S = cf.softmax_covariance(p)
+    smj = R.softmax_jacobian(model, x)
+    rows = torch.stack([R.logit_jacobian(_Soft(model), x)])[0]
+    assert torch.allclose(smj, rows.square().sum((1, 2)))
+    assert_within(sq_norm(Bounded(rows, vjp_err(J, S).mT), (-2, -1)), cf.softmax_jacobian_norm(J, p), keep, "|S J|_F^2")
+    xl = x.detach().clone().requires_grad_(True)
+    out = model(xl)
+    g = torch.autograd.grad((torch.softmax(out.detach(), 1) * out).sum(), xl)[0].reshape(lin.B, -1)
+    assert torch.allclose(R.emr(model, x), g.square().sum(1))
+    assert_within(sq_norm(Bounded(g, vjp_err(J, p)), -1), cf.emr(J, p), keep, "R-EMR")
+
+
+@settings(max_examples=8, deadline=None)
+@given(**case_args, h=st.sampled_from([1e-3, 0.1, 1.0, 3.0]))
+def test_curvature_forms(seed, arch, dtype, h):
+    """curvature-soft-label-gradient (same region) and curvature-region-crossing (any region)."""
+    model, x, y, lin = make_case(seed, arch, dtype)
+    J, f, p, keep = sides(model, x, y, lin)
+    B, K = lin.B, lin.K
+    g0 = Bounded(R.loss_gradient(model, x, y).reshape(B, -1), vjp_err(J, p - onehot(y, K, p)))
+    z = R.cure_direction(g0.value.reshape(x.shape))
+    x2 = x + h * z
+    lin2 = linearize(model, x2)
+    J2, p2 = Bounded(lin2.jacobian, lin2.jacobian_bound), softmax(Bounded(lin2.logits, lin2.logits_bound))
+    g1 = Bounded(R.loss_gradient(model, x2, y).reshape(B, -1), vjp_err(J2, p2 - onehot(y, K, p2)))
+    keep = keep & ~lin2.on_kink
+    cure = sq_norm(g1 - g0, -1)
+    assert torch.allclose(cure.value, R.curvature(model, x, y, h), rtol=1e-3 if dtype == torch.float32 else 1e-9,
+                          atol=1e-30)
+    inside, change = cf.cure_decomposition(J, p, J2, p2, y)
+    assert_within(cure, sq_norm(inside + change, -1), keep, "decomposition")
+    same = lin.same_pattern(lin2)
+    assert_within(g1 - g0, cf.cure_soft_label(J, p2, p), keep & same, "soft label")
+    assert bool((f.value.new_tensor(change.value.abs().amax(-1))[same] == 0).all())   # J' = J in the same region
+
+
+@settings(max_examples=8, deadline=None)
+@given(**case_args)
+def test_margin_and_emr_forms(seed, arch, dtype):
+    """effective-margin: gamma = distance to the local hyperplane; emr-limits closed forms in float64."""
+    model, x, y, lin = make_case(seed, arch, dtype)
+    J, f, p, keep = sides(model, x, y, lin)
+    j = cf.strongest_other(lin.logits, y)
+    gam = R.effective_margin(model, x, y, j=j)
+    xf = x.reshape(lin.B, -1)
+    b = f - (J @ xf.unsqueeze(-1)).squeeze(-1)
+    b = Bounded(lin.bias, b.err)
+    dist = cf.hyperplane_distance(J, b, xf, y, j)
+    gb = cf.effective_margin(J, f, y, j)
+    assert_within(Bounded(gam, gb.err), dist, keep & (gb.value.abs() < math.inf), "gamma")
+    if dtype == torch.float64:
+        hot, cold = cf.emr_hot_limit(lin.jacobian), cf.emr_cold_limit(lin.jacobian, lin.logits.argmax(1))
+        assert torch.allclose(R.emr(model, x, T=1e9), hot, rtol=1e-6, atol=1e-12)
+        gap = torch.sort(lin.logits, 1).values
+        unique = (gap[:, -1] - gap[:, -2]) > 1e-3
+        assert torch.allclose(R.emr(model, x, T=1e-7)[unique], cold[unique], rtol=1e-9, atol=1e-12)
+
+
+def test_gram_unification_matrices_reproduce_the_forms():
+    """<G, M> for every row equals the regularizer's own closed form (float64, algebraic)."""
+    g = torch.Generator().manual_seed(0)
+    B, K, D = 4, 5, 7
+    J = torch.randn(B, K, D, generator=g, dtype=torch.float64)
+    p = torch.softmax(torch.randn(B, K, generator=g, dtype=torch.float64), 1)
+    y = torch.tensor([0, 1, 2, 4])
+    z = torch.randn(B, D, generator=g, dtype=torch.float64)
+    G = cf.gram(J)
+    M = cf.weighting_matrices(p, y, p)
+    want = {"R-JAC": cf.jacobian_norm(J), "R-CL": cf.cross_lipschitz_pairwise(J),
+            "R-IG": cf.input_gradient(J, p, y).square().sum(-1), "trH": cf.hessian_trace(J, p),
+            "R-EMR": cf.emr(J, p), "softmax-Jacobian": cf.softmax_jacobian_norm(J, p)}
+    for name, val in want.items():
+        assert torch.allclose(cf.gram_inner(G, M[name]), val, rtol=1e-12), name
+    h = 0.01
+    assert torch.allclose(h * h * cf.gram_inner(G, cf.cure_weighting(J, p, z)), cf.cure_small_step(J, p, z, h), rtol=1e-12)
+    assert set(cf.GRAM_ROWS) == set(want) | {"R-CURE/h^2 (h->0)"}
+
+
+def test_a_wrong_closed_form_is_caught():
+    """NEGATIVE: J^T (p + e_y) instead of J^T (p - e_y) is outside the bound."""
+    model, x, y, lin = make_case(0, "mlp", torch.float64)
+    J, f, p, keep = sides(model, x, y, lin)
+    g = Bounded(R.loss_gradient(model, x, y).reshape(lin.B, -1), vjp_err(J, p - onehot(y, lin.K, p)))
+    wrong = (J.mT @ (p + onehot(y, lin.K, p)).unsqueeze(-1)).squeeze(-1)
+    with pytest.raises(AssertionError, match="outside the bound"):
+        assert_within(g, wrong, keep, "wrong form")
+
+
+# ---- the bound algebra against exact arithmetic ----------------------------------------------------------
+def _exact(t: torch.Tensor):
+    return [Fraction(v) for v in t.double().reshape(-1).tolist()]
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2 ** 31 - 1), dtype=st.sampled_from(DTYPES))
+def test_bounded_rules_hold_exactly(seed, dtype):
+    """sum (with cancellation), sq_norm, matmul, division and sqrt: |fl - exact| <= err, in Fractions."""
+    g = torch.Generator().manual_seed(seed)
+    a = torch.randn(9, generator=g, dtype=torch.float64).to(dtype)
+    a = torch.cat([a, -a[:4] * (1 + 1e-3)])                      # cancellation
+    b = torch.randn(13, generator=g, dtype=torch.float64).to(dtype)
+    A, Bb = Bounded(a), Bounded(b)
+    ea, eb = _exact(a), _exact(b)
+    checks = [(A.sum(0), sum(ea)), (A.sq_norm(0), sum(v * v for v in ea)),
+              (A.unsqueeze(0) @ Bb.unsqueeze(1), sum(p * q for p, q in zip(ea, eb))),
+              ((A * Bb).sum(0) - A.sq_norm(0), sum(p * q for p, q in zip(ea, eb)) - sum(v * v for v in ea))]
+    num, den = A.sum(0), Bb.sq_norm(0)
+    checks.append((num / den, sum(ea) / sum(v * v for v in eb)))
+    for got, exact in checks:
+        err = abs(Fraction(float(got.value.reshape(()))) - exact)
+        assert err <= Fraction(float(got.bound().reshape(()))), (float(err), float(got.bound()))
+    s = Bounded(torch.tensor(2.0, dtype=dtype)).sqrt()
+    getcontext().prec = 60
+    assert abs(Decimal(float(s.value)) - Decimal(2).sqrt()) <= Decimal(float(s.bound()))
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2 ** 31 - 1), scale=st.sampled_from([1.0, 10.0, 100.0]))
+def test_softmax_and_cross_entropy_bounds(seed, scale):
+    """float32 softmax of logits known within e_f, against float64 softmax of the exact logits."""
+    g = torch.Generator().manual_seed(seed)
+    f = torch.randn(5, 7, generator=g, dtype=torch.float64) * scale
+    noise = (torch.rand(5, 7, generator=g, dtype=torch.float64) - 0.5) * 2e-6 * scale
+    f32 = (f + noise).float()
+    ef = (f32.double() - f).abs() * (1 + 1e-9)
+    p = softmax(Bounded(f32, ef))
+    assert bool(((p.value.double() - torch.softmax(f, 1)).abs() <= p.bound()).all())
+    y = torch.randint(0, 7, (5,), generator=g)
+    L = cross_entropy(Bounded(f32, ef), y)
+    assert bool(((L.value.double() - torch.nn.functional.cross_entropy(f, y, reduction="none")).abs() <= L.bound()).all())
+
+
+def test_bound_helpers():
+    assert unit_roundoff("float32") == 2 ** -24 and gamma(2, 0.25) == 1.0 and gamma(4, 0.25) == math.inf
+    with pytest.raises(ValueError, match="unsupported dtype"):
+        unit_roundoff(torch.int32)
+    assert float(const(0.5, torch.zeros(1)).err) == 0 and float(const(0.1, torch.zeros(1)).err) > 0
+    S = Bounded(torch.tensor([[[2.0, 1.0], [1.0, 2.0]]], dtype=torch.float64))
+    lam = eig_extreme(S)
+    assert abs(float(lam.value) - 3) <= float(lam.bound())
+
+
+class _Soft(torch.nn.Module):
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, x):
+        return torch.softmax(self.m(x), 1)

@@ -1,0 +1,85 @@
+"""check_implementation: a user's regularizer is named by its convention, or reported with a counterexample.
+The user functions below are written as users write them (not by calling verify.regularizers)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from verify.implementation import ImplementationReport, check_implementation
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors: one intra-op thread avoids thread wake-up stalls on a loaded 2-core machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+
+def ross_style(model, x, y):
+    """Ross & Doshi-Velez's input-gradient penalty: CE mean over the batch, grad, 0.5 * sum of squares."""
+    loss = F.cross_entropy(model(x), y)
+    g = torch.autograd.grad(loss, x, create_graph=True)[0]
+    return 0.5 * (g ** 2).sum()
+
+
+def per_example_mean(model, x, y):
+    """The training convention lambda * mean_i ||grad L_i||^2, via the summed loss."""
+    g = torch.autograd.grad(F.cross_entropy(model(x), y, reduction="sum"), x, create_graph=True)[0]
+    return g.pow(2).flatten(1).sum(1).mean()
+
+
+def hoffman_full(model, x, y):
+    """Hoffman et al.'s JacobianReg(n=-1)."""
+    f = model(x)
+    B, C = f.shape
+    J2 = 0
+    for k in range(C):
+        v = torch.zeros(B, C, dtype=f.dtype)
+        v[:, k] = 1
+        Jv = torch.autograd.grad(f, x, v, retain_graph=True, create_graph=True)[0]
+        J2 = J2 + C * Jv.norm() ** 2 / (C * B)
+    return 0.5 * J2
+
+
+def emr_code(model, x, y, T=1.0):
+    f = model(x)
+    pt = F.softmax(f / T, 1).detach()
+    return torch.autograd.grad((pt * f).sum(1).mean(), x, create_graph=True)[0].pow(2).sum()
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_names_ross_and_doshi_velez(dtype):
+    rep = check_implementation(ross_style, "R-IG", networks=3, dtype=dtype)
+    assert isinstance(rep, ImplementationReport)
+    assert rep.matched == "ross-doshi-velez", str(rep)
+    assert rep.candidates["mean"] is False and "MATCHES convention 'ross-doshi-velez'" in str(rep)
+    assert all(d["conventions"]["ross-doshi-velez"]["definition_vs_closed_ok"] for d in rep.details)
+
+
+def test_a_wrong_scaling_is_reported_with_a_counterexample():
+    rep = check_implementation(lambda m, x, y: 0.7 * ross_style(m, x, y), "R-IG", networks=3)
+    assert rep.matched is None
+    c = rep.counterexample
+    assert c["convention"] == "ross-doshi-velez" and c["ratio"] == pytest.approx(0.7)
+    assert set(c) >= {"network", "B", "user", "value", "tol", "seed"} and c["diff"] > c["tol"]
+    assert "matches NO known convention" in str(rep) and c["network"] in str(rep)
+
+
+@pytest.mark.parametrize("reg,fn,want", [
+    ("R-IG", per_example_mean, "mean"),
+    ("R-JAC", hoffman_full, "hoffman"),
+    ("R-EMR", emr_code, "emr-official"),
+])
+def test_other_conventions_are_named(reg, fn, want):
+    assert check_implementation(fn, reg, networks=2, seed=1).matched == want
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="supported: R-IG, R-JAC, R-CL, R-CURE, R-EMR"):
+        check_implementation(ross_style, "R-FOO")
+    with pytest.raises(ValueError, match="networks must be >= 1"):
+        check_implementation(ross_style, "R-IG", networks=0)

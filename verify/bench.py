@@ -1,0 +1,229 @@
+"""``python -m verify.bench``: the closed-form Jacobian and Hessian against torch.func, side by side.
+
+In one run, on the same model, inputs, device and dtype:
+
+- J: :func:`verify.linearize` (closed form, no half-spaces; its bounds and kink distance are lazy and
+  not computed) against ``torch.func.vmap(torch.func.jacrev(f))``, on a 784-256-256-10 leaky-ReLU MLP
+  (B = 256), a CNN (3x32x32, two conv + max-pool stages) and a residual net with eval BatchNorm;
+- the input Hessian of the cross-entropy: J^T S J with S = diag(p) - p p^T from the linearization,
+  against ``torch.func.vmap(torch.func.hessian(ce))``;
+- peak memory of the closed-form J against vmap(jacrev). On CUDA: ``torch.cuda.max_memory_allocated``
+  above the level at entry. On CPU: the peak of the running sum of the tensor allocations and frees
+  that ``torch.profiler.profile(profile_memory=True)`` records during the call (bytes above entry;
+  the profiler is used only for this, never while timing).
+
+Times are medians over ``--repeats`` runs after one warm-up, the closed form and the reference run
+alternately so that both see the same machine load. Ratios are reference / closed form for
+time (higher is better) and closed form / reference for memory (lower is better). Goals: J at least
+1.0x as fast on CPU and 2x on GPU, Hessian 10x, memory at most 0.5x. A missed goal is printed as
+MISS, never hidden. On CUDA, linearize runs without cuDNN by default (see
+:data:`verify.linearize.CUDNN_DURING_VERIFICATION`) while the reference uses it; ``--allow-cudnn``
+compares like with like.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .linearize import linearize
+from .networks import NetSpec
+
+__all__ = ["main", "models", "time_call", "time_pair", "peak_memory", "closed_form_hessian"]
+
+
+def models(device, dtype, batch: int, conv_batch: int) -> list:
+    """[(name, model, x)]: the three benchmark networks with seeded weights and inputs."""
+    g = torch.Generator().manual_seed(0)
+    mlp = NetSpec("mlp", (784,), (256, 256), 10, "leaky", 0.01, True, 1).build(dtype, device)
+    torch.manual_seed(0)  # nn.Conv2d default init below; the global RNG only seeds the benchmark's CNN
+    cnn = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Flatten(), nn.Linear(32 * 8 * 8, 10)).to(device=device, dtype=dtype).eval()
+    res = NetSpec("resnet", (3, 32, 32), (16, 32), 10, "relu", None, False, 2).build(dtype, device)
+    xs = [torch.randn((b,) + s, generator=g, dtype=torch.float64).to(device=device, dtype=dtype)
+          for b, s in ((batch, (784,)), (conv_batch, (3, 32, 32)), (conv_batch, (3, 32, 32)))]
+    return [("MLP 784-256-256-10 leaky", mlp, xs[0]), ("CNN 3x32x32 2x(conv+maxpool)", cnn, xs[1]),
+            ("ResNet 3x32x32 w16x32 BN", res, xs[2])]
+
+
+def _sync(device):
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_call(fn, repeats: int, device) -> float:
+    """Median wall time in seconds of ``fn()`` over ``repeats`` runs, after one warm-up."""
+    return time_pair(fn, None, repeats, device)[0]
+
+
+def time_pair(fa, fb, repeats: int, device) -> tuple:
+    """Median wall times (seconds) of ``fa()`` and ``fb()``, run alternately ``repeats`` times each
+    after one warm-up each, so that both see the same machine load (``fb`` may be None)."""
+    fns = [f for f in (fa, fb) if f is not None]
+    for f in fns:
+        f()
+    _sync(device)
+    ts = [[] for _ in fns]
+    for _ in range(repeats):
+        for f, t in zip(fns, ts):
+            t0 = time.perf_counter()
+            f()
+            _sync(device)
+            t.append(time.perf_counter() - t0)
+    med = [statistics.median(t) for t in ts]
+    return (med[0], med[1] if fb is not None else None)
+
+
+def peak_memory(fn, device) -> int:
+    """Peak bytes allocated above the level at entry while ``fn()`` runs (see the module docstring)."""
+    if torch.device(device).type == "cuda":
+        _sync(device)
+        base = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        out = fn()
+        _sync(device)
+        peak = torch.cuda.max_memory_allocated(device) - base
+        del out
+        return peak
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        out = fn()
+    del out
+    events = sorted((e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"),
+                    key=lambda e: e.start_ns())
+    level = peak = 0
+    for e in events:
+        level += e.nbytes()
+        peak = max(peak, level)
+    return peak
+
+
+def closed_form_hessian(lin) -> torch.Tensor:
+    """The input Hessian of the cross-entropy, J^T (diag(p) - p p^T) J (B, D, D), from a linearization
+    ([derived]; claim ``hessian-gauss-newton``; x in the interior of its region; independent of y).
+
+    >>> m = NetSpec("mlp", (3,), (5,), 4, "leaky", 0.1, True, 0).build()
+    >>> x = torch.randn(2, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    >>> H = closed_form_hessian(linearize(m, x))
+    >>> ref = _hessian_ref(m, x, torch.tensor([0, 3]))
+    >>> bool(torch.allclose(H, ref, atol=1e-12))
+    True
+    """
+    J = lin.jacobian
+    p = torch.softmax(lin.logits, dim=1)
+    S = torch.diag_embed(p) - p.unsqueeze(2) * p.unsqueeze(1)
+    return J.transpose(1, 2) @ (S @ J)
+
+
+def _jacrev(model, x):
+    f = lambda xx: model(xx.unsqueeze(0))[0]
+    return torch.func.vmap(torch.func.jacrev(f))(x)
+
+
+def _hessian_ref(model, x, y):
+    def ce(xx, yy):
+        return F.cross_entropy(model(xx.unsqueeze(0)), yy.unsqueeze(0))
+    return torch.func.vmap(torch.func.hessian(ce))(x, y)
+
+
+def run(device, dtype, repeats: int, batch: int, conv_batch: int, hess_batch: int) -> list:
+    """The rows of the table: (measure, closed, reference, ratio, goal, unit, better)."""
+    gpu = torch.device(device).type == "cuda"
+    rows = []
+    tf32 = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) if gpu else None
+    if gpu:  # the reference runs without TF32 too, as linearize does
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        nets = models(device, dtype, batch, conv_batch)
+        for name, model, x in nets:
+            cf = lambda: linearize(model, x).jacobian
+            ref = lambda: _jacrev(model, x)
+            err = (cf() - ref().reshape(x.shape[0], 10, -1)).abs().max().item()
+            t_cf, t_ref = time_pair(cf, ref, repeats, device)
+            rows.append((f"J time, {name}, B={x.shape[0]}", t_cf, t_ref, t_ref / t_cf, 2.0 if gpu else 1.0,
+                         "ms", "speedup", f"max |dJ| = {err:.1e}"))
+            full = lambda: _all_bounds(linearize(model, x))
+            t_full, t_ref = time_pair(full, ref, max(1, repeats // 2), device)
+            rows.append((f"  (J + bounds + kink distance), {name}", t_full, t_ref, t_ref / t_full, None, "ms",
+                         "speedup", "informational"))
+        for name, model, x in nets:
+            m_cf = peak_memory(lambda: linearize(model, x).jacobian, device)
+            m_ref = peak_memory(lambda: _jacrev(model, x), device)
+            rows.append((f"J peak memory, {name}", m_cf, m_ref, m_cf / m_ref, 0.5, "MB", "fraction", ""))
+        name, model, x = nets[0]
+        xh = x[:hess_batch]
+        y = torch.arange(xh.shape[0], device=device) % 10
+        cf = lambda: closed_form_hessian(linearize(model, xh))
+        ref = lambda: _hessian_ref(model, xh, y)
+        err = (cf() - ref().reshape(xh.shape[0], 784, 784)).abs().max().item()
+        t_cf, t_ref = time_pair(cf, ref, repeats, device)
+        rows.append((f"Hessian time, {name}, B={xh.shape[0]}", t_cf, t_ref, t_ref / t_cf, 10.0, "ms", "speedup",
+                     f"max |dH| = {err:.1e}"))
+    finally:
+        if gpu:
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
+    return rows
+
+
+def _all_bounds(lin):
+    return lin.jacobian, lin.jacobian_bound, lin.logits_bound, lin.on_kink, lin.kink_distance
+
+
+def format_table(rows) -> str:
+    head = ["measure", "closed form", "reference", "ratio", "goal", "PASS/MISS", "note"]
+    body = []
+    for measure, a, b, ratio, goal, unit, better, note in rows:
+        sc = 1e3 if unit == "ms" else 1 / 2 ** 20
+        ok = "-" if goal is None else ("PASS" if (ratio >= goal if better == "speedup" else ratio <= goal) else "MISS")
+        g = "-" if goal is None else (f">= {goal:g}x" if better == "speedup" else f"<= {goal:g}x")
+        body.append([measure, f"{a * sc:.1f} {unit}", f"{b * sc:.1f} {unit}", f"{ratio:.2f}x", g, ok, note])
+    w = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(head)]
+    line = lambda cells: " | ".join(c.ljust(wi) for c, wi in zip(cells, w))
+    return "\n".join([line(head), "-+-".join("-" * wi for wi in w)] + [line(r) for r in body])
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m verify.bench", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="Ratios: reference/closed for time, closed/reference for memory.")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                   help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="model and input dtype")
+    p.add_argument("--repeats", type=int, default=7, help="timed runs per measure (median reported)")
+    p.add_argument("--batch", type=int, default=256, help="MLP batch size (default 256)")
+    p.add_argument("--conv-batch", type=int, default=64, help="CNN and ResNet batch size (default 64)")
+    p.add_argument("--hessian-batch", type=int, default=32, help="Hessian batch size (default 32)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for both sides (default: torch's; 1 is steadier on a shared machine)")
+    p.add_argument("--allow-cudnn", action="store_true",
+                   help="CUDA: let linearize use cuDNN convolutions (faster; Winograd/FFT are outside its bounds)")
+    args = p.parse_args(argv)
+    if args.allow_cudnn:
+        from . import linearize as _lin
+
+        _lin.CUDNN_DURING_VERIFICATION = True
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    if args.repeats < 1:
+        p.error("--repeats must be at least 1")
+    device, dtype = torch.device(args.device), getattr(torch, args.dtype)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    print(f"verify.bench: torch {torch.__version__}, {name}, {args.dtype}, {args.repeats} repeats")
+    rows = run(device, dtype, args.repeats, args.batch, args.conv_batch, args.hessian_batch)
+    print(format_table(rows))
+    missed = [r[0] for r in rows if r[4] is not None and
+              not (r[3] >= r[4] if r[6] == "speedup" else r[3] <= r[4])]
+    print("all goals met" if not missed else f"goals missed: {len(missed)} ({'; '.join(m.strip() for m in missed)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,400 @@
+"""Batched float linearization: ``linearize(model, x) -> Linearization``.
+
+On the activation region R(x) of a piecewise-linear network the logits are exactly affine,
+f(x') = J x' + b ([derived]; claim ``local-affine``). This module computes, for a batch of inputs in
+the model's own dtype and device, the pattern, J (closed form, :mod:`verify.engine`), b = f(x) - J x,
+and beside them rigorous rounding bounds against the *exact* values of the same network
+(:mod:`theory.rounding`, mirrored in float), and the distance to the nearest kink.
+
+- ``jacobian_bound``: |J~ - J_exact| <= gamma_m |A_L| ... |A_1| entrywise, valid when the float pass
+  selects the exact pattern, i.e. when ``on_kink`` is False;
+- ``logits_bound``: |f~(x) - f(x)| per logit (valid at every x);
+- ``kink_distance``: a certified lower bound on min_i |u_i| / ||a_i||_2 over the non-constant units
+  (u_i a pre-activation, or a max's margin over a competitor; a_i its input gradient under the
+  pattern): each |u_i| is reduced by its forward rounding bound, so the value is exactly 0 when some
+  unit is within rounding of a kink (``on_kink``). ||a_i|| is exact (float64) when the forward
+  product is cheap, otherwise an upper bound (``flags["kink_distance"]`` says which); both give a
+  lower bound on the distance, so a kink is never hidden.
+- Ties of identical affine functions (a max over dead ReLUs, a dead unit at exactly 0) are not kinks
+  (as in :mod:`theory.region`): a unit whose gradient is structurally zero is constant on the region.
+
+The bounds and geometry are computed on first access, and cached.
+
+>>> import torch
+>>> m = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.ReLU(), torch.nn.Linear(2, 2)).double()
+>>> with torch.no_grad():
+...     _ = m[0].weight.copy_(torch.tensor([[1.0, -1.0], [1.0, 1.0]])); _ = m[0].bias.zero_()
+...     _ = m[2].weight.copy_(torch.tensor([[2.0, 3.0], [1.0, 0.0]])); _ = m[2].bias.zero_()
+>>> lin = linearize(m, torch.tensor([[3.0, 1.0], [1.0, 1.0]], dtype=torch.float64))
+>>> lin.jacobian[0].tolist()
+[[5.0, 1.0], [1.0, -1.0]]
+>>> lin.on_kink.tolist(), lin.kink_distance[1].item()   # x_1 - x_2 = 0 at the second point
+([False, True], 0.0)
+>>> lin.exit_time(torch.tensor([[-1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)).tolist()
+[2.0, inf]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from functools import cached_property
+
+import torch
+
+from .engine import SAFETY, Engine, Record, compile_model, gamma
+from .errors import (DeviceMismatchError, DTypeMismatchError, EmptyBatchError, NonFiniteError, ShapeError,
+                     TooFewClassesError)
+
+__all__ = ["linearize", "Linearization", "precision_guard", "KINK_EXACT_MACS", "CUDNN_DURING_VERIFICATION"]
+
+#: The exact kink distance (all unit gradients) is computed when it costs at most this many
+#: multiply-adds per call; above, ||a_i|| is bounded (lower bound on the distance).
+KINK_EXACT_MACS = 2e8
+_CHUNK_BYTES = 2 ** 28
+
+
+#: Whether cuDNN may run convolutions while verifying on CUDA. Off by default: cuDNN may choose
+#: Winograd or FFT algorithms, whose rounding errors the componentwise bounds do not cover; the
+#: native CUDA convolutions (im2col and GEMM) are covered.
+CUDNN_DURING_VERIFICATION = False
+
+
+@contextlib.contextmanager
+def precision_guard(device: torch.device):
+    """Verify in plain IEEE arithmetic: on CUDA switch TF32 off (matmul and cuDNN) and, unless
+    :data:`CUDNN_DURING_VERIFICATION`, cuDNN itself; restore everything after; yield the flags."""
+    flags = {"device": str(device), "deterministic_algorithms": torch.are_deterministic_algorithms_enabled()}
+    if torch.device(device).type != "cuda":
+        flags["mkldnn_matmul_fp32_precision"] = str(getattr(torch.backends.mkldnn.matmul, "fp32_precision", "n/a"))
+        yield flags
+        return
+    old = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.enabled)
+    flags.update(tf32_matmul=False, tf32_cudnn=False, tf32_matmul_outside=old[0], tf32_cudnn_outside=old[1],
+                 cudnn_convolutions=bool(CUDNN_DURING_VERIFICATION and old[2]))
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.enabled = bool(CUDNN_DURING_VERIFICATION and old[2])
+    try:
+        yield flags
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.enabled = old
+
+
+def _validate(model, x) -> None:
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"linearize expects a torch nn.Module, got {type(model).__name__}")
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"linearize expects x as a torch Tensor of shape (B, *in_shape), got {type(x).__name__}")
+    if x.dim() < 2:
+        raise ShapeError(f"x: expected a batch of shape (B, *in_shape), got shape {tuple(x.shape)}; "
+                         f"add a batch dimension, e.g. x[None]")
+    if x.shape[0] == 0:
+        raise EmptyBatchError(f"x: expected at least one example, got an empty batch of shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise DTypeMismatchError(f"x: expected a float tensor, got dtype {x.dtype}")
+    ts = [t for t in list(model.parameters()) + list(model.buffers()) if t.is_floating_point()]
+    devices = {t.device for t in ts}
+    if len(devices) > 1:
+        raise DeviceMismatchError(f"the model's parameters are on several devices: {sorted(map(str, devices))}")
+    if devices and x.device not in devices:
+        raise DeviceMismatchError(f"x is on {x.device} but the model's parameters are on {next(iter(devices))}; "
+                                  f"move one of them (e.g. x.to('{next(iter(devices))}'))")
+    dtypes = {t.dtype for t in model.parameters() if t.is_floating_point()}
+    if len(dtypes) > 1:
+        raise DTypeMismatchError(f"the model's parameters have several dtypes: {sorted(map(str, dtypes))}")
+    if dtypes and x.dtype not in dtypes:
+        raise DTypeMismatchError(f"x has dtype {x.dtype} but the model's parameters are {next(iter(dtypes))}; "
+                                 f"convert one of them (e.g. x.to({next(iter(dtypes))}))")
+    if torch.isfinite(x.sum()):  # NaN and inf reach the sum; no (B, D) temporary in the common case
+        return
+    bad = ~torch.isfinite(x)
+    if bad.any():
+        idx = tuple(int(i) for i in bad.nonzero()[0])
+        raise NonFiniteError(f"x: expected finite numbers, got {x[idx].item()} at index {idx}")
+
+
+def linearize(model: torch.nn.Module, x: torch.Tensor, *, halfspaces: bool = False) -> "Linearization":
+    """The float linearization of a piecewise-linear model at each example of x (B, *in_shape).
+
+    Runs in the model's dtype and on its device (TF32 off on CUDA). Raises the errors of
+    :mod:`verify.errors` for bad input, and :class:`~theory.layers.UnsupportedLayerError` (or
+    ``TrainingModeError``) for a model outside the theory. ``halfspaces=True`` also computes the
+    region's half-spaces now (otherwise on first use).
+    """
+    _validate(model, x)
+    x = x.detach()
+    with precision_guard(x.device) as flags:
+        eng = compile_model(model, tuple(x.shape[1:]), x.dtype, x.device)
+        if eng.K < 2:
+            raise TooFewClassesError(f"the model has K = {eng.K} output; expected at least 2 logits "
+                                     f"(softmax, margins and the Gram matrix need K >= 2)")
+        rec = eng.forward(x)
+        logits = rec.vals[eng.output]
+        if not torch.isfinite(logits.sum()) and not torch.isfinite(logits).all():
+            raise NonFiniteError("the forward pass overflowed: some logits are not finite")
+        order = "output" if eng.K < eng.D else "input"
+        J = eng.jacobian(rec, order=order)
+    flags["jacobian_order"] = order
+    lin = Linearization(eng, rec, logits, J, flags)
+    if halfspaces:
+        lin.halfspaces()
+    return lin
+
+
+class Linearization:
+    """The float linearization of a batch (see the module docstring). B examples, K logits, D inputs.
+
+    Attributes: ``logits`` (B, K), ``jacobian`` (B, K, D), ``dtype``, ``device``, ``flags``; on first
+    access: ``bias`` (B, K), ``pattern`` (layer name -> (B, n): int8 signs for rectifiers, argmax
+    positions for max units, as in :mod:`theory.region`), and in float64 ``jacobian_bound`` (B, K, D),
+    ``logits_bound`` (B, K), ``kink_distance`` (B,), ``on_kink`` (B,) bool.
+    """
+
+    def __init__(self, engine: Engine, rec: Record, logits, jacobian, flags: dict):
+        self.engine, self._rec = engine, rec
+        self.logits, self.jacobian, self.flags = logits, jacobian, flags
+        self.dtype, self.device = logits.dtype, logits.device
+        self.B, self.K, self.D = jacobian.shape
+        self._hs = None
+
+    def __repr__(self):
+        return (f"Linearization(B={self.B}, K={self.K}, D={self.D}, dtype={self.dtype}, device={self.device}, "
+                f"layers={[self.engine.nodes[k].name for k in self.engine.nonlinear]})")
+
+    @cached_property
+    def bias(self) -> torch.Tensor:
+        """(B, K) b = f(x) - J x, so that f(x') = J x' + b on the region (model dtype)."""
+        return self.logits - (self.jacobian @ self._rec.vals[0].unsqueeze(2)).squeeze(2)
+
+    @cached_property
+    def pattern(self) -> dict:
+        """Layer name -> (B, n): int8 signs (+1 / -1) of a rectifier's pre-activations, or the argmax
+        position within each group of a max unit (as :attr:`theory.region.Region.pattern`)."""
+        eng, rec = self.engine, self._rec
+        return {eng.nodes[k].name: (rec.sign(k) if eng.nodes[k].kind == "rect" else rec.pos(k))
+                for k in eng.nonlinear}
+
+    @property
+    def x(self) -> torch.Tensor:
+        """The inputs, flattened (B, D)."""
+        return self._rec.vals[0]
+
+    def _guard(self):
+        return precision_guard(self.device)
+
+    # ---- bounds ---------------------------------------------------------------------------------
+    @cached_property
+    def _fb(self) -> list:
+        with self._guard():
+            return self.engine.forward_bound(self._rec)
+
+    @cached_property
+    def _nb(self) -> list:
+        with self._guard():
+            return self.engine.norm_bound(self._rec)
+
+    @cached_property
+    def logits_bound(self) -> torch.Tensor:
+        """(B, K) float64: |logits~ - exact logits| <= logits_bound."""
+        return self._fb[self.engine.output]
+
+    @cached_property
+    def jacobian_bound(self) -> torch.Tensor:
+        """(B, K, D) float64: gamma_m |A_L| ... |A_1|, bounding |J~ - J| for the same pattern."""
+        eng = self.engine
+        with self._guard():
+            mag = eng.jacobian(self._rec, mag=True, order=self.flags["jacobian_order"])
+        return mag * (gamma(eng.jac_count, eng.u) * SAFETY)
+
+    # ---- units, slacks and kinks ------------------------------------------------------------------
+    @cached_property
+    def _table(self) -> list:
+        """Per nonlinear node: (slack, err, const, norm bound) each (B, m_k) float64, one column per
+        half-space in theory's order (rectifier units; max competitors)."""
+        eng, rec, fb, nb = self.engine, self._rec, self._fb, self._nb
+        table = []
+        for k in eng.nonlinear:
+            s = eng.nodes[k].src[0]
+            u, e, b = rec.vals[s].to(torch.float64), fb[s], nb[s]
+            if eng.nodes[k].kind == "rect":
+                table.append((u.abs(), e, b == 0, b))
+                continue
+            comp, _ = eng.competitors(k, rec.pos(k))
+            flat, w = comp.reshape(comp.shape[0], -1), rec.win[k]
+            at = lambda t: (t.gather(1, w).unsqueeze(2), t.gather(1, flat).reshape(comp.shape))
+            (uw, uc), (ew, ec), (bw, bc) = at(u), at(e), at(b)
+            table.append((eng.cut(k, uw - uc), eng.cut(k, ew + ec), eng.cut(k, (bw == 0) & (bc == 0)),
+                          eng.cut(k, bw + bc)))
+        return table
+
+    def _unit_table(self, exact_norms: bool) -> list:
+        """:attr:`_table`, with the exact half-space norms in place of the bounds if ``exact_norms``."""
+        if not exact_norms:
+            return self._table
+        return [(s, e, c, n) for (s, e, c, _), n in zip(self._table, self._exact_norms)]
+
+    @cached_property
+    def _exact_norms(self) -> list:
+        """Per nonlinear node, ||a_i||_2 (B, m_k) of every half-space normal, in float64: the unit
+        gradients pushed forward from the identity, over chunks of the batch, one competitor slot
+        of a max unit at a time (memory: a few (chunk, D, n) stacks)."""
+        eng, rec = self.engine, self._rec
+        by_src = {}
+        for i, k in enumerate(eng.nonlinear):
+            by_src.setdefault(eng.nodes[k].src[0], []).append((i, k))
+        step = max(1, int(_CHUNK_BYTES // (8 * eng.D * max(n.size for n in eng.nodes))))
+        parts = [[] for _ in eng.nonlinear]
+        eye = torch.eye(eng.D, dtype=torch.float64, device=self.device).unsqueeze(0)
+        with self._guard():
+            for a in range(0, self.B, step):
+                sub = rec.slice(slice(a, a + step))
+                b_ = sub.vals[0].shape[0]
+                for s, T in eng.forward_maps(sub, eye, want=set(by_src)):
+                    for i, k in by_src.get(s, []) if s != eng.output else []:
+                        T = T.expand(b_, -1, -1)                              # (b, D, n_src)
+                        if eng.nodes[k].kind == "rect":
+                            parts[i].append(T.norm(dim=1))
+                            continue
+                        comp, _ = eng.competitors(k, sub.pos(k))              # (b, n, g-1)
+                        Tw = T.gather(2, sub.win[k].unsqueeze(1).expand(-1, eng.D, -1))
+                        cols = [(T.gather(2, comp[:, :, q].unsqueeze(1).expand(-1, eng.D, -1)) - Tw).norm(dim=1)
+                                for q in range(comp.shape[2])]
+                        parts[i].append(eng.cut(k, torch.stack(cols, 2)))
+        return [torch.cat(p) * SAFETY for p in parts]
+
+    @cached_property
+    def kink_distance(self) -> torch.Tensor:
+        """(B,) float64 certified lower bound on the l2 distance from x to the nearest kink (0 on a kink,
+        inf when no unit can reach a kink)."""
+        eng = self.engine
+        exact = self._hs is not None or self.B * eng.D * eng.macs <= KINK_EXACT_MACS
+        self.flags["kink_distance"] = "exact-norms" if exact else "norm-upper-bound"
+        best = torch.full((self.B,), math.inf, dtype=torch.float64, device=self.device)
+        for slack, err, const, nrm in self._unit_table(exact):
+            num = (slack - err).clamp_min(0)
+            d = torch.where(num <= 0, torch.zeros_like(num), num / nrm)
+            d = torch.where(const, torch.full_like(d, math.inf), d)
+            if d.shape[1]:
+                best = torch.minimum(best, d.min(dim=1).values)
+        return best
+
+    @cached_property
+    def on_kink(self) -> torch.Tensor:
+        """(B,) bool: some non-constant unit is within its forward rounding bound of a kink (or exactly on
+        one): the pattern, and so J, is not determined in this precision."""
+        out = torch.zeros(self.B, dtype=torch.bool, device=self.device)
+        for slack, err, const, _ in self._unit_table(False):
+            if slack.shape[1]:
+                out |= ((slack <= err) & ~const).any(dim=1)
+        return out
+
+    # ---- region geometry ------------------------------------------------------------------------
+    def halfspaces(self):
+        """(A (B, m, D), c (B, m)) in the model dtype, with R(x) = {x' : A x' <= c}; rows in theory's
+        order: per rectifier unit -s_i a_i, per max competitor a_i - a_winner."""
+        if self._hs is not None:
+            return self._hs
+        eng, rec = self.engine, self._rec
+        srcs = [eng.nodes[k].src[0] for k in eng.nonlinear]
+        eye = torch.eye(eng.D, dtype=self.dtype, device=self.device).unsqueeze(0)
+        rows, slacks = [], []
+        with self._guard():
+            got = dict(eng.forward_maps(rec, eye, want=set(srcs)))
+            for k, s in zip(eng.nonlinear, srcs):
+                T = got[s].expand(self.B, -1, -1)
+                u = rec.vals[s]
+                if eng.nodes[k].kind == "rect":
+                    sg = rec.sign(k).to(self.dtype)
+                    rows.append((-sg.unsqueeze(1) * T).transpose(1, 2))
+                    slacks.append(u.abs())
+                    continue
+                comp, _ = eng.competitors(k, rec.pos(k))
+                b_, n_, g_ = comp.shape
+                Tc = T.gather(2, comp.reshape(b_, 1, -1).expand(-1, eng.D, -1)).reshape(b_, eng.D, n_, g_)
+                Tw = T.gather(2, rec.win[k].unsqueeze(1).expand(-1, eng.D, -1)).unsqueeze(3)
+                rows.append(eng.cut(k, (Tc - Tw).permute(0, 2, 3, 1)))
+                uw = u.gather(1, rec.win[k]).unsqueeze(2)
+                slacks.append(eng.cut(k, uw - u.gather(1, comp.reshape(b_, -1)).reshape(comp.shape)))
+            A = torch.cat(rows, 1) if rows else torch.zeros(self.B, 0, eng.D, dtype=self.dtype, device=self.device)
+            slack = torch.cat(slacks, 1) if slacks else A.new_zeros(self.B, 0)
+            c = slack + (A @ rec.vals[0].unsqueeze(2)).squeeze(2)
+        self._hs = (A, c)
+        return self._hs
+
+    def _read_direction(self, z) -> torch.Tensor:
+        if not isinstance(z, torch.Tensor):
+            raise TypeError(f"z: expected a torch Tensor, got {type(z).__name__}")
+        shp = tuple(z.shape)
+        if len(shp) < 2 or shp[0] != self.B or (shp[1:] != (self.D,) and shp[1:] != self.engine.in_shape):
+            raise ShapeError(f"z: expected shape ({self.B}, {self.D}) or ({self.B}, *{self.engine.in_shape}), "
+                             f"got shape {shp}")
+        if not torch.isfinite(z).all():
+            raise NonFiniteError("z: expected finite numbers")
+        return z.detach().to(device=self.device, dtype=torch.float64).reshape(self.B, 1, self.D)
+
+    def exit_time(self, z) -> torch.Tensor:
+        """(B,) float64 t* with x + t z in R(x) for 0 <= t < t*: the min over half-spaces whose value
+        decreases along z (rate > 0) of slack / rate; inf if none. Rates are computed in float64."""
+        eng, rec = self.engine, self._rec
+        srcs = [eng.nodes[k].src[0] for k in eng.nonlinear]
+        with self._guard():
+            got = dict(eng.forward_maps(rec, self._read_direction(z), want=set(srcs)))
+        best = torch.full((self.B,), math.inf, dtype=torch.float64, device=self.device)
+        for (slack, _, _, _), k, s in zip(self._unit_table(False), eng.nonlinear, srcs):
+            d = got[s].reshape(self.B, -1)
+            if eng.nodes[k].kind == "rect":
+                rate = -rec.sign(k).to(torch.float64) * d
+            else:
+                comp, _ = eng.competitors(k, rec.pos(k))
+                dc = d.gather(1, comp.reshape(comp.shape[0], -1)).reshape(comp.shape)
+                rate = eng.cut(k, dc - d.gather(1, rec.win[k]).unsqueeze(2))
+            t = torch.where(rate > 0, slack / rate, torch.full_like(slack, math.inf))
+            if t.shape[1]:
+                best = torch.minimum(best, t.min(dim=1).values)
+        return best
+
+    def boundary_distance(self) -> torch.Tensor:
+        """(B,) float64 r(x) = min_i slack_i / ||a_i||_2 over half-spaces with a non-zero normal (the
+        float estimate of :meth:`theory.region.Region.boundary_distance`); inf if there is none."""
+        best = torch.full((self.B,), math.inf, dtype=torch.float64, device=self.device)
+        for slack, _, _, nrm in self._unit_table(True):
+            d = torch.where(nrm > 0, slack / (nrm / SAFETY), torch.full_like(slack, math.inf))
+            if d.shape[1]:
+                best = torch.minimum(best, d.min(dim=1).values)
+        return best
+
+    # ---- per-layer Jacobians and patterns -------------------------------------------------------------
+    def layer_jacobians(self) -> list:
+        """[(name, J_l (B, n_out, n_in))]: per nonlinear layer J_l = Lambda_l V_l (its local map times the
+        affine maps since the previous nonlinear layer), then the affine head, as in
+        :meth:`theory.region.Region.layer_jacobians`; J = J_L ... J_1 without residual additions."""
+        eng, rec = self.engine, self._rec
+        if any(n.kind == "sum" for n in eng.nodes):
+            raise ValueError("layer_jacobians is defined for networks without residual additions")
+        out, T, name = [], None, None
+        with self._guard():
+            for k, n in enumerate(eng.nodes[1:], 1):
+                if T is None:
+                    m = eng.nodes[n.src[0]].size
+                    T = torch.eye(m, dtype=self.dtype, device=self.device).unsqueeze(0)
+                T = eng.act(k, T, rec)
+                name = n.name
+                if n.kind in ("rect", "max"):
+                    out.append((name, T.transpose(1, 2).expand(self.B, -1, -1)))
+                    T = None
+            if T is not None:
+                out.append((name, T.transpose(1, 2).expand(self.B, -1, -1)))
+        return out
+
+    def same_pattern(self, other: "Linearization") -> torch.Tensor:
+        """(B,) bool: whether each example has the same pattern as the same example of ``other``."""
+        if set(self.pattern) != set(other.pattern):
+            raise ValueError("same_pattern: the two linearizations come from different networks")
+        out = torch.ones(self.B, dtype=torch.bool, device=self.device)
+        for name, p in self.pattern.items():
+            q = other.pattern[name]
+            if q.shape != p.shape:
+                raise ShapeError(f"same_pattern: layer {name} has shape {tuple(p.shape)} vs {tuple(q.shape)}")
+            out &= (p == q.to(p.device)).all(dim=1)
+        return out
