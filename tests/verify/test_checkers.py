@@ -225,3 +225,24 @@ def test_a_false_inequality_is_reported_failing():
     lhs = Bounded(torch.ones(ctx.B, dtype=torch.float64))
     g = ctx.gap("margin-lower-bound", "made-up", "inequality", lhs, lhs * 0.5)
     assert g.ok is False and g.slack[0] == -0.5 and "lhs=1.0 <= rhs=0.5" in g.diagnosis()
+
+
+def test_local_affine_jacrev_check_is_right_for_per_channel_prelu_when_batch_equals_classes():
+    """torch 2.13's vmap(jacrev) returns wrong Jacobians through a per-channel PReLU when B == K;
+    the local-affine checker must not use it there, so the comparison with jacrev holds."""
+    import torch
+
+    from verify.checkers import run_checks
+
+    g = torch.Generator().manual_seed(0)
+    m = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.PReLU(4), torch.nn.Linear(4, 3)).double().eval()
+    with torch.no_grad():
+        for p in m.parameters():
+            p.copy_(torch.rand(p.shape, generator=g, dtype=torch.float64) - 0.5)
+        m[1].weight.copy_(torch.tensor([0.1, 0.3, 0.6, 0.9], dtype=torch.float64))
+    x = torch.randn(3, 3, generator=g, dtype=torch.float64)   # B == K == 3
+    y = torch.tensor([0, 1, 2])
+    gaps = run_checks(m, x, y, claims=["local-affine"], seed=0, arch="prelu-3x4x3")
+    (jac,) = [gp for gp in gaps if gp.check == "J = torch.func.jacrev"]
+    assert jac.ok, jac.diagnosis()
+    assert jac.extra["jacrev"].startswith("jacrev per example")
