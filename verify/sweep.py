@@ -28,7 +28,7 @@ __all__ = ["SweepConfig", "plan", "run_sweep", "merge", "summarize", "ClaimSumma
 ARCHS = ("mlp", "cnn", "resnet", "maxout")
 
 #: The quick sweep: sized to finish in under 2 minutes on a 2-core CPU.
-QUICK = {"networks": 16, "points": 12}
+QUICK = {"networks": 24, "points": 16}
 FULL = {"networks": 200, "points": 32}
 
 

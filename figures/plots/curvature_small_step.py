@@ -125,7 +125,8 @@ def fig_curvature_small_step(results: list[dict]):
     if fin.size:
         inside = fin[(fin >= lo) & (fin <= hi)]
         bins = np.logspace(math.log10(lo), math.log10(hi), 31)
-        ax_c.hist(inside, bins=bins, color=OKABE_ITO["green"], alpha=0.75, lw=0, gid="exit-hist")
+        counts, _, _ = ax_c.hist(inside, bins=bins, color=OKABE_ITO["green"], alpha=0.75, lw=0, gid="exit-hist")
+        ax_c.set_ylim(0, max(1.0, float(np.max(counts)) * 1.3))   # headroom for the note
         ax_c.plot(inside, np.zeros_like(inside), "|", color="black", ms=5, mew=0.5, alpha=0.6, gid="exit-rug",
                   clip_on=False)
         outside = [int((fin < lo).sum()), int((fin > hi).sum()), sum(1 for t in exits if not math.isfinite(t))]
@@ -133,7 +134,8 @@ def fig_curvature_small_step(results: list[dict]):
                  f"{outside[2]} never exit{'s' if outside[2] == 1 else ''}"]
         notes = [n for n, k in zip(notes, outside) if k]
         if notes:
-            ax_c.text(0.99, 0.95, ", ".join(notes), transform=ax_c.transAxes, ha="right", va="top", fontsize=6.5,
+            notes[0] = f"outside the axis: {notes[0]}"
+            ax_c.text(0.01, 0.95, ", ".join(notes), transform=ax_c.transAxes, ha="left", va="top", fontsize=6.5,
                       color="0.3")
     else:
         ax_c.text(0.5, 0.5, "no exit times recorded", transform=ax_c.transAxes, ha="center", va="center",

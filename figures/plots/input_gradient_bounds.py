@@ -27,27 +27,32 @@ CAPTION = ("Tightness of every inequality link of the input-gradient bounds (cha
 CLAIMS = ("input-gradient-bounds", "margin-lower-bound")
 
 
-def relative_slacks(g) -> tuple[list[float], int, int]:
-    """(relative slacks >= 0, number of negative slacks, number of points with rhs <= 0) of one link."""
-    rel, neg, skipped = [], 0, 0
+def relative_slacks(g) -> tuple[list[float], int, int, int]:
+    """(relative slacks >= 0, number of negative slacks beyond the saved rounding bound (violations),
+    number of negative slacks within it (equal to rounding: plotted as 0), number with rhs <= 0)."""
+    rel, neg, tied, skipped = [], 0, 0, 0
     for i in interior(g):
         lhs, rhs = g.lhs[i], g.rhs[i]
         if not (rhs > 0) or not math.isfinite(lhs):
             skipped += 1
             continue
         s = (rhs - lhs) / rhs
-        if s < 0:
-            neg += 1
-        else:
+        if s >= 0:
             rel.append(s)
-    return rel, neg, skipped
+        elif lhs - rhs <= g.bound[i]:
+            tied += 1
+            rel.append(0.0)
+        else:
+            neg += 1
+    return rel, neg, tied, skipped
 
 
 def _links(results, claim):
     links: dict = {}
     for _, g in select(results, claim=claim, kind="inequality"):
-        rel, neg, skipped = relative_slacks(g)
-        d = links.setdefault(g.check, {"rel": [], "neg": 0, "skipped": 0, "n": 0})
+        rel, neg, tied, skipped = relative_slacks(g)
+        d = links.setdefault(g.check, {"rel": [], "neg": 0, "tied": 0, "skipped": 0, "n": 0})
+        d["tied"] += tied
         d["rel"] += rel
         d["neg"] += neg
         d["skipped"] += skipped
@@ -92,7 +97,9 @@ def fig_input_gradient_bounds(results: list[dict]):
                 ax.plot([max(np.median(rel), floor)] * 2, [y0, y0 + 0.86], color="black", lw=0.9)
             note = f"n = {d['n']}"
             if d["neg"]:
-                note += f" · {d['neg']} negative"
+                note += f" · {d['neg']} VIOLATED"
+            if d["tied"]:
+                note += f" · {d['tied']} equal within rounding"
             if d["skipped"]:
                 note += f" · {d['skipped']} with rhs $\\leq$ 0"
             ax.annotate(note, xy=(1.0, y0 + 0.35), xycoords=("axes fraction", "data"), xytext=(4, 0),
@@ -111,6 +118,8 @@ def fig_input_gradient_bounds(results: list[dict]):
     ax.set_xlim(floor / 2, 1.3)
     ticks = [10.0 ** k for k in range(int(round(math.log10(floor))) + 1, 1)]
     ticks = [t for t in ticks if t > floor * 5]
+    step = max(1, math.ceil(len(ticks) / 6))   # at most about six labelled decades
+    ticks = ticks[::-1][::step][::-1]
     ax.set_xticks([floor] + ticks)
     ax.set_xticklabels(["0"] + [f"$10^{{{int(round(math.log10(t)))}}}$" for t in ticks])
     for a in axes:

@@ -138,7 +138,7 @@ def _ce_sweep(ctx: CheckContext, m: Bounded, excl: torch.Tensor):
         loss = F.cross_entropy(model_c(xl), y)
         params = [xl] + ([last.weight] if last is not None else [])
         grads = torch.autograd.grad(loss, params)
-        CE.append(float(loss))
+        CE.append(float(loss.detach()))
         GX.append(float(grads[0].norm()))
         GW.append(float(grads[1].norm()) if last is not None else math.nan)
         j = cf.strongest_other(ctx.lin.logits[i:i + 1], y)
