@@ -150,7 +150,8 @@ def check_implementation(fn, regularizer: str = "R-IG", *, networks: int = 5, se
         convs, on_kink = _per_example(regularizer, ctx, h, lam, T)
         if on_kink:
             continue                                    # the bounds need interior points: draw another
-        user = float(fn(model, x.detach().clone().requires_grad_(True), y))
+        out = fn(model, x.detach().clone().requires_grad_(True), y)
+        user = float(out.detach()) if torch.is_tensor(out) else float(out)
         n = ctx.B * ctx.D + 8
         row = {"network": spec.id, "seed": spec.seed, "B": ctx.B, "x_shape": list(x.shape), "user": user, "conventions": {}}
         for c, (ref, per, s, closed) in convs.items():
