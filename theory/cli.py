@@ -219,7 +219,7 @@ def _cmd_region(args) -> int:
     A, c = r.halfspaces
     xs = sympy.symbols("x1 x2")
     slacks = r.slacks()
-    say(f"R(x) = {{x' : A x' ≤ c}}, one half-space per hidden unit (slack = c − A x at x):")
+    say("R(x) = {x' : A x' ≤ c}, one half-space per hidden unit (slack = c − A x at x):")
     for i, label in enumerate(r.halfspace_labels):
         lhs = sum((A[i, j] * xs[j] for j in range(2)), sympy.Integer(0))
         name = f"{label[0]}[{label[1]}]"

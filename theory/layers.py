@@ -26,7 +26,7 @@ Every layer here is piecewise linear:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from math import prod
 from typing import Any, Sequence
 

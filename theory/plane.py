@@ -446,7 +446,7 @@ def point_geometry(network: Network, x, z) -> PointGeometry:
     t = region.exit_time(list(zv))
     exit_point = None if t == sympy.oo else tuple(to_sympy(xv[i]) + t * to_sympy(zv[i]) for i in range(2))
     A, c, _ = region._halfspaces
-    Ae, ce = A.entries(), c.entries()
+    Ae = A.entries()
     best = None
     for i, s in enumerate(region.slacks()):
         a = (Ae[2 * i], Ae[2 * i + 1])

@@ -108,9 +108,13 @@ class Region:
             return [flint.fmpq(1) if s > 0 else a for s, a in zip(p, node.slopes)]
         return [g[i] for g, i in zip(node.groups, p)]
 
-    def _backward(self) -> flint.fmpq_mat:
+    def _backward(self, absolute: bool = False) -> flint.fmpq_mat:
+        """The layer product A_L ... A_1 pushed back from the output (K rows): J; with ``absolute``,
+        the same product of the entrywise absolute values |A_L| ... |A_1| (for rounding bounds)."""
         net = self.network
         K = net.n_out
+        mag = (lambda m: flint.fmpq_mat(m.nrows(), m.ncols(), [abs(e) for e in m.entries()])) if absolute \
+            else (lambda m: m)
         adj: dict[int, flint.fmpq_mat] = {net.output: flint.fmpq_mat(K, K, [int(i == j) for i in range(K) for j in range(K)])}
         for k in range(len(net.nodes) - 1, 0, -1):
             if k not in adj:
@@ -119,9 +123,10 @@ class Region:
             if isinstance(node, SumNode):
                 contribs = [(s, a) for s in node.srcs]
             elif isinstance(node, AffineNode):
-                contribs = [(node.src, a * node.weight)]
+                contribs = [(node.src, a * mag(node.weight))]
             elif isinstance(node, RectNode):
-                contribs = [(node.src, _scale_cols(a, self._local(node, k)))]
+                d = self._local(node, k)
+                contribs = [(node.src, _scale_cols(a, [abs(v) for v in d] if absolute else d))]
             else:
                 contribs = [(node.src, _scatter_cols(a, self._local(node, k), net.nodes[node.src].size))]
             for s, m in contribs:

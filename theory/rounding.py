@@ -39,7 +39,7 @@ from typing import Any
 
 import flint
 
-from .network import AffineNode, MaxNode, Network, RectNode, SumNode
+from .network import AffineNode, MaxNode, Network, RectNode
 
 __all__ = ["unit_roundoff", "gamma", "forward_error_bound", "preactivation_error_bounds",
            "jacobian_magnitude", "jacobian_error_bound", "jacobian_error_count"]
@@ -136,26 +136,7 @@ def jacobian_error_count(network: Network) -> int:
 
 def jacobian_magnitude(region) -> flint.fmpq_mat:
     """|A_L| ... |A_1|: the layer product of the region's Jacobian taken with absolute values."""
-    net = region.network
-    K = net.n_out
-    from .region import _scale_cols, _scatter_cols  # the same products as the Jacobian itself
-
-    adj = {net.output: flint.fmpq_mat(K, K, [int(i == j) for i in range(K) for j in range(K)])}
-    for k in range(len(net.nodes) - 1, 0, -1):
-        if k not in adj:
-            continue
-        node, a = net.nodes[k], adj.pop(k)
-        if isinstance(node, SumNode):
-            contribs = [(s, a) for s in node.srcs]
-        elif isinstance(node, AffineNode):
-            contribs = [(node.src, a * _abs(node.weight))]
-        elif isinstance(node, RectNode):
-            contribs = [(node.src, _scale_cols(a, [abs(v) for v in region._local(node, k)]))]
-        else:
-            contribs = [(node.src, _scatter_cols(a, region._local(node, k), net.nodes[node.src].size))]
-        for s, m in contribs:
-            adj[s] = adj[s] + m if s in adj else m
-    return adj[0]
+    return region._backward(absolute=True)
 
 
 def jacobian_error_bound(region, u: flint.fmpq) -> flint.fmpq_mat:

@@ -23,7 +23,6 @@ theory.layers.UnsupportedLayerError: GELU (module '1') is not piecewise linear, 
 from __future__ import annotations
 
 import operator
-from typing import Any
 
 import torch
 import torch.fx

@@ -20,7 +20,7 @@ from typing import Iterable, Sequence
 
 import torch
 
-from .gap import RESULTS_SCHEMA, Gap, ResultsError, network_record, read_results, write_record
+from .gap import Gap, ResultsError, network_record, read_results, write_record
 
 __all__ = ["SweepConfig", "plan", "run_sweep", "merge", "summarize", "ClaimSummary", "default_device",
            "run_facts", "QUICK", "ARCHS"]

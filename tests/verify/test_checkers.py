@@ -66,13 +66,6 @@ REQUIRED = {
     ("margin-lower-bound", "sqrt(2) |J|_2 <= sqrt(2) prod_l |J_l|_2"),
 }
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread avoids thread wake-up stalls on a loaded 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 

@@ -26,13 +26,6 @@ from verify.networks import ARCHS, draw_inputs, draw_spec
 
 DTYPES = (torch.float64, torch.float32)
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread avoids thread wake-up stalls on a loaded 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 

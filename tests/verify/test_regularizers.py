@@ -16,13 +16,6 @@ from hypothesis import example, given, settings, strategies as st
 from verify import regularizers as R
 from verify.networks import ARCHS, draw_inputs, draw_spec
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread avoids thread wake-up stalls on a loaded 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 
