@@ -129,8 +129,14 @@ def _user_model(args) -> int:
     dtype = param.dtype if param is not None else x.dtype
     model, x = model.to(device), x.to(device=device, dtype=dtype)
     if y is None:
-        with torch.no_grad():
-            y = model(x).argmax(-1)
+        try:
+            with torch.no_grad():
+                y = model(x).argmax(-1)
+        except RuntimeError as exc:
+            from .linearize import linearize
+
+            linearize(model, x)             # raises the error that names what is wrong (e.g. the input shape)
+            raise ValueError(f"{args.model} could not be run on the inputs of shape {tuple(x.shape)}: {exc}") from exc
     y = y.to(device).long()
     t0 = time.perf_counter()
     gaps = run_checks(model, x, y, claims=args.claims, seed=args.seed, arch=Path(args.model).name)
@@ -143,6 +149,7 @@ def _user_model(args) -> int:
 
 
 def main(argv=None) -> int:
+    from .errors import DTypeMismatchError, UnsupportedLayerError
     from .gap import ResultsError
 
     args = build_parser().parse_args(argv)
@@ -175,5 +182,5 @@ def main(argv=None) -> int:
         from .gap import read_results
 
         return _report(read_results(args.out), Path(args.out), time.perf_counter() - t0)
-    except (KeyError, ValueError, FileExistsError, ResultsError) as exc:
+    except (KeyError, ValueError, FileExistsError, ResultsError, UnsupportedLayerError, DTypeMismatchError) as exc:
         return _fail(exc.args[0] if isinstance(exc, KeyError) else str(exc))

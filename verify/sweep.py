@@ -89,8 +89,10 @@ def _done_keys(path: Path, config: SweepConfig) -> set:
         warnings.simplefilter("ignore")
         try:
             records = read_results(path)
-        except ResultsError:
-            return set()
+        except ResultsError as exc:
+            if "holds no complete record" in str(exc):     # only cut lines so far: nothing finished
+                return set()
+            raise                                           # another schema, or not a results file
     keys = set()
     for rec in records:
         if rec["run"].get("sweep") != config.to_dict():
@@ -98,6 +100,18 @@ def _done_keys(path: Path, config: SweepConfig) -> set:
                                f"use another --out file, or the same settings to resume")
         keys.add(_key(rec["network"]["index"], rec["run"]["dtype"], rec["network"]["device"]))
     return keys
+
+
+def _end_line(path: Path) -> None:
+    """If ``path`` does not end with a newline (a write was cut off), end its last line, so the next
+    record starts a line of its own instead of being glued to the cut one (and lost with it)."""
+    with open(path, "rb+") as fh:
+        fh.seek(-1, 2)
+        if fh.read(1) == b"\n":
+            return
+        fh.write(b"\n")
+    warnings.warn(f"{path}: its last line was cut off (an interrupted write); it is skipped and its unit "
+                  f"runs again", stacklevel=3)
 
 
 def run_unit(unit: dict, config: SweepConfig) -> dict:
@@ -140,10 +154,14 @@ def run_sweep(out: str | Path, *, config: SweepConfig | None = None, quick: bool
     out = Path(out)
     if out.exists() and out.stat().st_size and not resume:
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(out.stat().st_mtime))
-        kept = out.with_name(f"{out.stem}.{stamp}{out.suffix}")
+        kept, n = out.with_name(f"{out.stem}.{stamp}{out.suffix}"), 1
+        while kept.exists():                        # two runs within a second: never overwrite a kept file
+            kept, n = out.with_name(f"{out.stem}.{stamp}-{n}{out.suffix}"), n + 1
         out.rename(kept)
         print(f"note: kept the previous results as {kept}")
     done = _done_keys(out, config) if resume else set()
+    if resume and out.exists() and out.stat().st_size:
+        _end_line(out)
     units = [u for u in plan(config, shard) if _key(u["index"], u["dtype"], u["device"]) not in done]
     records = []
     bar = tqdm(units, desc="networks", unit="net", disable=not progress, dynamic_ncols=True)
@@ -161,7 +179,7 @@ def merge(paths: Sequence[str | Path], out: str | Path) -> int:
 
     Returns the number of records written.
     """
-    seen, config, n = set(), None, 0
+    seen, config, keep = set(), None, []
     out = Path(out)
     if out.exists() and out.stat().st_size:
         raise FileExistsError(f"{out} exists; merge writes a new file")
@@ -177,9 +195,10 @@ def merge(paths: Sequence[str | Path], out: str | Path) -> int:
                 continue
             seen.add(key)
             rec["gaps"] = [g.to_dict() for g in rec["gaps"]]
-            write_record(out, rec)
-            n += 1
-    return n
+            keep.append(rec)
+    for rec in keep:                                        # every file checked first: no partial output
+        write_record(out, rec)
+    return len(keep)
 
 
 @dataclass
