@@ -115,7 +115,7 @@ def _user_model(args) -> int:
 
     from .checkers import run_checks
     from .gap import network_record, write_record
-    from .sweep import run_facts
+    from .sweep import keep_previous, run_facts
 
     if not args.inputs:
         return _fail("--model needs --inputs FILE (a saved tensor of inputs)")
@@ -143,6 +143,7 @@ def _user_model(args) -> int:
     rec = network_record({"id": Path(args.model).name, "index": 0, "device": device, "arch": "user"},
                          run_facts(str(dtype).replace("torch.", ""), device, args.seed), gaps)
     out = Path(args.out)
+    keep_previous(out)
     write_record(out, rec)
     rec["gaps"] = gaps
     return _report([rec], out, time.perf_counter() - t0)
@@ -172,6 +173,9 @@ def main(argv=None) -> int:
         except ValueError:
             return _fail(f"--shard must look like I/N (e.g. 0/4), got {args.shard!r}")
         base = FULL if args.full else QUICK
+        for name in ("networks", "points"):
+            if getattr(args, name) is not None and getattr(args, name) < 1:
+                return _fail(f"--{name} must be at least 1, got {getattr(args, name)}")
         cfg = SweepConfig(networks=args.networks or base["networks"], points=args.points or base["points"],
                           size="full" if args.full else "quick",
                           dtypes=("float64", "float32") if args.dtype == "both" else (args.dtype,),

@@ -23,7 +23,7 @@ import torch
 from .gap import Gap, ResultsError, network_record, read_results, write_record
 
 __all__ = ["SweepConfig", "plan", "run_sweep", "merge", "summarize", "ClaimSummary", "default_device",
-           "run_facts", "QUICK", "ARCHS"]
+           "run_facts", "keep_previous", "QUICK", "ARCHS"]
 
 ARCHS = ("mlp", "cnn", "resnet", "maxout")
 
@@ -114,6 +114,19 @@ def _end_line(path: Path) -> None:
                   f"runs again", stacklevel=3)
 
 
+def keep_previous(out: Path) -> None:
+    """Move an existing, non-empty results file aside under a time-stamped name, so nothing is lost."""
+    out = Path(out)
+    if not (out.exists() and out.stat().st_size):
+        return
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(out.stat().st_mtime))
+    kept, n = out.with_name(f"{out.stem}.{stamp}{out.suffix}"), 1
+    while kept.exists():                        # two runs within a second: never overwrite a kept file
+        kept, n = out.with_name(f"{out.stem}.{stamp}-{n}{out.suffix}"), n + 1
+    out.rename(kept)
+    print(f"note: kept the previous results as {kept}")
+
+
 def run_unit(unit: dict, config: SweepConfig) -> dict:
     """Run every checker on one network in one dtype; return its results record."""
     from .checkers import run_checks
@@ -152,13 +165,8 @@ def run_sweep(out: str | Path, *, config: SweepConfig | None = None, quick: bool
 
     config = config or SweepConfig(**(QUICK if quick else FULL), size="quick" if quick else "full")
     out = Path(out)
-    if out.exists() and out.stat().st_size and not resume:
-        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(out.stat().st_mtime))
-        kept, n = out.with_name(f"{out.stem}.{stamp}{out.suffix}"), 1
-        while kept.exists():                        # two runs within a second: never overwrite a kept file
-            kept, n = out.with_name(f"{out.stem}.{stamp}-{n}{out.suffix}"), n + 1
-        out.rename(kept)
-        print(f"note: kept the previous results as {kept}")
+    if not resume:
+        keep_previous(out)
     done = _done_keys(out, config) if resume else set()
     if resume and out.exists() and out.stat().st_size:
         _end_line(out)

@@ -398,3 +398,23 @@ def test_module_help(tmp_path):
     assert proc.returncode == 0, proc.stderr
     for word in ("--resume", "--shard", "--model", "--inputs", "--labels", "merge"):
         assert word in proc.stdout, word
+
+
+def test_cli_model_run_keeps_an_earlier_results_file(tmp_path, capsys, user_files):
+    out = tmp_path / "user.jsonl"
+    argv = ["--model", user_files["model"], "--inputs", user_files["x"], "--labels", user_files["y"],
+            "--out", str(out), "--no-progress"]
+    assert main(argv) == 0
+    first = out.read_text()
+    assert main(argv) == 0
+    kept = [p for p in tmp_path.glob("user.*.jsonl")]
+    assert len(kept) == 1 and kept[0].read_text() == first
+    assert len(out.read_text().splitlines()) == 1          # the new file holds only the new run
+    assert "kept the previous results" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("flag", ["--networks", "--points"])
+def test_cli_refuses_a_zero_size(tmp_path, capsys, flag):
+    assert main([flag, "0", "--out", str(tmp_path / "r.jsonl"), "--no-progress"]) == 2
+    assert f"{flag} must be at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "r.jsonl").exists()
