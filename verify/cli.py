@@ -72,10 +72,13 @@ def _check_claims(claims):
 
 
 def _report(records, out: Path | None, seconds: float) -> int:
-    from .sweep import format_table, summarize
+    from .sweep import crossing_summary, format_table, summarize
 
     rows = summarize(records)
     print(format_table(rows))
+    crossing = crossing_summary(records)
+    if crossing:
+        print("\n" + crossing)
     failing = [r for r in rows if r.status == "FAILS"]
     for r in failing:
         for g in r.failures[:3]:

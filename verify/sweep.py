@@ -23,7 +23,7 @@ import torch
 from .gap import Gap, ResultsError, network_record, read_results, write_record
 
 __all__ = ["SweepConfig", "plan", "run_sweep", "merge", "summarize", "ClaimSummary", "default_device",
-           "run_facts", "keep_previous", "QUICK", "ARCHS"]
+           "run_facts", "keep_previous", "crossing_summary", "QUICK", "ARCHS"]
 
 ARCHS = ("mlp", "cnn", "resnet", "maxout")
 
@@ -263,6 +263,39 @@ def summarize(records: Iterable[dict]) -> list[ClaimSummary]:
         row.networks = len(nets[cid])
     order = {cid: i for i, cid in enumerate(CLAIMS)}
     return sorted(rows.values(), key=lambda r: order.get(r.claim, len(order)))
+
+
+def crossing_summary(records: Iterable[dict]) -> str:
+    """The curvature-region-crossing report against h: for the points off kinks, the fraction whose
+    activation region changed between x and x + h z, and the mean share of R-CURE due to the change.
+
+    Empty when the records hold no such measurement.
+    """
+    import math
+
+    frac: dict[float, list] = {}
+    share: dict[float, list] = {}
+    for rec in records:
+        for g in rec["gaps"]:
+            if g.claim != "curvature-region-crossing" or g.check != "pattern-change share":
+                continue
+            h = float(g.extra["h"])
+            idx = g._interior()
+            changed = g.pattern_changed or [False] * g.n_points
+            sh = g.extra.get("share", [])
+            frac.setdefault(h, []).extend(changed[i] for i in idx)
+            share.setdefault(h, []).extend(sh[i] for i in idx if i < len(sh) and sh[i] is not None
+                                           and math.isfinite(sh[i]))
+    if not frac:
+        return ""
+    hs = sorted(frac)
+    cell = lambda v: f"{v:>7.2f}"
+    lines = ["curvature-region-crossing, points off kinks (both dtypes), against the CURE step h:",
+             "  h                 " + "".join(f"{h:>7.0e}" for h in hs),
+             "  region changed    " + "".join(cell(sum(frac[h]) / len(frac[h])) if frac[h] else "      -" for h in hs),
+             "  share of R-CURE   " + "".join(cell(sum(share[h]) / len(share[h])) if share.get(h) else "      -"
+                                             for h in hs)]
+    return "\n".join(lines)
 
 
 def format_table(rows: list[ClaimSummary]) -> str:

@@ -418,3 +418,23 @@ def test_cli_refuses_a_zero_size(tmp_path, capsys, flag):
     assert main([flag, "0", "--out", str(tmp_path / "r.jsonl"), "--no-progress"]) == 2
     assert f"{flag} must be at least 1" in capsys.readouterr().err
     assert not (tmp_path / "r.jsonl").exists()
+
+
+def test_crossing_summary_reports_fractions_off_kinks():
+    from verify.gap import Gap
+    from verify.sweep import crossing_summary
+
+    def share_gap(h, changed, share, on_kink):
+        n = len(changed)
+        return Gap("curvature-region-crossing", "pattern-change share", "measurement", [0.0] * n, [0.0] * n,
+                   [0.0] * n, "float64", "cpu", 0, "mlp", on_kink=on_kink, pattern_changed=changed,
+                   extra={"h": h, "share": share, "exit_time": [1.0] * n})
+
+    recs = [{"gaps": [share_gap(1e-4, [False, False, True], [0.0, 0.0, 0.9], [False, False, True]),
+                      share_gap(3.0, [True, False, True, True], [0.5, 0.0, 1.0, 0.7], [False, False, False, True])]}]
+    text = crossing_summary(recs)
+    lines = text.splitlines()
+    assert lines[1].split()[1:] == ["1e-04", "3e+00"]
+    assert lines[2].split()[2:] == ["0.00", "0.67"]      # the kinked point is left out: 2/3 at h = 3
+    assert lines[3].split()[3:] == ["0.00", "0.50"]      # mean of 0.5, 0.0, 1.0
+    assert crossing_summary([{"gaps": []}]) == ""
