@@ -128,6 +128,7 @@ def main(argv=None) -> int:
         width = max(len(n) for n in FIGURES)
         for name, spec in FIGURES.items():
             print(f"{name:<{width}}  {spec.summary}")
+            print(f"{'':<{width}}  claims: {', '.join(spec.claims)}")
         return 0
     formats = [f.strip().lower().lstrip(".") for f in args.format.split(",") if f.strip()]
     bad = [f for f in formats if f not in FORMATS]

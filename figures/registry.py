@@ -16,7 +16,7 @@ from .plots import (confident_limit, curvature_small_step, emr_limits, float_err
                     gram_unification, input_gradient_bounds)
 from .plots._data import NoDataError
 
-__all__ = ["FigureSpec", "FIGURES", "NoDataError", "names"]
+__all__ = ["FigureSpec", "FIGURES", "NoDataError", "names", "figures_of"]
 
 
 @dataclass(frozen=True)
@@ -29,26 +29,42 @@ class FigureSpec:
     caption: str
     summary: str
     needs_results: bool = True
+    claims: tuple = ()
 
     def __iter__(self):  # (function, caption), as in ``fn, caption = FIGURES[name]``
         return iter((self.function, self.caption))
 
 
-def _spec(name, module, needs_results=True) -> FigureSpec:
+def _spec(name, module, claims, needs_results=True) -> FigureSpec:
     fn = getattr(module, "fig_" + name.replace("-", "_"))
-    return FigureSpec(name, fn, module.CAPTION, module.SUMMARY, needs_results)
+    return FigureSpec(name, fn, module.CAPTION, module.SUMMARY, needs_results, tuple(claims))
 
+
+#: The identity claims whose gaps the overview shows (every claim with an identity check).
+_IDENTITIES = ("local-affine", "input-gradient", "hessian-gauss-newton", "cross-lipschitz-centered-jacobian",
+               "hessian-trace-weighted-cross-lipschitz", "curvature-soft-label-gradient", "curvature-small-step",
+               "curvature-region-crossing", "gram-unification", "confident-limit", "euler-homogeneous",
+               "effective-margin", "cross-entropy-scale-variance", "emr-limits")
 
 FIGURES: dict[str, FigureSpec] = {s.name: s for s in [
-    _spec("gap-overview", gap_overview),
-    _spec("curvature-small-step", curvature_small_step),
-    _spec("geometry", geometry, needs_results=False),
-    _spec("input-gradient-bounds", input_gradient_bounds),
-    _spec("confident-limit", confident_limit),
-    _spec("gram-unification", gram_unification),
-    _spec("emr-limits", emr_limits),
-    _spec("float-error", float_error),
+    _spec("gap-overview", gap_overview, _IDENTITIES),
+    _spec("curvature-small-step", curvature_small_step, ("curvature-small-step", "curvature-region-crossing")),
+    _spec("geometry", geometry, ("local-affine", "effective-margin"), needs_results=False),
+    _spec("input-gradient-bounds", input_gradient_bounds, ("input-gradient-bounds", "margin-lower-bound")),
+    _spec("confident-limit", confident_limit, ("confident-limit",)),
+    _spec("gram-unification", gram_unification, ("gram-unification",)),
+    _spec("emr-limits", emr_limits, ("emr-limits",)),
+    _spec("float-error", float_error, ("local-affine",)),
 ]}
+
+
+def figures_of(claim_id: str) -> list[str]:
+    """The figures that show a claim.
+
+    >>> figures_of("curvature-region-crossing")
+    ['gap-overview', 'curvature-small-step']
+    """
+    return [name for name, spec in FIGURES.items() if claim_id in spec.claims]
 
 
 def names() -> list[str]:

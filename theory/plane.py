@@ -41,7 +41,7 @@ from .network import Network
 from .region import Region, linearize
 
 __all__ = ["PlaneRegion", "DecisionSegment", "PointGeometry", "regions_2d", "decision_segments",
-           "class_cells", "point_geometry", "clip_polygon", "polygon_area"]
+           "class_cells", "point_geometry", "clip_polygon", "polygon_area", "teaching_network"]
 
 _Q = flint.fmpq
 #: Points tried along an uncovered piece of a facet, as fractions of the piece.
@@ -474,3 +474,21 @@ def point_geometry(network: Network, x, z) -> PointGeometry:
                          boundary_distance2=sympy.oo if best is None else to_sympy(best[0]),
                          boundary_foot=None if best is None else _sym(best[1]), label=y, rival=j,
                          margin2=m2, margin_foot=foot)
+
+
+# ---- the teaching network -------------------------------------------------------------------------
+_W1 = [["3/2", "3/4"], [0, -1], ["-3/4", -2], ["1/2", 2], ["3/2", "-3/2"], ["1/2", "-7/4"]]
+_W2 = [["-1/4", "-7/4", "-5/4", -1, 2, "-3/2"], [1, "-5/4", "1/4", "-1/2", "-1/4", "5/4"],
+       ["-3/2", 0, "-1/2", 1, 0, "1/2"], ["-7/4", "-1/2", -2, "5/4", "-7/4", 1],
+       ["7/4", -1, -2, "-1/4", "5/4", "-5/4"], [-2, "-5/4", "-1/2", "-1/2", "1/2", -2]]
+_W3 = [["-1/2", "5/4", "-3/2", 1, "-1/2", "-3/2"], [-1, "-3/4", "-7/4", "-7/4", 0, -1],
+       [0, "-7/4", "-5/4", 1, "-1/4", "-3/4"]]
+_B = [["1/2", "-3/8", "3/4", "5/8", "-3/8", "-3/8"], ["-3/4", "-1/2", -1, 1, "-3/4", "7/8"], [0, 0, 0]]
+
+
+def teaching_network():
+    """A fixed 2-6-6-3 leaky-ReLU (slope 1/10) network in general position, with rational weights: the
+    network of the teaching figure (``python -m figures --only geometry``)."""
+    from .network import mlp
+
+    return mlp([_W1, _W2, _W3], _B, slope="1/10", name="teaching-2x6x6x3-leaky0.1")

@@ -33,20 +33,11 @@ BOX = (-2, 2, -2, 2)
 POINT = ("-3/20", "1/4")
 DIRECTION = ("4/5", "-3/5")
 
-_W1 = [["3/2", "3/4"], [0, -1], ["-3/4", -2], ["1/2", 2], ["3/2", "-3/2"], ["1/2", "-7/4"]]
-_W2 = [["-1/4", "-7/4", "-5/4", -1, 2, "-3/2"], [1, "-5/4", "1/4", "-1/2", "-1/4", "5/4"],
-       ["-3/2", 0, "-1/2", 1, 0, "1/2"], ["-7/4", "-1/2", -2, "5/4", "-7/4", 1],
-       ["7/4", -1, -2, "-1/4", "5/4", "-5/4"], [-2, "-5/4", "-1/2", "-1/2", "1/2", -2]]
-_W3 = [["-1/2", "5/4", "-3/2", 1, "-1/2", "-3/2"], [-1, "-3/4", "-7/4", "-7/4", 0, -1],
-       [0, "-7/4", "-5/4", 1, "-1/4", "-3/4"]]
-_B = [["1/2", "-3/8", "3/4", "5/8", "-3/8", "-3/8"], ["-3/4", "-1/2", -1, 1, "-3/4", "7/8"], [0, 0, 0]]
-
-
 def teaching_network():
-    """The fixed 2-6-6-3 leaky-ReLU (slope 1/10) network of the figure, with rational weights."""
-    from theory.network import mlp
+    """The fixed 2-6-6-3 leaky-ReLU (slope 1/10) network of the figure (see :func:`theory.plane.teaching_network`)."""
+    from theory.plane import teaching_network as net
 
-    return mlp([_W1, _W2, _W3], _B, slope="1/10", name="teaching-2x6x6x3-leaky0.1")
+    return net()
 
 
 def _f(p) -> tuple[float, float]:

@@ -381,7 +381,10 @@ def test_cli_list(capsys):
     code, out, _ = _main(["--list"], capsys)
     assert code == 0
     lines = out.strip().splitlines()
-    assert [ln.split()[0] for ln in lines] == list(FIGURES)
+    names = [ln.split()[0] for ln in lines if not ln.startswith(" ")]
+    assert names == list(FIGURES)
+    claims = [ln.split("claims:")[1].strip() for ln in lines if ln.startswith(" ")]
+    assert claims == [", ".join(spec.claims) for spec in FIGURES.values()]
 
 
 def test_cli_unknown_figure(capsys):
@@ -488,3 +491,15 @@ def test_import_changes_no_global_matplotlib_state():
     code = ("import matplotlib as mpl; before = dict(mpl.rcParams); import figures, figures.cli, figures.registry; "
             "import sys; sys.exit(0 if dict(mpl.rcParams) == before else 1)")
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=120).returncode == 0
+
+
+def test_every_checkable_claim_has_a_figure():
+    """Each claim can be found from its figure: every claim a checker covers is named by some figure."""
+    from theory.claims import CLAIMS
+    from figures.registry import FIGURES, figures_of
+
+    for cid, c in CLAIMS.items():
+        if c.kind != "empirical":
+            assert figures_of(cid), f"claim {cid} is shown by no figure"
+    for spec in FIGURES.values():
+        assert all(cid in CLAIMS for cid in spec.claims), spec.name
