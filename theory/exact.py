@@ -147,7 +147,10 @@ def to_sympy(q: flint.fmpq) -> sympy.Rational:
 
 
 def to_sympy_matrix(m: flint.fmpq_mat) -> sympy.Matrix:
-    return sympy.Matrix(m.nrows(), m.ncols(), [to_sympy(e) for e in m.entries()])
+    """A sympy Matrix of Rationals (through DomainMatrix, which converts flint entries in bulk)."""
+    if m.nrows() == 0 or m.ncols() == 0:
+        return sympy.zeros(m.nrows(), m.ncols())
+    return to_domain_matrix(m).to_Matrix()
 
 
 def to_domain_matrix(m: flint.fmpq_mat) -> DomainMatrix:
