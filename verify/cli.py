@@ -90,6 +90,16 @@ def _report(records, out: Path | None, seconds: float) -> int:
     return 1 if failing else 0
 
 
+def _is_torchscript(path) -> bool:
+    """A TorchScript archive is a zip file holding the scripted code (``<name>/code/...``)."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as zf:
+        return any("/code/" in name for name in zf.namelist())
+
+
 def _load_user(args):
     import torch
 
@@ -97,12 +107,12 @@ def _load_user(args):
         if f and not Path(f).is_file():
             raise FileNotFoundError(f"no such file: {f}")
     try:
-        model = torch.jit.load(args.model, map_location="cpu")
-    except Exception:
-        try:
+        if _is_torchscript(args.model):
+            model = torch.jit.load(args.model, map_location="cpu")
+        else:
             model = torch.load(args.model, map_location="cpu", weights_only=False)
-        except Exception as exc:
-            raise ValueError(f"{args.model} is neither a torch.save'd nn.Module nor a TorchScript file: {exc}") from exc
+    except Exception as exc:
+        raise ValueError(f"{args.model} is neither a torch.save'd nn.Module nor a TorchScript file: {exc}") from exc
     if not isinstance(model, torch.nn.Module):
         raise ValueError(f"{args.model} holds a {type(model).__name__}, not an nn.Module (save the module itself, "
                          f"not its state_dict)")
@@ -140,6 +150,9 @@ def _user_model(args) -> int:
 
             linearize(model, x)             # raises the error that names what is wrong (e.g. the input shape)
             raise ValueError(f"{args.model} could not be run on the inputs of shape {tuple(x.shape)}: {exc}") from exc
+        if y.dim() != 1:
+            raise ValueError(f"the model's output on inputs of shape {tuple(x.shape)} is not (batch, classes); "
+                             f"save the inputs with a batch dimension first (e.g. x.unsqueeze(0) for one example)")
     y = y.to(device).long()
     t0 = time.perf_counter()
     gaps = run_checks(model, x, y, claims=args.claims, seed=args.seed, arch=Path(args.model).name)

@@ -323,7 +323,8 @@ def user_files(tmp_path):
     gen = torch.Generator().manual_seed(4)
     files = {"model": tmp_path / "net.pt", "x": tmp_path / "x.pt",
              "y": tmp_path / "y.pt", "state": tmp_path / "state.pt", "gelu": tmp_path / "gelu.pt",
-             "xbad": tmp_path / "x_bad.pt", "xnan": tmp_path / "x_nan.pt", "ybad": tmp_path / "y_bad.pt"}
+             "xbad": tmp_path / "x_bad.pt", "xnan": tmp_path / "x_nan.pt", "ybad": tmp_path / "y_bad.pt",
+             "x1": tmp_path / "x_one.pt"}
     model = _mlp()
     torch.save(model, files["model"])
     torch.save(model.state_dict(), files["state"])
@@ -333,6 +334,7 @@ def user_files(tmp_path):
     torch.save(torch.randn(5, 7, generator=gen, dtype=torch.float64), files["xbad"])
     torch.save(torch.full((5, 4), float("nan"), dtype=torch.float64), files["xnan"])
     torch.save(torch.tensor([0, 1, 2, 0, 7]), files["ybad"])
+    torch.save(torch.randn(4, generator=gen, dtype=torch.float64), files["x1"])
     return {k: str(v) for k, v in files.items()}
 
 
@@ -377,8 +379,9 @@ def test_cli_torchscript_model_with_predicted_labels(tmp_path, capsys, user_file
     (["--model", "{model}", "--inputs", "{xnan}", "--labels", "{y}"], r"finite"),
     (["--model", "{model}", "--inputs", "{x}", "--labels", "{ybad}"], r"labels in \[0, 3\)"),
     (["--model", "{model}", "--inputs", "{x}", "--claims", "layer-smoothing"], r"layer-smoothing"),
+    (["--model", "{model}", "--inputs", "{x1}"], r"with a batch dimension"),
 ], ids=["missing-model", "missing-inputs", "state-dict", "no-inputs", "gelu", "wrong-shape",
-        "wrong-shape-labels", "nan-inputs", "bad-labels", "empirical-claim"])
+        "wrong-shape-labels", "nan-inputs", "bad-labels", "empirical-claim", "unbatched"])
 def test_cli_model_errors_exit_2(tmp_path, capsys, user_files, args, message):
     out = tmp_path / "never.jsonl"
     argv = [a.format(tmp=tmp_path, **user_files) for a in args] + ["--out", str(out), "--no-progress"]
