@@ -10,7 +10,8 @@ In one run, on the same model, inputs, device and dtype:
 - peak memory of the closed-form J against vmap(jacrev). On CUDA: ``torch.cuda.max_memory_allocated``
   above the level at entry. On CPU: the peak of the running sum of the tensor allocations and frees
   that ``torch.profiler.profile(profile_memory=True)`` records during the call (bytes above entry;
-  the profiler is used only for this, never while timing).
+  the profiler is used only for this, never while timing). Each memory row also prints its floor:
+  the bytes of J itself over the reference's peak, below which no method that returns J can go.
 
 Times are medians over ``--repeats`` runs after one warm-up, the closed form and the reference run
 alternately so that both see the same machine load. Ratios are reference / closed form for
@@ -32,10 +33,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .errors import DeviceUnavailableError, resolve_device
 from .linearize import linearize
 from .networks import NetSpec
 
-__all__ = ["main", "models", "time_call", "time_pair", "peak_memory", "closed_form_hessian"]
+__all__ = ["main", "models", "run", "format_table", "time_call", "time_pair", "peak_memory",
+           "closed_form_hessian", "memory_floor_note"]
 
 
 def models(device, dtype, batch: int, conv_batch: int) -> list:
@@ -157,7 +160,8 @@ def run(device, dtype, repeats: int, batch: int, conv_batch: int, hess_batch: in
         for name, model, x in nets:
             m_cf = peak_memory(lambda: linearize(model, x).jacobian, device)
             m_ref = peak_memory(lambda: _jacrev(model, x), device)
-            rows.append((f"J peak memory, {name}", m_cf, m_ref, m_cf / m_ref, 0.5, "MB", "fraction", ""))
+            rows.append((f"J peak memory, {name}", m_cf, m_ref, m_cf / m_ref, MEMORY_GOAL, "MiB", "fraction",
+                         memory_floor_note(x.shape[0] * 10 * x[0].numel() * x.element_size(), m_ref)))
         name, model, x = nets[0]
         xh = x[:hess_batch]
         y = torch.arange(xh.shape[0], device=device) % 10
@@ -171,6 +175,23 @@ def run(device, dtype, repeats: int, batch: int, conv_batch: int, hess_batch: in
         if gpu:
             torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
     return rows
+
+
+MEMORY_GOAL = 0.5
+
+
+def memory_floor_note(j_bytes: int, ref_peak: int, goal: float = MEMORY_GOAL) -> str:
+    """The floor of the memory ratio: the bytes of J itself (B x K x D entries, which any method that
+    returns J must hold) over the reference's peak; says so when that floor is above the goal.
+
+    >>> memory_floor_note(8 * 2**20, 14 * 2**20)
+    'J alone 8.0 MiB = 0.57x of reference: the goal is below this floor'
+    >>> memory_floor_note(8 * 2**20, 200 * 2**20)
+    'J alone 8.0 MiB = 0.04x of reference'
+    """
+    floor = j_bytes / ref_peak
+    note = f"J alone {j_bytes / 2 ** 20:.1f} MiB = {floor:.2f}x of reference"
+    return note + (": the goal is below this floor" if floor > goal else "")
 
 
 def _all_bounds(lin):
@@ -194,7 +215,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m verify.bench", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="Ratios: reference/closed for time, closed/reference for memory.")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+    p.add_argument("--device", default=None,
                    help="cpu or cuda (default: cuda when available)")
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="model and input dtype")
     p.add_argument("--repeats", type=int, default=7, help="timed runs per measure (median reported)")
@@ -214,7 +235,11 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     if args.repeats < 1:
         p.error("--repeats must be at least 1")
-    device, dtype = torch.device(args.device), getattr(torch, args.dtype)
+    try:
+        device = resolve_device(args.device)
+    except DeviceUnavailableError as exc:
+        p.error(str(exc))
+    dtype = getattr(torch, args.dtype)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"verify.bench: torch {torch.__version__}, {name}, {args.dtype}, {args.repeats} repeats")
     rows = run(device, dtype, args.repeats, args.batch, args.conv_batch, args.hessian_batch)

@@ -127,6 +127,7 @@ def _user_model(args) -> int:
     import torch
 
     from .checkers import run_checks
+    from .errors import resolve_device
     from .gap import network_record, write_record
     from .sweep import keep_previous, run_facts
 
@@ -137,7 +138,7 @@ def _user_model(args) -> int:
     except (FileNotFoundError, ValueError) as exc:
         return _fail(str(exc))
     model.eval()
-    device = args.device or "cpu"
+    device = str(resolve_device(args.device))
     param = next(iter(model.parameters()), None)
     dtype = param.dtype if param is not None else x.dtype
     model, x = model.to(device), x.to(device=device, dtype=dtype)
@@ -182,7 +183,8 @@ def main(argv=None) -> int:
         _check_claims(args.claims)
         if args.model:
             return _user_model(args)
-        from .sweep import FULL, QUICK, SweepConfig, default_device, run_sweep
+        from .errors import resolve_device
+        from .sweep import FULL, QUICK, SweepConfig, run_sweep
 
         try:
             i, n = (int(v) for v in args.shard.split("/"))
@@ -195,7 +197,7 @@ def main(argv=None) -> int:
         cfg = SweepConfig(networks=args.networks or base["networks"], points=args.points or base["points"],
                           size="full" if args.full else "quick",
                           dtypes=("float64", "float32") if args.dtype == "both" else (args.dtype,),
-                          device=args.device or default_device(), seed=args.seed,
+                          device=str(resolve_device(args.device)), seed=args.seed,
                           claims=tuple(args.claims) if args.claims else None)
         t0 = time.perf_counter()
         run_sweep(args.out, config=cfg, shard=(i, n), resume=args.resume, progress=not args.no_progress)

@@ -6,11 +6,14 @@ Shape, unsupported-layer, kink and non-finite errors are shared with :mod:`theor
 True
 """
 
+import torch
+
 from theory.exact import NonFiniteError
 from theory.layers import KinkError, ShapeError, TrainingModeError, UnsupportedLayerError
 
 __all__ = ["ShapeError", "UnsupportedLayerError", "KinkError", "NonFiniteError", "EmptyBatchError",
-           "TooFewClassesError", "DeviceMismatchError", "DTypeMismatchError", "TrainingModeError"]
+           "TooFewClassesError", "DeviceMismatchError", "DTypeMismatchError", "TrainingModeError",
+           "DeviceUnavailableError", "resolve_device"]
 
 
 class EmptyBatchError(ValueError):
@@ -27,3 +30,41 @@ class DeviceMismatchError(ValueError):
 
 class DTypeMismatchError(TypeError):
     """The model's parameters and the input have different dtypes."""
+
+
+class DeviceUnavailableError(ValueError):
+    """A device name that is malformed, or names a device this torch cannot use."""
+
+
+def resolve_device(name: str | None) -> torch.device:
+    """The torch device a command-line ``--device`` names (None: CUDA when available, else CPU).
+
+    Raises :class:`DeviceUnavailableError`, saying why, for a malformed name, for CUDA on a torch
+    built without it or on a machine without a visible GPU, and for a GPU index out of range.
+
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    >>> resolve_device("gpu")
+    Traceback (most recent call last):
+    ...
+    verify.errors.DeviceUnavailableError: --device 'gpu': expected cpu, cuda or cuda:N
+    """
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise DeviceUnavailableError(f"--device {name!r}: expected cpu, cuda or cuda:N") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise DeviceUnavailableError(f"--device {name!r}: expected cpu, cuda or cuda:N")
+    if dev.type == "cuda":
+        if torch.version.cuda is None:
+            raise DeviceUnavailableError(f"--device {name}: this torch ({torch.__version__}) was built without "
+                                         f"CUDA; use --device cpu, or install a CUDA build of torch")
+        n = torch.cuda.device_count()
+        if n == 0:
+            raise DeviceUnavailableError(f"--device {name}: no CUDA device is visible on this machine; "
+                                         f"use --device cpu")
+        if dev.index is not None and dev.index >= n:
+            raise DeviceUnavailableError(f"--device {name}: only {n} CUDA device(s) here (cuda:0 to cuda:{n - 1})")
+    return dev

@@ -274,7 +274,11 @@ def test_cli_shards_merge_and_resume(tmp_path, capsys):
     (["--shard", "x"], r"--shard must look like I/N"),
     (["--shard", "3/2"], r"shard"),
     (["merge"], r"merge needs the shard files"),
-], ids=["unknown-claim", "empirical-claim", "bad-shard", "shard-out-of-range", "merge-without-files"])
+    (["--device", "gpu"], r"--device 'gpu': expected cpu, cuda or cuda:N"),
+    (["--device", "cuda:99"], r"--device cuda:99: (this torch .* was built without CUDA|no CUDA device is visible"
+                              r"|only \d+ CUDA device)"),
+], ids=["unknown-claim", "empirical-claim", "bad-shard", "shard-out-of-range", "merge-without-files",
+        "bad-device", "absent-gpu"])
 def test_cli_usage_errors_exit_2(tmp_path, capsys, argv, message):
     assert CLAIMS["layer-smoothing"].kind == "empirical"
     out = tmp_path / "never.jsonl"
@@ -380,8 +384,9 @@ def test_cli_torchscript_model_with_predicted_labels(tmp_path, capsys, user_file
     (["--model", "{model}", "--inputs", "{x}", "--labels", "{ybad}"], r"labels in \[0, 3\)"),
     (["--model", "{model}", "--inputs", "{x}", "--claims", "layer-smoothing"], r"layer-smoothing"),
     (["--model", "{model}", "--inputs", "{x1}"], r"with a batch dimension"),
+    (["--model", "{model}", "--inputs", "{x}", "--device", "tpu"], r"expected cpu, cuda or cuda:N"),
 ], ids=["missing-model", "missing-inputs", "state-dict", "no-inputs", "gelu", "wrong-shape",
-        "wrong-shape-labels", "nan-inputs", "bad-labels", "empirical-claim", "unbatched"])
+        "wrong-shape-labels", "nan-inputs", "bad-labels", "empirical-claim", "unbatched", "bad-device"])
 def test_cli_model_errors_exit_2(tmp_path, capsys, user_files, args, message):
     out = tmp_path / "never.jsonl"
     argv = [a.format(tmp=tmp_path, **user_files) for a in args] + ["--out", str(out), "--no-progress"]

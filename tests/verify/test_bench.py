@@ -1,0 +1,70 @@
+"""The benchmark's mechanics (python -m verify.bench): its measurements, its verdicts and its CLI.
+
+The benchmark's numbers themselves are never asserted here: timings belong to the benchmark run.
+"""
+
+import re
+
+import pytest
+import torch
+
+from verify import bench
+
+
+def test_peak_memory_sees_an_allocation_that_is_kept_and_one_that_is_freed():
+    n = 1 << 20  # 4 MiB of float32
+
+    def kept():
+        return torch.ones(n)
+
+    def transient():
+        t = torch.ones(4 * n)  # 16 MiB, freed before the 4 MiB result is made
+        del t
+        return torch.ones(n)
+
+    assert 4 * n <= bench.peak_memory(kept, "cpu") < 5 * n
+    assert 16 * n <= bench.peak_memory(transient, "cpu") < 17 * n
+
+
+def test_format_table_prints_pass_and_miss_from_the_ratio_and_the_direction_of_the_goal():
+    rows = [("fast", 1e-3, 3e-3, 3.0, 2.0, "ms", "speedup", ""),
+            ("slow", 1.0, 1.5, 1.5, 2.0, "ms", "speedup", ""),
+            ("small", 2 ** 20, 4 * 2 ** 20, 0.25, 0.5, "MiB", "fraction", ""),
+            ("big", 3 * 2 ** 20, 4 * 2 ** 20, 0.75, 0.5, "MiB", "fraction", "note"),
+            ("info", 1.0, 2.0, 2.0, None, "ms", "speedup", "")]
+    lines = {ln.split("|")[0].strip(): ln for ln in bench.format_table(rows).splitlines()}
+    assert "PASS" in lines["fast"] and "MISS" in lines["slow"]
+    assert "PASS" in lines["small"] and "MISS" in lines["big"]
+    assert "1.0 ms" in lines["fast"] and "3.0 MiB" in lines["big"] and ">= 2x" in lines["fast"]
+    assert "PASS" not in lines["info"] and "MISS" not in lines["info"]
+
+
+def test_memory_floor_is_the_size_of_j_over_the_reference_peak():
+    assert bench.memory_floor_note(3 * 2 ** 20, 4 * 2 ** 20).endswith("0.75x of reference: the goal is below this floor")
+    assert bench.memory_floor_note(2 ** 20, 4 * 2 ** 20) == "J alone 1.0 MiB = 0.25x of reference"
+
+
+def test_main_runs_small_and_prints_every_row(capsys):
+    rc = bench.main(["--device", "cpu", "--repeats", "1", "--batch", "3", "--conv-batch", "2", "--hessian-batch", "2",
+                     "--threads", "1"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert out.startswith(f"verify.bench: torch {torch.__version__}, CPU, 1 threads, float32")
+    for measure in ("J time, MLP", "J time, CNN", "J time, ResNet", "J peak memory, MLP", "J peak memory, CNN",
+                    "J peak memory, ResNet", "Hessian time, MLP"):
+        assert measure in out
+    # the closed forms agree with torch.func on the benchmark's own models
+    for d in re.findall(r"max \|d[JH]\| = ([0-9.e+-]+)", out):
+        assert float(d) < 1e-4
+    assert re.search(r"all goals met|goals missed: \d", out)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--device", "gpu"], "expected cpu, cuda or cuda:N"),
+    (["--repeats", "0"], "--repeats must be at least 1"),
+])
+def test_main_usage_errors(capsys, argv, message):
+    with pytest.raises(SystemExit) as exc:
+        bench.main(argv)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
