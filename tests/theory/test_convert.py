@@ -25,7 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from hypothesis import assume, given, settings, strategies as st
 
-from theory import BatchNorm, Conv2d, Flatten, Linear, MaxPool2d, Maxout, Rectifier, Residual, from_torch, linearize
+from theory import BatchNorm, Rectifier, from_torch, linearize
 from theory.exact import rational
 from theory.layers import KinkError
 from theory.network import MaxNode, RectNode

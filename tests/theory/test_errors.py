@@ -264,7 +264,7 @@ def test_prove_command_reports_each_status_and_fails_on_a_failed_proof(monkeypat
                               _proof(OTHER_IDENTITY, False)])
     assert main(["prove", IDENTITY, INEQUALITY, EMPIRICAL]) == 0
     out = capsys.readouterr().out
-    assert re.search(rf"^claim\s+tag\s+kind\s+scope\s+status\s+seconds$", out, re.M)
+    assert re.search(r"^claim\s+tag\s+kind\s+scope\s+status\s+seconds$", out, re.M)
     assert re.search(rf"^{IDENTITY}\s+derived\s+identity\s+general K, D\s+PROVED\s+0.25$", out, re.M)
     assert re.search(rf"^{INEQUALITY}\s+derived\s+inequality\s+general K, D\s+REPORTED \(inequality checked on "
                      rf"instances, min slack 1/8\)\s+0.25$", out, re.M)

@@ -15,7 +15,7 @@ from sympy import Sum
 from theory.claims import CLAIMS
 from theory.prove import PROVERS, Proof, prove, prove_all
 from theory.proofs import Derivation, IndexAlgebra, explicit_residual, softmax_to_p
-from theory.proofs.guo2021connections import general_setting
+from theory.proofs.setting import general_setting
 
 IDS = list(CLAIMS)
 PROVABLE = [c for c in IDS if CLAIMS[c].kind in ("identity", "limit", "measurement")]

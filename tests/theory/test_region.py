@@ -18,7 +18,7 @@ from theory import (AvgPool2d, BatchNorm, Conv2d, Flatten, KinkError, Linear, Ma
                     Rectifier, Residual, linearize, mlp)
 from theory.layers import _pair
 
-from .strategies import cases, directions, interior_region, networks, pinned, points, rationals, slopes, weights
+from .strategies import cases, interior_region, networks, pinned, points, rationals, slopes, weights
 
 SETTINGS = settings(max_examples=40, deadline=None)
 

@@ -14,7 +14,6 @@ True
 from __future__ import annotations
 
 import random
-from types import SimpleNamespace
 
 import sympy as sp
 from sympy import KroneckerDelta as delta
@@ -23,67 +22,17 @@ from sympy import Sum
 from theory.proofs import (
     METHOD_INSTANCES, METHOD_SERIES, Derivation, IndexAlgebra, Proof, explicit_softmax_to_p, lambda_max_slack,
     network_affine, network_autodiff, network_forward, network_pattern, random_rational, random_simplex,
-    softmax_to_p, tiny_network,
+    tiny_network,
 )
+from theory.proofs.setting import GENERAL, explicit_piece, general_setting, sq, vanishes
 
 __all__ = [
-    "general_setting", "explicit_piece", "PROVERS", "prove_local_affine", "prove_input_gradient",
+    "PROVERS", "prove_local_affine", "prove_input_gradient",
     "prove_hessian_gauss_newton", "prove_cross_lipschitz_centered_jacobian",
     "prove_hessian_trace_weighted_cross_lipschitz", "prove_curvature_soft_label_gradient",
     "prove_curvature_region_crossing", "prove_gram_unification", "prove_input_gradient_bounds",
     "prove_curvature_small_step", "prove_confident_limit",
 ]
-
-GENERAL = "symbolic (general K, D)"
-
-
-# ----------------------------------------------------------------------------------- shared settings
-def general_setting() -> SimpleNamespace:
-    """Symbols for general K and D: entries ``W[k, d]``, ``x[d]``, ``b[k]``, ``p[k]``, ``z[d]``; free indices
-    ``y, a`` in 1..K and ``i, j`` in 1..D; the logits ``f(c, shift)`` at ``x + shift z`` and the
-    cross-entropy ``L(label, shift)`` built from ``exp``; ``to_p`` turns ``exp(f_k)`` into ``Z p_k``."""
-    K, D = sp.symbols("K D", integer=True, positive=True)
-    s = SimpleNamespace(K=K, D=D, h=sp.Symbol("h", positive=True), Z=sp.Symbol("Z", positive=True))
-    s.y, s.a, s.i, s.j = sp.symbols("y a i j", integer=True)
-    s.k, s.l, s.m, s.d, s.e = sp.symbols("k l m d e", integer=True)
-    s.W, s.x, s.b, s.p, s.z = (sp.IndexedBase(n) for n in ("W", "x", "b", "p", "z"))
-    k, d, e = s.k, s.d, s.e
-    s.f = lambda c, shift=0, W=s.W, b=s.b: Sum(W[c, d] * (s.x[d] + shift * s.z[d]), (d, 1, D)) + b[c]
-    s.L = lambda label, shift=0, W=s.W, b=s.b: (
-        -s.f(label, shift, W, b) + sp.log(Sum(sp.exp(s.f(k, shift, W, b)), (k, 1, K))))
-    s.to_p = lambda expr, shift=0, p=s.p, Z=s.Z, W=s.W, b=s.b: softmax_to_p(
-        expr, lambda c: s.f(c, shift, W, b), p, Z, K)
-    s.S = lambda r, c, p=s.p: p[r] * delta(r, c) - p[r] * p[c]
-    s.G = lambda r, c: Sum(s.W[r, e] * s.W[c, e], (e, 1, D))
-    s.alg = IndexAlgebra({s.y: K, s.a: K, s.i: D, s.j: D}, {s.p: K})
-    return s
-
-
-def sq(expr, index, upper):
-    """``sum_{n=1}^{upper} expr(n)^2``: the squared norm of a vector given by its entry at ``index``."""
-    n = sp.Dummy("n", integer=True)
-    return Sum(expr.xreplace({index: n}) ** 2, (n, 1, upper))
-
-
-def explicit_piece(K: int, D: int, y: int = 0) -> SimpleNamespace:
-    """Explicit sizes: symbolic ``J`` (K x D), ``x``, ``b``; ``p`` with ``p_K = 1 - sum``; the derived
-    gradient and (on demand) Hessian of ``L = -f_y + log sum exp(f)``, with ``exp(f_k) = Z p_k``."""
-    J = sp.Matrix(K, D, lambda r, c: sp.Symbol(f"w_{r + 1}{c + 1}"))
-    x, b = sp.Matrix(sp.symbols(f"x_1:{D + 1}")), sp.Matrix(sp.symbols(f"b_1:{K + 1}"))
-    f, p, Z = J * x + b, list(sp.symbols(f"p_1:{K + 1}")), sp.Symbol("Z", positive=True)
-    P = sp.Matrix(p[:-1] + [1 - sum(p[:-1])])
-    L = -f[y] + sp.log(sum(sp.exp(fk) for fk in f))
-    n = SimpleNamespace(K=K, D=D, J=J, x=x, b=b, f=f, p=p, P=P, Z=Z, L=L, e=sp.eye(K)[:, y],
-                        S=sp.diag(*P) - P * P.T)
-    n.grad = explicit_softmax_to_p(sp.Matrix([sp.diff(L, xd) for xd in x]), list(f), p, Z)
-    n.hess = lambda: explicit_softmax_to_p(sp.Matrix(D, D, lambda r, c: sp.diff(L, x[r], x[c])),
-                                           list(f), p, Z)
-    return n
-
-
-def _zero(m) -> bool:
-    return all(sp.expand(v) == 0 or sp.expand(sp.cancel(sp.together(v))) == 0 for v in sp.Matrix([m]))
-
 
 # ------------------------------------------------------------------------------------------ provers
 def prove_local_affine() -> Proof:
@@ -117,7 +66,7 @@ def prove_local_affine() -> Proof:
         for winners in [(0, 0), (0, 1), (1, 0), (1, 1)]:
             f = network_forward(net, a, x, (signs, winners))
             J, b, layers = network_affine(net, a, (signs, winners))
-            ok &= _zero(f.jacobian(x) - J) and _zero(f - (J * x + b))
+            ok &= vanishes(f.jacobian(x) - J) and vanishes(f - (J * x + b))
             if shown is None:
                 shown = sp.Eq(sp.Symbol("J"), sp.MatMul(*[sp.ImmutableMatrix(m) for m in layers[::-1]],
                                                         evaluate=False), evaluate=False)
@@ -163,7 +112,7 @@ def prove_input_gradient() -> Proof:
              Sum(s.W[s.k, s.j] * (s.p[s.k] - delta(s.k, s.y)), (s.k, 1, s.K)), s.alg)
     dv.equal("and equals sum_{k != y} p_k (w_k - w_y)_j", g,
              Sum((1 - delta(s.k, s.y)) * s.p[s.k] * (s.W[s.k, s.j] - s.W[s.y, s.j]), (s.k, 1, s.K)), s.alg)
-    ok = all(_zero(n.grad - n.J.T * (n.P - n.e)) for K in range(2, 5) for D in range(1, 4)
+    ok = all(vanishes(n.grad - n.J.T * (n.P - n.e)) for K in range(2, 5) for D in range(1, 4)
              for n in (explicit_piece(K, D, 0), explicit_piece(K, D, K - 1)))
     dv.check("explicit K <= 4, D <= 3: diff of L == J^T (p - e_y)", ok)
     return dv.proof()
@@ -204,7 +153,7 @@ def prove_hessian_gauss_newton() -> Proof:
     half = sp.Rational(1, 2)
     dv.equal("1/2 - 2 t (1 - t) = 2 (t - 1/2)^2 >= 0", half - 2 * t * (1 - t), 2 * (t - half) ** 2)
     dv.equal("tr S = 1 - |p|^2", Sum(s.S(k, k), (k, 1, K)), 1 - Sum(p[k] ** 2, (k, 1, K)), s.alg)
-    ok = all(_zero(n.hess() - n.J.T * n.S * n.J) for K_ in range(2, 5) for D in range(1, 4)
+    ok = all(vanishes(n.hess() - n.J.T * n.S * n.J) for K_ in range(2, 5) for D in range(1, 4)
              for n in [explicit_piece(K_, D)])
     dv.check("explicit K <= 4, D <= 3: diff of L twice == J^T S J", ok)
     dv.check("explicit K <= 5: det S == 0 (S is singular)",
@@ -257,8 +206,8 @@ def prove_cross_lipschitz_centered_jacobian() -> Proof:
     CJm = (sp.eye(4) - sp.ones(4, 4) / 4) * n.J
     one = n.J.T * sp.ones(4, 1)
     dv.check("explicit K = 4, D = 3: CL == 8 |CJ|_F^2 == 8 |J|_F^2 - 2 |J^T 1|^2",
-             _zero(cl - 8 * sum(v**2 for v in CJm))
-             and _zero(cl - 8 * sum(v**2 for v in n.J) + 2 * (one.T * one)[0]))
+             vanishes(cl - 8 * sum(v**2 for v in CJm))
+             and vanishes(cl - 8 * sum(v**2 for v in n.J) + 2 * (one.T * one)[0]))
     return dv.proof()
 
 
@@ -349,8 +298,8 @@ def prove_hessian_trace_weighted_cross_lipschitz() -> Proof:
              Sum(p[yh] * sq(g, j, s.D), (yh, 1, K)), s.alg)
     e = explicit_piece(3, 2)
     G = e.J * e.J.T
-    ok = _zero(e.hess().trace() - sum(G[r, c] * e.S[r, c] for r in range(3) for c in range(3)))
-    ok &= _zero(e.hess().trace() - sum(e.P[r] * ((e.J.T * (e.P - sp.eye(3)[:, r])).T
+    ok = vanishes(e.hess().trace() - sum(G[r, c] * e.S[r, c] for r in range(3) for c in range(3)))
+    ok &= vanishes(e.hess().trace() - sum(e.P[r] * ((e.J.T * (e.P - sp.eye(3)[:, r])).T
                                                  * (e.J.T * (e.P - sp.eye(3)[:, r])))[0] for r in range(3)))
     dv.check("explicit K = 3, D = 2: tr(diff of L twice) == <G, S> == E_yhat |J^T (p - e_yhat)|^2", ok)
     return dv.proof()
@@ -426,7 +375,7 @@ def prove_curvature_small_step() -> Proof:
     P = sp.Matrix(p)
     JSu = J.T * (sp.diag(*P) - P * P.T) * sp.Matrix(u)
     dv.check("K = 3, D = 2: the series of R-CURE = |J^T (p(x + h z) - p(x))|^2 has h^0 and h^1 "
-             "coefficients 0", _zero(r0) and _zero(r1))
+             "coefficients 0", vanishes(r0) and vanishes(r1))
     dv.equal("K = 3, D = 2: its h^2 coefficient is |J^T S u|^2, i.e. |H z|^2 at u = J z", r2, (JSu.T * JSu)[0],
              show=sp.Eq(sp.Symbol("[h^2] R_CURE"), sp.Symbol("|J^T S J z|^2")))
     return dv.proof()
@@ -502,9 +451,9 @@ def prove_gram_unification() -> Proof:
     dpm = explicit_softmax_to_p(soft_m.jacobian(e.x), list(f), e.p, e.Z)
     w = [J[r, :] for r in range(3)]
     cl = sum(((w[r] - w[c]) * (w[r] - w[c]).T)[0] for r in range(3) for c in range(3))
-    ok = (_zero(sum(v**2 for v in J) - inner(sp.eye(3))) and _zero(cl - inner(6 * sp.eye(3) - 2 * sp.ones(3, 3)))
-          and _zero((e.grad.T * e.grad)[0] - inner((P - e.e) * (P - e.e).T))
-          and _zero(e.hess().trace() - inner(S)) and _zero(sum(v**2 for v in dpm) - inner(S * S)))
+    ok = (vanishes(sum(v**2 for v in J) - inner(sp.eye(3))) and vanishes(cl - inner(6 * sp.eye(3) - 2 * sp.ones(3, 3)))
+          and vanishes((e.grad.T * e.grad)[0] - inner((P - e.e) * (P - e.e).T))
+          and vanishes(e.hess().trace() - inner(S)) and vanishes(sum(v**2 for v in dpm) - inner(S * S)))
     dv.check("explicit K = 3, D = 2: rows R-JAC, R-CL, R-IG, tr H and softmax Jacobian", ok)
     return dv.proof()
 

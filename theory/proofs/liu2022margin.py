@@ -21,7 +21,7 @@ from theory.proofs import (
     METHOD_EMPIRICAL, METHOD_SERIES, Derivation, IndexAlgebra, Proof, network_affine, network_autodiff,
     network_forward, network_pattern, random_rational, softmax_to_p, tiny_network,
 )
-from theory.proofs.guo2021connections import general_setting, sq
+from theory.proofs.setting import general_setting, sq, vanishes
 
 __all__ = [
     "PROVERS", "prove_euler_homogeneous", "prove_effective_margin", "prove_cross_entropy_scale_variance",
@@ -30,10 +30,6 @@ __all__ = [
 
 _PATTERNS = [((s1, s2, s3), (w1, w2)) for s1 in (1, -1) for s2 in (1, -1) for s3 in (1, -1)
              for w1 in (0, 1) for w2 in (0, 1)]
-
-
-def _zero(m) -> bool:
-    return all(sp.expand(v) == 0 for v in sp.Matrix([m]))
 
 
 def prove_euler_homogeneous() -> Proof:
@@ -61,13 +57,13 @@ def prove_euler_homogeneous() -> Proof:
     dv.note("so f(t x) = t f(x) for t > 0 by induction on depth; where f is differentiable, d/dt at t = 1 "
             "gives J(x) x (chain rule) = f(x) (derivative of t f(x))")
     net, x = tiny_network(bias=False), sp.Matrix(sp.symbols("x_1:3"))
-    ok = all(_zero(network_forward(net, a, x, pat) - network_affine(net, a, pat)[0] * x) for pat in _PATTERNS)
+    ok = all(vanishes(network_forward(net, a, x, pat) - network_affine(net, a, pat)[0] * x) for pat in _PATTERNS)
     dv.check("symbolic bias-free network, all 32 patterns: f - J x == 0", ok)
     biased = tiny_network()
     pat = _PATTERNS[0]
     J, b, _ = network_affine(biased, a, pat)
     dv.check("control: with biases, f - J x equals the offset b (not 0): the bias-free assumption is needed",
-             _zero(network_forward(biased, a, x, pat) - J * x - b) and not _zero(b))
+             vanishes(network_forward(biased, a, x, pat) - J * x - b) and not vanishes(b))
     rng, ok = random.Random(4), True
     for slope in (sp.S.Zero, sp.Rational(1, 10), sp.S.NegativeOne, sp.Rational(1, 4)):
         net = tiny_network(bias=False, rng=rng)
@@ -94,7 +90,7 @@ def prove_effective_margin() -> Proof:
                     "general K and D for the logit gap, the Cauchy-Schwarz lower bound and scale invariance; "
                     "attainment by the foot point x* for every D <= 4")
     s = general_setting()
-    K, D, y, a, d, e, W, x = s.K, s.D, s.y, s.a, s.d, s.e, s.W, s.x
+    D, y, a, d, e, W, x = s.D, s.y, s.a, s.d, s.e, s.W, s.x
     dv.equal("on the region f_y - f_j = (w_y - w_j)^T x + (b_y - b_j) (j written a)", s.f(y) - s.f(a),
              Sum((W[y, d] - W[a, d]) * x[d], (d, 1, D)) + s.b[y] - s.b[a], s.alg)
     v, dl = sp.IndexedBase("v"), sp.IndexedBase("delta")

@@ -21,7 +21,7 @@ from theory.proofs import (
     METHOD_EMPIRICAL, METHOD_INSTANCES, Derivation, IndexAlgebra, Proof, lambda_max_interval, lambda_max_slack,
     network_affine, network_forward, network_pattern, random_rational, round_down, tiny_network,
 )
-from theory.proofs.guo2021connections import general_setting
+from theory.proofs.setting import general_setting
 
 __all__ = ["PROVERS", "prove_margin_lower_bound", "prove_layer_smoothing", "prove_confidence_concentration"]
 
