@@ -10,6 +10,12 @@ the floating-point error bound of their difference per point, and the facts that
   when ``slack >= -bound``.
 - ``measurement``: values reported, no verdict (``ok`` is ``None``).
 
+A check is only as strong as its bound. At each point the *resolution* ``bound / scale`` (the scale
+is ``max(|lhs|, |rhs|)`` unless the checker gives one) is the smallest relative error the check can see; a point with resolution >= 1/2 (or a non-finite
+bound) is *uninformative*: a value off by a factor of 2 could pass there. Uninformative
+points still count against a failure, never for a pass: :attr:`Gap.n_informative` says how many
+interior points tested the statement, and a check with none is :attr:`Gap.vacuous`.
+
 Points on a kink (``kink_distance == 0``, or closer to a kink than the rounding error of the
 pre-activation, as decided by the checker through ``on_kink``) are counted and excluded from the
 verdict, because the claim's assumption (an interior point) does not hold there. Points outside a
@@ -18,7 +24,11 @@ and excluded. Both counts are reported beside every verdict.
 
 >>> g = Gap("input-gradient", "grad L = J^T (p - e)", "identity", lhs=[1.0, 2.0], rhs=[1.0, 2.0 + 1e-15],
 ...         bound=[1e-14, 1e-14], dtype="float64", device="cpu", seed=0, arch="mlp-2x3x2-relu")
->>> g.ok, g.max_gap_over_bound < 1
+>>> g.ok, g.max_gap_over_bound < 1, g.n_informative
+(True, True, 2)
+>>> wide = Gap("input-gradient", "grad L = J^T (p - e)", "identity", lhs=[1.0], rhs=[1.9], bound=[2.0],
+...            dtype="float32", device="cpu", seed=0, arch="mlp-2x3x2-relu")
+>>> wide.ok, wide.vacuous
 (True, True)
 >>> Gap.from_dict(g.to_dict()) == g
 True
@@ -34,12 +44,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-__all__ = ["Gap", "RESULTS_SCHEMA", "ResultsError", "write_record", "read_results", "network_record"]
+__all__ = ["Gap", "INFORMATIVE_RESOLUTION", "RESULTS_SCHEMA", "ResultsError", "write_record", "read_results", "network_record"]
 
 #: Version tag written on every results line; readers refuse other major versions.
 RESULTS_SCHEMA = "relu-regularizer-verification/results/1"
 
 _KINDS = ("identity", "inequality", "measurement")
+
+#: A point is informative when its bound is below this fraction of the values' size: then |a - b|
+#: for a = 2 b (or b = 2 a, or opposite signs) exceeds the bound.
+INFORMATIVE_RESOLUTION = 0.5
 
 
 def _floats(xs) -> list[float]:
@@ -65,6 +79,7 @@ class Gap:
     pattern_changed: Sequence[bool] | None = None
     excluded: Sequence[bool] | None = None
     extra: dict = field(default_factory=dict)
+    scale: Sequence[float] | None = None
 
     def __post_init__(self):
         if self.kind not in _KINDS:
@@ -84,7 +99,9 @@ class Gap:
             self.pattern_changed = [bool(v) for v in self.pattern_changed]
         if self.excluded is not None:
             self.excluded = [bool(v) for v in self.excluded]
-        for name in ("kink_distance", "on_kink", "pattern_changed", "excluded"):
+        if self.scale is not None:
+            self.scale = _floats(self.scale)
+        for name in ("kink_distance", "on_kink", "pattern_changed", "excluded", "scale"):
             v = getattr(self, name)
             if v is not None and len(v) != n:
                 raise ValueError(f"Gap {self.claim}/{self.check}: {name} has {len(v)} entries for {n} points")
@@ -121,7 +138,38 @@ class Gap:
         out = self.excluded or [False] * self.n_points
         return [i for i in range(self.n_points) if not kinks[i] and not out[i]]
 
+    @property
+    def resolution(self) -> list[float]:
+        """bound / scale per point: the smallest relative error the check can detect there (inf where
+        the scale is 0 or the bound is not finite). The scale is max(|lhs|, |rhs|) unless the checker
+        gives one: a statement whose true value is 0 (a PSD form along a null direction, a rank) is
+        judged against the size of what it is about (e.g. |H|_2)."""
+        scales = self.scale or [max(abs(a), abs(b)) for a, b in zip(self.lhs, self.rhs)]
+        return [e / sc if sc > 0 and math.isfinite(e) and math.isfinite(sc) else math.inf
+                for e, sc in zip(self.bound, scales)]
+
+    def informative_points(self) -> list[int]:
+        """Interior points whose resolution is below :data:`INFORMATIVE_RESOLUTION`: there a value off
+        by a factor of 2 (or more, or of the wrong sign) would fail."""
+        if self.kind == "measurement":
+            return []
+        res = self.resolution
+        return [i for i in self._interior() if res[i] < INFORMATIVE_RESOLUTION]
+
     # ---- summaries -------------------------------------------------------------------------
+    @property
+    def n_interior(self) -> int:
+        return len(self._interior())
+
+    @property
+    def n_informative(self) -> int:
+        return len(self.informative_points())
+
+    @property
+    def vacuous(self) -> bool:
+        """A verdict check with interior points but none informative: its pass proves nothing."""
+        return self.kind != "measurement" and self.n_interior > 0 and self.n_informative == 0
+
     @property
     def n_kinks(self) -> int:
         return sum(self.on_kink or [])
@@ -176,7 +224,8 @@ class Gap:
         kd = self.kink_distance[i] if self.kink_distance else float("nan")
         pc = self.pattern_changed[i] if self.pattern_changed else None
         rel = "<=" if self.kind == "inequality" else "=="
-        verdict = "HOLDS" if not bad else f"FAILS at {len(bad)} of {len(idx)} interior points"
+        verdict = ("HOLDS" if not bad else f"FAILS at {len(bad)} of {len(idx)} interior points") + \
+            f" ({self.n_informative} of {len(idx)} interior points informative)"
         return (f"{head}: {verdict}; worst point {i}: lhs={self.lhs[i]!r} {rel} rhs={self.rhs[i]!r}, "
                 f"error {self.abs_err[i]:.3e} vs bound {self.bound[i]:.3e} (ratio {gob[i]:.3g}); "
                 f"kink distance {kd:.3e}; pattern changed: {pc}; kinks excluded: {self.n_kinks}; "

@@ -22,7 +22,7 @@ import torch
 
 from .gap import Gap, ResultsError, network_record, read_results, write_record
 
-__all__ = ["SweepConfig", "plan", "run_sweep", "merge", "summarize", "ClaimSummary", "default_device",
+__all__ = ["SweepConfig", "plan", "run_sweep", "merge", "summarize", "vacuous_summary", "ClaimSummary", "default_device",
            "run_facts", "keep_previous", "crossing_summary", "QUICK", "ARCHS"]
 
 ARCHS = ("mlp", "cnn", "resnet", "maxout")
@@ -224,16 +224,28 @@ class ClaimSummary:
     excluded: int = 0
     crossings: int = 0
     checked: int = 0
+    informative: int = 0
     failures: list = field(default_factory=list)
+    by_check: dict = field(default_factory=dict)
+
+    @property
+    def vacuous(self) -> list:
+        """The sub-checks ``(check, dtype, h, c)`` that had interior points in the sweep but not one
+        informative point: they passed without testing anything."""
+        return [key for key, (inf, n) in self.by_check.items() if n and not inf]
 
     @property
     def status(self) -> str:
-        """FAILS if any check fails; HOLDS if every check with a verdict holds; REPORTED when the
-        claim has only measurements; n/a when no point could be checked."""
+        """FAILS if any check fails; HOLDS if every check with a verdict holds at some informative
+        point (see :class:`verify.gap.Gap`); VACUOUS if it passed only where its bound was too wide
+        to see an error; REPORTED when the claim has only measurements; n/a when no point could be
+        checked."""
         if self.failures:
             return "FAILS"
-        if self.checked:
+        if self.informative:
             return "HOLDS"
+        if self.checked:
+            return "VACUOUS"
         return "REPORTED" if self.points else "n/a"
 
 
@@ -254,7 +266,12 @@ def summarize(records: Iterable[dict]) -> list[ClaimSummary]:
             row.excluded += g.n_excluded
             row.crossings += g.n_crossings
             if g.kind != "measurement" and g.n_points:
-                row.checked += len(g._interior())
+                row.checked += g.n_interior
+                row.informative += g.n_informative
+                key = (g.check, rec["run"].get("dtype"), g.extra.get("h"), g.extra.get("c"))
+                stats = row.by_check.setdefault(key, [0, 0])
+                stats[0] += g.n_informative
+                stats[1] += g.n_interior
                 row.max_rel_gap = max(row.max_rel_gap, g.max_rel_err)
                 row.max_gap_over_bound = max(row.max_gap_over_bound, g.max_gap_over_bound)
                 if not g.ok:
@@ -298,14 +315,29 @@ def crossing_summary(records: Iterable[dict]) -> str:
     return "\n".join(lines)
 
 
+def vacuous_summary(rows: list[ClaimSummary]) -> str:
+    """One line per sub-check that passed only at uninformative points (empty when there is none)."""
+    lines = []
+    for r in rows:
+        for check, dtype, h, c in r.vacuous:
+            at = "".join(f", {k} = {v:.3g}" for k, v in (("h", h), ("c", c)) if v is not None)
+            lines.append(f"  {r.claim}: {check} ({dtype}{at})")
+    if not lines:
+        return ""
+    return ("checks whose error bound was at least half the size of the values at every interior point "
+            "(a value off by a factor of 2 could pass there, so the pass tests little):\n" + "\n".join(lines))
+
+
 def format_table(rows: list[ClaimSummary]) -> str:
-    """The console table: claim | tag | networks | points | max rel gap | max gap/bound | kinks |
-    crossings | status."""
-    head = ["claim", "tag", "networks", "points", "max rel gap", "max gap/bound", "kinks", "excluded",
-            "crossings", "status"]
+    """The console table: claim | tag | networks | points | max rel gap | max gap/bound | informative |
+    kinks | excluded | crossings | status (``informative``: interior points where a wrong value would
+    have been caught, of all interior points checked)."""
+    head = ["claim", "tag", "networks", "points", "max rel gap", "max gap/bound", "informative", "kinks",
+            "excluded", "crossings", "status"]
     body = [[r.claim, r.tag, str(r.networks), str(r.points),
              f"{r.max_rel_gap:.1e}" if r.checked else "-",
              f"{r.max_gap_over_bound:.2g}" if r.checked else "-",
+             f"{r.informative}/{r.checked}" if r.checked else "-",
              str(r.kinks), str(r.excluded), str(r.crossings), r.status] for r in rows]
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]
     line = lambda cells: "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))

@@ -24,13 +24,15 @@ from verify.sweep import SweepConfig, merge, plan, run_sweep
 CLAIMS_SMALL = ("input-gradient", "cross-lipschitz-centered-jacobian")
 CFG = SweepConfig(networks=3, points=3, dtypes=("float64", "float32"), device="cpu", seed=0, claims=CLAIMS_SMALL)
 
-HEADER = re.compile(r"^claim\s+tag\s+networks\s+points\s+max rel gap\s+max gap/bound\s+kinks\s+excluded\s+"
-                    r"crossings\s+status\s*$", re.M)
+HEADER = re.compile(r"^claim\s+tag\s+networks\s+points\s+max rel gap\s+max gap/bound\s+informative\s+kinks\s+"
+                    r"excluded\s+crossings\s+status\s*$", re.M)
 
 
 def _row(claim: str, status: str) -> re.Pattern:
-    """A table row: claim, tag, networks, points, max rel gap, max gap/bound, kinks, excluded, crossings, status."""
-    return re.compile(rf"^{re.escape(claim)}\s+\S+\s+(\d+)\s+(\d+)\s+\S+\s+\S+\s+\d+\s+\d+\s+\d+\s+{status}\s*$", re.M)
+    """A table row: claim, tag, networks, points, max rel gap, max gap/bound, informative, kinks, excluded,
+    crossings, status."""
+    return re.compile(rf"^{re.escape(claim)}\s+\S+\s+(\d+)\s+(\d+)\s+\S+\s+\S+\s+\d+/\d+\s+\d+\s+\d+\s+\d+\s+"
+                      rf"{status}\s*$", re.M)
 
 
 def _key(rec: dict) -> tuple:

@@ -280,9 +280,10 @@ class CheckContext:
 
     # ---- gaps -------------------------------------------------------------------------------------------
     def gap(self, claim, check, kind, lhs, rhs, bound=None, *, on_kink=None, pattern_changed=None,
-            excluded=None, extra=None, per_point=True) -> Gap:
+            excluded=None, extra=None, per_point=True, scale=None) -> Gap:
         """A Gap from Bounded or plain sides. Vector sides are reduced per point to the worst entry
-        (largest |lhs - rhs| / bound) for identities."""
+        (largest |lhs - rhs| / bound) for identities. ``scale`` (B,): the size against which the
+        bound is judged informative, where max(|lhs|, |rhs|) is not it (see :class:`verify.gap.Gap`)."""
         if isinstance(lhs, Bounded) or isinstance(rhs, Bounded):
             L = lhs if isinstance(lhs, Bounded) else Bounded(torch.as_tensor(lhs, dtype=torch.float64))
             R = rhs if isinstance(rhs, Bounded) else Bounded(torch.as_tensor(rhs, dtype=torch.float64))
@@ -305,7 +306,7 @@ class CheckContext:
                    on_kink=[bool(v) for v in ok] if ok is not None else None,
                    pattern_changed=[bool(v) for v in to_list(pattern_changed)] if pattern_changed is not None else None,
                    excluded=[bool(v) for v in to_list(excluded)] if excluded is not None else None,
-                   extra=extra or {})
+                   extra=extra or {}, scale=to_list(torch.as_tensor(scale)) if scale is not None else None)
 
     def measurement(self, claim, check, extra) -> Gap:
         """A measurement with no per-point sides (lhs = rhs = bound = [])."""
