@@ -44,7 +44,8 @@ class AffineNode:
     bias: flint.fmpq_mat | None
     name: str
     kind: str = "Linear"
-    #: per output, the magnitude the float bias is computed from (BatchNorm's |beta| + |mu scale|); None: |bias|
+    #: per output, the magnitudes the float bias is computed from (BatchNorm's |beta| + |mu scale|), added
+    #: to |bias| in the rounding bound; None: |bias| alone
     bias_terms: flint.fmpq_mat | None = None
 
     @property

@@ -17,8 +17,8 @@ Forward pass (running error bound e, propagated layer by layer, with |v~| <= |v|
 BatchNorm layers are evaluated by torch from running statistics rather than from the folded scale
 and shift: the float scale differs from the fold by up to about 8 roundings, and the float shift
 beta - mu * scale is computed with an error relative to |beta| + |mu * scale| (which may be far larger
-than |shift| when the two cancel). They get gamma_{n+1+11} instead of gamma_{n+1}, with |b| replaced
-by the node's ``bias_terms`` (|shift| + |beta| + |mu * scale|) when the description records them.
+than |shift| when the two cancel). They get gamma_{n+1+11} instead of gamma_{n+1}, and the node's
+``bias_terms`` (|beta| + |mu * scale|) are added to |b| = |shift| when the description records them.
 
 Jacobian: the float Jacobian of the same activation pattern is a product of the layer matrices;
 with m = the sum of the inner dimensions plus 6 per layer, |J_float - J| <= gamma_m |A_L| ... |A_1|
