@@ -20,6 +20,8 @@ from typing import Iterable, Sequence
 
 import torch
 
+from .errors import resolve_device
+
 from .gap import Gap, ResultsError, network_record, read_results, write_record
 
 __all__ = ["SweepConfig", "plan", "run_sweep", "merge", "summarize", "vacuous_summary", "ClaimSummary", "default_device",
@@ -33,7 +35,8 @@ FULL = {"networks": 200, "points": 32}
 
 
 def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    """The sweep's device when none is named: CUDA when available, else CPU (see ``resolve_device``)."""
+    return str(resolve_device(None))
 
 
 @dataclass(frozen=True)

@@ -153,6 +153,10 @@ class CheckContext:
     def yhat(self) -> torch.Tensor:
         return self.lin.logits.argmax(-1)
 
+    def frobenius_upper(self) -> torch.Tensor:
+        """A certified upper bound on |J|_F per point (float64): |J~|_F plus the norm of J's error bound."""
+        return f64(torch.linalg.matrix_norm(f64(self.J.value))) + torch.linalg.matrix_norm(self.J.err)
+
     def margin(self, f: Bounded, y: torch.Tensor) -> Bounded:
         """f_y - max_{j != y} f_j (Bounded); its value minus its bound is a certified lower bound."""
         return cf.logit_gap(f, y, cf.strongest_other(f, y))

@@ -248,12 +248,13 @@ def curvature_small_step(ctx: CheckContext) -> list:
         rhs = cf.cure_small_step(ctx.J, ctx.p, z.value, h)
         gaps.append(ctx.gap(c, "R-CURE vs h^2 |Hz|^2", "measurement", _cure_def(ctx, h).value, rhs.value,
                             torch.zeros(ctx.B), on_kink=s["on_kink"], pattern_changed=s["changed"], extra={"h": h}))
+    JF = ctx.frobenius_upper()
     for h in H_GRID:
-        gaps.append(_small_step_identity(ctx, h))
+        gaps.append(_small_step_identity(ctx, h, JF))
     return gaps
 
 
-def _small_step_identity(ctx: CheckContext, h: float):
+def _small_step_identity(ctx: CheckContext, h: float, JF: torch.Tensor):
     """R-CURE/h^2 = |H s/h|^2 within the derived O(h) remainder (plus float bounds), at one h; points
     whose x + h z left R(x) are excluded. Small h is informative in float64; in float32 the rounding
     of g(x+hz) - g(x) swamps small h, and the larger h of the grid carry the test."""
@@ -266,7 +267,6 @@ def _small_step_identity(ctx: CheckContext, h: float):
     lhs = _cure_def(ctx, h) * (1.0 / (h * h))
     a = (ctx.J @ stepb.unsqueeze(-1)).squeeze(-1) * (1.0 / h)
     rho = f64(a.value).amax(-1) - f64(a.value).amin(-1) + 2 * a.err.amax(-1)
-    JF = f64(torch.linalg.matrix_norm(f64(ctx.J.value))) + torch.linalg.matrix_norm(ctx.J.err)
     nHs = f64(Hs.value).norm(dim=-1) + Hs.err.norm(dim=-1)
     rem = upper(h * JF * rho ** 2 * nHs / 2 + h ** 2 * JF ** 2 * rho ** 4 / 16)
     return ctx.gap(c, "R-CURE/h^2 = |Hz|^2 + O(h)", "identity", lhs, rhs, rem,
@@ -359,25 +359,25 @@ def confident_limit(ctx: CheckContext) -> list:
     # error while c m is a few units, and underflows past it (those points are reported uninformative)
     m = ctx.margin(ctx.f, yh)
     h = min(H_GRID, key=lambda v: abs(math.log(v / 1e-2)))
+    m_lo = f64(m.value) - m.err
+    JF = ctx.frobenius_upper()
     for cmax in C_GRID:
-        gaps.extend(_limit_inequalities(ctx, m, h, cmax))
+        gaps.extend(_limit_inequalities(ctx, m_lo, JF, h, cmax))
     gaps.append(_scale_sweep(ctx, m, h))
     return gaps
 
 
-def _limit_inequalities(ctx: CheckContext, m: Bounded, h: float, cmax: float) -> list:
+def _limit_inequalities(ctx: CheckContext, m_lo: torch.Tensor, JF: torch.Tensor, h: float, cmax: float) -> list:
     """R-IG, tr H and R-CURE of c f below their exponential bounds at c = ``cmax`` (see
-    :func:`confident_limit`)."""
+    :func:`confident_limit`); ``m_lo`` a certified lower bound on the margin, ``JF`` an upper bound on |J|_F."""
     c_id, yh, gaps = "confident-limit", ctx.yhat, []
     model_c, ct = ctx.scaled(cmax)
     cv = float(ct)
     Jc = ctx.scale_bounded(ctx.J, cv)
     fc = Bounded(ctx.lin.logits * ct, ctx.f.err * cv + 2.0 * ctx.u * f64(ctx.lin.logits * ct).abs())
     pc = softmax(fc)
-    m_lo = f64(m.value) - m.err
     excl = (m_lo <= 0).cpu()
     K = ctx.K
-    JF = f64(torch.linalg.matrix_norm(f64(ctx.J.value))) + torch.linalg.matrix_norm(ctx.J.err)
     ig = sq_norm(ctx.grad_def(yh, Jc, pc, model=model_c), -1)
     rhs_ig = upper(2 * (K - 1) ** 2 * cv ** 2 * JF ** 2 * torch.exp(-2 * cv * m_lo))
     gaps.append(ctx.gap(c_id, "R-IG(c f) <= 2 (K-1)^2 c^2 |J|_F^2 exp(-2 c m)", "inequality", ig, Bounded(rhs_ig),

@@ -105,7 +105,7 @@ def cross_entropy_scale_variance(ctx: CheckContext) -> list:
     m = ctx.margin(ctx.f, ctx.y)
     m_lo = f64(m.value) - m.err
     excl = (m_lo <= 0).cpu()
-    JF = f64(torch.linalg.matrix_norm(f64(ctx.J.value))) + torch.linalg.matrix_norm(ctx.J.err)
+    JF = ctx.frobenius_upper()
     for cmax in C_GRID:  # e^{-c m} is far above the rounding error while c m is a few units
         model_c, ct = ctx.scaled(cmax)
         cv = float(ct)
@@ -158,7 +158,7 @@ def emr_limits(ctx: CheckContext) -> list:
     evaluated a posteriori on the float pt~ the definition used (its seed), plus the rounding of the
     backprop of that seed; the a-priori |pt - e| <= sqrt(2)(K-1) e^{-m/T} is recorded in extra."""
     c_id, K = "emr-limits", ctx.K
-    JF = f64(torch.linalg.matrix_norm(f64(ctx.J.value))) + torch.linalg.matrix_norm(ctx.J.err)
+    JF = ctx.frobenius_upper()
     fv = f64(ctx.f_def.value)
     rho = (fv.amax(-1) - fv.amin(-1) + 2 * ctx.f_def.err.amax(-1)) / T_HOT
     trunc = upper(JF ** 2 * torch.expm1(rho) * (1 + 1 / math.sqrt(K)) / math.sqrt(K))
