@@ -2,6 +2,8 @@
 
 - Tests marked ``gpu`` (the marker is declared in ``pyproject.toml``) are skipped when
   ``torch.cuda.is_available()`` is false, so the suite passes on machines without a GPU.
+- Tests marked ``claim(*ids)`` check those claims; ``--claim ID`` (repeatable) runs only the tests of the
+  claims named (tests/test_registry.py requires every claim to have such tests).
 - The summary at the end of the run prints what the exact-bound tests measured (the largest ratio of a
   float error to its rigorous bound, and how many points were too close to a kink for the float pass);
   tests add to it through ``tests.theory.strategies.REPORT``.
@@ -22,7 +24,28 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+def pytest_addoption(parser):
+    parser.addoption("--claim", action="append", default=[], metavar="ID",
+                     help="run only the tests marked claim(ID) (repeatable; ids as in CLAIMS.md)")
+
+
+def claim_ids(item) -> set[str]:
+    """The claim ids of every ``claim`` marker on a collected test (function, class or parameter)."""
+    return {cid for mark in item.iter_markers("claim") for cid in mark.args}
+
+
 def pytest_collection_modifyitems(config, items):
+    wanted = set(config.getoption("claim"))
+    if wanted:
+        from theory.claims import CLAIMS
+
+        unknown = wanted - set(CLAIMS)
+        if unknown:
+            raise pytest.UsageError(f"--claim: unknown claim id(s) {', '.join(sorted(unknown))}; "
+                                    f"known: {', '.join(CLAIMS)}")
+        keep = [item for item in items if claim_ids(item) & wanted]
+        config.hook.pytest_deselected(items=[item for item in items if not claim_ids(item) & wanted])
+        items[:] = keep
     gpu_items = [item for item in items if item.get_closest_marker("gpu") is not None]
     if not gpu_items or _cuda_available():
         return

@@ -5,7 +5,10 @@ a test and a ``paper_notes.md`` entry, all under its id.
 - checker: the id is a key of ``verify.checkers.CHECKERS`` (not required for claims of kind
   ``empirical``, which are established by experiment). A missing ``verify.checkers`` module is a
   failure, not a skip: the checkers are a requirement;
-- test: the id, or its snake_case form, appears in a file under ``tests/`` (other than this one);
+- test: a test function carries the marker ``claim(id)`` (on the function or on one of its parameters):
+  for a claim with a checker, one under ``tests/theory/`` (the symbolic proof) and one under
+  ``tests/verify/`` (the numeric check); for an empirical claim, one anywhere (what the toolkit says of it).
+  Every id in a ``claim`` marker must be a claim id. ``python -m pytest --claim ID`` runs those tests;
 - notes: ``paper_notes.md`` has a heading ``## <id>``.
 
 These tests fail until every part exists; that is intended.
@@ -19,6 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import pytest
+from _pytest.mark.structures import ParameterSet
 
 from theory.claims import CLAIMS
 
@@ -38,15 +42,35 @@ def _registry(module: str, name: str):
     return getattr(mod, name)
 
 
+def _marked_claims(obj) -> list[str]:
+    """The ids of the ``claim`` markers on a test function and on its parametrize values."""
+    ids = []
+    for mark in getattr(obj, "pytestmark", []):
+        if mark.name == "claim":
+            ids += mark.args
+        elif mark.name == "parametrize":
+            for value in mark.args[1]:
+                if isinstance(value, ParameterSet):
+                    ids += [cid for m in value.marks if m.name == "claim" for cid in m.args]
+    return ids
+
+
 @lru_cache(maxsize=1)
-def _test_texts() -> str:
+def _claim_tests() -> dict[str, list[tuple[str, str]]]:
+    """claim id -> [(area, test)] for every test marked with it; area is the folder under tests/."""
     me = Path(__file__).resolve()
-    texts = []
-    for path in sorted(TESTS.rglob("*")):
-        if path.is_file() and path.resolve() != me and "__pycache__" not in path.parts and \
-                path.suffix in (".py", ".json", ".jsonl", ".toml", ".yaml", ".yml", ".txt", ".md", ".csv"):
-            texts.append(path.read_text(encoding="utf-8", errors="replace"))
-    return "\n".join(texts)
+    found: dict[str, list[tuple[str, str]]] = {}
+    for path in sorted(TESTS.rglob("test_*.py")):
+        if path.resolve() == me:
+            continue
+        rel = path.relative_to(ROOT).with_suffix("")
+        module = importlib.import_module(".".join(rel.parts))
+        area = path.relative_to(TESTS).parts[0] if len(path.relative_to(TESTS).parts) > 1 else "."
+        for name, obj in vars(module).items():
+            if name.startswith("test_") and callable(obj):
+                for cid in _marked_claims(obj):
+                    found.setdefault(cid, []).append((area, f"{path.name}::{name}"))
+    return found
 
 
 def test_registry_is_not_empty():
@@ -67,12 +91,19 @@ def test_claim_has_a_checker(claim_id):
     assert claim_id in checkers, f"{claim_id}: no numeric checker in verify.checkers.CHECKERS"
 
 
+def test_claim_markers_name_claims():
+    unknown = sorted(set(_claim_tests()) - set(IDS))
+    assert not unknown, f"claim markers with unknown ids: {unknown}"
+
+
 @pytest.mark.parametrize("claim_id", IDS)
 def test_claim_has_a_test(claim_id):
-    snake = claim_id.replace("-", "_")
-    text = _test_texts()
-    assert claim_id in text or snake in text, \
-        f"{claim_id}: neither {claim_id!r} nor {snake!r} appears in any file under tests/"
+    tests = _claim_tests().get(claim_id, [])
+    areas = {area for area, _ in tests}
+    need = {"theory", "verify"} if CLAIMS[claim_id].kind != "empirical" else set()
+    assert tests and need <= areas, \
+        f"{claim_id}: tests marked claim({claim_id!r}) in {sorted(areas) or 'no folder'}; needed in " \
+        f"{sorted(need) or 'any folder'} ({tests})"
 
 
 @pytest.mark.parametrize("claim_id", IDS)
@@ -80,3 +111,27 @@ def test_claim_has_paper_notes(claim_id):
     assert NOTES.exists(), f"{NOTES.name} does not exist; it needs a '## {claim_id}' entry per claim"
     heading = re.compile(rf"^##[ \t]+{re.escape(claim_id)}(?![\w-])", re.MULTILINE)
     assert heading.search(NOTES.read_text(encoding="utf-8")), f"{NOTES.name}: no heading '## {claim_id}'"
+
+
+def test_claim_markers_are_read_from_functions_and_parameters():
+    @pytest.mark.claim("a", "b")
+    @pytest.mark.parametrize("v", [pytest.param(1, marks=pytest.mark.claim("c")), 2])
+    def test_fake(v):
+        pass
+
+    def test_unmarked():
+        pass
+
+    assert sorted(_marked_claims(test_fake)) == ["a", "b", "c"] and _marked_claims(test_unmarked) == []
+
+
+def test_claim_option_selects_the_marked_tests():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-p", "no:cacheprovider",
+                          "--claim", "gram-unification", "tests/verify/test_closed_forms.py"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    listed = [line for line in out.stdout.splitlines() if "::" in line]
+    assert listed == ["tests/verify/test_closed_forms.py::test_gram_unification_matrices_reproduce_the_forms"], out.stdout

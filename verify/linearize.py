@@ -365,20 +365,32 @@ class Linearization:
         return best
 
     # ---- per-layer Jacobians and patterns -------------------------------------------------------------
-    def layer_jacobians(self) -> list:
+    def layer_jacobians(self, bound: bool = False) -> list:
         """[(name, J_l (B, n_out, n_in))]: per nonlinear layer J_l = Lambda_l V_l (its local map times the
         affine maps since the previous nonlinear layer), then the affine head, as in
-        :meth:`theory.region.Region.layer_jacobians`; J = J_L ... J_1 without residual additions."""
-        eng, rec = self.engine, self._rec
+        :meth:`theory.region.Region.layer_jacobians`; J = J_L ... J_1 without residual additions.
+
+        ``bound=True``: [(name, J_l, E_l)] with E_l (float64) = gamma_m |J_l|_mag, the same product on the
+        magnitudes, times the gamma_m of :attr:`jacobian_bound` (m covers every rounding of the whole
+        product, so of any sub-product): |J_l~ - J_l| <= E_l entrywise."""
+        eng = self.engine
         if any(n.kind == "sum" for n in eng.nodes):
             raise ValueError("layer_jacobians is defined for networks without residual additions")
+        values = self._layer_maps(mag=False)
+        if not bound:
+            return values
+        g = gamma(eng.jac_count, eng.u) * SAFETY
+        return [(name, J, M * g) for (name, J), (_, M) in zip(values, self._layer_maps(mag=True))]
+
+    def _layer_maps(self, mag: bool) -> list:
+        eng, rec = self.engine, self._rec
         out, T, name = [], None, None
         with self._guard():
             for k, n in enumerate(eng.nodes[1:], 1):
                 if T is None:
                     m = eng.nodes[n.src[0]].size
-                    T = torch.eye(m, dtype=self.dtype, device=self.device).unsqueeze(0)
-                T = eng.act(k, T, rec)
+                    T = torch.eye(m, dtype=torch.float64 if mag else self.dtype, device=self.device).unsqueeze(0)
+                T = eng.act(k, T, rec, mag=mag)
                 name = n.name
                 if n.kind in ("rect", "max"):
                     out.append((name, T.transpose(1, 2).expand(self.B, -1, -1)))

@@ -84,8 +84,15 @@ def check_tiling(net, regions, box, n_samples=40, seed=0):
 
 
 def test_regions_tile_the_box(net, regions):
+    """The tiling, and no region listed twice: a pattern's region is convex, so each pattern is one
+    polygon, and the vertex mean of a polygon of positive area is interior and has that pattern."""
     check_tiling(net, regions, BOX)
-    assert len(regions) == 63
+    keys = [tuple((k, tuple(v)) for k, v in sorted(r.pattern.items())) for r in regions]
+    assert len(set(keys)) == len(regions) > 1
+    for r in regions:
+        assert r.area > 0
+        mean = [sum(v[i] for v in r.vertices) / len(r.vertices) for i in range(2)]
+        assert linearize(net, mean).pattern == r.pattern
 
 
 def test_adjacent_regions_differ_in_one_unit(regions):

@@ -23,6 +23,11 @@ INEQUALITIES = [c for c in IDS if CLAIMS[c].kind == "inequality"]
 EMPIRICAL = [c for c in IDS if CLAIMS[c].kind == "empirical"]
 
 
+def by_claim(ids):
+    """Parametrize values that carry their claim marker (``python -m pytest --claim ID`` selects them)."""
+    return [pytest.param(c, marks=pytest.mark.claim(c), id=c) for c in ids]
+
+
 @pytest.fixture(scope="module")
 def proofs() -> dict[str, Proof]:
     """Every proof, computed once for the module."""
@@ -50,7 +55,7 @@ def test_proof_fields_match_the_registry(proofs, cid):
 
 
 # ------------------------------------------------------------------------------------ the verdicts
-@pytest.mark.parametrize("cid", PROVABLE)
+@pytest.mark.parametrize("cid", by_claim(PROVABLE))
 def test_identity_limit_and_measurement_proofs_hold(proofs, cid):
     p = proofs[cid]
     assert p.holds is True, str(p)
@@ -58,7 +63,7 @@ def test_identity_limit_and_measurement_proofs_hold(proofs, cid):
     assert p.method.startswith(("symbolic", "series/limit")), p.method
 
 
-@pytest.mark.parametrize("cid", INEQUALITIES)
+@pytest.mark.parametrize("cid", by_claim(INEQUALITIES))
 def test_inequality_proofs_hold_with_nonnegative_exact_slack(proofs, cid):
     p = proofs[cid]
     assert p.holds is True, str(p)
@@ -69,7 +74,7 @@ def test_inequality_proofs_hold_with_nonnegative_exact_slack(proofs, cid):
         assert value >= 0, (name, value)
 
 
-@pytest.mark.parametrize("cid", EMPIRICAL)
+@pytest.mark.parametrize("cid", by_claim(EMPIRICAL))
 def test_empirical_claims_are_not_proved(proofs, cid):
     p = proofs[cid]
     assert p.holds is None

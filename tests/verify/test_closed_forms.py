@@ -20,13 +20,14 @@ from hypothesis import example, given, settings, strategies as st
 from verify import closed_forms as cf
 from verify import regularizers as R
 from verify.bounds import (Bounded, const, cross_entropy, eig_extreme, gamma, onehot, softmax, sq_norm,
-                           unit_roundoff, vjp_err, worst_entry)
+                           unit_roundoff, vjp_err)
+from verify.checkers import CHECKERS, make_context
 from verify.linearize import linearize
 from verify.networks import ARCHS, draw_inputs, draw_spec
 
+from .within import assert_within
+
 DTYPES = (torch.float64, torch.float32)
-
-
 
 
 def make_case(seed: int, arch: str, dtype, n: int = 6):
@@ -34,15 +35,6 @@ def make_case(seed: int, arch: str, dtype, n: int = 6):
     model = spec.build(dtype=dtype)
     x, y = draw_inputs(model, spec, n, generator=torch.Generator().manual_seed(seed), near_kink_fraction=0.0)
     return model, x, y, linearize(model, x)
-
-
-def assert_within(lhs: Bounded, rhs: Bounded, keep: torch.Tensor, what: str):
-    """Every entry of every kept point within bound(lhs) + bound(rhs); the message is a diagnosis."""
-    l, r, b = worst_entry(lhs, rhs)
-    gap = (l - r).abs()
-    bad = keep & ~(gap <= b)
-    assert not bool(bad.any()), (f"{what}: {int(bad.sum())} points outside the bound; worst: lhs={l[bad][0]!r} "
-                                 f"rhs={r[bad][0]!r} gap={gap[bad][0]:.3e} bound={b[bad][0]:.3e}")
 
 
 def sides(model, x, y, lin):
@@ -54,6 +46,7 @@ def sides(model, x, y, lin):
 case_args = dict(seed=st.integers(0, 2 ** 31 - 1), arch=st.sampled_from(ARCHS), dtype=st.sampled_from(DTYPES))
 
 
+@pytest.mark.claim("input-gradient", "hessian-gauss-newton", "hessian-trace-weighted-cross-lipschitz")
 @settings(max_examples=10, deadline=None)
 @given(**case_args)
 @example(seed=0, arch="mlp", dtype=torch.float64)
@@ -80,6 +73,7 @@ def test_gradient_hessian_and_trace_forms_match_autograd(seed, arch, dtype):
         assert_within(tr, form, keep, "tr H")
 
 
+@pytest.mark.claim("cross-lipschitz-centered-jacobian")
 @settings(max_examples=10, deadline=None)
 @given(**case_args)
 @example(seed=1, arch="maxout", dtype=torch.float32)
@@ -111,6 +105,7 @@ def test_jacobian_forms_match_autograd(seed, arch, dtype):
     assert_within(emr, cf.emr(J, p), keep, "R-EMR")
 
 
+@pytest.mark.claim("curvature-soft-label-gradient", "curvature-region-crossing")
 @settings(max_examples=8, deadline=None)
 @given(**case_args, h=st.sampled_from([1e-3, 0.1, 1.0, 3.0]))
 def test_curvature_forms(seed, arch, dtype, h):
@@ -131,13 +126,14 @@ def test_curvature_forms(seed, arch, dtype, h):
     assert_within(cure, sq_norm(inside + change, -1), keep, "decomposition")
     same = lin.same_pattern(lin2)
     assert_within(g1 - g0, cf.cure_soft_label(J, p2, p), keep & same, "soft label")
-    assert bool((f.value.new_tensor(change.value.abs().amax(-1))[same] == 0).all())   # J' = J in the same region
+    assert bool((change.value.abs().amax(-1)[same] == 0).all())   # J' = J in the same region
 
 
+@pytest.mark.claim("effective-margin", "emr-limits")
 @settings(max_examples=8, deadline=None)
 @given(**case_args)
 def test_margin_and_emr_forms(seed, arch, dtype):
-    """effective-margin: gamma = distance to the local hyperplane; emr-limits closed forms in float64."""
+    """effective-margin: gamma = distance to the local hyperplane; the emr-limits closed forms."""
     model, x, y, lin = make_case(seed, arch, dtype)
     J, f, p, keep = sides(model, x, y, lin)
     j = cf.strongest_other(lin.logits, y)
@@ -148,14 +144,14 @@ def test_margin_and_emr_forms(seed, arch, dtype):
     dist = cf.hyperplane_distance(J, b, xf, y, j)
     gb = cf.effective_margin(J, f, y, j)
     assert_within(Bounded(gam, gb.err), dist, keep & (gb.value.abs() < math.inf), "gamma")
-    if dtype == torch.float64:
-        hot, cold = cf.emr_hot_limit(lin.jacobian), cf.emr_cold_limit(lin.jacobian, lin.logits.argmax(1))
-        assert torch.allclose(R.emr(model, x, T=1e9), hot, rtol=1e-6, atol=1e-12)
-        gap = torch.sort(lin.logits, 1).values
-        unique = (gap[:, -1] - gap[:, -2]) > 1e-3
-        assert torch.allclose(R.emr(model, x, T=1e-7)[unique], cold[unique], rtol=1e-9, atol=1e-12)
+    # the EMR limits differ from the definition by a truncation term as well as rounding: the emr-limits
+    # checker derives both; here it must pass, and at points where its bound could see a factor-2 error
+    for g in CHECKERS["emr-limits"](make_context(model, x, y, seed=seed, arch=arch)):
+        if g.kind == "identity":
+            assert g.ok is True and g.n_informative > 0, g.diagnosis()
 
 
+@pytest.mark.claim("gram-unification")
 def test_gram_unification_matrices_reproduce_the_forms():
     """<G, M> for every row equals the regularizer's own closed form (float64, algebraic)."""
     g = torch.Generator().manual_seed(0)

@@ -11,12 +11,15 @@ import random
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import example, given, settings, strategies as st
+from hypothesis import assume, example, given, settings, strategies as st
 
+from verify import closed_forms as cf
 from verify import regularizers as R
+from verify.bounds import Bounded, const, onehot, softmax, sq_norm, vjp_err
+from verify.linearize import linearize
 from verify.networks import ARCHS, draw_inputs, draw_spec
 
-
+from .within import assert_close, assert_within, batch_bound
 
 
 def case(seed: int, arch: str = "mlp", dtype=torch.float64, n: int = 5):
@@ -24,11 +27,6 @@ def case(seed: int, arch: str = "mlp", dtype=torch.float64, n: int = 5):
     model = spec.build(dtype=dtype)
     x, y = draw_inputs(model, spec, n, generator=torch.Generator().manual_seed(seed), near_kink_fraction=0.0)
     return model, x, y
-
-
-def close(a, b, dtype):
-    return torch.allclose(torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64),
-                          rtol=1e-4 if dtype == torch.float32 else 1e-10, atol=1e-12)
 
 
 # ---- independent re-implementations, written as each paper's code is written -------------------------------
@@ -119,33 +117,137 @@ def emr_official(model, x_adv, T=1.0):
     return g.pow(2).sum()
 
 
+def _grad(model, x, of_logits):
+    """grad_x of a scalar function of the logits, by autograd, flattened (B, D)."""
+    xl = x.detach().clone().requires_grad_(True)
+    return torch.autograd.grad(of_logits(model(xl)), xl)[0].reshape(x.shape[0], -1)
+
+
+class Exact:
+    """The exact quantities behind every convention, per example, as Bounded (B,) values whose bounds cover
+    any float evaluation of their inputs: J and the logits from the linearization's bounds, each autograd
+    gradient J^T s within vjp_err(J, s) for its backprop seed s (a Bounded, with its own rounding)."""
+
+    def __init__(self, model, x, y):
+        self.model, self.x, self.y = model, x, y
+        self.lin = lin = linearize(model, x)
+        self.J = Bounded(lin.jacobian, lin.jacobian_bound)
+        self.f = Bounded(lin.logits, lin.logits_bound)
+        self.p = softmax(self.f)
+        self.B, self.K, self.D = lin.B, lin.K, lin.D
+        self.inv_B = const(1.0 / self.B, lin.logits)
+
+    def grad_sq(self, seed: Bounded, of_logits) -> Bounded:
+        """|J^T seed|^2 per example, the gradient taken by autograd of of_logits (whose backprop seed is seed)."""
+        return sq_norm(Bounded(_grad(self.model, self.x, of_logits), vjp_err(self.J, seed)), -1)
+
+    def rows(self) -> Bounded:
+        """J's rows by K backward passes (R.logit_jacobian): seeds e_k, exact."""
+        eye = torch.eye(self.K, dtype=self.x.dtype).expand(self.B, -1, -1)
+        return Bounded(R.logit_jacobian(self.model, self.x), vjp_err(self.J, Bounded(eye)).mT)
+
+
 @settings(max_examples=12, deadline=None)
 @given(seed=st.integers(0, 2 ** 31 - 1), arch=st.sampled_from(ARCHS), dtype=st.sampled_from([torch.float64, torch.float32]))
 @example(seed=0, arch="mlp", dtype=torch.float64)
 def test_peer_conventions_are_reproduced(seed, arch, dtype):
+    """Each convention against the re-implementation of that paper's code: both are float evaluations of
+    scale * sum_i v_i for one exact per-example v (class Exact), so each lies within batch_bound of it and
+    they lie within the sum of their bounds of each other (tests/verify/within.py). No hand-set tolerance."""
     model, x, y = case(seed, arch, dtype)
-    B = x.shape[0]
-    per = R.input_gradient(model, x, y)
-    assert close(R.input_gradient(model, x, y, convention="ross-doshi-velez"), ross_doshi_velez(model, x, y), dtype)
-    assert close(ross_doshi_velez(model, x, y), per.sum() / (2 * B * B), dtype)    # the 1/B^2 of the mean
-    assert close(R.input_gradient(model, x, y, convention="dtak-rrr"), rrr(model, x, y), dtype)
+    ex = Exact(model, x, y)
+    assume(not bool(ex.lin.on_kink.any()))                      # the exact values need interior points
+    B, K, D, p, e = ex.B, ex.K, ex.D, ex.p, onehot(y, ex.K, ex.p)
+    ce_sum = ex.grad_sq(p - e, lambda f: F.cross_entropy(f, y, reduction="sum"))
+    ce_mean = ex.grad_sq((p - e) * ex.inv_B, lambda f: F.cross_entropy(f, y))
+    # R-IG: ross-doshi-velez = (1/2) sum_i |grad of the mean loss|_i^2 = (1/(2B^2)) sum_i |grad L_i|^2
+    rdv = ross_doshi_velez(model, x, y)
+    assert_close(R.input_gradient(model, x, y, convention="ross-doshi-velez"), rdv,
+                 2 * batch_bound(ce_mean, 0.5, D), ce_mean, 0.5, "ross-doshi-velez")
+    assert_close(rdv, R.input_gradient(model, x, y).sum() / (2 * B * B),
+                 batch_bound(ce_mean, 0.5, D) + batch_bound(ce_sum, 1 / (2 * B * B), D), ce_sum, 1 / (2 * B * B),
+                 "ross-doshi-velez = sum / 2B^2")
+    lsm = ex.grad_sq(1 - p * K, lambda f: F.log_softmax(f, dim=1).sum())    # log_softmax's backward: 1 - K p
+    assert_close(R.input_gradient(model, x, y, convention="dtak-rrr"), rrr(model, x, y),
+                 2 * batch_bound(lsm, 1.0, D), lsm, 1.0, "dtak-rrr")
+    # R-JAC: hoffman, exact (n = -1) and with n = 3 random unit projections drawn from the same generator
+    rows = ex.rows()
+    jac = cf.jacobian_norm(rows)
     xl = x.detach().clone().requires_grad_(True)
     f = model(xl)
-    assert close(R.jacobian(model, x, convention="hoffman"), JacobianReg(n=-1)(xl, f), dtype)
-    assert close(R.jacobian(model, x, convention="hoffman"), R.jacobian(model, x).mean() / 2, dtype)
+    hof = R.jacobian(model, x, convention="hoffman")
+    assert_close(hof, JacobianReg(n=-1)(xl, f), 2 * batch_bound(jac, 1 / (2 * B), K * D), jac, 1 / (2 * B), "hoffman")
+    assert_close(hof, R.jacobian(model, x).mean() / 2, 2 * batch_bound(jac, 1 / (2 * B), K * D), jac, 1 / (2 * B),
+                 "hoffman = mean / 2")
+    n, g = 3, torch.Generator().manual_seed(seed)
+    proj = None
+    for _ in range(n):
+        v = Bounded(torch.randn(B, K, generator=g, dtype=dtype))
+        v = v / v.sq_norm(-1).sqrt().unsqueeze(-1)
+        Jv = torch.autograd.grad(f, xl, v.value, retain_graph=True)[0].reshape(B, -1)
+        term = sq_norm(Bounded(Jv, vjp_err(ex.J, v)), -1)
+        proj = term if proj is None else proj + term
     g1, g2 = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed)
-    assert close(R.jacobian(model, x, projections=3, generator=g1, convention="hoffman"),
-                 JacobianReg(n=3, generator=g2)(xl, f), dtype)
-    K = f.shape[1]
-    assert close(R.cross_lipschitz(model, x, convention="hein-andriushchenko"), hein_andriushchenko(model, x), dtype)
-    assert close(R.cross_lipschitz(model, x).sum() / (K * K * B), hein_andriushchenko(model, x), dtype)
-    assert close(R.curvature(model, x, y, 3.0, convention="cure-pytorch"), cure_pytorch(model, x, y), dtype)
-    assert close(R.emr(model, x, convention="emr-official"), emr_official(model, x), dtype)
-    assert close(R.emr(model, x, 0.5, convention="emr-official"), R.emr(model, x, 0.5).sum() / B ** 2, dtype)
+    assert_close(R.jacobian(model, x, projections=n, generator=g1, convention="hoffman"),
+                 JacobianReg(n=n, generator=g2)(xl, f), 2 * batch_bound(proj, K / (2 * n * B), n * D),
+                 proj, K / (2 * n * B), "hoffman, 3 projections")
+    # R-CL: hein-andriushchenko = (1/(K^2 B)) sum_i sum_{l,m} |w_l - w_m|^2
+    cl = cf.cross_lipschitz_pairwise(rows)
+    ha, scale = hein_andriushchenko(model, x), 1 / (K * K * B)
+    assert_close(R.cross_lipschitz(model, x, convention="hein-andriushchenko"), ha,
+                 2 * batch_bound(cl, scale, K * K * D), cl, scale, "hein-andriushchenko")
+    assert_close(R.cross_lipschitz(model, x).sum() * scale, ha, 2 * batch_bound(cl, scale, K * K * D), cl, scale,
+                 "hein-andriushchenko = sum / K^2 B")
+    # R-CURE: cure-pytorch = (lambda/B) sum_i |grad of the mean loss at x + z minus at x|_i, not squared
+    cure, bound = _cure_pytorch_exact(ex, h=3.0, lam=4.0)
+    assert_close(R.curvature(model, x, y, 3.0, convention="cure-pytorch"), cure_pytorch(model, x, y), bound,
+                 cure, 4.0 / B, "cure-pytorch")
+    # R-EMR: emr-official = sum_i |J^T pt / B|_i^2 (grad of the batch mean of pt . f, pt held constant)
+    for T in (1.0, 0.5):
+        pt = softmax(ex.f * (1.0 / T))                            # f / T: exact for T = 1 and 1/2
+        em_mean = ex.grad_sq(pt * ex.inv_B, lambda f: (torch.softmax(f.detach() / T, 1) * f).sum(1).mean())
+        em_sum = ex.grad_sq(pt, lambda f: (torch.softmax(f.detach() / T, 1) * f).sum())
+        ours = R.emr(model, x, T, convention="emr-official")
+        if T == 1.0:
+            assert_close(ours, emr_official(model, x), 2 * batch_bound(em_mean, 1.0, D), em_mean, 1.0, "emr-official")
+        assert_close(ours, R.emr(model, x, T).sum() / B ** 2,
+                     batch_bound(em_mean, 1.0, D) + batch_bound(em_sum, 1 / B ** 2, D), em_sum, 1 / B ** 2,
+                     f"emr-official = sum / B^2 (T = {T})")
+    # "mean" and "sum" reduce the very per-example tensor that convention=None returns: the same floats
     for name, fn in (("R-IG", lambda c: R.input_gradient(model, x, y, convention=c)),
                      ("R-EMR", lambda c: R.emr(model, x, convention=c)),
                      ("R-CL", lambda c: R.cross_lipschitz(model, x, convention=c))):
-        assert close(fn("mean"), fn(None).mean(), dtype) and close(fn("sum"), fn(None).sum(), dtype), name
+        assert fn("mean") == fn(None).mean() and fn("sum") == fn(None).sum(), name
+
+
+def _cure_pytorch_exact(ex: Exact, h: float, lam: float):
+    """Per example |grad L_mean(x + z) - grad L_mean(x)| as a Bounded, and the bound on the distance between
+    two float evaluations of (lam/B) sum_i of it (ours and the re-implementation of the third-party code).
+
+    The two codes form z = h (sign g + 1e-7)/(|sign g| + 1e-7) in different orders (h (s/n) and (h s)/n),
+    so their x + z differ by at most delta = gamma_2 |z| + u (|x + z~| + |x + z'|) entrywise. Where the
+    pattern at x + z~ is certified for a ball of radius kink_distance > |delta|_2, the two gradients of the
+    mean loss differ by at most |J'^T S J' delta| / B <= |J'|_F^2 |delta|_2 / (2B) (lambda_max(S) <= 1/2)."""
+    model, x, y = ex.model, ex.x, ex.y
+    B, K = ex.B, ex.K
+    g = _grad(model, x, lambda f: F.cross_entropy(f, y)).reshape(x.shape)
+    z = h * R.cure_direction(g, eps=1e-7)
+    x2 = x + z
+    lin2 = linearize(model, x2)
+    J2 = Bounded(lin2.jacobian, lin2.jacobian_bound)
+    p2 = softmax(Bounded(lin2.logits, lin2.logits_bound))
+    u = ex.J.u
+    delta = (2 * u / (1 - 2 * u)) * z.abs().double() + u * 2.1 * x2.abs().double()
+    dn = delta.reshape(B, -1).norm(dim=1) * (1 + 1e-12)
+    assume(bool((lin2.kink_distance.double() > dn).all()) and not bool(lin2.on_kink.any()))
+    JF2 = sq_norm(J2, (-2, -1))
+    moved = (JF2.abs64 + JF2.err) * dn / (2 * B)
+    e = onehot(y, K, p2)
+    g1 = Bounded(_grad(model, x2, lambda f: F.cross_entropy(f, y)), vjp_err(J2, (p2 - e) * ex.inv_B))
+    g1 = Bounded(g1.value, g1.err + moved.unsqueeze(-1))
+    g0 = Bounded(g.reshape(B, -1), vjp_err(ex.J, (ex.p - onehot(y, K, ex.p)) * ex.inv_B))
+    per = sq_norm(g1 - g0, -1).sqrt()
+    return per, 2 * batch_bound(per, lam / B, 1)
 
 
 def test_dtak_equals_its_closed_form():
@@ -155,7 +257,12 @@ def test_dtak_equals_its_closed_form():
     p = torch.softmax(model(x), 1)
     K = p.shape[1]
     want = (K * K) * (J.mT @ (p - 1 / K).unsqueeze(-1)).square().sum()
-    assert close(R.input_gradient(model, x, y, convention="dtak-rrr"), want, torch.float64)
+    ex = Exact(model, x, y)
+    lsm = ex.grad_sq(1 - ex.p * K, lambda f: F.log_softmax(f, dim=1).sum())
+    # want: another float evaluation of the same sum, from autograd's rows of J and the seed p - 1/K
+    alt = sq_norm((ex.rows().mT @ (ex.p - 1 / K).unsqueeze(-1)).squeeze(-1), -1)
+    assert_close(R.input_gradient(model, x, y, convention="dtak-rrr"), want,
+                 batch_bound(lsm, 1.0, ex.D) + batch_bound(alt, K * K, ex.D), lsm, 1.0, "dtak-rrr closed form")
 
 
 def test_unknown_convention_lists_the_known_ones():
@@ -182,14 +289,23 @@ def test_definitions_keep_the_graph_for_training():
 
 
 def test_hessian_and_trace_match_torch_func():
+    """R.hessian (double backprop), torch.func.hessian (forward over reverse) and R.hessian_trace are float
+    evaluations of J^T S J (and its trace): each within vjp_err(J, S J) of it, so within twice that of
+    each other; H V within vjp_err(J, S J V)."""
     model, x, y = case(4, n=3)
+    ex = Exact(model, x, y)
+    keep = ~ex.lin.on_kink
+    S = cf.softmax_covariance(ex.p)
+    E = vjp_err(ex.J, S @ ex.J)
     H = R.hessian(model, x, y)
-    for i in range(x.shape[0]):
-        want = torch.func.hessian(lambda v: F.cross_entropy(model(v[None]), y[i:i + 1]))(x[i])
-        assert torch.allclose(H[i], want.reshape(H.shape[1:]), atol=1e-12)
-    assert torch.allclose(R.hessian_trace(model, x, y), H.diagonal(dim1=1, dim2=2).sum(1))
+    want = torch.stack([torch.func.hessian(lambda v: F.cross_entropy(model(v[None]), y[i:i + 1]))(x[i])
+                        .reshape(H.shape[1:]) for i in range(x.shape[0])])
+    assert_within(Bounded(H, E), Bounded(want, E), keep, "torch.func.hessian")
+    tr = Bounded(H, E).diagonal(dim1=-2, dim2=-1).sum(-1)
+    assert_within(Bounded(R.hessian_trace(model, x, y), tr.err), tr, keep, "hessian_trace")
     V = torch.randn(3, 2, x[0].numel(), dtype=torch.float64)
-    assert torch.allclose(R.hessian(model, x, y, directions=V), (H @ V.mT).mT, atol=1e-12)
+    HV = Bounded(R.hessian(model, x, y, directions=V), vjp_err(ex.J, S @ (ex.J @ V.mT)).mT)
+    assert_within(HV, (Bounded(H, E) @ V.mT).mT, keep, "hessian(directions=V)")
 
 
 def test_effective_margin_and_cure_direction():

@@ -10,7 +10,8 @@ whose largest logit is not certified unique are excluded):
   boundary is >= min(d_loc, r(x)). We compute min(d_loc, r(x)) as the lhs proxy (exact within the region)
   and check  min(gamma_O / max_j |w_yhat - w_j|, r) <= min(d_loc, r);
 - max_j |w_yhat - w_j| = max_j |J^T (e_yhat - e_j)| <= sqrt(2) |J|_2;
-- |J|_2 <= prod_l |J_l|_2 with J = J_L ... J_1 (networks without residual additions; others excluded);
+- |J|_2 <= prod_l |J_l|_2 with J = J_L ... J_1 (networks without residual additions; on others this
+  link is recorded as a measurement marked n/a);
   ||J_l||_2 by SVD, or for large layers by a power-iteration lower bound (see :func:`_sigma`).
 """
 
@@ -20,29 +21,16 @@ import math
 
 import torch
 
-from ..bounds import Bounded, SAFETY, gamma, sigma_max, sq_norm
+from ..bounds import Bounded, sigma_max, sq_norm
 from .common import CheckContext, f64
 
 __all__ = ["CHECKERS", "layer_jacobians_bounded"]
 
 
 def layer_jacobians_bounded(lin) -> list:
-    """[(name, Bounded J_l)]: the linearization's layer Jacobians, each with the Higham product bound
-    gamma_m |.|...|.| of the affine maps it multiplies (m the engine's count for the whole product)."""
-    eng, rec = lin.engine, lin._rec
-    vals = lin.layer_jacobians()
-    mags, T = [], None
-    for k, n in enumerate(eng.nodes[1:], 1):
-        if T is None:
-            T = torch.eye(eng.nodes[n.src[0]].size, dtype=torch.float64, device=lin.device).unsqueeze(0)
-        T = eng.act(k, T, rec, mag=True)
-        if n.kind in ("rect", "max"):
-            mags.append(T.transpose(1, 2).expand(lin.B, -1, -1))
-            T = None
-    if T is not None:
-        mags.append(T.transpose(1, 2).expand(lin.B, -1, -1))
-    g = gamma(eng.jac_count, eng.u) * SAFETY
-    return [(name, Bounded(Jl, g * M.abs())) for (name, Jl), M in zip(vals, mags)]
+    """[(name, Bounded J_l)]: the linearization's layer Jacobians with their rounding bounds
+    (:meth:`verify.linearize.Linearization.layer_jacobians` with ``bound=True``)."""
+    return [(name, Bounded(Jl, E)) for name, Jl, E in lin.layer_jacobians(bound=True)]
 
 
 def margin_lower_bound(ctx: CheckContext) -> list:
@@ -74,8 +62,8 @@ def margin_lower_bound(ctx: CheckContext) -> list:
     try:
         layers = layer_jacobians_bounded(ctx.lin)
     except ValueError as exc:                                   # residual additions: J is not a chain
-        gaps.append(ctx.gap(c_id, "sqrt(2) |J|_2 <= sqrt(2) prod_l |J_l|_2", "inequality", s2 * Jn, s2 * Jn,
-                            excluded=torch.ones(ctx.B, dtype=torch.bool), extra={"n/a": str(exc)}))
+        # not applicable: recorded as a measurement saying why, with no verdict and no points
+        gaps.append(ctx.measurement(c_id, "sqrt(2) |J|_2 <= sqrt(2) prod_l |J_l|_2", {"n/a": str(exc)}))
         return gaps
     prod, methods = None, []
     for _, Jl in layers:
