@@ -126,6 +126,7 @@ def decade_ticks(ax, axis: str = "y", max_ticks: int = 7, low: float | None = No
     with ``inf_at`` one labelled "inf/NaN" (where non-finite values are drawn). Call after the limits are set."""
     lo, hi = ax.get_ylim() if axis == "y" else ax.get_xlim()
     lo = max(lo, low) if low is not None else lo
+    lo = max(lo, zero_at * 15) if zero_at is not None else lo     # keep the "0" label clear of the first decade
     hi = min(hi, inf_at / 5) if inf_at is not None else hi
     k0, k1 = math.ceil(math.log10(lo) - 1e-9), math.floor(math.log10(hi) + 1e-9)
     step = next((s for s in (1, 2, 5, 10, 20, 50, 100) if (k1 - k0) // s + 1 <= max_ticks), 100)

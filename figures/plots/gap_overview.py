@@ -3,8 +3,10 @@
 For each claim checked as an identity, every interior point (not on a kink, not outside the claim's
 assumptions) is one dot at gap / bound = |lhs - rhs| / bound, on a log axis; one row per claim, one
 colour per (dtype, device). The line at 1 is the bound: a claim holds where all its dots lie left of
-it. Gaps that are exactly 0 are drawn at a floor value, marked "0" on the axis. The counts of points,
-of kinks and of points outside the assumptions are written beside each row.
+it. Gaps that are exactly 0 are drawn at a floor value, marked "0" on the axis. A point where the bound
+is at least half the size of the values (resolution >= 1/2, see :mod:`verify.gap`) could not have seen a
+factor-2 error: it is drawn hollow and counted as uninformative. The counts of points, of uninformative
+points, of kinks and of points outside the assumptions are written beside each row.
 """
 
 from __future__ import annotations
@@ -23,19 +25,24 @@ SUMMARY = "gap/bound of every identity claim per point, by dtype and device: dot
 
 CAPTION = ("Each identity claim's gap |lhs - rhs| divided by its floating-point error bound, one dot per interior "
            "point, by dtype and device; every dot left of the line at 1 means the claim holds within the bound. "
-           "Exact zeros sit at the floor marked 0; kinks and points outside a claim's assumptions are counted, "
-           "not plotted.")
+           "Exact zeros sit at the floor marked 0; hollow dots are uninformative points, where the bound is at "
+           "least half the values; kinks and points outside a claim's assumptions are counted, not plotted.")
 
 
 def _collect(results):
     pairs = require(select(results, kind="identity"), "identity-claim")
     rows: dict = {}
     for _, g in pairs:
-        row = rows.setdefault(g.claim, {"groups": {}, "n": 0, "kinks": 0, "excluded": 0})
+        row = rows.setdefault(g.claim, {"groups": {}, "hollow": {}, "n": 0, "kinks": 0, "excluded": 0,
+                                        "uninformative": 0})
         idx = interior(g)
+        informative = set(g.informative_points())
         gob = g.gap_over_bound
-        row["groups"].setdefault((g.dtype, g.device), []).extend(gob[i] for i in idx)
+        key = (g.dtype, g.device)
+        row["groups"].setdefault(key, []).extend(gob[i] for i in idx if i in informative)
+        row["hollow"].setdefault(key, []).extend(gob[i] for i in idx if i not in informative)
         row["n"] += len(idx)
+        row["uninformative"] += len(idx) - len(informative)
         row["kinks"] += g.n_kinks
         kinks = g.on_kink or [False] * g.n_points
         row["excluded"] += sum(1 for i, e in enumerate(g.excluded or []) if e and not kinks[i])
@@ -48,7 +55,7 @@ def fig_gap_overview(results: list[dict]):
     rows = _collect(results)
     claims = order_claims(rows)
     groups = sorted({k for r in rows.values() for k in r["groups"]}, key=lambda k: group_key(*k))
-    values = [v for r in rows.values() for vs in r["groups"].values() for v in vs]
+    values = [v for r in rows.values() for part in ("groups", "hollow") for vs in r[part].values() for v in vs]
     floor = min(log_floor(values), 1e-3)
     finite_vals = [v for v in values if math.isfinite(v)]
     top = max([2.0] + [v for v in finite_vals if v > 0])
@@ -63,21 +70,30 @@ def fig_gap_overview(results: list[dict]):
     for r, claim in enumerate(claims):
         y0 = len(claims) - 1 - r
         for j, grp in enumerate(groups):
-            vals = np.asarray(rows[claim]["groups"].get(grp, []), dtype=float)
-            if not vals.size:
-                continue
-            x = np.where(vals == 0, floor, vals)
-            if ceil is not None:
-                x = np.where(np.isfinite(x), x, ceil)
             yc = y0 + 0.35 - lane * (j + 0.5)
-            y = yc + rng.uniform(-0.32, 0.32, x.size) * lane
-            ax.scatter(x, y, s=5, color=group_colour(*grp), alpha=0.55, linewidths=0, rasterized=True,
-                       gid=f"points|{claim}|{grp[0]}|{grp[1]}", label=None)
-            ax.plot([np.median(x)] * 2, [yc - 0.45 * lane, yc + 0.45 * lane], color="black", lw=1.0,
-                    solid_capstyle="butt", zorder=3)
+            xs = []
+            for part in ("groups", "hollow"):
+                vals = np.asarray(rows[claim][part].get(grp, []), dtype=float)
+                if not vals.size:
+                    continue
+                x = np.where(vals == 0, floor, vals)
+                if ceil is not None:
+                    x = np.where(np.isfinite(x), x, ceil)
+                y = yc + rng.uniform(-0.32, 0.32, x.size) * lane
+                colour = group_colour(*grp)
+                style = dict(s=5, color=colour, alpha=0.55, linewidths=0) if part == "groups" else \
+                    dict(s=9, facecolors="none", edgecolors=colour, alpha=0.8, linewidths=0.5)
+                ax.scatter(x, y, rasterized=True, label=None, **style,
+                           gid=f"{'points' if part == 'groups' else 'uninformative'}|{claim}|{grp[0]}|{grp[1]}")
+                xs.append(x)
+            if xs:
+                ax.plot([np.median(np.concatenate(xs))] * 2, [yc - 0.45 * lane, yc + 0.45 * lane], color="black",
+                        lw=1.0, solid_capstyle="butt", zorder=3)
         row = rows[claim]
+        # two lines beside the row: the points (and how many are uninformative), then what was left out
         note = f"n = {row['n']}"
-        note += f" · {row['kinks']} kink{'s' if row['kinks'] != 1 else ''}"
+        note += f" · {row['uninformative']} uninformative" if row["uninformative"] else ""
+        note += f"\n{row['kinks']} kink{'s' if row['kinks'] != 1 else ''}"
         note += f" · {row['excluded']} outside assumptions" if row["excluded"] else ""
         ax.annotate(note, xy=(1.0, y0), xycoords=("axes fraction", "data"), xytext=(4, 0),
                     textcoords="offset points", va="center", ha="left", fontsize=6.5, color="0.25",
@@ -101,6 +117,9 @@ def fig_gap_overview(results: list[dict]):
     decade_ticks(ax, "x", max_ticks=10, low=floor * 5, zero_at=floor, inf_at=ceil)
     ax.set_xlabel(r"gap / bound $=|\mathrm{lhs}-\mathrm{rhs}|\,/\,\mathrm{bound}$   (per interior point)")
     handles = [ax.scatter([], [], s=14, color=group_colour(*g), label=group_label(*g)) for g in groups]
+    if any(r["uninformative"] for r in rows.values()):
+        handles.append(ax.scatter([], [], s=14, facecolors="none", edgecolors="0.3", linewidths=0.6,
+                                  label="uninformative"))
     handles.append(ax.plot([], [], color="black", lw=1.0, label="median")[0])
     handles.append(ax.plot([], [], color="black", lw=0.9, ls="--", label="gap = bound")[0])
     ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=len(handles),

@@ -206,12 +206,22 @@ def _interior_gob(g):
     return [gob[i] for i in interior(g)]
 
 
+def _dots(fig, key=""):
+    """Every dot of the gap overview, filled (informative) and hollow (uninformative), for gid suffix key."""
+    return np.concatenate([c.get_offsets()[:, 0] for part in ("points|", "uninformative|")
+                           for c in _collections(fig, part + key)])
+
+
 def test_gap_overview_plots_every_interior_identity_point(built, results):
     fig = built["gap-overview"]
     gaps = [g for r in results for g in r["gaps"] if g.kind == "identity"]
     expected = [v for g in gaps for v in _interior_gob(g)]
-    plotted = np.concatenate([c.get_offsets()[:, 0] for c in _collections(fig, "points|")])
+    plotted = _dots(fig)
     assert len(plotted) == len(expected) == sum(len(interior(g)) for g in gaps)
+    # the hollow dots are exactly the uninformative interior points
+    hollow = [c.get_offsets()[:, 0] for c in _collections(fig, "uninformative|")]
+    n_hollow = sum(len(h) for h in hollow)
+    assert n_hollow == sum(len(interior(g)) - g.n_informative for g in gaps)
     assert max(plotted) == max(expected)
     # the zeros sit at the floor, below every positive value
     n_zero = sum(1 for v in expected if v == 0)
@@ -223,11 +233,12 @@ def test_gap_overview_plots_every_interior_identity_point(built, results):
 
 def test_gap_overview_groups_per_claim_dtype_device(built, results):
     fig = built["gap-overview"]
-    for c in _collections(fig, "points|"):
-        _, claim, dtype, device = c.get_gid().split("|")
-        want = [v for r in results for g in r["gaps"]
-                if g.kind == "identity" and (g.claim, g.dtype, g.device) == (claim, dtype, device)
-                for v in _interior_gob(g)]
+    for c in _collections(fig, "points|") + _collections(fig, "uninformative|"):
+        part, claim, dtype, device = c.get_gid().split("|")
+        gaps = [g for r in results for g in r["gaps"]
+                if g.kind == "identity" and (g.claim, g.dtype, g.device) == (claim, dtype, device)]
+        gob = [(g.gap_over_bound, set(g.informative_points()), interior(g)) for g in gaps]
+        want = [v[i] for v, inf, idx in gob for i in idx if (i in inf) == (part == "points")]
         got = c.get_offsets()[:, 0]
         assert len(got) == len(want)
         assert sorted(got[got > got.min()]) == sorted(v for v in want if v > 0)
@@ -238,7 +249,7 @@ def test_gap_overview_shows_non_finite_gaps_at_the_ceiling(results):
               "float64", "cpu", 0, "mlp")
     recs = [dict(results[0], gaps=results[0]["gaps"] + [bad])] + results[1:]
     fig = FIGURES["gap-overview"].function(recs)
-    x = np.concatenate([c.get_offsets()[:, 0] for c in _collections(fig, "points|input-gradient|float64|cpu")])
+    x = _dots(fig, "input-gradient|float64|cpu")
     assert np.isfinite(x).all()
     assert np.sum(x == x.max()) == 2                                    # the infinite and the NaN gap
     assert "NaN" in " ".join(t.get_text() for t in fig.axes[0].get_xticklabels())
