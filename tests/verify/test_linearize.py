@@ -29,6 +29,7 @@ from theory.exact import matrix
 from theory.rounding import forward_error_bound, jacobian_error_bound, unit_roundoff
 from verify import (DeviceMismatchError, DTypeMismatchError, EmptyBatchError, NonFiniteError, ShapeError,
                     TooFewClassesError, TrainingModeError, UnsupportedLayerError, linearize)
+from verify.bounds import SAFETY
 from verify.engine import gamma
 from verify.networks import ARCHS, NetSpec, draw_inputs, draw_spec
 
@@ -100,7 +101,8 @@ def check_against_exact(model, spec: NetSpec, x: torch.Tensor, lin, seed: int = 
         kd = lin.kink_distance[i].item()
         r2 = r.boundary_distance_squared()
         if r2.is_finite:
-            assert kd <= math.sqrt(float(r2)) * (1 + 1e-12), "kink_distance must be a lower bound on r(x)"
+            # float(r2) and the sqrt each round once (float64): 2 roundings
+            assert kd <= math.sqrt(float(r2)) * (1 + gamma(2, 2.0 ** -53)), "kink_distance must be a lower bound on r(x)"
     _report(f"verify.linearize J error/bound {str(lin.dtype)[6:]} {lin.device.type}", worst, spec.id, seed)
     return checked
 
@@ -153,10 +155,12 @@ def _f64(m: flint.fmpq_mat) -> torch.Tensor:
 
 def _bracket_min(num_lo, num_hi, den_lo, den_hi):
     """[L, U] for min_i num_i / den_i over i with den_i > 0, when num_i in [num_lo, num_hi] >= 0 and
-    den_i in [den_lo, den_hi] (float64; slack 1e-12 for the bracket's own rounding)."""
+    den_i in [den_lo, den_hi] (float64 intervals that contain the exact values, up to the one rounding of
+    the addition or subtraction that formed each end). Widened by that rounding and the division's."""
     L = min([max(a, 0.0) / d for a, d in zip(num_lo, den_hi) if d > 0] + [math.inf])
     U = min([b / d for b, d in zip(num_hi, den_lo) if d > 0] + [math.inf])
-    return L * (1 - 1e-12), U * (1 + 1e-12)
+    g = gamma(2, 2.0 ** -53)
+    return L * (1 - g), U * (1 + g)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: str(d)[6:])
@@ -189,27 +193,29 @@ def test_geometry_vs_exact(arch, seed, dtype):
         # half-spaces: |A~ - A| <= gamma_m |A|_mag (rows are prefix products of the Jacobian's factors);
         # compared with A rounded to float64, which adds at most 2^-53 |A| <= 2^-53 |A|_mag
         Aef = _f64(Ae)
-        slackA = (g + 2.0 ** -52) * mag[i] * (1 + 1e-9)
+        slackA = (g + 2.0 ** -52) * mag[i] * SAFETY
         assert ((A[i].double() - Aef).abs() <= slackA).all(), "half-space normal outside its bound"
         # offsets c = slack + A x: slack error + |A~ - A| |x| + rounding of the sum (+ rounding of c to float64)
         xa = x[i].reshape(-1).abs().double()
         bc = err[i] + (g * mag[i]) @ xa + gamma(eng.D + 2, eng.u) * (A[i].double().abs() @ xa + slack[i]) * 2
         cef = _f64(ce).reshape(-1)
-        assert ((c[i].double() - cef).abs() <= bc * (1 + 1e-9) + 2.0 ** -52 * cef.abs()).all(), \
+        assert ((c[i].double() - cef).abs() <= bc * SAFETY + 2.0 ** -52 * cef.abs()).all(), \
             "half-space offset outside its bound"
         # exit time: slacks within err, rates (float64 products) within gamma_m |A|_mag |z|
         s_ex = [float(v) for v in r.slacks()]
         rate = [float(v) for v in (Ae * matrix(z[i].reshape(-1, 1).double())).entries()]
-        # (float(v) of an exact value: relative error 2^-53, covered by the brackets' 1e-12 slack)
-        dr = ((g * mag[i]) @ z[i].reshape(-1).abs().double()).tolist()
-        e_i = err[i].tolist()
+        # (float(v) of an exact value: relative error 2^-53, added to each interval's half-width)
+        dr = [d * SAFETY + 2.0 ** -53 * abs(a)
+              for d, a in zip(((g * mag[i]) @ z[i].reshape(-1).abs().double()).tolist(), rate)]
+        e_i = [e * SAFETY + 2.0 ** -53 * abs(v) for e, v in zip(err[i].tolist(), s_ex)]
         L, U = _bracket_min([s - e for s, e in zip(s_ex, e_i)], [s + e for s, e in zip(s_ex, e_i)],
                             [a - d for a, d in zip(rate, dr)], [a + d for a, d in zip(rate, dr)])
         assert L <= t[i].item() <= U, f"exit time {t[i].item()} outside [{L}, {U}]"
         assert L <= float(r.exit_time(z[i].reshape(-1))) <= U
-        # boundary distance: normals' norms within ||gamma_m |A|_mag||_2
+        # boundary distance: normals' norms within ||gamma_m |A|_mag||_2, plus the rounding of A to float64
+        # and of the float64 norm (gamma_{D+2} relative)
         An = Aef.norm(dim=1).tolist()
-        dn = (g * mag[i]).norm(dim=1).tolist()
+        dn = [d * SAFETY + gamma(eng.D + 2, 2.0 ** -53) * a for d, a in zip((g * mag[i]).norm(dim=1).tolist(), An)]
         keep = [j for j in range(len(An)) if An[j] > 0]
         L, U = _bracket_min([s_ex[j] - e_i[j] for j in keep], [s_ex[j] + e_i[j] for j in keep],
                             [An[j] - dn[j] for j in keep], [An[j] + dn[j] for j in keep])
