@@ -198,6 +198,7 @@ def _report(key, value):
     REPORT[key].append(value)
 
 
+@pytest.mark.claim("local-affine")
 # ------------------------------------------------------------------------------ agreement with torch
 @pytest.mark.parametrize("dtype", list(DTYPES), ids=list(DTYPES))
 @pytest.mark.parametrize("arch", ARCHS)

@@ -128,6 +128,7 @@ def test_wrong_rhs_fails_an_explicit_identity():
     assert residual == [2 * a * b]
 
 
+@pytest.mark.claim("input-gradient")
 def test_wrong_rhs_fails_the_general_input_gradient():
     s = general_setting()
     g = s.to_p(sp.diff(s.L(s.y), s.x[s.j]))
@@ -140,6 +141,7 @@ def test_wrong_rhs_fails_the_general_input_gradient():
     assert s.alg.residual(g - wrong) == -s.W[s.y, s.j]
 
 
+@pytest.mark.claim("hessian-gauss-newton")
 def test_wrong_hessian_fails():
     s = general_setting()
     H = s.to_p(sp.diff(s.L(s.y), s.x[s.j], s.x[s.i]))
@@ -219,11 +221,13 @@ def _texts(p: Proof) -> str:
     return "\n".join(text for text, _ in p.steps)
 
 
+@pytest.mark.claim("input-gradient")
 def test_input_gradient_comes_out_of_diff(proofs):
     text = _texts(proofs["input-gradient"])
     assert "sympy diff" in text and "exp(f_k) = Z p_k" in text
 
 
+@pytest.mark.claim("cross-entropy-scale-variance")
 def test_cross_entropy_scale_variance_covers_margin_input_and_parameters(proofs):
     p = proofs["cross-entropy-scale-variance"]
     text = _texts(p)
@@ -231,17 +235,20 @@ def test_cross_entropy_scale_variance_covers_margin_input_and_parameters(proofs)
     assert "gamma(c f)" in text and "grad_x CE(c)" in text and "dCE/dV" in text
 
 
+@pytest.mark.claim("confident-limit")
 def test_confident_limit_separates_decaying_and_growing_regularizers(proofs):
     text = _texts(proofs["confident-limit"])
     assert "R-JAC(c J) = c^2 R-JAC(J)" in text and "R-CL(c J) = c^2 R-CL(J)" in text
     assert text.count("exp(c delta / 2) -> 0") == 3
 
 
+@pytest.mark.claim("standard-training-small-margin")
 def test_standard_training_small_margin_is_empirical(proofs):
     p = proofs["standard-training-small-margin"]
     assert p.holds is None and p.method == "empirical: not a theorem"
 
 
+@pytest.mark.claim("hessian-gauss-newton")
 def test_hessian_gauss_newton_checks_every_consequence(proofs):
     text = _texts(proofs["hessian-gauss-newton"])
     for piece in ("does not depend on y", "PSD", "rank", "Gershgorin", "1/2 - 2 t (1 - t)", "tr S = 1 - |p|^2"):

@@ -124,6 +124,7 @@ def crossing_times(region, x, z):
     return sorted({slack[i] / rate[i] for i in range(A.rows) if rate[i] > 0})
 
 
+@pytest.mark.claim("local-affine")
 # ------------------------------------------------------------------------------------------- tests
 @SETTINGS
 @given(cases())
@@ -151,6 +152,7 @@ def test_local_affine_inside_the_region(cpz):
         assert again.pattern == r.pattern and again.jacobian == r.jacobian and again.bias == r.bias
 
 
+@pytest.mark.claim("local-affine")
 @SETTINGS
 @given(cases())
 @example(RELU_K2)
@@ -173,6 +175,7 @@ def test_just_past_the_exit_time_is_outside(cpz):
     assert all(other.pattern != r.pattern for other in linearize(net, past, on_kink="all"))
 
 
+@pytest.mark.claim("local-affine")
 @SETTINGS
 @given(cases())
 @example(RELU_K2)
@@ -196,6 +199,7 @@ def test_halfspaces_hold_with_positive_slack(cpz):
     assert r.contains(x, strict=True)
 
 
+@pytest.mark.claim("local-affine")
 @SETTINGS
 @given(cases())
 @example(RELU_K2)
@@ -235,6 +239,7 @@ def test_layer_jacobians_refuse_residual_networks():
         linearize(net, [1, 2]).layer_jacobians()
 
 
+@pytest.mark.claim("euler-homogeneous")
 @SETTINGS
 @given(cases(bias=False))
 @example(pinned([Linear([[1, -1], [2, 1]]), Rectifier(0), Linear([[1, 1], [3, -1]])], (2,), "relu",

@@ -167,6 +167,7 @@ def test_record_schemas_and_kinks_reported():
     assert ce.extra["series"]["CE"][-1] < ce.extra["series"]["CE"][0]
 
 
+@pytest.mark.claim("euler-homogeneous")
 def test_euler_homogeneous_only_on_bias_free_networks():
     for bias in (True, False):
         torch.manual_seed(0)
@@ -191,6 +192,7 @@ def _ctx(seed=0, arch="mlp", dtype=torch.float64):
     return make_context(model, x, y, seed=spec.seed, arch=spec.id, generator=gen)
 
 
+@pytest.mark.claim("input-gradient", "cross-lipschitz-centered-jacobian")
 def test_a_perturbed_jacobian_fails_with_a_diagnosis():
     ctx = _ctx()
     J = ctx.J
@@ -222,6 +224,7 @@ def test_a_wrong_definition_fails(monkeypatch):
     assert all(g.ok is False for g in gaps)
 
 
+@pytest.mark.claim("curvature-small-step", "curvature-region-crossing")
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
 def test_wrong_curvature_forms_fail_in_both_dtypes(monkeypatch, dtype):
     """A Hessian-vector product twice too large, and a CURE decomposition 1.5 times too large, fail the

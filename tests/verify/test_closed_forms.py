@@ -172,6 +172,7 @@ def test_gram_unification_matrices_reproduce_the_forms():
     assert set(cf.GRAM_ROWS) == set(want) | {"R-CURE/h^2 (h->0)"}
 
 
+@pytest.mark.claim("input-gradient")
 def test_a_wrong_closed_form_is_caught():
     """NEGATIVE: J^T (p + e_y) instead of J^T (p - e_y) is outside the bound."""
     model, x, y, lin = make_case(0, "mlp", torch.float64)
