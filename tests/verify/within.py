@@ -45,7 +45,7 @@ def batch_bound(per: Bounded, scale: float, n_terms: int) -> float:
 def assert_close(a, b, bound: float, per: Bounded, scale: float, what: str):
     """|a - b| <= bound, and the bound could see a wrong constant: it is below INFORMATIVE_RESOLUTION of
     the value's size scale * sum_i |v_i| (a factor-2 error would fail)."""
-    a, b = float(a), float(b)
+    a, b = (float(v.detach()) if isinstance(v, torch.Tensor) else float(v) for v in (a, b))
     size = abs(scale) * float(per.abs64.sum())
     assert abs(a - b) <= bound, f"{what}: {a!r} vs {b!r}, gap {abs(a - b):.3e} > bound {bound:.3e}"
     assert bound < INFORMATIVE_RESOLUTION * size, f"{what}: bound {bound:.3e} too coarse for a value of {size:.3e}"
