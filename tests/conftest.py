@@ -43,8 +43,10 @@ def pytest_collection_modifyitems(config, items):
         if unknown:
             raise pytest.UsageError(f"--claim: unknown claim id(s) {', '.join(sorted(unknown))}; "
                                     f"known: {', '.join(CLAIMS)}")
-        keep = [item for item in items if claim_ids(item) & wanted]
-        config.hook.pytest_deselected(items=[item for item in items if not claim_ids(item) & wanted])
+        keep, drop = [], []
+        for item in items:
+            (keep if claim_ids(item) & wanted else drop).append(item)
+        config.hook.pytest_deselected(items=drop)
         items[:] = keep
     gpu_items = [item for item in items if item.get_closest_marker("gpu") is not None]
     if not gpu_items or _cuda_available():

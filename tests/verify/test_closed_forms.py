@@ -25,7 +25,7 @@ from verify.checkers import CHECKERS, make_context
 from verify.linearize import linearize
 from verify.networks import ARCHS, draw_inputs, draw_spec
 
-from .within import assert_within
+from .within import assert_within, sides
 
 DTYPES = (torch.float64, torch.float32)
 
@@ -35,12 +35,6 @@ def make_case(seed: int, arch: str, dtype, n: int = 6):
     model = spec.build(dtype=dtype)
     x, y = draw_inputs(model, spec, n, generator=torch.Generator().manual_seed(seed), near_kink_fraction=0.0)
     return model, x, y, linearize(model, x)
-
-
-def sides(model, x, y, lin):
-    J = Bounded(lin.jacobian, lin.jacobian_bound)
-    f = Bounded(lin.logits, lin.logits_bound)
-    return J, f, softmax(f), ~lin.on_kink
 
 
 case_args = dict(seed=st.integers(0, 2 ** 31 - 1), arch=st.sampled_from(ARCHS), dtype=st.sampled_from(DTYPES))
@@ -54,7 +48,7 @@ case_args = dict(seed=st.integers(0, 2 ** 31 - 1), arch=st.sampled_from(ARCHS), 
 def test_gradient_hessian_and_trace_forms_match_autograd(seed, arch, dtype):
     """input-gradient, hessian-gauss-newton and hessian-trace-weighted-cross-lipschitz closed forms."""
     model, x, y, lin = make_case(seed, arch, dtype)
-    J, f, p, keep = sides(model, x, y, lin)
+    J, f, p, keep = sides(lin)
     B, K, D = lin.B, lin.K, lin.D
     g = Bounded(R.loss_gradient(model, x, y).reshape(B, -1), vjp_err(J, p - onehot(y, K, p)))
     assert_within(g, cf.input_gradient(J, p, y), keep, "grad L = J^T (p - e_y)")
@@ -80,7 +74,7 @@ def test_gradient_hessian_and_trace_forms_match_autograd(seed, arch, dtype):
 def test_jacobian_forms_match_autograd(seed, arch, dtype):
     """R-JAC, R-CL (three forms), softmax Jacobian and R-EMR closed forms against their definitions."""
     model, x, y, lin = make_case(seed, arch, dtype)
-    J, f, p, keep = sides(model, x, y, lin)
+    J, f, p, keep = sides(lin)
     Jd = Bounded(R.logit_jacobian(model, x), lin.jacobian_bound)
     assert_within(Jd, J, keep, "J")
     jac = cf.jacobian_norm(Jd)
@@ -111,7 +105,7 @@ def test_jacobian_forms_match_autograd(seed, arch, dtype):
 def test_curvature_forms(seed, arch, dtype, h):
     """curvature-soft-label-gradient (same region) and curvature-region-crossing (any region)."""
     model, x, y, lin = make_case(seed, arch, dtype)
-    J, f, p, keep = sides(model, x, y, lin)
+    J, f, p, keep = sides(lin)
     B, K = lin.B, lin.K
     g0 = Bounded(R.loss_gradient(model, x, y).reshape(B, -1), vjp_err(J, p - onehot(y, K, p)))
     z = R.cure_direction(g0.value.reshape(x.shape))
@@ -135,7 +129,7 @@ def test_curvature_forms(seed, arch, dtype, h):
 def test_margin_and_emr_forms(seed, arch, dtype):
     """effective-margin: gamma = distance to the local hyperplane; the emr-limits closed forms."""
     model, x, y, lin = make_case(seed, arch, dtype)
-    J, f, p, keep = sides(model, x, y, lin)
+    J, f, p, keep = sides(lin)
     j = cf.strongest_other(lin.logits, y)
     gam = R.effective_margin(model, x, y, j=j)
     xf = x.reshape(lin.B, -1)
@@ -176,7 +170,7 @@ def test_gram_unification_matrices_reproduce_the_forms():
 def test_a_wrong_closed_form_is_caught():
     """NEGATIVE: J^T (p + e_y) instead of J^T (p - e_y) is outside the bound."""
     model, x, y, lin = make_case(0, "mlp", torch.float64)
-    J, f, p, keep = sides(model, x, y, lin)
+    J, f, p, keep = sides(lin)
     g = Bounded(R.loss_gradient(model, x, y).reshape(lin.B, -1), vjp_err(J, p - onehot(y, lin.K, p)))
     wrong = (J.mT @ (p + onehot(y, lin.K, p)).unsqueeze(-1)).squeeze(-1)
     with pytest.raises(AssertionError, match="outside the bound"):

@@ -19,7 +19,7 @@ from verify.bounds import Bounded, const, gamma, onehot, softmax, sq_norm, vjp_e
 from verify.linearize import linearize
 from verify.networks import ARCHS, draw_inputs, draw_spec
 
-from .within import assert_close, assert_within, batch_bound
+from .within import assert_close, assert_within, batch_bound, sides
 
 
 def case(seed: int, arch: str = "mlp", dtype=torch.float64, n: int = 5):
@@ -131,9 +131,7 @@ class Exact:
     def __init__(self, model, x, y):
         self.model, self.x, self.y = model, x, y
         self.lin = lin = linearize(model, x)
-        self.J = Bounded(lin.jacobian, lin.jacobian_bound)
-        self.f = Bounded(lin.logits, lin.logits_bound)
-        self.p = softmax(self.f)
+        self.J, self.f, self.p, _ = sides(lin)
         self.B, self.K, self.D = lin.B, lin.K, lin.D
         self.inv_B = const(1.0 / self.B, lin.logits)
 
@@ -225,7 +223,9 @@ def _cure_pytorch_exact(ex: Exact, h: float, lam: float):
     two float evaluations of (lam/B) sum_i of it (ours and the re-implementation of the third-party code).
 
     The two codes form z = h (sign g + 1e-7)/(|sign g| + 1e-7) in different orders (h (s/n) and (h s)/n),
-    so their x + z differ by at most delta = gamma_2 |z| + u (|x + z~| + |x + z'|) entrywise. Where the
+    so the two z are each within gamma_2 of the exact one: |z~ - z'| <= dz = 2 gamma_2 |z~| / (1 - gamma_2).
+    Each x + z is then rounded once, with |x + z~| <= |x2~|/(1 - u) and |x + z'| <= |x + z~| + dz, so the
+    two x2 differ by at most delta = (dz + 2 u |x2~|) / (1 - u)^2 entrywise. Where the
     pattern at x + z~ is certified for a ball of radius kink_distance > |delta|_2, the two gradients of the
     mean loss differ by at most |J'^T S J' delta| / B <= |J'|_F^2 |delta|_2 / (2B) (lambda_max(S) <= 1/2)."""
     model, x, y = ex.model, ex.x, ex.y
@@ -234,11 +234,12 @@ def _cure_pytorch_exact(ex: Exact, h: float, lam: float):
     z = h * R.cure_direction(g, eps=1e-7)
     x2 = x + z
     lin2 = linearize(model, x2)
-    J2 = Bounded(lin2.jacobian, lin2.jacobian_bound)
-    p2 = softmax(Bounded(lin2.logits, lin2.logits_bound))
+    J2, _, p2, _ = sides(lin2)
     u = ex.J.u
-    delta = (2 * u / (1 - 2 * u)) * z.abs().double() + u * 2.1 * x2.abs().double()
-    dn = delta.reshape(B, -1).norm(dim=1) * (1 + 1e-12)
+    g2 = gamma(2, u)
+    dz = 2 * g2 / (1 - g2) * z.abs().double()
+    delta = (dz + 2 * u * x2.abs().double()) / (1 - u) ** 2
+    dn = delta.reshape(B, -1).norm(dim=1) * (1 + gamma(delta[0].numel() + 1, 2.0 ** -53))   # its float64 norm
     assume(bool((lin2.kink_distance.double() > dn).all()) and not bool(lin2.on_kink.any()))
     JF2 = sq_norm(J2, (-2, -1))
     moved = (JF2.abs64 + JF2.err) * dn / (2 * B)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from verify.bounds import Bounded, gamma, worst_entry
+from verify.bounds import Bounded, gamma, softmax, worst_entry
 from verify.gap import INFORMATIVE_RESOLUTION
 
 #: Roundings of a batch value beyond its per-example values and the sum over the batch: a convention
@@ -17,6 +17,14 @@ from verify.gap import INFORMATIVE_RESOLUTION
 #: counts twice. Eight such relative roundings cover every convention of verify.regularizers (the most is
 #: cure-pytorch: the 1/B inside the mean loss's gradient, squared, then lambda, then / B).
 SCALINGS = 8
+
+
+def sides(lin):
+    """(J, f, p, keep) of a linearization: J and the logits as Bounded with their rounding bounds, the
+    softmax with its bound, and the points off kinks."""
+    J = Bounded(lin.jacobian, lin.jacobian_bound)
+    f = Bounded(lin.logits, lin.logits_bound)
+    return J, f, softmax(f), ~lin.on_kink
 
 
 def assert_within(lhs: Bounded, rhs: Bounded, keep: torch.Tensor, what: str):
