@@ -24,6 +24,15 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+@pytest.fixture(scope="session")
+def proofs():
+    """Every proof of ``theory.prove.prove_all()``, by claim id, computed once for the whole run (about
+    10 s; the proof tests and the paper-notes test share it)."""
+    from theory.prove import prove_all
+
+    return {p.claim: p for p in prove_all()}
+
+
 def pytest_addoption(parser):
     parser.addoption("--claim", action="append", default=[], metavar="ID",
                      help="run only the tests marked claim(ID) (repeatable; ids as in CLAIMS.md)")

@@ -22,9 +22,9 @@ from functools import lru_cache
 from pathlib import Path
 
 import pytest
-from _pytest.mark.structures import ParameterSet
 
 from theory.claims import CLAIMS
+from verify.notes import claim_tests, marked_claims
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = ROOT / "tests"
@@ -42,34 +42,14 @@ def _registry(module: str, name: str):
     return getattr(mod, name)
 
 
-def _marked_claims(obj) -> list[str]:
-    """The ids of the ``claim`` markers on a test function and on its parametrize values."""
-    ids = []
-    for mark in getattr(obj, "pytestmark", []):
-        if mark.name == "claim":
-            ids += mark.args
-        elif mark.name == "parametrize":
-            for value in mark.args[1]:
-                if isinstance(value, ParameterSet):
-                    ids += [cid for m in value.marks if m.name == "claim" for cid in m.args]
-    return ids
-
-
 @lru_cache(maxsize=1)
 def _claim_tests() -> dict[str, list[tuple[str, str]]]:
     """claim id -> [(area, test)] for every test marked with it; area is the folder under tests/."""
-    me = Path(__file__).resolve()
     found: dict[str, list[tuple[str, str]]] = {}
-    for path in sorted(TESTS.rglob("test_*.py")):
-        if path.resolve() == me:
-            continue
-        rel = path.relative_to(ROOT).with_suffix("")
-        module = importlib.import_module(".".join(rel.parts))
-        area = path.relative_to(TESTS).parts[0] if len(path.relative_to(TESTS).parts) > 1 else "."
-        for name, obj in vars(module).items():
-            if name.startswith("test_") and callable(obj):
-                for cid in _marked_claims(obj):
-                    found.setdefault(cid, []).append((area, f"{path.name}::{name}"))
+    for cid, names in claim_tests(ROOT, skip=[__file__]).items():
+        for name in names:
+            parts = Path(name.split("::")[0]).parts          # tests/<area>/test_x.py or tests/test_x.py
+            found.setdefault(cid, []).append((parts[1] if len(parts) > 2 else ".", name))
     return found
 
 
@@ -122,7 +102,7 @@ def test_claim_markers_are_read_from_functions_and_parameters():
     def test_unmarked():
         pass
 
-    assert sorted(_marked_claims(test_fake)) == ["a", "b", "c"] and _marked_claims(test_unmarked) == []
+    assert sorted(marked_claims(test_fake)) == ["a", "b", "c"] and marked_claims(test_unmarked) == []
 
 
 def test_claim_option_selects_the_marked_tests():

@@ -22,6 +22,8 @@ examples:
   python -m verify merge results/s*.jsonl --out results/all.jsonl
   python -m verify --resume --out results/verify.jsonl  continue an interrupted sweep
   python -m verify --model net.pt --inputs x.pt [--labels y.pt]   check your own network
+  python -m verify notes results/verify.jsonl   rewrite the generated parts of paper_notes.md from a sweep
+  python -m verify notes --check            exit 1 if paper_notes.md's proof and test lines are out of date
 
 The results file has one JSON line per network and dtype; `python -m figures --results FILE` plots it.
 """
@@ -35,9 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
                     "piecewise-linear networks or on your own, and report the gap of every claim against a "
                     "floating-point error bound. Kinks and region crossings are counted and shown, never hidden.",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", nargs="?", choices=["sweep", "merge"], default="sweep",
-                   help="sweep (default): run the checks; merge: join shard result files given as FILES")
-    p.add_argument("files", nargs="*", help="with merge: the shard result files to join")
+    p.add_argument("command", nargs="?", choices=["sweep", "merge", "notes"], default="sweep",
+                   help="sweep (default): run the checks; merge: join shard result files given as FILES; notes: "
+                        "rewrite the generated blocks of paper_notes.md (proofs and tests always; the measured "
+                        "tables from the results FILE, when one is given)")
+    p.add_argument("files", nargs="*", help="with merge: the shard result files to join; with notes: at most one "
+                                            "results file")
     size = p.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="the default sweep size: under 2 minutes on a 2-core CPU")
     size.add_argument("--full", action="store_true", help="the full-size sweep (larger networks, up to 3x32x32 inputs)")
@@ -53,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", metavar="FILE", help="check your own network: a torch.save'd nn.Module or a TorchScript file")
     p.add_argument("--inputs", metavar="FILE", help="with --model: a saved input tensor (B, *input shape)")
     p.add_argument("--labels", metavar="FILE", help="with --model: a saved label tensor (B,); default: the predicted classes")
+    p.add_argument("--notes", default="paper_notes.md", metavar="FILE",
+                   help="with notes: the notes file (default paper_notes.md, in the repository's top folder)")
+    p.add_argument("--check", action="store_true",
+                   help="with notes: write nothing; exit 1 if a block would change")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -171,9 +180,32 @@ def _user_model(args) -> int:
     return _report([rec], out, time.perf_counter() - t0)
 
 
+def _notes(args) -> int:
+    from .notes import update_notes
+
+    if len(args.files) > 1:
+        return _fail("notes takes at most one results file, e.g. python -m verify notes results/verify.jsonl")
+    results = args.files[0] if args.files else None
+    if results is not None and not Path(results).is_file():
+        return _fail(f"no such results file: {results} (run python -m verify first)")
+    changed = update_notes(args.notes, results=results, check=args.check)
+    if args.check:
+        if changed:
+            print(f"{args.notes} is out of date in {len(changed)} generated block(s): {', '.join(changed)}; "
+                  f"run python -m verify notes" + (f" {results}" if results else ""))
+            return 1
+        print(f"{args.notes}: every generated block is current")
+        return 0
+    what = "proof, test and measured" if results else "proof and test"
+    print(f"{args.notes}: rewrote the {what} blocks; {len(changed)} changed"
+          + (f" ({', '.join(changed)})" if changed else ""))
+    return 0
+
+
 def main(argv=None) -> int:
     from .errors import DTypeMismatchError, UnsupportedLayerError
     from .gap import ResultsError
+    from .notes import NotesError
 
     args = build_parser().parse_args(argv)
     try:
@@ -185,6 +217,8 @@ def main(argv=None) -> int:
             n = merge(args.files, args.out)
             print(f"merged {n} records into {args.out}")
             return 0
+        if args.command == "notes":
+            return _notes(args)
         _check_claims(args.claims)
         if args.model:
             return _user_model(args)
@@ -209,5 +243,6 @@ def main(argv=None) -> int:
         from .gap import read_results
 
         return _report(read_results(args.out), Path(args.out), time.perf_counter() - t0)
-    except (KeyError, ValueError, FileExistsError, ResultsError, UnsupportedLayerError, DTypeMismatchError) as exc:
+    except (KeyError, ValueError, FileExistsError, ResultsError, UnsupportedLayerError, DTypeMismatchError,
+            NotesError) as exc:
         return _fail(exc.args[0] if isinstance(exc, KeyError) else str(exc))

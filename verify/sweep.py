@@ -76,13 +76,27 @@ def _key(index, dtype, device) -> tuple:
     return (int(index), str(dtype), str(device))
 
 
+def _cpu_name() -> str:
+    """The processor's model name (from /proc/cpuinfo where there is one), else what ``platform`` says."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def run_facts(dtype: str, device: str, seed: int, flags: dict | None = None) -> dict:
-    """What a results line records about the run."""
+    """What a results line records about the run: versions, the device by name, the CPU kernels torch
+    uses (``cpu_capability``: rounding, and so kink and crossing counts, can differ between them), the
+    dtype, seed, flags and time."""
     dev = torch.device(device)
-    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else (platform.processor() or platform.machine())
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else _cpu_name()
     return {"torch": torch.__version__, "python": platform.python_version(), "device": dev.type,
-            "device_name": name, "dtype": dtype, "seed": seed, "flags": flags or {},
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            "device_name": name, "cpu_capability": torch.backends.cpu.get_cpu_capability(), "dtype": dtype,
+            "seed": seed, "flags": flags or {}, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
 
 def _done_keys(path: Path, config: SweepConfig) -> set:

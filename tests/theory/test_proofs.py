@@ -28,12 +28,6 @@ def by_claim(ids):
     return [pytest.param(c, marks=pytest.mark.claim(c), id=c) for c in ids]
 
 
-@pytest.fixture(scope="module")
-def proofs() -> dict[str, Proof]:
-    """Every proof, computed once for the module."""
-    return {p.claim: p for p in prove_all()}
-
-
 # ------------------------------------------------------------------------------------- the registry
 def test_every_claim_has_a_prover():
     missing = [c for c in IDS if c not in PROVERS]
