@@ -138,3 +138,29 @@ def test_the_command_checks_and_rewrites(tmp_path, proofs, results, monkeypatch,
     assert main(["notes", "--notes", str(tmp_path / "missing.md")]) == 2
     err = capsys.readouterr().err
     assert "at most one results file" in err and "no such results file" in err and "no such notes file" in err
+
+
+def test_cuda_records_get_columns_and_rows_of_their_own(tmp_path, proofs, results):
+    """A CPU sweep merged with a CUDA sweep: the summary has a column per (dtype, device), and no 'not run'."""
+    import json
+
+    lines = results.read_text().splitlines()
+    fake = []
+    for line in lines:
+        rec = json.loads(line)
+        rec["run"]["device"] = rec["network"]["device"] = "cuda"
+        rec["run"]["device_name"] = "a GPU"
+        fake.append(json.dumps(rec))
+    both = tmp_path / "both.jsonl"
+    both.write_text("\n".join(lines + fake) + "\n")
+    path = _notes_file(tmp_path)
+    vn.update_notes(path, results=both, root=ROOT, proofs=proofs.values())
+    got = vn.blocks(path.read_text())
+    head = got["summary"].splitlines()[0]
+    assert [c.strip() for c in head.strip("|").split("|")] == [
+        "claim", "float64 (CPU): max gap/bound", "float32 (CPU): max gap/bound",
+        "float64 (cuda): max gap/bound", "float32 (cuda): max gap/bound"]
+    assert "not run" not in got["summary"]
+    assert [m[0] for m in re.findall(r"^\| (float\d+ \| (cpu|cuda)) \|", got["measured:input-gradient"], re.M)] == [
+        "float64 | cpu", "float32 | cpu", "float64 | cuda", "float32 | cuda"]
+    assert "cuda (a GPU)" in got["run"]
