@@ -92,9 +92,9 @@ def fig_gap_overview(results: list[dict]):
         row = rows[claim]
         # two lines beside the row: the points (and how many are uninformative), then what was left out
         note = f"n = {row['n']}"
-        note += f" · {row['uninformative']} uninformative" if row["uninformative"] else ""
+        note += f" $\\cdot$ {row['uninformative']} uninformative" if row["uninformative"] else ""
         note += f"\n{row['kinks']} kink{'s' if row['kinks'] != 1 else ''}"
-        note += f" · {row['excluded']} outside assumptions" if row["excluded"] else ""
+        note += f" $\\cdot$ {row['excluded']} outside assumptions" if row["excluded"] else ""
         ax.annotate(note, xy=(1.0, y0), xycoords=("axes fraction", "data"), xytext=(4, 0),
                     textcoords="offset points", va="center", ha="left", fontsize=6.5, color="0.25",
                     annotation_clip=False)

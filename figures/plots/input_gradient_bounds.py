@@ -97,11 +97,11 @@ def fig_input_gradient_bounds(results: list[dict]):
                 ax.plot([max(np.median(rel), floor)] * 2, [y0, y0 + 0.86], color="black", lw=0.9)
             note = f"n = {d['n']}"
             if d["neg"]:
-                note += f" · {d['neg']} VIOLATED"
+                note += f" $\\cdot$ {d['neg']} VIOLATED"
             if d["tied"]:
-                note += f" · {d['tied']} equal within rounding"
+                note += f" $\\cdot$ {d['tied']} equal within rounding"
             if d["skipped"]:
-                note += f" · {d['skipped']} with rhs $\\leq$ 0"
+                note += f" $\\cdot$ {d['skipped']} with rhs $\\leq$ 0"
             ax.annotate(note, xy=(1.0, y0 + 0.35), xycoords=("axes fraction", "data"), xytext=(4, 0),
                         textcoords="offset points", va="center", ha="left", fontsize=6.5, color="0.25",
                         annotation_clip=False)
