@@ -201,13 +201,13 @@ class Gap:
 
     @property
     def max_gap_over_bound(self) -> float:
-        vals = [self.gap_over_bound[i] for i in self._interior()]
-        return max(vals) if vals else 0.0
+        gob = self.gap_over_bound                 # one list, not one per point
+        return max((gob[i] for i in self._interior()), default=0.0)
 
     @property
     def max_rel_err(self) -> float:
-        vals = [self.rel_err[i] for i in self._interior()]
-        return max(vals) if vals else 0.0
+        rel = self.rel_err
+        return max((rel[i] for i in self._interior()), default=0.0)
 
     def diagnosis(self) -> str:
         """A failure message that explains itself: the claim, the worst point, both sides, the bound,
