@@ -47,6 +47,13 @@ class ImplementationReport:
     details: list = field(default_factory=list)
     counterexample: dict | None = None
 
+    @property
+    def self_check(self) -> bool:
+        """Whether the toolkit's own two computations of every convention (the definition, and the derived
+        closed form on the linearization) agreed within their bounds on every network: if not, the report
+        rests on a toolkit error, and says so."""
+        return all(c["definition_vs_closed_ok"] for d in self.details for c in d["conventions"].values())
+
     def __str__(self) -> str:
         head = f"check_implementation({self.regularizer}) on {len(self.details)} networks: "
         if self.matched:
@@ -58,11 +65,24 @@ class ImplementationReport:
                 c = self.counterexample
                 lines.append(f"  closest: {c['convention']!r}; departs on network {c['network']} (batch of {c['B']}, "
                              f"x shape {c['x_shape']}, seed {c['seed']}): yours = {c['user']!r}, "
-                             f"{c['convention']} = {c['value']!r} (ratio {c['ratio']:.6g}, |diff| {c['diff']:.3e} > "
-                             f"tol {c['tol']:.3e})")
+                             f"{c['convention']} = {c['value']!r} (ratio {_ratio(c['ratio'])}, |diff| "
+                             f"{c['diff']:.3e} > tol {c['tol']:.3e})")
+                if c.get("float32_match"):
+                    lines.append(f"  yours agrees with {c['convention']!r} within float32 rounding on every network: "
+                                 f"if your code computes in float32, run check_implementation(..., dtype=torch.float32)")
         for name, ok in self.candidates.items():
             lines.append(f"  {'yes' if ok else ' no'}  {name}: {reg.CONVENTIONS[self.regularizer][name]}")
+        lines.append("  toolkit self-check (definition vs derived closed form, every convention and network): "
+                     + ("agree within their bounds" if self.self_check else
+                        "DISAGREE somewhere: this report rests on a toolkit error (see details)"))
         return "\n".join(lines)
+
+
+def _ratio(r: float) -> str:
+    """A ratio near 1 with the digits that tell it from 1 (1 + 1e-6 is not printed as '1')."""
+    if math.isfinite(r) and r != 1 and abs(r - 1) < 1e-4:
+        return f"1 {'+' if r > 1 else '-'} {abs(r - 1):.3g}"
+    return f"{r:.6g}"
 
 
 def _per_example(regularizer, ctx, h, lam, T):
@@ -124,10 +144,11 @@ def _per_example(regularizer, ctx, h, lam, T):
 
 def check_implementation(fn, regularizer: str = "R-IG", *, networks: int = 5, seed: int = 0,
                          dtype: torch.dtype = torch.float64, h: float = 3.0, lam: float = 4.0, T: float = 1.0,
-                         device: str = "cpu") -> ImplementationReport:
+                         device: str = "cpu", batch: int = _B) -> ImplementationReport:
     """Which convention does ``fn(model, x, y) -> scalar`` implement for ``regularizer``?
 
-    ``h`` and ``lam`` (R-CURE) and ``T`` (R-EMR) must be those ``fn`` uses. Returns an
+    ``h`` and ``lam`` (R-CURE) and ``T`` (R-EMR) must be those ``fn`` uses; ``batch`` is the batch size
+    of every drawn batch (at least 2, so that 1/B and 1/B^2 scalings differ). Returns an
     :class:`ImplementationReport`; ``str(report)`` explains it.
     """
     from .checkers import make_context
@@ -137,6 +158,8 @@ def check_implementation(fn, regularizer: str = "R-IG", *, networks: int = 5, se
         raise ValueError(f"unknown regularizer {regularizer!r}; supported: {', '.join(SUPPORTED)}")
     if networks < 1:
         raise ValueError(f"networks must be >= 1, got {networks}")
+    if batch < 2:
+        raise ValueError(f"batch must be >= 2 (with one example 1/B and 1/B^2 cannot be told apart), got {batch}")
     rng = random.Random(seed)
     details, tries, k = [], 0, 0
     while len(details) < networks and tries < 4 * networks:
@@ -145,20 +168,27 @@ def check_implementation(fn, regularizer: str = "R-IG", *, networks: int = 5, se
         k += 1
         model = spec.build(dtype=dtype, device=device)
         gen = torch.Generator().manual_seed(spec.seed)
-        x, y = draw_inputs(model, spec, _B, generator=gen, near_kink_fraction=0.0)
+        x, y = draw_inputs(model, spec, batch, generator=gen, near_kink_fraction=0.0)
         ctx = make_context(model, x, y, seed=spec.seed, arch=spec.id, generator=gen)
         convs, on_kink = _per_example(regularizer, ctx, h, lam, T)
         if on_kink:
             continue                                    # the bounds need interior points: draw another
         out = fn(model, x.detach().clone().requires_grad_(True), y)
+        if torch.is_tensor(out) and out.numel() != 1:
+            raise ValueError(f"check_implementation: fn must return one number, the batch penalty, as training adds "
+                             f"it to the loss; it returned a tensor of shape {tuple(out.shape)} for a batch of "
+                             f"{ctx.B} (reduce it as your training code does, e.g. .mean() or .sum())")
         user = float(out.detach()) if torch.is_tensor(out) else float(out)
         n = ctx.B * ctx.D + 8
         row = {"network": spec.id, "seed": spec.seed, "B": ctx.B, "x_shape": list(x.shape), "user": user, "conventions": {}}
         for c, (ref, per, s, closed) in convs.items():
             tol = 2 * (s * float(per.err.sum()) + gamma(n, per.u) * s * float(per.abs64.sum()))
+            # the same bound for a user's code that computes in float32 (rounding scales with u): a hint only
+            tol32 = tol * max(1.0, 2.0 ** -24 / per.u)
             closed_v = s * float(closed.value.double().sum())
             row["conventions"][c] = {"value": ref, "tol": tol, "closed_form": closed_v,
                                      "diff": abs(user - ref), "match": abs(user - ref) <= tol,
+                                     "match_float32": abs(user - ref) <= tol32,
                                      "definition_vs_closed_ok": abs(ref - closed_v) <= tol
                                      + 2 * s * float(closed.err.sum())}
         details.append(row)
@@ -179,5 +209,6 @@ def check_implementation(fn, regularizer: str = "R-IG", *, networks: int = 5, se
         cv = d["conventions"][best]
         counter = {"convention": best, "network": d["network"], "seed": d["seed"], "B": d["B"], "x_shape": d["x_shape"],
                    "user": d["user"], "value": cv["value"], "diff": cv["diff"], "tol": cv["tol"],
-                   "ratio": d["user"] / cv["value"] if cv["value"] else math.inf}
+                   "ratio": d["user"] / cv["value"] if cv["value"] else math.inf,
+                   "float32_match": all(r["conventions"][best]["match_float32"] for r in details)}
     return ImplementationReport(regularizer, matched, cand, details, counter)

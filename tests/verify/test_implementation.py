@@ -76,3 +76,45 @@ def test_bad_arguments():
         check_implementation(ross_style, "R-FOO")
     with pytest.raises(ValueError, match="networks must be >= 1"):
         check_implementation(ross_style, "R-IG", networks=0)
+    with pytest.raises(ValueError, match="batch must be >= 2"):
+        check_implementation(ross_style, "R-IG", batch=1)
+
+
+def test_a_per_example_vector_is_refused_with_advice():
+    def per_example(model, x, y):
+        g = torch.autograd.grad(F.cross_entropy(model(x), y, reduction="sum"), x, create_graph=True)[0]
+        return g.pow(2).flatten(1).sum(1)
+
+    with pytest.raises(ValueError, match=r"must return one number.*shape \(5,\).*\.mean\(\) or \.sum\(\)"):
+        check_implementation(per_example, "R-IG", networks=1)
+
+
+def test_a_tiny_departure_is_printed_with_its_digits():
+    rep = check_implementation(lambda m, x, y: (1 + 1e-6) * ross_style(m, x, y), "R-IG", networks=2)
+    assert rep.matched is None and rep.counterexample["convention"] == "ross-doshi-velez"
+    assert "ratio 1 + 1e-06" in str(rep), str(rep)
+
+
+def test_float32_code_gets_a_hint_and_matches_in_float32():
+    def ross_float32(model, x, y):
+        import copy
+
+        m32 = copy.deepcopy(model).float()
+        x32 = x.detach().float().requires_grad_(True)
+        g = torch.autograd.grad(F.cross_entropy(m32(x32), y), x32, create_graph=True)[0]
+        return 0.5 * (g.double() ** 2).sum()
+
+    rep = check_implementation(ross_float32, "R-IG", networks=3)
+    assert rep.matched is None and rep.counterexample["float32_match"], str(rep)
+    assert "run check_implementation(..., dtype=torch.float32)" in str(rep)
+    assert check_implementation(ross_float32, "R-IG", networks=3, dtype=torch.float32).matched == "ross-doshi-velez"
+
+
+def test_the_report_states_the_toolkit_self_check_and_the_batch_size():
+    rep = check_implementation(ross_style, "R-IG", networks=2, batch=8)
+    assert rep.self_check and "toolkit self-check" in str(rep) and "agree within their bounds" in str(rep)
+    assert {d["B"] for d in rep.details} == {8}
+    bad = ImplementationReport(rep.regularizer, rep.matched, rep.candidates, [
+        {**rep.details[0], "conventions": {c: {**v, "definition_vs_closed_ok": False}
+                                           for c, v in rep.details[0]["conventions"].items()}}])
+    assert not bad.self_check and "DISAGREE" in str(bad)
