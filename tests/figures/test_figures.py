@@ -143,9 +143,14 @@ def _record(k: int, arch: str, dtype: str, device: str, n: int = 12) -> dict:
     Je = rng.normal(0, 1, (3, 6))
     fe = rng.normal(0, 2, 3)
     emr = [float(np.sum((Je.T @ _softmax(fe / T)) ** 2)) for T in TS]
+    JF2, m = float(np.sum(Je ** 2)), float(np.sort(fe)[-1] - np.sort(fe)[-2])
+    with np.errstate(over="ignore"):              # the hot bound overflows to inf at small T, as saved ones do
+        hot_bound = [JF2 * float(np.expm1(np.ptp(fe) / T)) * (1 + 3 ** -0.5) / 3 ** 0.5 for T in TS]
+    cold_bound = [2 * math.sqrt(2) * 2 * JF2 * math.exp(-m / T) for T in TS]
     gaps.append(Gap("emr-limits", "temperature sweep", "measurement", [0.0], [0.0], [0.0],
                     extra={"T": TS, "emr": emr, "hot_limit": float(np.sum(Je.sum(0) ** 2) / 9),
-                           "cold_limit": float(np.sum(Je[int(np.argmax(fe))] ** 2)), "point": 0}, **common))
+                           "cold_limit": float(np.sum(Je[int(np.argmax(fe))] ** 2)), "point": 0,
+                           "hot_bound": hot_bound, "cold_bound": None if k == 2 else cold_bound}, **common))
     run = {"torch": "2.13.0", "device": device, "device_name": "synthetic", "dtype": dtype, "flags": {}, "seed": k}
     return network_record({"id": arch, "arch": arch.split("-")[0], "index": k, "device": device}, run, gaps)
 
@@ -282,6 +287,39 @@ def test_emr_lines_and_limits_are_the_saved_values(built, results):
         hot = [x for x in ax.lines if x.get_gid() == "hot"][0]
         cold = [x for x in ax.lines if x.get_gid() == "cold"][0]
         assert hot.get_ydata()[0] == g.extra["hot_limit"] and cold.get_ydata()[0] == g.extra["cold_limit"]
+
+
+def test_emr_bands_are_the_saved_bounds_clipped_to_the_axes(built, results):
+    """Each band is limit +- the saved bound, clipped to the axes (which the curve and the limits set, never
+    the bands), drawn at every T where it leaves part of the axis uncovered; no band without a saved bound."""
+    fig = built["emr-limits"]
+    gaps = {g.arch: g for r in results for g in r["gaps"] if g.claim == "emr-limits" and g.dtype == "float64"}
+    n_bands = 0
+    for ax, ln in zip(fig.axes, _lines(fig, "emr")):
+        g = next(g for g in gaps.values() if list(ln.get_ydata()) == g.extra["emr"])
+        T, (bottom, top) = np.asarray(g.extra["T"]), ax.get_ylim()
+        values = list(g.extra["emr"]) + [g.extra["hot_limit"], g.extra["cold_limit"]]
+        assert bottom < min(values) and max(values) < top
+        for side in ("hot", "cold"):
+            polys = [c for c in ax.collections if c.get_gid() == f"{side}-band"]
+            bound = g.extra[f"{side}_bound"]
+            if bound is None:
+                assert not polys
+                continue
+            n_bands += 1
+            lim, b = g.extra[f"{side}_limit"], np.asarray(bound, dtype=float)
+            lo, hi = np.clip(lim - b, bottom, top), np.clip(lim + b, bottom, top)
+            says = ~((lo <= bottom) & (hi >= top))
+            assert says.any() and len(polys) == 1
+            ys: dict = {}
+            for path in polys[0].get_paths():
+                for x, y in path.vertices:
+                    k = int(np.flatnonzero(T == x)[0])                 # every vertex sits at a saved T
+                    ys.setdefault(k, set()).add(float(y))
+            for k, at in ys.items():                                  # both edges there, and nothing else
+                assert at == {float(lo[k]), float(hi[k])}, (side, k, at, lo[k], hi[k])
+            assert set(np.flatnonzero(says)) <= set(ys)              # drawn wherever the bound says something
+    assert n_bands >= 3
 
 
 def test_gram_heatmaps_are_the_saved_matrices(built, results):

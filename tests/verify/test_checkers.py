@@ -18,6 +18,7 @@ from verify import closed_forms as cf
 from verify.bounds import Bounded
 from verify.checkers import CHECKERS, make_context, run_checks
 from verify.checkers.common import C_GRID, H_GRID
+from verify.checkers.liu2022margin import EMR_CLOSED_SWEEP, EMR_COLD_SWEEP, EMR_HOT_SWEEP, T_GRID
 from verify.networks import ARCHS, draw_inputs, draw_spec
 
 CHECKABLE = [c for c, v in CLAIMS.items() if v.kind != "empirical"]
@@ -59,7 +60,8 @@ REQUIRED = {
     ("cross-entropy-scale-variance", "CE(c f) <= (K-1) exp(-c m)"),
     ("cross-entropy-scale-variance", "|grad_x CE(c f)| <= sqrt(2) (K-1) c |J|_F exp(-c m)"),
     ("emr-limits", "temperature sweep"), ("emr-limits", "R-EMR(T=1e6) = |J^T 1|^2/K^2 (hot limit)"),
-    ("emr-limits", "R-EMR(T=1e-6) = |w_yhat|^2 (cold limit)"),
+    ("emr-limits", "R-EMR(T=1e-6) = |w_yhat|^2 (cold limit)"), ("emr-limits", EMR_HOT_SWEEP),
+    ("emr-limits", EMR_COLD_SWEEP), ("emr-limits", EMR_CLOSED_SWEEP),
     ("margin-lower-bound", "min(gamma_O / max_j |w_y - w_j|, r(x)) <= min(d_local, r(x))"),
     ("margin-lower-bound", "max_j |w_y - w_j| <= sqrt(2) |J|_2"),
     ("margin-lower-bound", "sqrt(2) |J|_2 <= sqrt(2) prod_l |J_l|_2"),
@@ -162,6 +164,8 @@ def test_record_schemas_and_kinks_reported():
     emr = by[("emr-limits", "temperature sweep")][0]
     assert set(emr.extra) >= {"T", "emr", "hot_limit", "cold_limit", "point"}
     assert emr.extra["T"][0] == pytest.approx(1e-3) and emr.extra["T"][-1] == pytest.approx(1e3)
+    assert len(emr.extra["emr"]) == len(emr.extra["hot_bound"]) == len(emr.extra["T"]) == len(T_GRID)
+    assert emr.extra["cold_bound"] is None or len(emr.extra["cold_bound"]) == len(T_GRID)
     ce = by[("cross-entropy-scale-variance", "scale sweep")][0]
     assert len(ce.extra["series"]["gamma"]) == len(ce.extra["c"])       # its invariance: "gamma(c f) = gamma(f)"
     assert ce.extra["series"]["CE"][-1] < ce.extra["series"]["CE"][0]
@@ -242,6 +246,88 @@ def test_wrong_curvature_forms_fail_in_both_dtypes(monkeypatch, dtype):
         # every informative point of every h sees the error
         for g in gaps:
             assert set(g.informative_points()) <= set(g.failures)
+
+
+def _emr_sweeps(ctx):
+    """The emr-limits gaps of one context: (hot sweep, cold sweep, temperature-sweep measurement, closed-form
+    sweep)."""
+    by = {g.check: g for g in CHECKERS["emr-limits"](ctx)}
+    return by[EMR_HOT_SWEEP], by[EMR_COLD_SWEEP], by["temperature sweep"], by[EMR_CLOSED_SWEEP]
+
+
+@pytest.mark.claim("emr-limits")
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
+def test_emr_sweep_holds_and_is_informative_on_both_sides(dtype):
+    """At every T of T_GRID and every point, R-EMR(T) lies within the derived truncation bound (plus rounding)
+    of both limits, and each side is informative somewhere: the hot side towards T = 1e3, the cold side
+    towards T = 1e-3, on every architecture. The measurement for the figure carries the judged values and
+    bounds of its point."""
+    B, n_T = 8, len(T_GRID)
+    for arch in ARCHS:
+        informative = {"hot": [0] * n_T, "cold": [0] * n_T}
+        for seed in range(2):
+            hot, cold, sweep, closed = _emr_sweeps(_ctx(seed=seed, arch=arch, dtype=dtype))
+            assert closed.ok is True and closed.n_points == n_T * B and closed.lhs == hot.lhs, closed.diagnosis()
+            assert closed.n_informative == closed.n_interior > 0, closed.diagnosis()
+            for g, side in ((hot, "hot"), (cold, "cold")):
+                assert g.ok is True and g.kind == "identity", g.diagnosis()
+                assert g.n_points == n_T * B and g.extra["side"] == side
+                assert g.extra["T"] == [T for T in sweep.extra["T"] for _ in range(B)]
+                for k in g.informative_points():
+                    informative[side][k // B] += 1
+            i = sweep.extra["point"]
+            at = [t * B + i for t in range(n_T)]
+            assert sweep.extra["emr"] == [hot.lhs[k] for k in at] == [cold.lhs[k] for k in at]
+            assert sweep.extra["hot_bound"] == [hot.bound[k] for k in at]
+            assert sweep.extra["hot_limit"] == hot.rhs[i] and sweep.extra["cold_limit"] == cold.rhs[i]
+            assert sweep.extra["cold_bound"] == (None if cold.excluded[i] else [cold.bound[k] for k in at])
+        hot_T, cold_T = informative["hot"], informative["cold"]
+        assert hot_T[-1] > 0 and cold_T[0] > 0, (arch, informative)
+        # the bounds shrink towards their own limit: each side is informative mostly at its own end
+        assert sum(hot_T[n_T // 2 + 1:]) > sum(hot_T[:n_T // 2]) and sum(cold_T[:n_T // 2]) > sum(cold_T[n_T // 2 + 1:])
+
+
+@pytest.mark.claim("emr-limits")
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
+def test_wrong_emr_definitions_fail_the_sweep_in_both_dtypes(monkeypatch, dtype):
+    """A factor 2 in R-EMR, and the temperature used as an inverse temperature (softmax(f T)), fail the
+    sweep at informative points of both sides; softmax(f/T^2) fails the closed-form sweep.
+
+    The factor 2 is caught wherever it must be: unplanted, the float R-EMR L is within the bound b of the
+    limit R; planted, the value is 2L exactly and its bound b' >= b (the bound of 2 X is at least twice
+    that of X), so |2L - R| >= L - b >= L - b' > b' wherever L > 2 b' (the planted value 2L > 4 b'). A bug that only speeds up the
+    approach to both limits, such as softmax(f/T^2), stays inside the bands (the limits cannot see it), so
+    it is checked against the closed form at the same T."""
+    from verify.checkers import liu2022margin as liu
+    from verify.checkers.common import CheckContext
+
+    ctxs = [_ctx(seed=s, arch=a, dtype=dtype) for a in ("mlp", "cnn") for s in range(2)]
+    real_def = liu._emr_def
+    monkeypatch.setattr(liu, "_emr_def", lambda ctx, T, m_lo: 2 * real_def(ctx, T, m_lo))
+    must_fail = {"hot": 0, "cold": 0}
+    for ctx in ctxs:
+        for g in _emr_sweeps(ctx)[:2]:
+            must = [i for i in g._interior() if g.lhs[i] > 4 * g.bound[i]]
+            assert set(must) <= set(g.failures), g.diagnosis()
+            assert set(must) <= set(g.informative_points())
+            must_fail[g.extra["side"]] += len(must)
+    assert must_fail["hot"] > 0 and must_fail["cold"] > 0, must_fail
+    monkeypatch.setattr(liu, "_emr_def", real_def)
+    real_grad = CheckContext.emr_grad
+    monkeypatch.setattr(CheckContext, "emr_grad", lambda self, T, model=None, x=None: real_grad(self, 1.0 / T, model, x))
+    caught = {"hot": 0, "cold": 0}
+    for ctx in ctxs:
+        for g in _emr_sweeps(ctx)[:2]:
+            assert g.ok is False
+            caught[g.extra["side"]] += len(set(g.failures) & set(g.informative_points()))
+    assert caught["hot"] > 0 and caught["cold"] > 0, caught
+    # softmax(f/T^2): inside both limit bands, but the closed-form identity sees it at every T != 1
+    monkeypatch.setattr(CheckContext, "emr_grad", lambda self, T, model=None, x=None: real_grad(self, T * T, model, x))
+    for ctx in ctxs:
+        closed = _emr_sweeps(ctx)[3]
+        T = closed.extra["T"]
+        wrong = [i for i in closed.informative_points() if abs(T[i] - 1) > 0.5 and abs(closed.lhs[i] - closed.rhs[i]) > 0]
+        assert wrong and set(wrong) & set(closed.failures), closed.diagnosis()
 
 
 def test_gap_resolution_flags_checks_that_cannot_see_an_error():

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from .. import closed_forms as cf
 from .. import regularizers as reg
 from ..bounds import Bounded, cross_entropy, softmax, sq_norm, vjp_err
+from ..gap import Gap
 from .common import C_GRID, CheckContext, bias_free, f64, to_list, upper
 
 __all__ = ["CHECKERS"]
@@ -148,44 +149,165 @@ def _ce_sweep(ctx: CheckContext, m: Bounded, excl: torch.Tensor):
         "point": i, "label": label_kind, "last_layer": "nn.Linear" if last is not None else None})
 
 
-def emr_limits(ctx: CheckContext) -> list:
-    """R-EMR (autograd) at T = 1e6 vs |J^T 1|^2/K^2, and at T = 1e-6 vs |w_yhat|^2, each within a derived
-    bound; and the temperature sweep for one point.
+def _temperature(ctx: CheckContext, T: float) -> float:
+    """T as the model's dtype represents it: the temperature the definition divides by, taken as exact."""
+    return float(torch.tensor(T, dtype=ctx.dtype))
 
-    Hot: pt_k in [e^{-rho}/K, e^{rho}/K] with rho = range(f)/T, so |pt - 1/K|_2 <= (e^rho - 1)/sqrt(K) and
-    | |J^T pt|^2 - |J^T 1/K|^2 | <= |J|_F^2 (e^rho - 1)(1 + 1/sqrt(K))/sqrt(K).
-    Cold (certified unique max, others excluded): | |J^T pt~|^2 - |w_yhat|^2 | <= |J|_F^2 |pt~ - e|(|pt~| + 1),
-    evaluated a posteriori on the float pt~ the definition used (its seed), plus the rounding of the
-    backprop of that seed; the a-priori |pt - e| <= sqrt(2)(K-1) e^{-m/T} is recorded in extra."""
+
+def _emr_seed(ctx: CheckContext, T: float, m_lo: torch.Tensor, logits: Bounded | None = None) -> Bounded:
+    """The seed pt~ = softmax(f~/T) of the definition (float, as emr_grad computes it), with a bound on its
+    distance to the exact pt = softmax(f/T): the smaller of two valid bounds per entry.
+
+    - relative: :func:`verify.bounds.softmax` of f~/T, whose logit error is err(f)/T (grows as T -> 0);
+    - one-hot: with s = f/T and s~ = fl(f~/T) within sigma of s, both exact softmaxes have
+      p_j <= e^{-(s_yhat - s_j)} <= e^{-mu} for j != yhat, mu = m/T - 2 max sigma (m >= m_lo), and
+      1 - p_yhat = sum_{j != yhat} p_j, so |p_j(s~) - p_j(s)| <= e^{-mu} and |p_yhat(s~) - p_yhat(s)| <=
+      (K-1) e^{-mu}; plus torch's evaluation of softmax(s~), bounded by verify.bounds.softmax at err 0.
+    """
+    sc = (ctx.f_def if logits is None else logits) / T
+    rel = softmax(sc)
+    rnd = softmax(Bounded(sc.value))
+    mu = m_lo / T - 2 * sc.err.amax(-1)
+    tail = torch.exp(-mu).unsqueeze(-1).expand(-1, ctx.K)
+    tail = torch.where(F.one_hot(ctx.yhat, ctx.K).bool(), (ctx.K - 1) * tail, tail)
+    return Bounded(rel.value, torch.minimum(rel.err, rnd.err + upper(tail)))
+
+
+def _emr_def(ctx: CheckContext, T: float, m_lo: torch.Tensor) -> Bounded:
+    """R-EMR(T) = |J^T pt|^2 by its definition (autograd of sum_k pt_k f_k, pt = softmax(f/T) detached;
+    ``T`` representable in the dtype), with the bound of backprop of the seed (see :func:`_emr_seed`)."""
+    return sq_norm(Bounded(ctx.emr_grad(T), vjp_err(ctx.J, _emr_seed(ctx, T, m_lo))), -1)
+
+
+def _emr_closed(ctx: CheckContext, T: float, m_lo: torch.Tensor) -> Bounded:
+    """R-EMR(T) = |J^T pt|^2 in closed form from the linearization: J and pt = softmax(f/T) of its logits,
+    pt bounded as in :func:`_emr_seed`."""
+    return cf.emr(ctx.J, _emr_seed(ctx, T, m_lo, ctx.f))
+
+
+def _norm_up(v: Bounded) -> torch.Tensor:
+    """An upper bound on sqrt(v) for a Bounded square norm v (float64)."""
+    return upper((f64(v.value) + v.bound()).clamp(min=0).sqrt())
+
+
+def _hot_truncation(JF: torch.Tensor, spread: torch.Tensor, T: float, K: int, hot: Bounded) -> torch.Tensor:
+    """A bound on | |J^T pt|^2 - |J^T 1|^2/K^2 | at temperature T (see :func:`emr_limits`): with
+    delta = (e^rho - 1)/sqrt K >= |pt - 1/K|, rho = spread/T, spread >= max f - min f,
+    |J|_F delta min(|J|_F (1 + 1/sqrt K), 2 |J^T 1|/K + |J|_F delta), and never above |J|_F^2;
+    0 where J = 0 (both sides are 0)."""
+    delta = torch.expm1(spread / T) / math.sqrt(K)
+    plus = torch.minimum(JF * (1 + 1 / math.sqrt(K)), 2 * _norm_up(hot) + JF * delta)
+    t = torch.minimum(upper(JF * delta * plus), upper(JF ** 2))
+    return torch.where(JF > 0, t, torch.zeros_like(t))
+
+
+def _cold_truncation(JF: torch.Tensor, m_lo: torch.Tensor, T: float, K: int, cold: Bounded) -> torch.Tensor:
+    """An a-priori bound on | |J^T pt|^2 - |w_yhat|^2 | at temperature T (see :func:`emr_limits`): with
+    eps = sqrt(2)(K-1) e^{-m/T} >= |pt - e|, m >= m_lo > 0, |J|_F eps min(2 |J|_F, 2 |w_yhat| + |J|_F eps), and
+    never above |J|_F^2. e^{-m/T} is kept at least the smallest subnormal, so that its underflow to 0 cannot make the bound
+    smaller than the true term."""
+    eps = math.sqrt(2) * (K - 1) * torch.exp(-m_lo.clamp(min=0) / T).clamp(min=2.0 ** -1074)
+    return torch.minimum(upper(JF * eps * torch.minimum(2 * JF, 2 * _norm_up(cold) + JF * eps)), upper(JF ** 2))
+
+
+def _grid_gap(ctx: CheckContext, check: str, lhs: list, rhs: Bounded | list, trunc: list | None, Ts: list,
+              excluded: torch.Tensor | None, extra: dict) -> Gap:
+    """One identity Gap over the whole temperature grid: point t * B + i is input i at T = Ts[t], with
+    bound = rounding of both sides + the truncation term at that T (none for an exact identity); ``rhs`` is
+    one value per input (a limit) or a list, one per T; kinks and exclusions repeat per T."""
+    n = len(Ts)
+    rhs = rhs if isinstance(rhs, list) else [rhs] * n
+    trunc = trunc if trunc is not None else [torch.zeros_like(f64(lhs[0].value))] * n
+    L = torch.stack([f64(v.value) for v in lhs]).cpu()
+    bound = (torch.stack([v.bound() for v in lhs]) + torch.stack([v.bound() for v in rhs]) + torch.stack(trunc)).cpu()
+    R = torch.stack([f64(v.value) for v in rhs]).cpu()
+    ex = to_list(excluded.repeat(n)) if excluded is not None else None
+    return Gap("emr-limits", check, "identity", to_list(L), to_list(R), to_list(bound),
+               dtype=str(ctx.dtype).replace("torch.", ""), device=str(ctx.device), seed=int(ctx.seed),
+               arch=ctx.arch, kink_distance=ctx.kink * n, on_kink=[bool(v) for v in ctx.on_kink.repeat(n)],
+               excluded=[bool(v) for v in ex] if ex is not None else None,
+               extra=dict(extra, T=[T for T in Ts for _ in range(ctx.B)],
+                          truncation=to_list(torch.stack(trunc))))
+
+
+#: The sweep checks of emr-limits, each one Gap over the whole T_GRID x point grid: the definition against
+#: its closed form at every T (an exact identity), and against each limit within its truncation bound.
+EMR_CLOSED_SWEEP = "R-EMR(T) = |J^T softmax(f/T)|^2 (closed form), every T"
+EMR_HOT_SWEEP = "R-EMR(T) = |J^T 1|^2/K^2 + O(e^{range(f)/T} - 1), every T"
+EMR_COLD_SWEEP = "R-EMR(T) = |w_yhat|^2 + O((K-1) e^{-m/T}), every T"
+
+
+def emr_limits(ctx: CheckContext) -> list:
+    """R-EMR(T) (autograd, as the official code computes it) against its two limits, each within a derived
+    truncation bound plus the rounding of both sides: at T = 1e6 and T = 1e-6, and at every T of the sweep
+    T_GRID = 1e-3 .. 1e3 at every point; at every T of the sweep also against its closed form |J^T pt|^2 from
+    the linearization (rounding only: this identity sees a wrong temperature such as softmax(f/T^2), which
+    only changes how fast the limits are approached); and, for one point, the sweep with both bounds (a
+    measurement).
+
+    With a = pt = softmax(f/T) and b the limit's weights, | |J^T a|^2 - |J^T b|^2 | <= |J^T (a - b)| |J^T (a + b)|
+    <= |J|_F |a - b| |J^T (a + b)|, and |J^T (a + b)| <= min(|J|_F |a + b|, 2 |J^T b| + |J|_F |a - b|).
+
+    - Hot (b = 1/K, every point): pt_k = 1 / sum_j e^{(f_j - f_k)/T} lies in [e^{-rho}/K, e^{rho}/K] with
+      rho = range(f)/T, so |pt - 1/K| <= delta = (e^rho - 1)/sqrt(K); |a + b| <= |pt| + |1/K| <= 1 + 1/sqrt(K)
+      and |J^T b| = |J^T 1|/K, hence | R-EMR(T) - |J^T 1|^2/K^2 | <= |J|_F delta min(|J|_F (1 + 1/sqrt K),
+      2 |J^T 1|/K + |J|_F delta) (the first form is |J|_F^2 (e^rho - 1)(1 + 1/sqrt K)/sqrt K).
+    - Cold (b = e_yhat, at points with a certified unique max, margin m = f_yhat - max_{j != yhat} f_j > 0;
+      others excluded): 1 - pt_yhat = sum_{j != yhat} pt_j <= sum_{j != yhat} e^{-(f_yhat - f_j)/T} <=
+      (K-1) e^{-m/T} and |pt - e|^2 = (1 - pt_yhat)^2 + sum_{j != yhat} pt_j^2 <= 2 (1 - pt_yhat)^2, so
+      |pt - e| <= eps = sqrt(2)(K-1) e^{-m/T}; |a + b| <= |pt| + 1 <= 2, hence
+      | R-EMR(T) - |w_yhat|^2 | <= |J|_F eps min(2 |J|_F, 2 |w_yhat| + |J|_F eps) <= 2 sqrt(2)(K-1) |J|_F^2 e^{-m/T}.
+
+    Both sides also obey the trivial bound |R-EMR(T) - limit| <= max(R-EMR(T), limit) <= |J|_F^2 (each is a
+    square norm of J^T v with |v| <= 1), which caps either truncation bound where it explodes (the hot one
+    as T -> 0, the cold one as T -> oo): there it is uninformative, but finite. range(f) is replaced by a
+    certified upper bound, m by a certified lower bound, |J|_F, |J^T 1| and |w_yhat| by upper bounds. The sweep judges the a-priori cold bound (the predicted decay rate e^{-m/T}) at every T;
+    the single check at T = 1e-6 judges the a-posteriori |J|_F^2 |pt~ - e|(|pt~| + 1) on the float seed pt~
+    the definition used, with the a-priori bound recorded in extra. The definition's rounding bound covers
+    backprop and its float seed (:func:`_emr_seed`). Each side's sweep is one Gap over the T x point grid
+    (point t * B + i is input i at T_GRID[t], the temperatures as the dtype represents them); at the end of
+    the grid away from a limit the truncation bound exceeds the values, and those points are counted
+    uninformative (both sides are checked at every T: where a bound can be informative depends on range(f)
+    and m, not on T alone)."""
     c_id, K = "emr-limits", ctx.K
     JF = ctx.frobenius_upper()
     fv = f64(ctx.f_def.value)
-    rho = (fv.amax(-1) - fv.amin(-1) + 2 * ctx.f_def.err.amax(-1)) / T_HOT
-    trunc = upper(JF ** 2 * torch.expm1(rho) * (1 + 1 / math.sqrt(K)) / math.sqrt(K))
-    pt = softmax(ctx.f_def * (1.0 / T_HOT))
-    hot = sq_norm(Bounded(ctx.emr_grad(T_HOT), vjp_err(ctx.J, pt)), -1)
-    gaps = [ctx.gap(c_id, "R-EMR(T=1e6) = |J^T 1|^2/K^2 (hot limit)", "identity", hot, cf.emr_hot_limit(ctx.J), trunc,
-                    extra={"T": T_HOT, "truncation": to_list(trunc)})]
+    spread = fv.amax(-1) - fv.amin(-1) + 2 * ctx.f_def.err.amax(-1)      # >= range of the exact logits
+    hot_lim, cold_lim = cf.emr_hot_limit(ctx.J), cf.emr_cold_limit(ctx.J, ctx.yhat)
     m = ctx.margin(ctx.f, ctx.yhat)
     m_lo = f64(m.value) - m.err
     excl = (m_lo <= 0).cpu()
+    Th = _temperature(ctx, T_HOT)
+    trunc = _hot_truncation(JF, spread, Th, K, hot_lim)
+    gaps = [ctx.gap(c_id, "R-EMR(T=1e6) = |J^T 1|^2/K^2 (hot limit)", "identity", _emr_def(ctx, Th, m_lo),
+                    hot_lim, trunc, extra={"T": Th, "truncation": to_list(trunc)})]
     with torch.no_grad():
         ptc = torch.softmax(ctx.f_def.value / T_COLD, dim=1)
     cold = sq_norm(Bounded(ctx.emr_grad(T_COLD), vjp_err(ctx.J, Bounded(ptc))), -1)
     dev = (f64(ptc) - F.one_hot(ctx.yhat, K).to(torch.float64)).norm(dim=-1)
     post = upper(JF ** 2 * dev * (f64(ptc).norm(dim=-1) + 1))
-    prior = upper(JF ** 2 * math.sqrt(2) * (K - 1) * torch.exp(-m_lo.clamp(min=0) / T_COLD) * 2)
-    gaps.append(ctx.gap(c_id, "R-EMR(T=1e-6) = |w_yhat|^2 (cold limit)", "identity", cold,
-                        cf.emr_cold_limit(ctx.J, ctx.yhat), post, excluded=excl,
-                        extra={"T": T_COLD, "truncation": to_list(post), "a_priori": to_list(prior)}))
+    prior = _cold_truncation(JF, m_lo, T_COLD, K, cold_lim)
+    gaps.append(ctx.gap(c_id, "R-EMR(T=1e-6) = |w_yhat|^2 (cold limit)", "identity", cold, cold_lim, post,
+                        excluded=excl, extra={"T": T_COLD, "truncation": to_list(post), "a_priori": to_list(prior)}))
+    # the sweep: every T, every point, each side against its a-priori truncation bound
+    Ts = [_temperature(ctx, T) for T in T_GRID]
+    emr = [_emr_def(ctx, T, m_lo) for T in Ts]
+    hot = _grid_gap(ctx, EMR_HOT_SWEEP, emr, hot_lim, [_hot_truncation(JF, spread, T, K, hot_lim) for T in Ts],
+                    Ts, None, {"side": "hot"})
+    cold = _grid_gap(ctx, EMR_COLD_SWEEP, emr, cold_lim, [_cold_truncation(JF, m_lo, T, K, cold_lim) for T in Ts],
+                     Ts, excl, {"side": "cold"})
+    closed = _grid_gap(ctx, EMR_CLOSED_SWEEP, emr, [_emr_closed(ctx, T, m_lo) for T in Ts], None, Ts, None,
+                       {"side": "closed form"})
+    gaps += [closed, hot, cold]
+    # the measurement for the figure: the judged values and bounds of one point (largest margin, off kinks)
     mv = f64(m.value).cpu().masked_fill(ctx.on_kink, -math.inf)
-    i = int(mv.argmax())
-    X = ctx.x[i:i + 1].repeat(len(T_GRID), *([1] * (ctx.x.dim() - 1)))
-    series = ctx.emr_grad(torch.tensor(T_GRID), x=X).square().sum(-1)
+    i, B = int(mv.argmax()), ctx.B
+    at = [t * B + i for t in range(len(Ts))]
     gaps.append(ctx.measurement(c_id, "temperature sweep", {
-        "T": list(T_GRID), "emr": to_list(series), "hot_limit": float(f64(cf.emr_hot_limit(ctx.J).value)[i]),
-        "cold_limit": float(f64(cf.emr_cold_limit(ctx.J, ctx.yhat).value)[i]), "point": i,
-        "predicted": int(ctx.yhat[i])}))
+        "T": Ts, "emr": [hot.lhs[k] for k in at], "hot_limit": hot.rhs[i], "cold_limit": cold.rhs[i],
+        "hot_bound": [hot.bound[k] for k in at],
+        "cold_bound": None if bool(excl[i]) else [cold.bound[k] for k in at],
+        "point": i, "predicted": int(ctx.yhat[i])}))
     return gaps
 
 
