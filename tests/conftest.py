@@ -4,6 +4,7 @@
   ``torch.cuda.is_available()`` is false, so the suite passes on machines without a GPU.
 - Tests marked ``claim(*ids)`` check those claims; ``--claim ID`` (repeatable) runs only the tests of the
   claims named (tests/test_registry.py requires every claim to have such tests).
+- Hypothesis runs derandomized (profile ``repeatable``); ``--hypothesis-profile explore`` draws afresh.
 - The summary at the end of the run prints what the exact-bound tests measured (the largest ratio of a
   float error to its rigorous bound, and how many points were too close to a kink for the float pass);
   tests add to it through ``tests.theory.strategies.REPORT``.
@@ -14,6 +15,15 @@ from __future__ import annotations
 import sys
 
 import pytest
+from hypothesis import settings
+
+# Hypothesis draws the same examples on every run ("repeatable", the default: a green suite stays green, and
+# a failure reproduces anywhere), or fresh ones with ``python -m pytest --hypothesis-profile explore``.
+# Neither replays failures saved in a local .hypothesis/ folder, so a run in a work tree tests what a fresh
+# clone tests. Loaded here, before the test modules build their own @settings on top of it.
+settings.register_profile("repeatable", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False, database=None)
+settings.load_profile("repeatable")
 
 
 def _cuda_available() -> bool:

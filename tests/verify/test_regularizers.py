@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import random
+from functools import partial
 
 import pytest
 import torch
@@ -153,6 +154,10 @@ def test_peer_conventions_are_reproduced(seed, arch, dtype):
     scale * sum_i v_i for one exact per-example v (class Exact), so each lies within batch_bound of it and
     they lie within the sum of their bounds of each other (tests/verify/within.py). No hand-set tolerance."""
     model, x, y = case(seed, arch, dtype)
+    # a drawn batch whose value is too small for its bound (a cancelling seed such as 1 - K p near uniform p,
+    # the codes' different rounding of x + h z in float32, a dead network's 0) is redrawn, not failed; the
+    # agreement is asserted either way, and the pinned example below must be informative throughout
+    close = partial(assert_close, coarse="reject")
     ex = Exact(model, x, y)
     assume(not bool(ex.lin.on_kink.any()))                      # the exact values need interior points
     B, K, D, p, e = ex.B, ex.K, ex.D, ex.p, onehot(y, ex.K, ex.p)
@@ -160,23 +165,23 @@ def test_peer_conventions_are_reproduced(seed, arch, dtype):
     ce_mean = ex.grad_sq((p - e) * ex.inv_B, lambda f: F.cross_entropy(f, y))
     # R-IG: ross-doshi-velez = (1/2) sum_i |grad of the mean loss|_i^2 = (1/(2B^2)) sum_i |grad L_i|^2
     rdv = ross_doshi_velez(model, x, y)
-    assert_close(R.input_gradient(model, x, y, convention="ross-doshi-velez"), rdv,
-                 2 * batch_bound(ce_mean, 0.5, D), ce_mean, 0.5, "ross-doshi-velez")
-    assert_close(rdv, R.input_gradient(model, x, y).sum() / (2 * B * B),
-                 batch_bound(ce_mean, 0.5, D) + batch_bound(ce_sum, 1 / (2 * B * B), D), ce_sum, 1 / (2 * B * B),
-                 "ross-doshi-velez = sum / 2B^2")
+    close(R.input_gradient(model, x, y, convention="ross-doshi-velez"), rdv,
+          2 * batch_bound(ce_mean, 0.5, D), ce_mean, 0.5, "ross-doshi-velez")
+    close(rdv, R.input_gradient(model, x, y).sum() / (2 * B * B),
+          batch_bound(ce_mean, 0.5, D) + batch_bound(ce_sum, 1 / (2 * B * B), D), ce_sum, 1 / (2 * B * B),
+          "ross-doshi-velez = sum / 2B^2")
     lsm = ex.grad_sq(1 - p * K, lambda f: F.log_softmax(f, dim=1).sum())    # log_softmax's backward: 1 - K p
-    assert_close(R.input_gradient(model, x, y, convention="dtak-rrr"), rrr(model, x, y),
-                 2 * batch_bound(lsm, 1.0, D), lsm, 1.0, "dtak-rrr")
+    close(R.input_gradient(model, x, y, convention="dtak-rrr"), rrr(model, x, y),
+          2 * batch_bound(lsm, 1.0, D), lsm, 1.0, "dtak-rrr")
     # R-JAC: hoffman, exact (n = -1) and with n = 3 random unit projections drawn from the same generator
     rows = ex.rows()
     jac = cf.jacobian_norm(rows)
     xl = x.detach().clone().requires_grad_(True)
     f = model(xl)
     hof = R.jacobian(model, x, convention="hoffman")
-    assert_close(hof, JacobianReg(n=-1)(xl, f), 2 * batch_bound(jac, 1 / (2 * B), K * D), jac, 1 / (2 * B), "hoffman")
-    assert_close(hof, R.jacobian(model, x).mean() / 2, 2 * batch_bound(jac, 1 / (2 * B), K * D), jac, 1 / (2 * B),
-                 "hoffman = mean / 2")
+    close(hof, JacobianReg(n=-1)(xl, f), 2 * batch_bound(jac, 1 / (2 * B), K * D), jac, 1 / (2 * B), "hoffman")
+    close(hof, R.jacobian(model, x).mean() / 2, 2 * batch_bound(jac, 1 / (2 * B), K * D), jac, 1 / (2 * B),
+          "hoffman = mean / 2")
     n, g = 3, torch.Generator().manual_seed(seed)
     proj = None
     for _ in range(n):
@@ -186,20 +191,20 @@ def test_peer_conventions_are_reproduced(seed, arch, dtype):
         term = sq_norm(Bounded(Jv, vjp_err(ex.J, v)), -1)
         proj = term if proj is None else proj + term
     g1, g2 = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed)
-    assert_close(R.jacobian(model, x, projections=n, generator=g1, convention="hoffman"),
-                 JacobianReg(n=n, generator=g2)(xl, f), 2 * batch_bound(proj, K / (2 * n * B), n * D),
-                 proj, K / (2 * n * B), "hoffman, 3 projections")
+    close(R.jacobian(model, x, projections=n, generator=g1, convention="hoffman"),
+          JacobianReg(n=n, generator=g2)(xl, f), 2 * batch_bound(proj, K / (2 * n * B), n * D),
+          proj, K / (2 * n * B), "hoffman, 3 projections")
     # R-CL: hein-andriushchenko = (1/(K^2 B)) sum_i sum_{l,m} |w_l - w_m|^2
     cl = cf.cross_lipschitz_pairwise(rows)
     ha, scale = hein_andriushchenko(model, x), 1 / (K * K * B)
-    assert_close(R.cross_lipschitz(model, x, convention="hein-andriushchenko"), ha,
-                 2 * batch_bound(cl, scale, K * K * D), cl, scale, "hein-andriushchenko")
-    assert_close(R.cross_lipschitz(model, x).sum() * scale, ha, 2 * batch_bound(cl, scale, K * K * D), cl, scale,
-                 "hein-andriushchenko = sum / K^2 B")
+    close(R.cross_lipschitz(model, x, convention="hein-andriushchenko"), ha,
+          2 * batch_bound(cl, scale, K * K * D), cl, scale, "hein-andriushchenko")
+    close(R.cross_lipschitz(model, x).sum() * scale, ha, 2 * batch_bound(cl, scale, K * K * D), cl, scale,
+          "hein-andriushchenko = sum / K^2 B")
     # R-CURE: cure-pytorch = (lambda/B) sum_i |grad of the mean loss at x + z minus at x|_i, not squared
     cure, bound = _cure_pytorch_exact(ex, h=3.0, lam=4.0)
-    assert_close(R.curvature(model, x, y, 3.0, convention="cure-pytorch"), cure_pytorch(model, x, y), bound,
-                 cure, 4.0 / B, "cure-pytorch")
+    close(R.curvature(model, x, y, 3.0, convention="cure-pytorch"), cure_pytorch(model, x, y), bound,
+          cure, 4.0 / B, "cure-pytorch")
     # R-EMR: emr-official = sum_i |J^T pt / B|_i^2 (grad of the batch mean of pt . f, pt held constant)
     for T in (1.0, 0.5):
         pt = softmax(ex.f * (1.0 / T))                            # f / T: exact for T = 1 and 1/2
@@ -207,15 +212,21 @@ def test_peer_conventions_are_reproduced(seed, arch, dtype):
         em_sum = ex.grad_sq(pt, lambda f: (torch.softmax(f.detach() / T, 1) * f).sum())
         ours = R.emr(model, x, T, convention="emr-official")
         if T == 1.0:
-            assert_close(ours, emr_official(model, x), 2 * batch_bound(em_mean, 1.0, D), em_mean, 1.0, "emr-official")
-        assert_close(ours, R.emr(model, x, T).sum() / B ** 2,
-                     batch_bound(em_mean, 1.0, D) + batch_bound(em_sum, 1 / B ** 2, D), em_sum, 1 / B ** 2,
-                     f"emr-official = sum / B^2 (T = {T})")
+            close(ours, emr_official(model, x), 2 * batch_bound(em_mean, 1.0, D), em_mean, 1.0, "emr-official")
+        close(ours, R.emr(model, x, T).sum() / B ** 2,
+              batch_bound(em_mean, 1.0, D) + batch_bound(em_sum, 1 / B ** 2, D), em_sum, 1 / B ** 2,
+              f"emr-official = sum / B^2 (T = {T})")
     # "mean" and "sum" reduce the very per-example tensor that convention=None returns: the same floats
     for name, fn in (("R-IG", lambda c: R.input_gradient(model, x, y, convention=c)),
                      ("R-EMR", lambda c: R.emr(model, x, convention=c)),
                      ("R-CL", lambda c: R.cross_lipschitz(model, x, convention=c))):
         assert fn("mean") == fn(None).mean() and fn("sum") == fn(None).sum(), name
+
+
+def test_the_pinned_peer_convention_case_is_informative_throughout():
+    """The Hypothesis test above redraws a batch that is too small for its bounds; its pinned example is run
+    here directly, where a redraw is an error: every comparison in it can see a factor-2 error."""
+    test_peer_conventions_are_reproduced.hypothesis.inner_test(seed=0, arch="mlp", dtype=torch.float64)
 
 
 def _cure_pytorch_exact(ex: Exact, h: float, lam: float):
