@@ -19,7 +19,7 @@ Architectures (``widths`` are hidden widths or channels; K the number of logits)
 - ``maxout``: hidden layers Linear -> MaxoutUnit(pieces) with pieces = 2 + seed % 3, except the
   last of two or more, which uses the activation. Id ``maxout-10x8x6x3-p2-abs``.
 
-Activations: ``relu``, ``leaky`` (slope a in (0, 1)), ``prelu`` (random per-channel slopes in
+Activations: ``relu``, ``leaky`` (slope a drawn from [0.01, 0.99]), ``prelu`` (random per-channel slopes in
 (0.05, 0.95)), ``abs`` (a = -1).
 
 >>> spec = NetSpec("mlp", (20,), (30,), 7, "leaky", 0.1, True, 0)
@@ -271,7 +271,7 @@ def draw_spec(rng: random.Random, *, size: str = "quick", arch: str | None = Non
     if arch not in ARCHS:
         raise ValueError(f"arch must be one of {ARCHS} or None, got {arch!r}")
     act = rng.choice(ACTIVATIONS)
-    slope = round(rng.uniform(0.01, 0.5), 3) if act == "leaky" else None
+    slope = round(rng.uniform(0.01, 0.99), 3) if act == "leaky" else None   # a in (0, 1)
     K = 2 if rng.random() < 0.25 else _logint(rng, *s["K"], top=top)
     bias = rng.random() < 0.75
     seed = rng.randrange(2 ** 31)
