@@ -11,7 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "build_merge_parser"]
+
+_DEFAULT_OUT = "results/verify.jsonl"
 
 _EPILOG = """\
 examples:
@@ -19,9 +21,11 @@ examples:
   python -m verify --networks 100 --out results/big.jsonl
   python -m verify --claims input-gradient hessian-gauss-newton --dtype float64
   python -m verify --shard 0/4 --out results/s0.jsonl   (and 1/4, 2/4, 3/4 elsewhere), then
-  python -m verify merge results/s*.jsonl --out results/all.jsonl
+  python -m verify merge results/s*.jsonl --out results/all.jsonl   join them (see merge --help)
   python -m verify --resume --out results/verify.jsonl  continue an interrupted sweep
   python -m verify --model net.pt --inputs x.pt [--labels y.pt]   check your own network
+                                           (with --claims, --dtype, --device, --seed, --out; the
+                                           sweep's size and split options do not apply)
   python -m verify notes results/verify.jsonl   rewrite the generated parts of paper_notes.md from a sweep
   python -m verify notes --check            exit 1 if paper_notes.md's proof and test lines are out of date
 
@@ -29,16 +33,44 @@ The results file has one JSON line per network and dtype; `python -m figures --r
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+_MERGE_DESCRIPTION = """\
+Join the results files of the shards of one sweep (python -m verify --shard I/N --out FILE, run as
+separate jobs, possibly on different devices) into one new file, then print the merged sweep's table,
+as a sweep does. Records of the same network, dtype and device found twice (a file given twice, an
+overlap) are written once, and a note says how many were dropped. Files of sweeps with other settings
+are refused, and nothing is written then. A note says how many of the units the sweep's settings call
+for (networks x dtypes, on each device) are in the files, and which shards are missing.
+"""
+
+_MERGE_EPILOG = """\
+example:
+  python -m verify --shard 0/2 --out results/s0.jsonl
+  python -m verify --shard 1/2 --out results/s1.jsonl
+  python -m verify merge results/s0.jsonl results/s1.jsonl --out results/all.jsonl
+"""
+
+
+def build_merge_parser() -> argparse.ArgumentParser:
+    """The usage of ``python -m verify merge`` (what ``merge --help`` prints)."""
+    p = argparse.ArgumentParser(prog="python -m verify merge", usage="python -m verify merge FILE [FILE ...] --out FILE",
+                                description=_MERGE_DESCRIPTION, epilog=_MERGE_EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("files", nargs="+", metavar="FILE", help="the shard results files to join")
+    p.add_argument("--out", required=True, metavar="FILE", help="the merged results file to write (must not exist)")
+    return p
+
+
+def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m verify",
+        prog="python -m verify", add_help=add_help,
         description="Compute each robustness regularizer by its definition (autograd, as the papers train) and by "
                     "its derived closed form (from the exact local linearization f = J x + b), on random "
                     "piecewise-linear networks or on your own, and report the gap of every claim against a "
                     "floating-point error bound. Kinks and region crossings are counted and shown, never hidden.",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("command", nargs="?", choices=["sweep", "merge", "notes"], default="sweep",
-                   help="sweep (default): run the checks; merge: join shard result files given as FILES; notes: "
+                   help="sweep (default): run the checks; merge: join shard result files given as FILES into --out FILE "
+                        "(see merge --help); notes: "
                         "rewrite the generated blocks of paper_notes.md (proofs and tests always; the measured "
                         "tables from the results FILE, when one is given)")
     p.add_argument("files", nargs="*", help="with merge: the shard result files to join; with notes: at most one "
@@ -50,12 +82,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--points", type=int, metavar="N", help="inputs per network")
     p.add_argument("--claims", nargs="+", metavar="ID", help="only these claim ids (default: every checkable claim)")
     p.add_argument("--device", help="cpu or cuda (default: cuda when available, else cpu)")
-    p.add_argument("--dtype", choices=["float64", "float32", "both"], default="both", help="float precision(s) (default both)")
+    p.add_argument("--dtype", choices=["float64", "float32", "both"], default="both",
+                   help="float precision(s) (default both); with --model: convert the model and inputs to this dtype "
+                        "(default: the model's own)")
     p.add_argument("--seed", type=int, default=0, help="seed of the network and input draws (default 0)")
-    p.add_argument("--out", default="results/verify.jsonl", help="results file (JSON lines; default results/verify.jsonl)")
+    p.add_argument("--out", help=f"results file (JSON lines; default {_DEFAULT_OUT}); with merge: the file to write "
+                                 f"(required)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted sweep in --out, keeping finished networks")
     p.add_argument("--shard", default="0/1", metavar="I/N", help="run only shard I of N of the sweep (default 0/1)")
-    p.add_argument("--model", metavar="FILE", help="check your own network: a torch.save'd nn.Module or a TorchScript file")
+    p.add_argument("--model", metavar="FILE", help="check your own network: a torch.save'd nn.Module (saved in eval "
+                                                   "mode) or a TorchScript file")
     p.add_argument("--inputs", metavar="FILE", help="with --model: a saved input tensor (B, *input shape)")
     p.add_argument("--labels", metavar="FILE", help="with --model: a saved label tensor (B,); default: the predicted classes")
     p.add_argument("--notes", default="paper_notes.md", metavar="FILE",
@@ -80,7 +116,24 @@ def _check_claims(claims):
                        f"checkable: {', '.join(CHECKERS)}")
 
 
-def _report(records, out: Path | None, seconds: float) -> int:
+def _verdict(records, rows, failing, vacuous) -> str:
+    """The last words of a report: what failed, or that nothing failed, or that nothing could be checked."""
+    if failing:
+        return f"{len(failing)} claim(s) FAIL."
+    if not any(r.checked for r in rows):
+        gaps = [g for rec in records for g in rec["gaps"]]
+        if any(g.kind != "measurement" for g in gaps):
+            return "No claim was checked: every point was on a kink or outside the claims' assumptions."
+        if gaps:
+            return "No claim was checked: the claims run are measurements only (reported above), with no verdict."
+        return "No claim was checked: the results hold no checks."
+    return "No claim fails." + (" Some checks were vacuous (above)." if vacuous else
+                                " Every checked claim holds within its bound at informative points.")
+
+
+def _report(records, out: Path | None, seconds: float | None) -> int:
+    """Print the table, the crossing summary, the vacuous checks, a diagnosis per failure and the verdict
+    line (``seconds``: the run's time, None when no run was timed, as after a merge); 1 if a claim fails."""
     from .sweep import crossing_summary, format_table, summarize, vacuous_summary
 
     rows = summarize(records)
@@ -95,12 +148,10 @@ def _report(records, out: Path | None, seconds: float) -> int:
     for r in failing:
         for g in r.failures[:3]:
             print("\n" + g.diagnosis())
-    n_net = len({(r["network"].get("index"), r["run"]["dtype"]) for r in records})
+    n_net = len({(r["network"].get("index"), r["run"]["dtype"], r["network"].get("device")) for r in records})
+    timing = f" in {seconds:.1f} s" if seconds is not None else ""
     where = f"; results in {out}" if out else ""
-    print(f"\n{n_net} network runs in {seconds:.1f} s{where}. "
-          + (f"{len(failing)} claim(s) FAIL." if failing else
-             "No claim fails." + (" Some checks were vacuous (above)." if vacuous else
-                                  " Every checked claim holds within its bound at informative points.")))
+    print(f"\n{n_net} network runs{timing}{where}. " + _verdict(records, rows, failing, vacuous))
     return 1 if failing else 0
 
 
@@ -114,36 +165,161 @@ def _is_torchscript(path) -> bool:
         return any("/code/" in name for name in zf.namelist())
 
 
-def _load_user(args):
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0].strip() if text else type(exc).__name__
+
+
+def _torch_format(path) -> str | None:
+    """'torch' for a file torch.save writes (a zip archive, or the legacy pickle format), 'numpy' for a
+    NumPy .npy or .npz file, else None."""
+    import zipfile
+
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if head.startswith(b"\x93NUMPY"):
+        return "numpy"
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+        return "numpy" if names and all(n.endswith(".npy") for n in names) else "torch"
+    if head.startswith(b"\x80\x02\x8a\x0a"):           # the legacy format opens with torch's magic number
+        return "torch"
+    return None
+
+
+def _not_torch(path, exc: BaseException, example: str) -> str:
+    """The one-line error for a file that torch.load cannot read."""
+    kind = _torch_format(path)
+    if kind == "numpy":
+        return (f"{path} is not a file written by torch.save (it is a NumPy file; convert it with "
+                f"torch.save(torch.from_numpy(numpy.load('{path}')), '{example}'))")
+    if kind is None:
+        return f"{path} is not a file written by torch.save (torch.load: {_first_line(exc)})"
+    return None
+
+
+def _load_model(path):
     import torch
 
+    try:
+        if _is_torchscript(path):
+            return torch.jit.load(path, map_location="cpu")
+        model = torch.load(path, map_location="cpu", weights_only=False)
+    except (AttributeError, ModuleNotFoundError) as exc:
+        if "Can't get attribute" in str(exc) or isinstance(exc, ModuleNotFoundError):
+            raise ValueError(f"{path} holds a pickled module whose class cannot be imported here ({_first_line(exc)}): "
+                             f"torch.load rebuilds a module by importing its class, so the class must be importable "
+                             f"(define it in a module on PYTHONPATH, not in a script's __main__ or a notebook), or "
+                             f"save the model with torch.jit.script(model).save(FILE) instead") from exc
+        raise ValueError(f"{path} could not be loaded as a model: {_first_line(exc)}") from exc
+    except Exception as exc:
+        msg = _not_torch(path, exc, "net.pt")
+        raise ValueError(msg or f"{path} is neither a torch.save'd nn.Module nor a TorchScript file: "
+                                f"{_first_line(exc)}") from exc
+    if not isinstance(model, torch.nn.Module):
+        hint = ("save the module itself, torch.save(model, FILE), not its state_dict" if isinstance(model, dict) else
+                "save the model with torch.save(model, FILE) or torch.jit.script(model).save(FILE)")
+        raise ValueError(f"{path} holds a {type(model).__name__}, not an nn.Module ({hint})")
+    return model
+
+
+def _load_tensor(path, what: str, example: str):
+    import torch
+
+    try:
+        t = torch.load(path, map_location="cpu")
+    except Exception as exc:
+        msg = _not_torch(path, exc, example)
+        raise ValueError(msg or f"{path} was written by torch.save but holds more than tensors, which torch.load "
+                                f"does not load by default ({_first_line(exc)}); save {what} as a plain tensor, "
+                                f"torch.save(torch.as_tensor(...), '{example}')") from exc
+    if not isinstance(t, torch.Tensor):
+        raise ValueError(f"{path} holds a {type(t).__name__}, not a tensor")
+    return t
+
+
+def _load_user(args):
     for f in (args.model, args.inputs, args.labels):
         if f and not Path(f).is_file():
             raise FileNotFoundError(f"no such file: {f}")
-    try:
-        if _is_torchscript(args.model):
-            model = torch.jit.load(args.model, map_location="cpu")
-        else:
-            model = torch.load(args.model, map_location="cpu", weights_only=False)
-    except Exception as exc:
-        raise ValueError(f"{args.model} is neither a torch.save'd nn.Module nor a TorchScript file: {exc}") from exc
-    if not isinstance(model, torch.nn.Module):
-        raise ValueError(f"{args.model} holds a {type(model).__name__}, not an nn.Module (save the module itself, "
-                         f"not its state_dict)")
-    x = torch.load(args.inputs, map_location="cpu")
-    if not isinstance(x, torch.Tensor):
-        raise ValueError(f"{args.inputs} holds a {type(x).__name__}, not a tensor")
-    y = torch.load(args.labels, map_location="cpu") if args.labels else None
+    model = _load_model(args.model)
+    x = _load_tensor(args.inputs, "the inputs", "x.pt")
+    y = _load_tensor(args.labels, "the labels", "y.pt") if args.labels else None
     return model, x, y
+
+
+def _layer_shape_error(model, exc, inputs: str) -> str:
+    """A shape error of the layer descriptions starts with the layer's name (for a submodule its
+    qualified name: '0' in an nn.Sequential); say that it is a module of the model, and which."""
+    import re
+
+    msg = str(exc)
+    m = re.match(r"([\w.]+): (.*)$", msg, re.S)
+    if not m or m.group(1) in ("x", "y"):
+        return msg
+    name, rest = m.groups()
+    mods = dict(model.named_modules())
+    if name in mods:
+        what = f"module {name!r} ({getattr(mods[name], 'original_name', type(mods[name]).__name__)})"
+    else:
+        what = f"the operation {name!r}"
+    return f"the inputs in {inputs} do not fit the model: its {what} {rest}"
+
+
+def _dtype_name(dtype) -> str:
+    return str(dtype).replace("torch.", "")
+
+
+def _exact(src, dst) -> bool:
+    """Whether every value of dtype ``src`` converts exactly to ``dst``."""
+    import torch
+
+    wider = {torch.float64: {torch.float32, torch.float16, torch.bfloat16}, torch.float32: {torch.float16, torch.bfloat16}}
+    return src == dst or src in wider.get(dst, set())
+
+
+def _user_dtypes(model, x, asked: str):
+    """Convert the model and the inputs to the dtype of the run (``--dtype``, or the model's own with
+    ``both``); return them with the dtype and the notes to print about what was converted."""
+    import torch
+
+    own = sorted({t.dtype for t in list(model.parameters()) + list(model.buffers()) if t.is_floating_point()},
+                 key=str)
+    notes = []
+    if asked != "both":
+        dtype = getattr(torch, asked)
+        if own and own != [dtype]:
+            how = ("float weights convert exactly" if all(_exact(d, dtype) for d in own) else
+                   "its weights are rounded, so this checks a nearby network, not the saved one")
+            notes.append(f"note: converted the model from {' and '.join(map(_dtype_name, own))} to {asked} "
+                         f"(--dtype {asked}; {how})")
+            model = model.to(dtype)
+    elif len(own) == 1:
+        dtype = own[0]
+    else:                                   # several dtypes: linearize says so; no parameters: the inputs'
+        dtype = own[0] if own else (x.dtype if x.is_floating_point() else torch.get_default_dtype())
+    if x.dtype != dtype:
+        src = _dtype_name(x.dtype)
+        if not x.is_floating_point():
+            how = f"{src} inputs converted to {_dtype_name(dtype)}"
+        elif _exact(x.dtype, dtype):
+            how = "exact"
+        else:
+            how = f"{src} inputs cast to a {_dtype_name(dtype)} model lose precision"
+        why = f"--dtype {asked}" if asked != "both" else "the model's dtype"
+        notes.append(f"note: cast the inputs from {src} to {_dtype_name(dtype)} ({why}; {how})")
+        x = x.to(dtype)
+    return model, x, dtype, notes
 
 
 def _user_model(args) -> int:
     import torch
 
     from .checkers import run_checks
-    from .errors import resolve_device
+    from .errors import ShapeError, TrainingModeError, resolve_device
     from .gap import network_record, write_record
-    from .sweep import keep_previous, run_facts
+    from .sweep import _flags, keep_previous, run_facts
 
     if not args.inputs:
         return _fail("--model needs --inputs FILE (a saved tensor of inputs)")
@@ -151,33 +327,94 @@ def _user_model(args) -> int:
         model, x, y = _load_user(args)
     except (FileNotFoundError, ValueError) as exc:
         return _fail(str(exc))
-    model.eval()
     device = str(resolve_device(args.device))
-    param = next(iter(model.parameters()), None)
-    dtype = param.dtype if param is not None else x.dtype
-    model, x = model.to(device), x.to(device=device, dtype=dtype)
-    if y is None:
-        try:
-            with torch.no_grad():
-                y = model(x).argmax(-1)
-        except RuntimeError as exc:
-            from .linearize import linearize
+    model, x, dtype, notes = _user_dtypes(model, x, args.dtype)
+    model, x = model.to(device), x.to(device)
+    try:
+        if y is None:
+            try:
+                with torch.no_grad():
+                    y = model(x).argmax(-1)
+            except RuntimeError as exc:
+                from .linearize import linearize
 
-            linearize(model, x)             # raises the error that names what is wrong (e.g. the input shape)
-            raise ValueError(f"{args.model} could not be run on the inputs of shape {tuple(x.shape)}: {exc}") from exc
-        if y.dim() != 1:
-            raise ValueError(f"the model's output on inputs of shape {tuple(x.shape)} is not (batch, classes); "
-                             f"save the inputs with a batch dimension first (e.g. x.unsqueeze(0) for one example)")
-    y = y.to(device).long()
-    t0 = time.perf_counter()
-    gaps = run_checks(model, x, y, claims=args.claims, seed=args.seed, arch=Path(args.model).name)
+                linearize(model, x)         # raises the error that names what is wrong (e.g. the input shape)
+                raise ValueError(f"{args.model} could not be run on the inputs of shape {tuple(x.shape)}: "
+                                 f"{_first_line(exc)}") from exc
+            if y.dim() != 1:
+                raise ValueError(f"the model's output on inputs of shape {tuple(x.shape)} is not (batch, classes); "
+                                 f"save the inputs with a batch dimension first (e.g. x.unsqueeze(0) for one example)")
+        y = y.to(device).long()
+        for note in notes:
+            print(note)
+        t0 = time.perf_counter()
+        gaps = run_checks(model, x, y, claims=args.claims, seed=args.seed, arch=Path(args.model).name)
+    except TrainingModeError as exc:
+        return _fail(f"{exc}; {args.model} was saved with it in training mode: call model.eval() before "
+                     f"torch.save(model, ...)")
+    except ShapeError as exc:
+        return _fail(_layer_shape_error(model, exc, args.inputs))
     rec = network_record({"id": Path(args.model).name, "index": 0, "device": device, "arch": "user"},
-                         run_facts(str(dtype).replace("torch.", ""), device, args.seed), gaps)
+                         run_facts(_dtype_name(dtype), device, args.seed, _flags(device)), gaps)
     out = Path(args.out)
     keep_previous(out)
     write_record(out, rec)
     rec["gaps"] = gaps
     return _report([rec], out, time.perf_counter() - t0)
+
+
+def _merge(args) -> int:
+    from .sweep import merge_files
+
+    if not args.files:
+        return _fail("merge needs the shard files to join, e.g. python -m verify merge s0.jsonl s1.jsonl --out all.jsonl")
+    if not args.out:
+        return _fail("merge needs --out FILE, the new file to write, e.g. python -m verify merge "
+                     + " ".join(args.files[:2]) + (" ..." if len(args.files) > 2 else "") + " --out all.jsonl")
+    res = merge_files(args.files, args.out)
+    print(f"merged {res.written} records into {args.out}")
+    for message in res.skipped:
+        print(f"note: {message}")
+    if res.repeated:
+        print(f"note: {_and_list(res.repeated)} {'was' if len(res.repeated) == 1 else 'were'} given more than once")
+    if res.duplicates:
+        print(f"note: dropped {res.duplicates} duplicate record(s) (the same network, dtype and device more than "
+              f"once); each is written once")
+    coverage = res.coverage_note()
+    if coverage:
+        print(coverage)
+    print()
+    return _report(res.records, Path(args.out), None)          # 1 when a claim fails, as after a sweep
+
+
+def _and_list(items) -> str:
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _misplaced(args) -> str | None:
+    """The usage error for options that the chosen command would ignore, or None."""
+    if args.command != "sweep":
+        given = [f for f in ("--model", "--inputs", "--labels") if getattr(args, f[2:])]
+        if given:
+            return f"{_and_list(given)} {'goes' if len(given) == 1 else 'go'} with a check run, not with {args.command}"
+        return None
+    if args.model:
+        ignored = [flag for flag, on in (("--shard", args.shard != "0/1"), ("--resume", args.resume),
+                                         ("--full", args.full), ("--quick", args.quick),
+                                         ("--networks", args.networks is not None),
+                                         ("--points", args.points is not None)) if on]
+        if ignored:
+            one = len(ignored) == 1
+            return (f"{_and_list(ignored)} {'sizes or splits' if one else 'size or split'} the random sweep and "
+                    f"{'does' if one else 'do'} not apply to --model; leave {'it' if one else 'them'} out "
+                    f"(--model runs every claim on your model and inputs once)")
+        return None
+    given = [f for f in ("--inputs", "--labels") if getattr(args, f[2:])]
+    if given:
+        return (f"{_and_list(given)} {'goes' if len(given) == 1 else 'go'} with --model FILE (the network to check); "
+                f"without --model the sweep runs on random networks and inputs")
+    return None
 
 
 def _notes(args) -> int:
@@ -207,19 +444,22 @@ def main(argv=None) -> int:
     from .gap import ResultsError
     from .notes import NotesError
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser(add_help=False)
+    parser.add_argument("-h", "--help", action="store_true", help="show this help message and exit")
+    args = parser.parse_args(argv)
+    if args.help:                           # merge --help describes merge; any other --help, every command
+        (build_merge_parser() if args.command == "merge" else build_parser()).print_help()
+        return 0
+    misplaced = _misplaced(args)
+    if misplaced:
+        return _fail(misplaced)
     try:
         if args.command == "merge":
-            from .sweep import merge
-
-            if not args.files:
-                return _fail("merge needs the shard files to join, e.g. python -m verify merge s0.jsonl s1.jsonl --out all.jsonl")
-            n = merge(args.files, args.out)
-            print(f"merged {n} records into {args.out}")
-            return 0
+            return _merge(args)
         if args.command == "notes":
             return _notes(args)
         _check_claims(args.claims)
+        args.out = args.out or _DEFAULT_OUT
         if args.model:
             return _user_model(args)
         from .errors import resolve_device

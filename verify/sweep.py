@@ -10,8 +10,11 @@ their files.
 
 from __future__ import annotations
 
+import json
+import os
 import platform
 import random
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -24,8 +27,8 @@ from .errors import resolve_device
 
 from .gap import Gap, ResultsError, network_record, read_results, write_record
 
-__all__ = ["SweepConfig", "plan", "run_sweep", "merge", "summarize", "vacuous_summary", "ClaimSummary", "default_device",
-           "run_facts", "keep_previous", "crossing_summary", "QUICK", "ARCHS"]
+__all__ = ["SweepConfig", "plan", "run_sweep", "merge", "merge_files", "MergeResult", "summarize", "vacuous_summary",
+           "ClaimSummary", "default_device", "run_facts", "keep_previous", "crossing_summary", "QUICK", "ARCHS"]
 
 ARCHS = ("mlp", "cnn", "resnet", "maxout")
 
@@ -69,7 +72,14 @@ def plan(config: SweepConfig, shard: tuple[int, int] = (0, 1)) -> list[dict]:
         spec = draw_spec(rng, size=config.size, arch=ARCHS[k % len(ARCHS)])
         for dtype in config.dtypes:
             units.append({"index": k, "dtype": dtype, "device": config.device, "spec": spec})
-    return [u for j, u in enumerate(units) if j % n_shard == i_shard]
+    return [dict(u, shard=f"{i_shard}/{n_shard}") for j, u in enumerate(units) if j % n_shard == i_shard]
+
+
+def _shard_of(config: dict, index: int, dtype: str, n_shard: int) -> int:
+    """The shard (of ``n_shard``) that runs the unit (index, dtype) of a sweep: :func:`plan` deals the
+    units out in turn, network by network and dtype by dtype."""
+    dtypes = list(config["dtypes"])
+    return (int(index) * len(dtypes) + dtypes.index(dtype)) % n_shard
 
 
 def _key(index, dtype, device) -> tuple:
@@ -119,16 +129,39 @@ def _done_keys(path: Path, config: SweepConfig) -> set:
     return keys
 
 
-def _end_line(path: Path) -> None:
-    """If ``path`` does not end with a newline (a write was cut off), end its last line, so the next
-    record starts a line of its own instead of being glued to the cut one (and lost with it)."""
-    with open(path, "rb+") as fh:
-        fh.seek(-1, 2)
-        if fh.read(1) == b"\n":
-            return
-        fh.write(b"\n")
-    warnings.warn(f"{path}: its last line was cut off (an interrupted write); it is skipped and its unit "
-                  f"runs again", stacklevel=3)
+def _drop_cut_lines(path: Path) -> int:
+    """Rewrite ``path`` without its cut-off lines (an interrupted write leaves a last line that is not
+    complete JSON; a file resumed by an earlier version can hold such a line further up). The new file
+    is written beside the old one and moved over it (``os.replace``), so an interruption here loses
+    nothing. A complete last line without its newline gets one. Returns the number of lines dropped."""
+    raw = path.read_bytes()
+    if not raw:
+        return 0
+    keep, dropped = [], 0
+    for line in raw.splitlines(keepends=True):
+        if not line.strip():
+            continue
+        try:
+            json.loads(line)
+        except ValueError:                              # JSONDecodeError, or bytes that are not UTF-8
+            dropped += 1
+            continue
+        keep.append(line if line.endswith(b"\n") else line + b"\n")
+    new = b"".join(keep)
+    if new == raw:
+        return 0
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(new)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, path.stat().st_mode & 0o7777)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return dropped
 
 
 def keep_previous(out: Path) -> None:
@@ -159,16 +192,29 @@ def run_unit(unit: dict, config: SweepConfig) -> dict:
     gaps = run_checks(model, x, y, claims=config.claims, seed=spec.seed, arch=spec.id, generator=gen)
     facts = run_facts(unit["dtype"], unit["device"], spec.seed, _flags(unit["device"]))
     facts["sweep"] = config.to_dict()
+    if unit.get("shard"):
+        facts["shard"] = unit["shard"]
     facts["seconds"] = round(time.perf_counter() - t0, 3)
     network = dict(spec.to_dict(), id=spec.id, index=unit["index"], device=unit["device"])
     return network_record(network, facts, gaps)
 
 
 def _flags(device: str) -> dict:
-    flags = {"deterministic": torch.are_deterministic_algorithms_enabled()}
-    if torch.device(device).type == "cuda":
-        flags.update({"tf32_matmul_during_checks": False, "tf32_cudnn_during_checks": False})
-    return flags
+    """The precision flags the checks run under, as :func:`verify.linearize.precision_guard` reports them
+    (it is entered here as the checks enter it; it sets them and restores them after): whether
+    deterministic algorithms are on, and on CUDA the TF32 and cuDNN states during the checks (read back
+    from torch inside the guard) and outside them; on CPU the oneDNN fp32 matmul precision."""
+    from .linearize import precision_guard
+
+    dev = torch.device(device)
+    with precision_guard(dev) as guard:
+        flags = {"deterministic": torch.are_deterministic_algorithms_enabled(),
+                 **{k: v for k, v in guard.items() if k != "device"}}        # the device is in the run facts
+        if dev.type == "cuda":
+            flags.update(tf32_matmul_during_checks=bool(torch.backends.cuda.matmul.allow_tf32),
+                         tf32_cudnn_during_checks=bool(torch.backends.cudnn.allow_tf32),
+                         cudnn_during_checks=bool(torch.backends.cudnn.enabled))
+    return {k: v if isinstance(v, (bool, int, float, type(None))) else str(v) for k, v in flags.items()}
 
 
 def run_sweep(out: str | Path, *, config: SweepConfig | None = None, quick: bool = True,
@@ -176,7 +222,9 @@ def run_sweep(out: str | Path, *, config: SweepConfig | None = None, quick: bool
     """Run a sweep, appending one line per finished unit to ``out``; return the records of this run.
 
     Without ``resume`` an existing ``out`` is not mixed with the new sweep: it is kept, renamed with
-    its modification time (``verify.20260101-120000.jsonl``), and a note says so.
+    its modification time (``verify.20260101-120000.jsonl``), and a note says so. With ``resume`` the
+    units already in ``out`` are kept and a line says how many of the plan's units that is; a cut-off
+    line (an interrupted write) is dropped from the file (rewritten atomically) and its unit runs again.
     """
     from tqdm.auto import tqdm
 
@@ -184,10 +232,18 @@ def run_sweep(out: str | Path, *, config: SweepConfig | None = None, quick: bool
     out = Path(out)
     if not resume:
         keep_previous(out)
-    done = _done_keys(out, config) if resume else set()
-    if resume and out.exists() and out.stat().st_size:
-        _end_line(out)
-    units = [u for u in plan(config, shard) if _key(u["index"], u["dtype"], u["device"]) not in done]
+    planned = plan(config, shard)
+    done = set()
+    if resume:
+        if out.exists() and out.stat().st_size:
+            done = _done_keys(out, config)
+        n_done = sum(_key(u["index"], u["dtype"], u["device"]) in done for u in planned)
+        print(f"resuming: {n_done} of {len(planned)} units already in {out}; running the other {len(planned) - n_done}")
+        dropped = _drop_cut_lines(out) if out.exists() else 0
+        if dropped:
+            print(f"note: dropped {'the cut-off last line' if dropped == 1 else f'{dropped} cut-off lines'} of "
+                  f"{out} (an interrupted write); {'its unit runs' if dropped == 1 else 'their units run'} again")
+    units = [u for u in planned if _key(u["index"], u["dtype"], u["device"]) not in done]
     records = []
     bar = tqdm(units, desc="networks", unit="net", disable=not progress, dynamic_ncols=True)
     for unit in bar:
@@ -199,31 +255,112 @@ def run_sweep(out: str | Path, *, config: SweepConfig | None = None, quick: bool
     return records
 
 
-def merge(paths: Sequence[str | Path], out: str | Path) -> int:
-    """Join shard files of one sweep into ``out``; duplicates are dropped, other sweeps refused.
+@dataclass
+class MergeResult:
+    """What :func:`merge_files` did: the records written (their gaps as :class:`Gap`), the duplicates it
+    dropped, the files given more than once, how much of the sweep the files cover, and the lines of the
+    files that were skipped (cut off by an interrupted write: the warnings of :func:`read_results`)."""
 
-    Returns the number of records written.
-    """
-    seen, config, keep = set(), None, []
+    records: list
+    duplicates: int = 0
+    repeated: list = field(default_factory=list)
+    expected: int | None = None
+    missing: list = field(default_factory=list)
+    shards_absent: list = field(default_factory=list)
+    shards_incomplete: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)
+
+    @property
+    def written(self) -> int:
+        return len(self.records)
+
+    def coverage_note(self) -> str:
+        """One line saying how many of the sweep's units are here and which are missing; empty when the
+        files hold the whole sweep (or come from runs that are not sweeps, such as ``--model``)."""
+        if self.expected is None or not self.missing:
+            return ""
+        found = self.expected - len(self.missing)
+        why = []
+        if self.shards_absent:
+            s = self.shards_absent
+            why.append(f"shard{'s' if len(s) > 1 else ''} {_and(s)} {'are' if len(s) > 1 else 'is'} not among "
+                       f"them (not run, or not given?)")
+        if self.shards_incomplete:
+            s = self.shards_incomplete
+            why.append(f"shard{'s' if len(s) > 1 else ''} {_and(s)} {'were' if len(s) > 1 else 'was'} cut short "
+                       f"(finish {'them' if len(s) > 1 else 'it'} with --resume)")
+        return (f"note: {found} of {self.expected} units of the sweep are in these files; the rest are missing"
+                + (": " + "; ".join(why) if why else " (a shard not run?)"))
+
+
+def _and(items) -> str:
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def merge_files(paths: Sequence[str | Path], out: str | Path) -> MergeResult:
+    """Join shard files of one sweep into ``out``; duplicates are dropped, other sweeps refused, and
+    nothing is written unless every file is accepted. See :class:`MergeResult` for what is returned."""
+    seen, config, keep, duplicates, first = set(), None, [], 0, True
     out = Path(out)
     if out.exists() and out.stat().st_size:
         raise FileExistsError(f"{out} exists; merge writes a new file")
+    resolved = [Path(p).resolve() for p in paths]
+    repeated = sorted({str(p) for p, r in zip(paths, resolved) if resolved.count(r) > 1})
+    shards: dict[str, set] = {}                             # device -> the shard labels its records carry
+    skipped = []
     for p in paths:
-        for rec in read_results(p):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            records = read_results(p)
+        skipped += [str(w.message) for w in caught]
+        for rec in records:
             cfg = rec["run"].get("sweep")
-            if config is None:
-                config = cfg
+            if first:
+                config, first = cfg, False
+            elif (cfg is None) != (config is None):
+                raise ResultsError(f"{p} mixes a sweep with a run that is not one (e.g. --model); merge joins "
+                                   f"the shards of one sweep")
             elif cfg is not None and dict(cfg, device=None) != dict(config, device=None):
                 raise ResultsError(f"{p} comes from a sweep with other settings ({cfg} vs {config})")
             key = _key(rec["network"]["index"], rec["run"]["dtype"], rec["network"]["device"])
             if key in seen:
+                duplicates += 1
                 continue
             seen.add(key)
-            rec["gaps"] = [g.to_dict() for g in rec["gaps"]]
+            shards.setdefault(key[2], set()).add(rec["run"].get("shard"))
             keep.append(rec)
     for rec in keep:                                        # every file checked first: no partial output
-        write_record(out, rec)
-    return len(keep)
+        write_record(out, dict(rec, gaps=[g.to_dict() for g in rec["gaps"]]))
+    result = MergeResult(keep, duplicates, repeated, skipped=skipped)
+    if config is None:
+        return result
+    devices = sorted(shards)
+    result.expected = config["networks"] * len(config["dtypes"]) * len(devices)
+    result.missing = [(k, dt, dev) for dev in devices for k in range(config["networks"]) for dt in config["dtypes"]
+                      if (k, dt, dev) not in seen]
+    for dev in devices:                                     # name the shards, where the records say theirs
+        labels, missing = shards[dev], [(k, dt) for k, dt, d in result.missing if d == dev]
+        if not missing or None in labels or len({lab.split("/")[1] for lab in labels}) != 1:
+            continue
+        n = int(next(iter(labels)).split("/")[1])
+        hit = {_shard_of(config, k, dt, n) for k, dt in missing}
+        present = {int(lab.split("/")[0]) for lab in labels}
+        on = f" on {dev}" if len(devices) > 1 else ""
+        result.shards_absent += [f"{i}/{n}{on}" for i in sorted(hit - present)]
+        result.shards_incomplete += [f"{i}/{n}{on}" for i in sorted(hit & present)]
+    return result
+
+
+def merge(paths: Sequence[str | Path], out: str | Path) -> int:
+    """Join shard files of one sweep into ``out``; duplicates are dropped, other sweeps refused.
+
+    Returns the number of records written (:func:`merge_files` returns what was merged and what is missing).
+    """
+    result = merge_files(paths, out)
+    for message in result.skipped:
+        warnings.warn(message, stacklevel=2)
+    return result.written
 
 
 @dataclass

@@ -103,7 +103,7 @@ def test_run_sweep_writes_one_line_per_unit_with_run_facts(tmp_path):
 
 # ---- 2. resume ------------------------------------------------------------------------------------------------
 
-def test_resume_after_a_cut_write_completes_the_sweep(tmp_path):
+def test_resume_after_a_cut_write_completes_the_sweep(tmp_path, capsys):
     full = tmp_path / "full.jsonl"
     run_sweep(full, config=CFG, progress=False)
     full_recs = _quiet_read(full)
@@ -113,18 +113,23 @@ def test_resume_after_a_cut_write_completes_the_sweep(tmp_path):
     lines = out.read_text().splitlines(keepends=True)
     assert len(lines) > 2
     out.write_text(lines[0] + lines[1][: len(lines[1]) // 2])        # the second write was interrupted
+    capsys.readouterr()
 
-    with pytest.warns(UserWarning, match="cut off"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                                 # a note on stdout, not a warning
         new = run_sweep(out, config=CFG, progress=False, resume=True)
+    printed = capsys.readouterr().out
+    assert f"resuming: 1 of {len(full_recs)} units already in {out}; running the other {len(full_recs) - 1}" \
+        in printed, printed
+    assert f"note: dropped the cut-off last line of {out} (an interrupted write); its unit runs again" in printed
     first = json.loads(lines[0])
     assert _key(first) not in {_key(r) for r in new}, "a finished unit was run again"
     assert sorted(_key(r) for r in new) == sorted(_key(r) for r in full_recs if _key(r) != _key(first))
 
     text = out.read_text()
     assert text.splitlines(keepends=True)[0] == lines[0], "the finished record changed"
-    with pytest.warns(UserWarning, match="partially written"):
-        got = read_results(out)
-    assert len(got) == len(full_recs)
+    got = _quiet_read(out)                                              # the cut line is gone from the file
+    assert len(text.splitlines()) == len(got) == len(full_recs)
     assert {_key(r) for r in got} == {_key(r) for r in full_recs}
     # same seed: the resumed units hold exactly the numbers of an uninterrupted sweep
     assert _values(got) == _values(full_recs)
@@ -132,17 +137,20 @@ def test_resume_after_a_cut_write_completes_the_sweep(tmp_path):
     # resuming a finished sweep runs nothing and leaves the file as it is
     assert run_sweep(out, config=CFG, progress=False, resume=True) == []
     assert out.read_text() == text
+    assert f"resuming: {len(full_recs)} of {len(full_recs)} units already in {out}; running the other 0" \
+        in capsys.readouterr().out
 
 
-def test_resume_of_a_file_with_only_a_cut_line_runs_everything(tmp_path):
+def test_resume_of_a_file_with_only_a_cut_line_runs_everything(tmp_path, capsys):
     cfg = SweepConfig(networks=2, points=3, dtypes=("float64",), device="cpu", claims=("input-gradient",))
     out = tmp_path / "res.jsonl"
     out.write_text('{"schema": "relu-regularizer-verif')
-    with pytest.warns(UserWarning, match="cut off"):
-        new = run_sweep(out, config=cfg, progress=False, resume=True)
+    new = run_sweep(out, config=cfg, progress=False, resume=True)
     assert sorted(_key(r) for r in new) == sorted(_unit_keys(plan(cfg)))
-    with pytest.warns(UserWarning, match="partially written"):
-        assert len(read_results(out)) == len(new)
+    printed = capsys.readouterr().out
+    assert f"resuming: 0 of 2 units already in {out}; running the other 2" in printed
+    assert "dropped the cut-off last line" in printed
+    assert len(_quiet_read(out)) == len(new)
 
 
 def test_resume_with_other_settings_or_other_files_is_refused(tmp_path):
