@@ -13,7 +13,7 @@ from theory.layers import KinkError, ShapeError, TrainingModeError, UnsupportedL
 
 __all__ = ["ShapeError", "UnsupportedLayerError", "KinkError", "NonFiniteError", "EmptyBatchError",
            "TooFewClassesError", "DeviceMismatchError", "DTypeMismatchError", "TrainingModeError",
-           "DeviceUnavailableError", "resolve_device"]
+           "DeviceUnavailableError", "KinkWarning", "LabelError", "resolve_device"]
 
 
 class EmptyBatchError(ValueError):
@@ -30,6 +30,15 @@ class DeviceMismatchError(ValueError):
 
 class DTypeMismatchError(TypeError):
     """The model's parameters and the input have different dtypes."""
+
+
+class LabelError(ValueError):
+    """Labels that do not fit the batch or the classes: wrong shape, dtype or range."""
+
+
+class KinkWarning(UserWarning):
+    """Some examples lie on a kink (or within rounding of one): autograd differentiates there anyway, by
+    picking one of several subgradients; the value computed depends on that pick."""
 
 
 class DeviceUnavailableError(ValueError):

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import torch
 
 from . import closed_forms as cf
-from . import regularizers as reg
+from .regularizers import unchecked as reg        # the drawn batches are checked and linearized here
 from .bounds import Bounded, gamma, softmax, sq_norm, vjp_err
 
 __all__ = ["check_implementation", "ImplementationReport", "SUPPORTED"]

@@ -81,11 +81,13 @@ def precision_guard(device: torch.device):
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.enabled = old
 
 
-def _validate(model, x) -> None:
+def _validate(model, x, who: str = "linearize") -> None:
+    """The checks every public entry point makes on (model, x) before touching them (``who`` names it in
+    the messages): types, a batch of finite floats, one device and one dtype shared with the model."""
     if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"linearize expects a torch nn.Module, got {type(model).__name__}")
+        raise TypeError(f"{who} expects a torch nn.Module, got {type(model).__name__}")
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"linearize expects x as a torch Tensor of shape (B, *in_shape), got {type(x).__name__}")
+        raise TypeError(f"{who} expects x as a torch Tensor of shape (B, *in_shape), got {type(x).__name__}")
     if x.dim() < 2:
         raise ShapeError(f"x: expected a batch of shape (B, *in_shape), got shape {tuple(x.shape)}; "
                          f"add a batch dimension, e.g. x[None]")

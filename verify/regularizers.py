@@ -8,6 +8,17 @@ keeps the graph, as training does when it backpropagates through the penalty.
 Per-example gradients are taken as the gradient of a sum over the batch, which is exact because the
 examples do not interact (eval mode: no batch statistics).
 
+Every public function checks its arguments first, with the errors of :mod:`verify.errors` (each says what
+was expected and what was got): a model outside the theory (an unsupported layer, a train-mode BatchNorm or
+Dropout), x that is not a non-empty batch of finite floats of the model's input shape, dtype and device,
+K < 2 logits, labels y of the wrong shape, dtype or range. Where an example lies on a kink (a zero
+pre-activation or a tied max, or within rounding of one), autograd still returns a number, by picking one
+of several subgradients; ``on_kink`` says what to do then: ``"warn"`` (default: a :class:`KinkWarning`
+naming the examples), ``"raise"`` (:class:`KinkError`) or ``"ignore"``. The kink test linearizes the batch
+(:func:`verify.linearize`), which costs more than the regularizer itself on large networks; pass
+``on_kink="ignore"`` to skip it. :data:`unchecked` holds the same functions without any check, for callers
+that have checked and linearized the batch themselves (the checkers).
+
 Conventions (B = batch size, K = classes; "mean" and "sum" are available for every regularizer):
 
 ==================== ============ ==============================================================
@@ -37,12 +48,19 @@ True
 
 from __future__ import annotations
 
+import functools
+import inspect
+import warnings
+from types import SimpleNamespace
+
 import torch
 import torch.nn.functional as F
 
+from .errors import KinkError, KinkWarning, LabelError, TooFewClassesError
+
 __all__ = ["CONVENTIONS", "conventions", "loss_gradient", "logit_jacobian", "input_gradient", "jacobian",
            "cross_lipschitz", "cure_direction", "curvature", "hessian", "hessian_diagonal", "hessian_trace",
-           "effective_margin", "emr", "softmax_jacobian"]
+           "effective_margin", "emr", "softmax_jacobian", "unchecked", "KinkWarning"]
 
 _GENERIC = {"mean": "(1/B) sum_i R_i", "sum": "sum_i R_i"}
 
@@ -117,7 +135,7 @@ def input_gradient(model, x, y, *, convention=None, create_graph=False) -> torch
         logp = F.log_softmax(model(xl), dim=1)
         g = torch.autograd.grad(logp.sum(), xl, create_graph=create_graph)[0]
         return (g ** 2).sum()                                # mask A = 1
-    g = loss_gradient(model, x, y, create_graph=create_graph)
+    g = unchecked.loss_gradient(model, x, y, create_graph=create_graph)
     return _reduce(_flat(g).square().sum(1), "R-IG", convention)
 
 
@@ -152,7 +170,7 @@ def jacobian(model, x, *, projections=None, generator=None, convention=None, cre
 
 def cross_lipschitz(model, x, *, convention=None, create_graph=False):
     """R-CL = sum_{l,m} ||w_l - w_m||^2 of the logits (Hein & Andriushchenko 2017). [definition]"""
-    J = logit_jacobian(model, x, create_graph=create_graph)
+    J = unchecked.logit_jacobian(model, x, create_graph=create_graph)
     K = J.shape[1]
     per = (J.unsqueeze(2) - J.unsqueeze(1)).square().sum((1, 2, 3))
     if convention == "hein-andriushchenko":
@@ -184,10 +202,10 @@ def curvature(model, x, y, h=3.0, z=None, *, convention=None, lam=4.0, create_gr
         diff = F.cross_entropy(model(xl + zz), y) - F.cross_entropy(model(xl), y)
         gd = torch.autograd.grad(diff, xl, create_graph=create_graph)[0]
         return (lam * _flat(gd).norm(dim=1)).sum() / x.shape[0]
-    g0 = loss_gradient(model, x, y, create_graph=create_graph)
+    g0 = unchecked.loss_gradient(model, x, y, create_graph=create_graph)
     if z is None:
         z = cure_direction(g0)
-    g1 = loss_gradient(model, x + h * z.detach(), y, create_graph=create_graph)
+    g1 = unchecked.loss_gradient(model, x + h * z.detach(), y, create_graph=create_graph)
     return _reduce(_flat(g1 - g0).square().sum(1), "R-CURE", convention)
 
 
@@ -233,10 +251,16 @@ def hessian_diagonal(model, x, y, *, chunk=256):
     return torch.cat(out, 0).mT
 
 
-def hessian_trace(model, x, y, *, convention=None):
+def hessian_trace(model, x, y=None, *, convention=None):
     """tr hess_x L per example, exactly: the sum of e_d^T H e_d over the D basis vectors (HVPs).
-    [definition of the trace; claim hessian-trace-weighted-cross-lipschitz]"""
-    return _reduce(hessian_diagonal(model, x, y).sum(1), "trH", convention)
+    [definition of the trace; claim hessian-trace-weighted-cross-lipschitz]
+
+    The labels do not matter on a piecewise-linear network (the label's term -f_y is piecewise linear, so
+    its Hessian is 0 at interior points: hess_x L = J^T S J); ``y=None`` uses the predicted classes."""
+    if y is None:
+        with torch.no_grad():
+            y = model(x).argmax(1)
+    return _reduce(unchecked.hessian_diagonal(model, x, y).sum(1), "trH", convention)
 
 
 def effective_margin(model, x, y, *, j=None, convention=None):
@@ -274,3 +298,81 @@ def softmax_jacobian(model, x, *, convention=None):
     p = torch.softmax(model(xl), dim=1)
     rows = [_flat(torch.autograd.grad(p[:, k].sum(), xl, retain_graph=True)[0]) for k in range(p.shape[1])]
     return _reduce(torch.stack(rows, 1).square().sum((1, 2)), "softmax-Jacobian", convention)
+
+
+# ---- the checks at the public boundary ------------------------------------------------------------------
+
+_ON_KINK = ("warn", "raise", "ignore")
+
+
+def _check_labels(y, B: int, K: int, device, who: str, soft: bool) -> None:
+    """y: B class labels in [0, K) (integers), or, where ``soft``, B probability rows (B, K)."""
+    want = f"{B} integer class labels in [0, {K}) of shape ({B},)" + (f", or soft labels of shape ({B}, {K})"
+                                                                      if soft else "")
+    if not isinstance(y, torch.Tensor):
+        raise LabelError(f"{who}: y: expected {want}, got a {type(y).__name__}")
+    if y.device != device:
+        raise LabelError(f"{who}: y is on {y.device} but x is on {device}; move it (e.g. y.to('{device}'))")
+    if soft and y.dim() == 2 and tuple(y.shape) == (B, K) and y.is_floating_point():
+        return
+    if y.dim() != 1 or y.shape[0] != B:
+        raise LabelError(f"{who}: y: expected {want}, got shape {tuple(y.shape)}")
+    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+        raise LabelError(f"{who}: y: expected {want}, got dtype {y.dtype} (convert with y.long())")
+    if B and (int(y.min()) < 0 or int(y.max()) >= K):
+        bad = int(y[(y < 0) | (y >= K)][0])
+        raise LabelError(f"{who}: y: expected {want}, got the label {bad} (the model has K = {K} logits)")
+
+
+def _check(model, x, y, who: str, on_kink: str, soft: bool) -> None:
+    """The checks of the module docstring; the kink test linearizes the batch unless ``on_kink='ignore'``."""
+    from .engine import compile_model
+    from .linearize import _validate, linearize, precision_guard
+
+    if on_kink not in _ON_KINK:
+        raise ValueError(f"{who}: on_kink must be one of {', '.join(map(repr, _ON_KINK))}, got {on_kink!r}")
+    _validate(model, x, who=who)
+    with precision_guard(x.device):
+        eng = compile_model(model, tuple(x.shape[1:]), x.dtype, x.device)
+    if eng.K < 2:
+        raise TooFewClassesError(f"{who}: the model has K = {eng.K} output; expected at least 2 logits (softmax, "
+                                 f"margins and the regularizers' class sums need K >= 2)")
+    if y is not None:
+        _check_labels(y, x.shape[0], eng.K, x.device, who, soft)
+    if on_kink == "ignore":
+        return
+    kinks = linearize(model, x).on_kink
+    if bool(kinks.any()):
+        idx = [int(i) for i in kinks.nonzero().flatten()]
+        msg = (f"{who}: {len(idx)} of {x.shape[0]} examples lie on a kink or within rounding of one (examples "
+               f"{', '.join(map(str, idx[:8]))}{', ...' if len(idx) > 8 else ''}): autograd picks one of several "
+               f"subgradients there, so their values depend on that pick (on_kink='ignore' silences this)")
+        if on_kink == "raise":
+            raise KinkError(msg)
+        warnings.warn(msg, KinkWarning, stacklevel=3)
+
+
+def _public(fn):
+    """``fn`` with the boundary checks before it and a keyword ``on_kink``; labels are its ``y``."""
+    sig = inspect.signature(fn)
+    soft = fn.__name__ == "loss_gradient"
+
+    @functools.wraps(fn)
+    def checked(*args, on_kink: str = "warn", **kwargs):
+        a = sig.bind(*args, **kwargs).arguments
+        _check(a["model"], a["x"], a.get("y"), f"{fn.__name__}", on_kink, soft)
+        return fn(*args, **kwargs)
+
+    params = list(sig.parameters.values())
+    kw = inspect.Parameter("on_kink", inspect.Parameter.KEYWORD_ONLY, default="warn", annotation=str)
+    checked.__signature__ = sig.replace(parameters=params + [kw])
+    return checked
+
+
+#: The functions of this module without any check (see the module docstring).
+unchecked = SimpleNamespace(**{name: globals()[name] for name in __all__ if name not in ("unchecked", "KinkWarning")})
+
+for _name in ("loss_gradient", "logit_jacobian", "input_gradient", "jacobian", "cross_lipschitz", "curvature",
+              "hessian", "hessian_diagonal", "hessian_trace", "effective_margin", "emr", "softmax_jacobian"):
+    globals()[_name] = _public(globals()[_name])
+del _name

@@ -29,6 +29,10 @@ from .within import assert_within, sides
 
 DTYPES = (torch.float64, torch.float32)
 
+# The definitions warn when an example is within rounding of a kink (verify.regularizers, on_kink="warn");
+# these tests find those examples themselves (lin.on_kink) and leave them out of every comparison.
+pytestmark = pytest.mark.filterwarnings("ignore::verify.errors.KinkWarning")
+
 
 def make_case(seed: int, arch: str, dtype, n: int = 6):
     spec = draw_spec(random.Random(seed), size="quick", arch=arch)
@@ -87,7 +91,7 @@ def test_jacobian_forms_match_autograd(seed, arch, dtype):
         assert_within(cl, form, keep, "cross-Lipschitz")
     S = cf.softmax_covariance(p)
     smj = R.softmax_jacobian(model, x)
-    rows = torch.stack([R.logit_jacobian(_Soft(model), x)])[0]
+    rows = torch.stack([R.unchecked.logit_jacobian(_Soft(model), x)])[0]   # softmax: outside the theory, on purpose
     smj_rows = sq_norm(Bounded(rows, vjp_err(J, S).mT), (-2, -1))
     assert_within(smj_rows, Bounded(smj, smj_rows.err), keep, "R.softmax_jacobian")
     assert_within(smj_rows, cf.softmax_jacobian_norm(J, p), keep, "|S J|_F^2")

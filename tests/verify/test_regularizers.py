@@ -353,3 +353,130 @@ def test_hoffman_projection_estimator_is_unbiased_with_variance_1_over_n():
     assert bool((~dead).any()) and all(bool((est[:, dead] == 0).all()) for est in runs.values())
     ratio = runs[1].var(0)[~dead] / runs[8].var(0)[~dead]
     assert bool(((ratio > 8 / 1.6) & (ratio < 8 * 1.6)).all()), ratio
+
+
+# ---- the checks at the public boundary: every function, every bad input -------------------------------------
+def _net(*mods):
+    torch.manual_seed(0)
+    return torch.nn.Sequential(*mods).double().eval()
+
+
+def _mlp(k_out=3):
+    return _net(torch.nn.Linear(2, 4), torch.nn.ReLU(), torch.nn.Linear(4, k_out))
+
+
+CALLS = {
+    "loss_gradient": lambda m, x, y, **k: R.loss_gradient(m, x, y, **k),
+    "logit_jacobian": lambda m, x, y, **k: R.logit_jacobian(m, x, **k),
+    "input_gradient": lambda m, x, y, **k: R.input_gradient(m, x, y, **k),
+    "jacobian": lambda m, x, y, **k: R.jacobian(m, x, **k),
+    "cross_lipschitz": lambda m, x, y, **k: R.cross_lipschitz(m, x, **k),
+    "curvature": lambda m, x, y, **k: R.curvature(m, x, y, 0.1, **k),
+    "hessian": lambda m, x, y, **k: R.hessian(m, x, y, **k),
+    "hessian_diagonal": lambda m, x, y, **k: R.hessian_diagonal(m, x, y, **k),
+    "hessian_trace": lambda m, x, y, **k: R.hessian_trace(m, x, y, **k),
+    "effective_margin": lambda m, x, y, **k: R.effective_margin(m, x, y, **k),
+    "emr": lambda m, x, y, **k: R.emr(m, x, **k),
+    "softmax_jacobian": lambda m, x, y, **k: R.softmax_jacobian(m, x, **k),
+}
+X = torch.tensor([[0.3, -0.7], [1.1, 0.4]], dtype=torch.float64)
+Y = torch.tensor([0, 2])
+
+
+def _bad_cases():
+    """(id, model, x, y, error, message pattern): each input the boundary must refuse, and how."""
+    from verify.errors import (DeviceMismatchError, DTypeMismatchError, EmptyBatchError, NonFiniteError,
+                               ShapeError, TooFewClassesError, TrainingModeError, UnsupportedLayerError)
+
+    nan = X.clone()
+    nan[1, 0] = math.nan
+    inf = X.clone()
+    inf[0, 1] = math.inf
+    bn = _net(torch.nn.Linear(2, 4), torch.nn.BatchNorm1d(4), torch.nn.ReLU(), torch.nn.Linear(4, 3)).train()
+    drop = _net(torch.nn.Linear(2, 4), torch.nn.ReLU(), torch.nn.Dropout(0.5), torch.nn.Linear(4, 3)).train()
+    return [
+        ("nan", _mlp(), nan, Y, NonFiniteError, r"expected finite numbers, got nan at index \(1, 0\)"),
+        ("inf", _mlp(), inf, Y, NonFiniteError, r"expected finite numbers, got inf at index \(0, 1\)"),
+        ("one-example-no-batch", _mlp(), X[0], Y[:1], ShapeError, r"expected a batch of shape \(B, \*in_shape\)"),
+        ("wrong-width", _mlp(), torch.zeros(2, 3, dtype=torch.float64), Y, ShapeError,
+         r"expected an input of shape \(2,\), got shape \(3,\)"),
+        ("empty", _mlp(), X[:0], Y[:0], EmptyBatchError, "expected at least one example"),
+        ("K=1", _mlp(1), X, None, TooFewClassesError, "K = 1 output; expected at least 2 logits"),
+        ("gelu", _net(torch.nn.Linear(2, 4), torch.nn.GELU(), torch.nn.Linear(4, 3)), X, Y, UnsupportedLayerError,
+         "GELU.*not piecewise linear"),
+        ("train-batchnorm", bn, X, Y, TrainingModeError, r"BatchNorm1d.*training mode.*\.eval\(\)"),
+        ("train-dropout", drop, X, Y, TrainingModeError, r"Dropout.*training mode.*\.eval\(\)"),
+        ("dtype", _mlp(), X.float(), Y, DTypeMismatchError, "x has dtype torch.float32 but the model's parameters are "
+                                                             "torch.float64"),
+        ("device", _mlp(), X.to("meta"), Y, DeviceMismatchError, "x is on meta but the model's parameters are on cpu"),
+    ]
+
+
+@pytest.mark.parametrize("name", list(CALLS))
+@pytest.mark.parametrize("case", _bad_cases(), ids=lambda c: c[0])
+def test_every_regularizer_refuses_bad_input_with_a_specific_error(name, case):
+    _, model, x, y, error, pattern = case
+    with pytest.raises(error, match=pattern):
+        CALLS[name](model, x, y if y is not None else torch.zeros(2, dtype=torch.long))
+
+
+@pytest.mark.parametrize("name", [n for n in CALLS if n not in ("logit_jacobian", "jacobian", "cross_lipschitz", "emr",
+                                                                "softmax_jacobian")])
+@pytest.mark.parametrize("y,pattern", [
+    (torch.tensor([0, 1, 2]), r"expected 2 integer class labels in \[0, 3\) of shape \(2,\).*got shape \(3,\)"),
+    (torch.tensor([0.0, 1.0]), "got dtype torch.float32 \\(convert with y.long\\(\\)\\)"),
+    (torch.tensor([0, 3]), r"got the label 3 \(the model has K = 3 logits\)"),
+    (torch.tensor([-1, 0]), "got the label -1"),
+    ([0, 1], "got a list"),
+], ids=["shape", "float", "too-large", "negative", "list"])
+def test_labels_that_do_not_fit_are_refused(name, y, pattern):
+    from verify.errors import LabelError
+
+    with pytest.raises(LabelError, match=rf"^{name}: y: .*{pattern}"):
+        CALLS[name](_mlp(), X, y)
+
+
+def test_soft_labels_are_accepted_where_the_loss_takes_them():
+    soft = torch.softmax(torch.randn(2, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0)), 1)
+    g = R.loss_gradient(_mlp(), X, soft)
+    assert g.shape == X.shape
+
+
+def _on_kink_case():
+    """A network and a batch whose first example has a pre-activation exactly 0 (unit 0 of the first layer:
+    its weights are (1, 0), its bias 0, and x_1 = 0)."""
+    model = _mlp()
+    with torch.no_grad():
+        model[0].weight[0] = torch.tensor([1.0, 0.0], dtype=torch.float64)
+        model[0].bias[0] = 0.0
+    x = torch.tensor([[0.0, 0.5], [1.1, 0.4]], dtype=torch.float64)
+    return model, x
+
+
+@pytest.mark.parametrize("name", list(CALLS))
+def test_an_example_on_a_kink_is_flagged_not_silently_differentiated(name):
+    from verify.errors import KinkError, KinkWarning
+
+    model, x = _on_kink_case()
+    with pytest.warns(KinkWarning, match=rf"^{name}: 1 of 2 examples lie on a kink .*\(examples 0\)"):
+        CALLS[name](model, x, Y)
+    with pytest.raises(KinkError, match=rf"^{name}: 1 of 2 examples"):
+        CALLS[name](model, x, Y, on_kink="raise")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        CALLS[name](model, x, Y, on_kink="ignore")       # asked for: no warning
+        CALLS[name](model, X, Y)                           # interior points: no warning
+    with pytest.raises(ValueError, match="on_kink must be one of 'warn', 'raise', 'ignore', got 'skip'"):
+        CALLS[name](model, x, Y, on_kink="skip")
+
+
+def test_hessian_trace_needs_no_labels():
+    """On a piecewise-linear network the label's term -f_y has a zero Hessian, and autograd's second backward
+    adds exact zeros for it: the trace is the same float for every labelling, and y=None (the predicted
+    classes) gives it."""
+    model = _mlp()
+    got = R.hessian_trace(model, X)
+    for y in (Y, torch.tensor([2, 2]), model(X).argmax(1)):
+        assert torch.equal(got, R.hessian_trace(model, X, y))

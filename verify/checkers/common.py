@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 
 from .. import closed_forms as cf
-from .. import regularizers as reg
+from ..regularizers import unchecked as reg      # the context has checked and linearized the batch
 from ..bounds import Bounded, SAFETY, gamma, onehot, softmax, vjp_err, worst_entry
 from ..gap import Gap
 

@@ -12,7 +12,7 @@ import math
 import torch
 
 from .. import closed_forms as cf
-from .. import regularizers as reg
+from ..regularizers import unchecked as reg      # the context has checked and linearized the batch
 from ..bounds import Bounded, const, eig_extreme, onehot, singular_values, softmax, sq_norm, vjp_err
 from ..gap import Gap
 from .common import C_GRID, H_GRID, CheckContext, f64, to_list, upper

@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .. import closed_forms as cf
-from .. import regularizers as reg
+from ..regularizers import unchecked as reg      # the context has checked and linearized the batch
 from ..bounds import Bounded, cross_entropy, softmax, sq_norm, vjp_err
 from ..gap import Gap
 from .common import C_GRID, CheckContext, bias_free, f64, to_list, upper
