@@ -19,7 +19,8 @@ naming the examples), ``"raise"`` (:class:`KinkError`) or ``"ignore"``. The kink
 ``on_kink="ignore"`` to skip it. :data:`unchecked` holds the same functions without any check, for callers
 that have checked and linearized the batch themselves (the checkers).
 
-Conventions (B = batch size, K = classes; "mean" and "sum" are available for every regularizer):
+Conventions (B = batch size, K = classes; "mean" and "sum" are available for every regularizer but the
+effective margin, a signed distance per example):
 
 ==================== ============ ==============================================================
 convention           regularizer  batch value

@@ -446,12 +446,15 @@ def crossing_summary(records: Iterable[dict]) -> str:
 
     frac: dict[float, list] = {}
     share: dict[float, list] = {}
-    for rec in records:
+    exits: dict[tuple, list] = {}                 # one list per (record, gap grid): the same t* at every h
+    for r, rec in enumerate(records):
         for g in rec["gaps"]:
             if g.claim != "curvature-region-crossing" or g.check != "pattern-change share":
                 continue
             h = float(g.extra["h"])
             idx = g._interior()
+            t = g.extra.get("exit_time") or []
+            exits.setdefault((r, g.dtype), [t[i] for i in idx if i < len(t) and t[i] is not None])
             changed = g.pattern_changed or [False] * g.n_points
             sh = g.extra.get("share", [])
             frac.setdefault(h, []).extend(changed[i] for i in idx)
@@ -466,6 +469,12 @@ def crossing_summary(records: Iterable[dict]) -> str:
              "  region changed    " + "".join(cell(sum(frac[h]) / len(frac[h])) if frac[h] else "      -" for h in hs),
              "  share of R-CURE   " + "".join(cell(sum(share[h]) / len(share[h])) if share.get(h) else "      -"
                                              for h in hs)]
+    ts = sorted(v for vs in exits.values() for v in vs)
+    if ts:
+        q = lambda f: ts[min(len(ts) - 1, int(f * len(ts)))]
+        lines.append(f"  exit time t*(x, z) over {len(ts)} points: median {q(0.5):.1e}, 10% {q(0.1):.1e}, "
+                     f"90% {q(0.9):.1e}")
+        lines.append("  (x + t z leaves the region of x at t = t*: the region changes at step h when h >= t*)")
     return "\n".join(lines)
 
 

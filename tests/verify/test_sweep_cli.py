@@ -442,17 +442,21 @@ def test_crossing_summary_reports_fractions_off_kinks():
     from verify.gap import Gap
     from verify.sweep import crossing_summary
 
-    def share_gap(h, changed, share, on_kink):
+    def share_gap(h, changed, share, on_kink, exit_time):
         n = len(changed)
         return Gap("curvature-region-crossing", "pattern-change share", "measurement", [0.0] * n, [0.0] * n,
                    [0.0] * n, "float64", "cpu", 0, "mlp", on_kink=on_kink, pattern_changed=changed,
-                   extra={"h": h, "share": share, "exit_time": [1.0] * n})
+                   extra={"h": h, "share": share, "exit_time": exit_time})
 
-    recs = [{"gaps": [share_gap(1e-4, [False, False, True], [0.0, 0.0, 0.9], [False, False, True]),
-                      share_gap(3.0, [True, False, True, True], [0.5, 0.0, 1.0, 0.7], [False, False, False, True])]}]
+    # one network's gaps at two steps h; its exit times are those of its points, the same at every h
+    t = [0.5, 2.0, 0.0]
+    recs = [{"gaps": [share_gap(1e-4, [False, False, True], [0.0, 0.0, 0.9], [False, False, True], t),
+                      share_gap(3.0, [True, False, True], [0.5, 0.0, 1.0], [False, False, True], t)]}]
     text = crossing_summary(recs)
     lines = text.splitlines()
     assert lines[1].split()[1:] == ["1e-04", "3e+00"]
-    assert lines[2].split()[2:] == ["0.00", "0.67"]      # the kinked point is left out: 2/3 at h = 3
-    assert lines[3].split()[3:] == ["0.00", "0.50"]      # mean of 0.5, 0.0, 1.0
+    assert lines[2].split()[2:] == ["0.00", "0.50"]      # the kinked point is left out: 1/2 at h = 3
+    assert lines[3].split()[3:] == ["0.00", "0.25"]      # mean of 0.5 and 0.0
+    # t* of the two points off the kink, once each (not once per h): median 2.0, 10% 0.5, 90% 2.0
+    assert "exit time t*(x, z) over 2 points: median 2.0e+00, 10% 5.0e-01, 90% 2.0e+00" in lines[4]
     assert crossing_summary([{"gaps": []}]) == ""
