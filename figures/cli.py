@@ -1,10 +1,16 @@
 """``python -m figures`` (or ``regfigures``): rebuild every figure from saved results.
 
-Each figure is written as PDF (vector, TrueType fonts) and PNG (200 dpi, for slides) into ``--out``
+Each figure is written as PDF (vector, fonts embedded) and PNG (200 dpi, for slides) into ``--out``
 (default ``figures/out/``). Without ``--results`` a quick sweep is run first
 (:func:`verify.sweep.run_sweep`) and its results are plotted. The exit code is 0 when every requested
 figure was written, 1 when one could not be drawn, and 2 for a usage error (unknown figure or format,
 a missing, unreadable or incompatible results file).
+
+Text is typeset with LaTeX when a ``latex`` executable is on PATH (unless ``REGFIGURES_USETEX=0``),
+else with mathtext (:func:`figures.style.usetex`). A figure on which the TeX toolchain fails (a
+partial TeX installation: a missing package or font; :func:`figures.style.tex_error`) is drawn again
+with mathtext and still written, with one warning line that names it, the cause and
+``REGFIGURES_USETEX=0``; any other error fails the figure.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import traceback
 import warnings
 from pathlib import Path
 
-__all__ = ["main", "build_parser", "load_results", "save_figure", "FORMATS"]
+__all__ = ["main", "build_parser", "load_results", "save_figure", "render", "FORMATS"]
 
 FORMATS = ("pdf", "png", "svg")
 DEFAULT_OUT = Path("figures") / "out"
@@ -100,13 +106,15 @@ def _quick_sweep(out_dir: Path) -> Path:
     return path
 
 
-def save_figure(fig, out_dir: Path, name: str, formats, dpi: int | None = None) -> list[Path]:
-    """Write ``fig`` as ``out_dir/name.<fmt>`` for each format (inside the figure style); return the paths."""
+def save_figure(fig, out_dir: Path, name: str, formats, dpi: int | None = None,
+                tex: bool | None = None) -> list[Path]:
+    """Write ``fig`` as ``out_dir/name.<fmt>`` for each format (inside the figure style, with the ``tex`` the
+    figure was drawn with; ``None``: :func:`figures.style.usetex`); return the paths."""
     from .style import DPI, style
 
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
-    with style():
+    with style(tex):
         for fmt in formats:
             path = out_dir / f"{name}.{fmt}"
             meta = {"pdf": {"CreationDate": None, "Creator": "regfigures"}, "png": {"Software": "regfigures"},
@@ -116,13 +124,38 @@ def save_figure(fig, out_dir: Path, name: str, formats, dpi: int | None = None) 
     return paths
 
 
+def _tex_warning(name: str, cause: str) -> str:
+    return (f"warning: figure {name}: LaTeX failed ({cause}); drawing it with mathtext instead "
+            f"(REGFIGURES_USETEX=0 uses mathtext without trying LaTeX)")
+
+
+def render(spec, results, out_dir: Path, formats, dpi: int | None = None,
+           on_tex_error=None) -> tuple[list[Path], str | None]:
+    """Draw the figure ``spec`` of ``results`` and write it (:func:`save_figure`); return the paths and
+    ``None``. When LaTeX typesets the text and the TeX toolchain fails on this figure, call
+    ``on_tex_error(cause)`` with the one-line cause (:func:`figures.style.tex_error`), draw and write the
+    figure again with mathtext, and return the paths and the cause. Any other error (:class:`NoDataError`
+    included) propagates, and so does an error of the mathtext drawing."""
+    from .style import tex_error, usetex
+
+    tex = usetex()
+    try:
+        return save_figure(spec.draw(results, tex=tex), out_dir, spec.name, formats, dpi, tex=tex), None
+    except Exception as exc:
+        cause = tex_error(exc) if tex else None
+        if cause is None:
+            raise
+    if on_tex_error is not None:
+        on_tex_error(cause)
+    return save_figure(spec.draw(results, tex=False), out_dir, spec.name, formats, dpi, tex=False), cause
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     import matplotlib
 
     matplotlib.use("Agg")
     from .registry import FIGURES, NoDataError
-    from .style import style
 
     if args.list:
         width = max(len(n) for n in FIGURES)
@@ -157,15 +190,14 @@ def main(argv=None) -> int:
     from tqdm.auto import tqdm
 
     t_all = time.perf_counter()
-    skipped, failed = [], []
+    skipped, failed, mathtext = [], [], []
     bar = tqdm(chosen, desc="figures", unit="fig", disable=args.no_progress, file=sys.stderr, dynamic_ncols=True)
     for spec in bar:
         bar.set_postfix_str(spec.name)
         t0 = time.perf_counter()
         try:
-            with style():
-                fig = spec.function(results if spec.needs_results else None)
-            paths = save_figure(fig, out_dir, spec.name, formats, args.dpi)
+            paths, tex_cause = render(spec, results, out_dir, formats, args.dpi, on_tex_error=lambda cause, n=spec.name:
+                                      tqdm.write(_tex_warning(n, cause), file=sys.stderr))
         except NoDataError as exc:
             skipped.append(spec.name)
             tqdm.write(f"skipped {spec.name}: {exc}", file=sys.stderr)
@@ -174,10 +206,13 @@ def main(argv=None) -> int:
             failed.append(spec.name)
             tqdm.write(f"error: figure {spec.name} could not be drawn:\n{traceback.format_exc()}", file=sys.stderr)
             continue
+        if tex_cause is not None:
+            mathtext.append(spec.name)
         tqdm.write(f"{spec.name}: {', '.join(str(p) for p in paths)}  ({time.perf_counter() - t0:.1f} s)")
     bar.close()
     n_ok = len(chosen) - len(skipped) - len(failed)
     print(f"{n_ok} figure(s) written to {out_dir}/ in {time.perf_counter() - t_all:.1f} s"
+          + (f"; with mathtext, LaTeX having failed: {', '.join(mathtext)}" if mathtext else "")
           + (f"; skipped (no data): {', '.join(skipped)}" if skipped else "")
           + (f"; FAILED: {', '.join(failed)}" if failed else ""))
     if failed or (args.only and skipped):

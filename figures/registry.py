@@ -34,6 +34,12 @@ class FigureSpec:
     def __iter__(self):  # (function, caption), as in ``fn, caption = FIGURES[name]``
         return iter((self.function, self.caption))
 
+    def draw(self, results=None, tex: bool | None = None):
+        """The figure of ``results`` (ignored when it reads none), its text typeset by LaTeX (``tex=True``),
+        mathtext (``False``) or as :func:`figures.style.usetex` says (``None``). Save it inside
+        ``style(tex)`` with the same ``tex`` (:func:`figures.cli.save_figure` does)."""
+        return self.function(results if self.needs_results else None, tex=tex)
+
 
 def _spec(name, module, claims, needs_results=True) -> FigureSpec:
     fn = getattr(module, "fig_" + name.replace("-", "_"))

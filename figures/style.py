@@ -5,7 +5,11 @@ is drawn and saved inside it (the pattern of tueplots). Widths follow a two-colu
 column 3.3 in, double column 6.9 in. Colours are the Okabe-Ito palette, which stays distinguishable
 under the common colour-vision deficiencies. Symbols are written in mathtext (``$\\|J\\|_F^2$``);
 LaTeX typesets the text only when a ``latex`` executable is on PATH (and ``REGFIGURES_USETEX`` is
-not ``0``). PDFs embed their fonts as TrueType (``pdf.fonttype = 42``), so the text stays text.
+not ``0``); a figure function decorated with :func:`styled` also takes ``tex=True``/``False`` to
+choose. When the TeX toolchain fails on a figure (a partial TeX installation: a missing package or
+font), :func:`tex_error` recognises the error and the command line draws that figure again with
+mathtext. The text stays text in the PDFs: mathtext embeds TrueType fonts (``pdf.fonttype = 42``),
+LaTeX its own Type 1 fonts.
 
 >>> import matplotlib as mpl
 >>> with style():
@@ -22,7 +26,7 @@ import os
 import shutil
 
 __all__ = ["SINGLE", "DOUBLE", "PALETTE", "OKABE_ITO", "GROUP_COLOURS", "DIVERGING", "rc", "style", "usetex",
-           "text", "group_colour", "DPI", "styled", "figure"]
+           "text", "group_colour", "DPI", "styled", "figure", "tex_error"]
 
 #: Figure widths in inches: one column and the full text width of a two-column paper.
 SINGLE = 3.3
@@ -94,14 +98,56 @@ def style(tex: bool | None = None):
 
 def styled(fn):
     """Decorate a figure function so that it draws inside :func:`style` (its figure keeps the look when
-    it is saved inside :func:`style` too, as the command line does)."""
+    it is saved inside :func:`style` too, as the command line does). The decorated function takes one
+    more keyword, ``tex``: ``True`` typesets its text with LaTeX, ``False`` with mathtext, ``None`` (the
+    default) as :func:`usetex` says. Save the figure inside ``style(tex)`` with the same ``tex``."""
 
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        with style():
+    def wrapper(*args, tex: bool | None = None, **kwargs):
+        with style(tex):
             return fn(*args, **kwargs)
 
     return wrapper
+
+
+#: The matplotlib modules that run TeX and read its output (dvi files, TeX font metrics and font files).
+_TEX_MODULES = ("matplotlib.texmanager", "matplotlib.dviread")
+#: The matplotlib functions that draw LaTeX-typeset text (they open the TeX fonts that dviread finds).
+_TEX_FUNCTIONS = ("draw_tex", "get_glyphs_tex")
+#: The kinds of error the TeX toolchain raises: RuntimeError (latex or dvipng exited with an error or is
+#: missing; FreeType cannot open a TeX font file), FileNotFoundError (kpsewhich finds no .tfm, .vf, .map
+#: or font file), LookupError (pdftex.map lacks a PostScript font for a TeX font), ValueError (a dvi or
+#: vf file or a font map that matplotlib cannot read; a TeX font without a Type 1 version).
+_TEX_ERRORS = (RuntimeError, OSError, LookupError, ValueError)
+
+
+def tex_error(exc: BaseException) -> str | None:
+    """If ``exc`` comes from the TeX toolchain (latex, dvipng, kpsewhich or a TeX font, as matplotlib's
+    ``texmanager`` and ``dviread`` raise it while text is typeset with LaTeX), its cause in one line:
+    the error's first line, followed by the first TeX error line (``! ...``) of latex's log when there
+    is one. ``None`` for any other error (a bug in a figure, bad data), which must not be hidden.
+
+    >>> tex_error(ValueError("not a TeX problem")) is None
+    True
+    """
+    if not isinstance(exc, _TEX_ERRORS):
+        return None
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        module = frame.f_globals.get("__name__", "")
+        if module in _TEX_MODULES or (module.startswith("matplotlib.") and frame.f_code.co_name in _TEX_FUNCTIONS):
+            break
+        tb = tb.tb_next
+    else:
+        return None
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    cause = lines[0] if lines else ""
+    tex_line = next((ln for ln in lines[1:] if ln.startswith("! ")), None)
+    if tex_line:
+        cause = f"{cause} {tex_line}"
+    cause = f"{type(exc).__name__}: {cause}" if cause else type(exc).__name__
+    return cause if len(cause) <= 240 else cause[:237] + "..."
 
 
 def figure(width: float = SINGLE, height: float | None = None):

@@ -116,6 +116,7 @@ M_LABELS = {
     "softmax-jacobian": (r"$\|\partial p/\partial x\|_F^2$", r"$M = S^2$"),
     "softmax-Jacobian": (r"$\|\partial p/\partial x\|_F^2$", r"$M = S^2$"),
     "R-CURE": (r"$R_{\mathrm{CURE}}/h^2$", r"$M = S J z z^\top J^\top S$"),
+    "R-CURE/h^2 (h->0)": (r"$R_{\mathrm{CURE}}/h^2$ ($h \to 0$)", r"$M = S J z z^\top J^\top S$"),
 }
 
 

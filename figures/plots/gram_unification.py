@@ -45,7 +45,7 @@ def fig_gram_unification(results: list[dict], example: int = 0):
     panels = [("G", G)] + [(n, np.asarray(Ms[n], dtype=float)) for n in names]
     ncol = min(4, len(panels))
     nrow = math.ceil(len(panels) / ncol)
-    fig = figure(DOUBLE, 0.25 + 1.95 * nrow)
+    fig = figure(DOUBLE, 0.25 + 2.1 * nrow)
     axes = np.atleast_1d(fig.subplots(nrow, ncol)).ravel()
     K = G.shape[0]
     im = None
@@ -60,12 +60,12 @@ def fig_gram_unification(results: list[dict], example: int = 0):
         for sp in ax.spines.values():
             sp.set_visible(False)
         if name == "G":
-            ax.set_title(r"$G = J J^\top$" + "\n(Gram matrix of the logit gradients)", fontsize=6.5)
-        else:
+            ax.set_title(r"$G = J J^\top$" + "\n(Gram matrix of\nthe logit gradients)", fontsize=6.5)
+        else:                                   # three short lines: the panels are a quarter of a page wide
             reg, mdef = M_LABELS.get(name, (text(name), ""))
             ax.set_title(f"{reg}:  {mdef}\n" + r"$\langle G, M\rangle$ = " + _fmt(inner.get(name))
-                         + f";  definition {_fmt(definition.get(name))}", fontsize=6.5)
-        ax.text(0.5, -0.03, f"max |entry| = {scale:.3g}", transform=ax.transAxes, ha="center", va="top",
+                         + f"\ndefinition: {_fmt(definition.get(name))}", fontsize=6.5)
+        ax.text(0.5, -0.03, text("max |entry| = ") + f"{scale:.3g}", transform=ax.transAxes, ha="center", va="top",
                 fontsize=6, color="0.35")
     spare = list(axes[len(panels):])
     for ax in spare:
@@ -76,7 +76,7 @@ def fig_gram_unification(results: list[dict], example: int = 0):
             cb = fig.colorbar(im, cax=cax)
         else:
             cb = fig.colorbar(im, ax=list(axes), shrink=0.7, aspect=30, pad=0.01)
-        cb.set_label("entry / max |entry|", fontsize=6.5)
+        cb.set_label(text("entry / max |entry|"), fontsize=6.5)
         cb.ax.tick_params(labelsize=6)
     arch = text(str(rec.get("network", {}).get("id", g.arch)))
     fig.suptitle(f"one example (point {g.extra.get('point', 0)}, {arch}, {g.dtype}, K = {K})", fontsize=7,

@@ -8,8 +8,11 @@ tested without running a sweep.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -534,6 +537,165 @@ def test_cli_sweep_unavailable_is_a_clear_error(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(verify.sweep, "run_sweep", broken)
     code, _, err = _main(["--out", str(tmp_path), "--only", "emr-limits", "--no-progress"], capsys)
     assert code == 2 and "quick sweep" in err and "--results" in err
+
+
+# ---- LaTeX, and the fallback to mathtext when the TeX toolchain fails --------------------------------
+FAKE_TEX_ERROR = "! LaTeX Error: File `type1ec.sty' not found."
+
+
+def _warnings(err):
+    return [ln for ln in err.splitlines() if ln.startswith("warning: figure ")]
+
+
+@pytest.mark.skipif(shutil.which("latex") is None, reason="needs a latex executable (LaTeX typesets the text)")
+def test_every_figure_renders_with_latex(results_file, tmp_path, capsys, monkeypatch):
+    """With LaTeX on, every figure is written as PDF and PNG by LaTeX itself: no fallback to mathtext, and
+    the PDFs embed TeX's Type 1 fonts (mathtext would embed TrueType)."""
+    monkeypatch.setenv("REGFIGURES_USETEX", "1")
+    code, out, err = _main(["--results", str(results_file), "--out", str(tmp_path), "--no-progress"], capsys)
+    assert code == 0, err
+    assert not _warnings(err) and "REGFIGURES_USETEX" not in err and "mathtext" not in out, err
+    for name in FIGURES:
+        pdf, png = tmp_path / f"{name}.pdf", tmp_path / f"{name}.png"
+        assert pdf.stat().st_size > 1000 and png.stat().st_size > 1000, name
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        data = pdf.read_bytes()
+        assert b"/Type1" in data and b"/FontFile2" not in data, name
+
+
+def test_latex_text_has_no_silently_wrong_characters(results):
+    """LaTeX's default (OT1) text fonts typeset ``|``, ``<`` and ``>`` outside math as an em dash and inverted
+    punctuation, without any error; so, built with LaTeX on, no figure text holds them outside ``$...$``
+    (:func:`figures.style.text` puts them in math). Building draws nothing, so this needs no latex."""
+    import re
+
+    from matplotlib.text import Text
+
+    wrong = []
+    for name, spec in FIGURES.items():
+        for t in spec.draw(results, tex=True).findobj(Text):
+            outside = re.sub(r"(?<!\\)\$.*?(?<!\\)\$", "", t.get_text())
+            if set(outside) & set("|<>"):
+                wrong.append(f"{name}: {t.get_text()!r}")
+    assert not wrong, "\n".join(wrong)
+
+
+def _fail_latex(monkeypatch):
+    """Make every LaTeX run fail as a TeX missing a package does (matplotlib's own error, raised where it runs
+    latex); every text layout with LaTeX on runs it, so no cached result hides the failure."""
+    from matplotlib.texmanager import TexManager
+
+    def make_dvi(cls, tex, fontsize):
+        raise RuntimeError(f"latex was not able to process the following string:\n{tex.encode('unicode_escape')!r}"
+                           f"\n\nHere is the full command invocation and its output:\n\nlatex -interaction="
+                           f"nonstopmode -halt-on-error -no-shell-escape file.tex\n\n{FAKE_TEX_ERROR}\n")
+
+    monkeypatch.setattr(TexManager, "make_dvi", classmethod(make_dvi))
+    monkeypatch.setenv("REGFIGURES_USETEX", "1")
+
+
+def test_a_tex_failure_draws_the_figure_with_mathtext(results_file, tmp_path, capsys, monkeypatch):
+    _fail_latex(monkeypatch)
+    code, out, err = _main(["--results", str(results_file), "--out", str(tmp_path), "--no-progress"], capsys)
+    assert code == 0, err
+    warned = _warnings(err)
+    assert len(warned) == len(FIGURES), err
+    for name, line in zip(FIGURES, warned):
+        assert line.startswith(f"warning: figure {name}: LaTeX failed (")
+        assert "latex was not able to process" in line and FAKE_TEX_ERROR in line and "REGFIGURES_USETEX=0" in line
+        pdf, png = tmp_path / f"{name}.pdf", tmp_path / f"{name}.png"
+        assert pdf.stat().st_size > 1000 and png.stat().st_size > 1000, name
+        assert str(pdf) in out and str(png) in out
+        data = pdf.read_bytes()
+        assert b"/FontFile2" in data and b"/Type1" not in data, name       # mathtext's TrueType fonts
+    assert "Traceback" not in err
+    assert "with mathtext, LaTeX having failed: " + ", ".join(FIGURES) in out
+
+
+def test_usetex_0_never_runs_latex(results_file, tmp_path, capsys, monkeypatch):
+    _fail_latex(monkeypatch)
+    monkeypatch.setenv("REGFIGURES_USETEX", "0")
+    code, out, err = _main(["--results", str(results_file), "--out", str(tmp_path), "--only", "confident-limit",
+                            "--no-progress"], capsys)
+    assert code == 0 and not _warnings(err) and (tmp_path / "confident-limit.png").exists()
+
+
+def test_a_non_tex_error_still_fails_the_figure(results_file, tmp_path, capsys, monkeypatch):
+    """LaTeX on (and failing), a figure that raises for another reason fails: no fallback hides the bug."""
+    from figures.style import style, tex_error
+
+    _fail_latex(monkeypatch)
+
+    def broken(results, tex=None):
+        with style(tex):
+            raise ValueError("a bug in the figure, not a TeX problem")
+
+    monkeypatch.setitem(FIGURES, "emr-limits", dataclasses.replace(FIGURES["emr-limits"], function=broken))
+    code, out, err = _main(["--results", str(results_file), "--out", str(tmp_path), "--only", "emr-limits",
+                            "--no-progress"], capsys)
+    assert code == 1
+    assert "FAILED: emr-limits" in out and "a bug in the figure" in err and "Traceback" in err
+    assert not _warnings(err) and "mathtext" not in out
+    assert not list(tmp_path.iterdir())
+    # the classification itself: the same kinds of error are TeX problems only when raised in TeX's code
+    assert tex_error(RuntimeError("latex was not able to process the following string:")) is None
+    assert tex_error(FileNotFoundError("type1ec.sty")) is None
+
+
+def test_tex_error_recognises_what_dviread_raises(tmp_path):
+    """An error raised in matplotlib's TeX code is a TeX problem, whatever its kind (here dviread's ValueError)."""
+    from matplotlib import dviread
+
+    from figures.style import tex_error
+
+    bad = tmp_path / "broken.dvi"
+    bad.write_bytes(b"\xf7\x63not a dvi file")                     # pre opcode, dvi format 99
+    with pytest.raises(ValueError, match="dvi format") as info:
+        with dviread.Dvi(str(bad), 72) as dvi:
+            list(dvi)
+    assert tex_error(info.value) == "ValueError: Unknown dvi format 99"
+
+
+@pytest.mark.skipif(shutil.which("latex") is None, reason="needs a latex executable")
+def test_a_label_latex_rejects_falls_back_with_real_latex(tmp_path, capsys, monkeypatch):
+    """With the real toolchain: a label that latex rejects (an undefined macro) makes the figure fall back."""
+    from figures.style import figure, styled
+
+    @styled
+    def fig_rejected(results=None):
+        fig = figure()
+        fig.add_subplot().set_title(r"a \undefinedmacroforthetest b")
+        return fig
+
+    spec = dataclasses.replace(FIGURES["geometry"], name="rejected", function=fig_rejected)
+    monkeypatch.setitem(FIGURES, "rejected", spec)
+    monkeypatch.setenv("REGFIGURES_USETEX", "1")
+    code, out, err = _main(["--only", "rejected", "--out", str(tmp_path), "--no-progress"], capsys)
+    assert code == 0, err
+    (line,) = _warnings(err)
+    assert line.startswith("warning: figure rejected: LaTeX failed (") and "Undefined control sequence" in line
+    assert (tmp_path / "rejected.pdf").stat().st_size > 1000 and (tmp_path / "rejected.png").stat().st_size > 1000
+
+
+@pytest.mark.skipif(os.name != "posix", reason="the fake latex is a shell script")
+def test_module_entry_point_falls_back_when_latex_fails(tmp_path):
+    """End to end: ``python -m figures`` with a ``latex`` on PATH that fails (and a fresh matplotlib cache, so
+    that latex really runs) still writes the figure, warns once and exits 0."""
+    fake = tmp_path / "bin" / "latex"
+    fake.parent.mkdir()
+    fake.write_text(f"#!/bin/sh\necho \"{FAKE_TEX_ERROR.replace('`', chr(92) + '`')}\"\nexit 1\n")
+    fake.chmod(0o755)
+    env = dict(os.environ, PATH=f"{fake.parent}{os.pathsep}{os.environ.get('PATH', '')}",
+               MPLCONFIGDIR=str(tmp_path / "mplconfig"))
+    env.pop("REGFIGURES_USETEX", None)                               # LaTeX on because a latex is on PATH
+    proc = subprocess.run([sys.executable, "-m", "figures", "--only", "geometry", "--out", str(tmp_path / "out"),
+                           "--no-progress"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    (line,) = _warnings(proc.stderr)
+    assert line.startswith("warning: figure geometry: LaTeX failed (") and FAKE_TEX_ERROR in line
+    assert "REGFIGURES_USETEX=0" in line and "Traceback" not in proc.stderr
+    assert (tmp_path / "out" / "geometry.pdf").stat().st_size > 1000
+    assert (tmp_path / "out" / "geometry.png").stat().st_size > 1000
 
 
 def test_import_changes_no_global_matplotlib_state():
