@@ -200,11 +200,16 @@ def agreement(lin, J_ref: torch.Tensor) -> str:
     ``lin.jacobian_bound`` of the exact J, and |dJ| <= 2 bound entrywise at points off kinks (where
     jacrev may pick another subgradient; those are counted, not compared)."""
     keep = ~lin.on_kink
-    d = (lin.jacobian.double() - J_ref.reshape(lin.jacobian.shape).double()).abs()[keep]
-    b = 2 * lin.jacobian_bound[keep]
+    full = (lin.jacobian.double() - J_ref.reshape(lin.jacobian.shape).double()).abs()
+    d, b = full[keep], 2 * lin.jacobian_bound[keep]
     ratio = (d / b).nan_to_num(nan=0.0, posinf=float("inf")).max().item() if d.numel() else 0.0
-    return f"max |dJ|/bound = {ratio:.2g}" + (f" ({int((~keep).sum())} points on kinks left out)" if not bool(keep.all())
-                                             else "")
+    if bool(keep.all()):
+        return f"max |dJ|/bound = {ratio:.2g}"
+    near = full[~keep].max().item()
+    if not bool(keep.any()):
+        return f"max |dJ|/bound: no point judged, all {lin.B} within rounding of a kink (max |dJ| there {near:.1e})"
+    return (f"max |dJ|/bound = {ratio:.2g}; {int((~keep).sum())} of {lin.B} points within rounding of a kink, "
+            f"not judged (max |dJ| there {near:.1e})")
 
 
 def hessian_agreement(lin, H_ref: torch.Tensor) -> str:

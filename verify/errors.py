@@ -37,8 +37,8 @@ class LabelError(ValueError):
 
 
 class KinkWarning(UserWarning):
-    """Some examples lie on a kink (or within rounding of one): autograd differentiates there anyway, by
-    picking one of several subgradients; the value computed depends on that pick."""
+    """Some examples lie exactly on a kink (a pre-activation exactly 0, or a tied max): autograd
+    differentiates there anyway, by picking one of several subgradients; the value depends on that pick."""
 
 
 class DeviceUnavailableError(ValueError):

@@ -282,6 +282,18 @@ class Linearization:
         return best
 
     @cached_property
+    def at_kink(self) -> torch.Tensor:
+        """(B,) bool: some non-constant unit is exactly on a kink in this precision: a pre-activation that is
+        exactly 0, or a max whose winner ties exactly. There autograd silently picks one of several
+        subgradients. (:attr:`on_kink` also flags the points within rounding of a kink, where the float
+        pattern may differ from the exact one; it implies nothing about what autograd does.)"""
+        out = torch.zeros(self.B, dtype=torch.bool, device=self.device)
+        for slack, _, const, _ in self._unit_table(False):
+            if slack.shape[1]:
+                out |= ((slack == 0) & ~const).any(dim=1)
+        return out
+
+    @cached_property
     def on_kink(self) -> torch.Tensor:
         """(B,) bool: some non-constant unit is within its forward rounding bound of a kink (or exactly on
         one): the pattern, and so J, is not determined in this precision."""

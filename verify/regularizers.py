@@ -11,12 +11,14 @@ examples do not interact (eval mode: no batch statistics).
 Every public function checks its arguments first, with the errors of :mod:`verify.errors` (each says what
 was expected and what was got): a model outside the theory (an unsupported layer, a train-mode BatchNorm or
 Dropout), x that is not a non-empty batch of finite floats of the model's input shape, dtype and device,
-K < 2 logits, labels y of the wrong shape, dtype or range. Where an example lies on a kink (a zero
-pre-activation or a tied max, or within rounding of one), autograd still returns a number, by picking one
-of several subgradients; ``on_kink`` says what to do then: ``"warn"`` (default: a :class:`KinkWarning`
-naming the examples), ``"raise"`` (:class:`KinkError`) or ``"ignore"``. The kink test linearizes the batch
-(:func:`verify.linearize`), which costs more than the regularizer itself on large networks; pass
-``on_kink="ignore"`` to skip it. :data:`unchecked` holds the same functions without any check, for callers
+K < 2 logits, labels y of the wrong shape, dtype or range. Where an example lies exactly on a kink (a
+pre-activation that is exactly 0, or a tied max, in the computation's precision:
+:attr:`verify.linearize.Linearization.at_kink`), autograd still returns a number, by picking one of
+several subgradients; ``on_kink`` says what to do then: ``"warn"`` (default: a :class:`KinkWarning` naming
+the examples), ``"raise"`` (:class:`KinkError`) or ``"ignore"``. (Points merely within rounding of a kink
+are differentiated without ambiguity in float; the claim checkers, which compare with exact values, leave
+those out too.) The kink test linearizes the batch (:func:`verify.linearize`), which can cost more than
+the regularizer itself on large networks; ``on_kink="ignore"`` skips it. :data:`unchecked` holds the same functions without any check, for callers
 that have checked and linearized the batch themselves (the checkers).
 
 Conventions (B = batch size, K = classes; "mean" and "sum" are available for every regularizer but the
@@ -342,12 +344,13 @@ def _check(model, x, y, who: str, on_kink: str, soft: bool) -> None:
         _check_labels(y, x.shape[0], eng.K, x.device, who, soft)
     if on_kink == "ignore":
         return
-    kinks = linearize(model, x).on_kink
+    kinks = linearize(model, x).at_kink
     if bool(kinks.any()):
         idx = [int(i) for i in kinks.nonzero().flatten()]
-        msg = (f"{who}: {len(idx)} of {x.shape[0]} examples lie on a kink or within rounding of one (examples "
-               f"{', '.join(map(str, idx[:8]))}{', ...' if len(idx) > 8 else ''}): autograd picks one of several "
-               f"subgradients there, so their values depend on that pick (on_kink='ignore' silences this)")
+        msg = (f"{who}: {len(idx)} of {x.shape[0]} examples lie exactly on a kink (a pre-activation exactly 0 or "
+               f"a tied max, in {x.dtype}; examples {', '.join(map(str, idx[:8]))}{', ...' if len(idx) > 8 else ''}): "
+               f"autograd picks one of several subgradients there, so their values depend on that pick "
+               f"(on_kink='ignore' silences this)")
         if on_kink == "raise":
             raise KinkError(msg)
         warnings.warn(msg, KinkWarning, stacklevel=3)

@@ -55,7 +55,8 @@ def test_main_runs_small_and_prints_every_row(capsys):
         assert measure in out
     # the closed forms agree with torch.func on the benchmark's own models, within the rounding bound
     ratios = re.findall(r"max \|d[JH]\|/bound = ([0-9.e+-]+|inf)", out)
-    assert len(ratios) == 4 and all(float(r) <= 1 for r in ratios), out
+    unjudged = out.count("max |dJ|/bound: no point judged")
+    assert len(ratios) + unjudged == 4 and ratios and all(float(r) <= 1 for r in ratios), out
     assert re.search(r"all goals met|goals missed: \d", out)
 
 

@@ -300,7 +300,7 @@ def test_exact_kink_is_flagged(dtype):
     m = _two_unit_mlp(dtype)
     x = torch.tensor([[0.5, 0.5], [0.75, 0.25], [-0.25, 0.5]], dtype=dtype)  # u_1 = x_1 - x_2 = 0 at the first
     lin = linearize(m, x)
-    assert lin.on_kink.tolist() == [True, False, False]
+    assert lin.on_kink.tolist() == [True, False, False] and lin.at_kink.tolist() == [True, False, False]
     assert lin.kink_distance[0].item() == 0.0 and lin.kink_distance[1:].gt(0).all()
     with pytest.raises(KinkError):
         exact_linearize(from_torch(m, (2,)), x[0])
@@ -325,6 +325,7 @@ def test_constant_ties_are_not_kinks():
     x = torch.rand(2, 1, 4, 4, dtype=torch.float64)
     lin = linearize(m, x)
     assert not lin.on_kink.any() and (lin.kink_distance > 90).all()  # the ReLUs' own kinks are far
+    assert not lin.at_kink.any()                                     # the tie is exact, but constant
     exact_linearize(from_torch(m, (1, 4, 4)), x[0])  # theory agrees: no KinkError
 
 
@@ -377,3 +378,12 @@ def test_cache_follows_weight_updates():
     J2 = linearize(m, x).jacobian
     ref = _jacrev(m, x)
     assert torch.allclose(J2, ref) and not torch.allclose(J1, J2)
+
+
+def test_within_rounding_of_a_kink_is_not_exactly_on_it():
+    """A pre-activation of a few ulps is within its rounding bound of the kink (on_kink: the exact pattern is
+    not certain) but not exactly on it (at_kink: autograd's derivative of the float network is unambiguous)."""
+    m = _two_unit_mlp(torch.float64)
+    x = torch.tensor([[0.5 + 2.0 ** -52, 0.5]], dtype=torch.float64)      # u_1 = 2^-52, |error bound| > that
+    lin = linearize(m, x)
+    assert lin.on_kink.tolist() == [True] and lin.at_kink.tolist() == [False]

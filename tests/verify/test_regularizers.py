@@ -458,7 +458,7 @@ def test_an_example_on_a_kink_is_flagged_not_silently_differentiated(name):
     from verify.errors import KinkError, KinkWarning
 
     model, x = _on_kink_case()
-    with pytest.warns(KinkWarning, match=rf"^{name}: 1 of 2 examples lie on a kink .*\(examples 0\)"):
+    with pytest.warns(KinkWarning, match=rf"^{name}: 1 of 2 examples lie exactly on a kink .*examples 0\)"):
         CALLS[name](model, x, Y)
     with pytest.raises(KinkError, match=rf"^{name}: 1 of 2 examples"):
         CALLS[name](model, x, Y, on_kink="raise")
@@ -468,6 +468,9 @@ def test_an_example_on_a_kink_is_flagged_not_silently_differentiated(name):
         warnings.simplefilter("error")
         CALLS[name](model, x, Y, on_kink="ignore")       # asked for: no warning
         CALLS[name](model, X, Y)                           # interior points: no warning
+        near = x.clone()
+        near[0, 0] = 2.0 ** -60                            # a pre-activation of 2^-60: near the kink, not on it
+        CALLS[name](model, near, Y)
     with pytest.raises(ValueError, match="on_kink must be one of 'warn', 'raise', 'ignore', got 'skip'"):
         CALLS[name](model, x, Y, on_kink="skip")
 
