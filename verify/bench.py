@@ -194,6 +194,11 @@ def memory_floor_note(j_bytes: int, ref_peak: int, goal: float = MEMORY_GOAL) ->
     return note + (": the goal is below this floor" if floor > goal else "")
 
 
+def _max_ratio(d: torch.Tensor, b: torch.Tensor) -> float:
+    """max d / b over the entries (0 / 0 counts as 0), 0 for none."""
+    return (d / b).nan_to_num(nan=0.0, posinf=float("inf")).max().item() if d.numel() else 0.0
+
+
 def agreement(lin, J_ref: torch.Tensor) -> str:
     """How closely the reference J agrees with the closed form, against the rounding bound: both are float
     evaluations of the same product of layer matrices at the same pattern, so each is within
@@ -201,8 +206,7 @@ def agreement(lin, J_ref: torch.Tensor) -> str:
     jacrev may pick another subgradient; those are counted, not compared)."""
     keep = ~lin.on_kink
     full = (lin.jacobian.double() - J_ref.reshape(lin.jacobian.shape).double()).abs()
-    d, b = full[keep], 2 * lin.jacobian_bound[keep]
-    ratio = (d / b).nan_to_num(nan=0.0, posinf=float("inf")).max().item() if d.numel() else 0.0
+    ratio = _max_ratio(full[keep], 2 * lin.jacobian_bound[keep])
     if bool(keep.all()):
         return f"max |dJ|/bound = {ratio:.2g}"
     near = full[~keep].max().item()
@@ -225,8 +229,7 @@ def hessian_agreement(lin, H_ref: torch.Tensor) -> str:
     H = cf.hessian(J, p)
     keep = ~lin.on_kink
     bound = (H.err + vjp_err(J, S @ J))[keep]
-    d = (H.value.double() - H_ref.reshape(H.value.shape).double()).abs()[keep]
-    ratio = (d / bound).nan_to_num(nan=0.0, posinf=float("inf")).max().item() if d.numel() else 0.0
+    ratio = _max_ratio((H.value.double() - H_ref.reshape(H.value.shape).double()).abs()[keep], bound)
     return f"max |dH|/bound = {ratio:.2g}"
 
 

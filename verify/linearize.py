@@ -116,6 +116,12 @@ def _validate(model, x, who: str = "linearize") -> None:
         raise NonFiniteError(f"x: expected finite numbers, got {x[idx].item()} at index {idx}")
 
 
+def _require_classes(K: int, who: str = "") -> None:
+    if K < 2:
+        raise TooFewClassesError(f"{who + ': ' if who else ''}the model has K = {K} output; expected at least 2 "
+                                 f"logits (softmax, margins and the Gram matrix need K >= 2)")
+
+
 def linearize(model: torch.nn.Module, x: torch.Tensor, *, halfspaces: bool = False) -> "Linearization":
     """The float linearization of a piecewise-linear model at each example of x (B, *in_shape).
 
@@ -128,9 +134,7 @@ def linearize(model: torch.nn.Module, x: torch.Tensor, *, halfspaces: bool = Fal
     x = x.detach()
     with precision_guard(x.device) as flags:
         eng = compile_model(model, tuple(x.shape[1:]), x.dtype, x.device)
-        if eng.K < 2:
-            raise TooFewClassesError(f"the model has K = {eng.K} output; expected at least 2 logits "
-                                     f"(softmax, margins and the Gram matrix need K >= 2)")
+        _require_classes(eng.K)
         rec = eng.forward(x)
         logits = rec.vals[eng.output]
         if not torch.isfinite(logits.sum()) and not torch.isfinite(logits).all():

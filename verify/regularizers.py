@@ -59,7 +59,7 @@ from types import SimpleNamespace
 import torch
 import torch.nn.functional as F
 
-from .errors import KinkError, KinkWarning, LabelError, TooFewClassesError
+from .errors import KinkError, KinkWarning, LabelError
 
 __all__ = ["CONVENTIONS", "conventions", "loss_gradient", "logit_jacobian", "input_gradient", "jacobian",
            "cross_lipschitz", "cure_direction", "curvature", "hessian", "hessian_diagonal", "hessian_trace",
@@ -330,16 +330,14 @@ def _check_labels(y, B: int, K: int, device, who: str, soft: bool) -> None:
 def _check(model, x, y, who: str, on_kink: str, soft: bool) -> None:
     """The checks of the module docstring; the kink test linearizes the batch unless ``on_kink='ignore'``."""
     from .engine import compile_model
-    from .linearize import _validate, linearize, precision_guard
+    from .linearize import _require_classes, _validate, linearize, precision_guard
 
     if on_kink not in _ON_KINK:
         raise ValueError(f"{who}: on_kink must be one of {', '.join(map(repr, _ON_KINK))}, got {on_kink!r}")
     _validate(model, x, who=who)
     with precision_guard(x.device):
-        eng = compile_model(model, tuple(x.shape[1:]), x.dtype, x.device)
-    if eng.K < 2:
-        raise TooFewClassesError(f"{who}: the model has K = {eng.K} output; expected at least 2 logits (softmax, "
-                                 f"margins and the regularizers' class sums need K >= 2)")
+        eng = compile_model(model, tuple(x.shape[1:]), x.dtype, x.device)      # cached: linearize reuses it
+    _require_classes(eng.K, who)
     if y is not None:
         _check_labels(y, x.shape[0], eng.K, x.device, who, soft)
     if on_kink == "ignore":
@@ -364,7 +362,7 @@ def _public(fn):
     @functools.wraps(fn)
     def checked(*args, on_kink: str = "warn", **kwargs):
         a = sig.bind(*args, **kwargs).arguments
-        _check(a["model"], a["x"], a.get("y"), f"{fn.__name__}", on_kink, soft)
+        _check(a["model"], a["x"], a.get("y"), fn.__name__, on_kink, soft)
         return fn(*args, **kwargs)
 
     params = list(sig.parameters.values())
