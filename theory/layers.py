@@ -81,9 +81,14 @@ def _shape_of(nested: Any) -> tuple[int, ...]:
     return tuple(out)
 
 
-def _need_image(name: str, in_shape: tuple) -> tuple[int, int, int]:
+def _who(layer) -> str:
+    """How shape errors name a layer: its name and its kind, e.g. "layer '0' (Linear)"."""
+    return f"layer {layer.name!r} ({type(layer).__name__})"
+
+
+def _need_image(layer, in_shape: tuple) -> tuple[int, int, int]:
     if len(in_shape) != 3:
-        raise ShapeError(f"{name} expects an input of shape (C, H, W), got shape {tuple(in_shape)}")
+        raise ShapeError(f"{_who(layer)} expects an input of shape (C, H, W), got shape {tuple(in_shape)}")
     return in_shape
 
 
@@ -98,7 +103,7 @@ class Linear:
     def out_shape(self, in_shape):
         out, n_in = _shape_of(self.weight)
         if len(in_shape) != 1 or in_shape[0] != n_in:
-            raise ShapeError(f"{self.name}: expected an input of shape ({n_in},), got shape {tuple(in_shape)}")
+            raise ShapeError(f"{_who(self)}: expected an input of shape ({n_in},), got shape {tuple(in_shape)}")
         return (out,)
 
 
@@ -113,14 +118,14 @@ class Conv2d:
     name: str = "conv2d"
 
     def out_shape(self, in_shape):
-        c, h, w = _need_image(self.name, in_shape)
+        c, h, w = _need_image(self, in_shape)
         co, ci, kh, kw = _shape_of(self.weight)
         if ci != c:
-            raise ShapeError(f"{self.name}: expected {ci} input channels, got shape {tuple(in_shape)}")
+            raise ShapeError(f"{_who(self)}: expected {ci} input channels, got shape {tuple(in_shape)}")
         (sh, sw), (ph, pw) = _pair(self.stride), _pair(self.padding)
         oh, ow = _conv_out(h, kh, sh, ph), _conv_out(w, kw, sw, pw)
         if oh < 1 or ow < 1:
-            raise ShapeError(f"{self.name}: kernel {kh}x{kw} does not fit input shape {tuple(in_shape)}")
+            raise ShapeError(f"{_who(self)}: kernel {kh}x{kw} does not fit input shape {tuple(in_shape)}")
         return (co, oh, ow)
 
 
@@ -138,7 +143,7 @@ class AvgPool2d:
         return k, _pair(self.stride if self.stride is not None else k), _pair(self.padding)
 
     def out_shape(self, in_shape):
-        c, h, w = _need_image(self.name, in_shape)
+        c, h, w = _need_image(self, in_shape)
         (kh, kw), (sh, sw), (ph, pw) = self.geometry()
         return (c, _conv_out(h, kh, sh, ph), _conv_out(w, kw, sw, pw))
 
@@ -182,7 +187,7 @@ class BatchNorm:
     def out_shape(self, in_shape):
         (n,) = _shape_of(self.scale)
         if not in_shape or in_shape[0] != n:
-            raise ShapeError(f"{self.name}: expected {n} channels first, got shape {tuple(in_shape)}")
+            raise ShapeError(f"{_who(self)}: expected {n} channels first, got shape {tuple(in_shape)}")
         return tuple(in_shape)
 
 
@@ -200,7 +205,7 @@ class Rectifier:
         if self.per_channel():
             (n,) = _shape_of(self.slope)
             if n != 1 and (not in_shape or in_shape[0] != n):
-                raise ShapeError(f"{self.name}: {n} per-channel slopes for input shape {tuple(in_shape)}")
+                raise ShapeError(f"{_who(self)}: {n} per-channel slopes for input shape {tuple(in_shape)}")
         return tuple(in_shape)
 
 
@@ -213,7 +218,7 @@ class Maxout:
 
     def out_shape(self, in_shape):
         if len(in_shape) != 1 or in_shape[0] % self.pieces:
-            raise ShapeError(f"{self.name}: expected a vector whose length is a multiple of "
+            raise ShapeError(f"{_who(self)}: expected a vector whose length is a multiple of "
                              f"{self.pieces}, got shape {tuple(in_shape)}")
         return (in_shape[0] // self.pieces,)
 
@@ -233,7 +238,7 @@ class Residual:
         out = infer_shapes(self.body, in_shape)[-1]
         short = infer_shapes(self.shortcut, in_shape)[-1]
         if tuple(out) != tuple(short):
-            raise ShapeError(f"{self.name}: body gives shape {tuple(out)} but shortcut gives {tuple(short)}")
+            raise ShapeError(f"{_who(self)}: body gives shape {tuple(out)} but shortcut gives {tuple(short)}")
         return tuple(out)
 
 

@@ -250,20 +250,20 @@ def _load_user(args):
 
 
 def _layer_shape_error(model, exc, inputs: str) -> str:
-    """A shape error of the layer descriptions starts with the layer's name (for a submodule its
-    qualified name: '0' in an nn.Sequential); say that it is a module of the model, and which."""
+    """A shape error of the layer descriptions names the layer ("layer '0' (Linear): ..."; for a
+    submodule its qualified name); say that it is a module of the model, and which."""
     import re
 
     msg = str(exc)
-    m = re.match(r"([\w.]+): (.*)$", msg, re.S)
-    if not m or m.group(1) in ("x", "y"):
+    m = re.match(r"layer '([^']*)' \((\w+)\):? (.*)$", msg, re.S)
+    if not m:
         return msg
-    name, rest = m.groups()
+    name, kind, rest = m.groups()
     mods = dict(model.named_modules())
     if name in mods:
         what = f"module {name!r} ({getattr(mods[name], 'original_name', type(mods[name]).__name__)})"
     else:
-        what = f"the operation {name!r}"
+        what = f"the operation {name!r} ({kind})"
     return f"the inputs in {inputs} do not fit the model: its {what} {rest}"
 
 

@@ -119,11 +119,11 @@ def test_wrong_input_shape_of_an_image_network():
 
 
 def test_layer_shapes_that_do_not_chain():
-    with pytest.raises(ShapeError, match=r"linear: expected an input of shape \(3,\), got shape \(2,\)"):
+    with pytest.raises(ShapeError, match=r"layer 'linear' \(Linear\): expected an input of shape \(3,\), got shape \(2,\)"):
         Network([Linear([[1, 2, 3]])], (2,))
-    with pytest.raises(ShapeError, match=r"maxout: expected a vector whose length is a multiple of 2, got shape \(3,\)"):
+    with pytest.raises(ShapeError, match=r"layer 'maxout' \(Maxout\): expected a vector whose length is a multiple of 2, got shape \(3,\)"):
         Network([Maxout(2)], (3,))
-    with pytest.raises(ShapeError, match=r"conv2d expects an input of shape \(C, H, W\), got shape \(4,\)"):
+    with pytest.raises(ShapeError, match=r"layer 'conv2d' \(Conv2d\) expects an input of shape \(C, H, W\), got shape \(4,\)"):
         Network([Conv2d([[[[1]]]])], (4,))
     with pytest.raises(ShapeError, match=r"the network must end in a vector of logits, got output shape \(1, 2, 2\)"):
         Network([Conv2d([[[[1]]]])], (1, 2, 2))
@@ -132,7 +132,7 @@ def test_layer_shapes_that_do_not_chain():
 
 
 def test_torch_input_shape_mismatch():
-    with pytest.raises(ShapeError, match=r"0: expected an input of shape \(3,\), got shape \(2,\)"):
+    with pytest.raises(ShapeError, match=r"^layer '0' \(Linear\): expected an input of shape \(3,\), got shape \(2,\)"):
         from_torch(nn.Sequential(nn.Linear(3, 2)), (2,))
     with pytest.raises(ShapeError, match=r"in_shape must be a tuple of ints without the batch dimension, got 'x'"):
         from_torch(nn.Sequential(nn.Linear(3, 2)), "x")
