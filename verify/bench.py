@@ -25,8 +25,12 @@ compares like with like.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import re
 import statistics
 import sys
+import tempfile
 import time
 
 import torch
@@ -97,7 +101,7 @@ def peak_memory(fn, device) -> int:
         return peak
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with _without_profiler_banner(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         out = fn()
     del out
     events = sorted((e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"),
@@ -107,6 +111,36 @@ def peak_memory(fn, device) -> int:
         level += e.nbytes()
         peak = max(peak, level)
     return peak
+
+
+#: The line the profiler's C++ side writes to the process's stderr at each start and stop.
+_BANNER = re.compile(r"^USDT:.*\] profiler_(start|stop)\s*$")
+
+
+@contextlib.contextmanager
+def _without_profiler_banner():
+    """Keep the profiler's start and stop lines (:data:`_BANNER`), which its C++ side writes to file
+    descriptor 2, out of stderr; every other line written there meanwhile is passed on after the call."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no descriptor 2: nothing to keep clean
+        yield
+        return
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            rest = [ln for ln in tmp.read().splitlines(keepends=True)
+                    if not _BANNER.match(ln.decode(errors="replace"))]
+            if rest:
+                os.write(2, b"".join(rest))
 
 
 def closed_form_hessian(lin) -> torch.Tensor:

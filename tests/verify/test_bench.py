@@ -26,6 +26,20 @@ def test_peak_memory_sees_an_allocation_that_is_kept_and_one_that_is_freed():
     assert 16 * n <= bench.peak_memory(transient, "cpu") < 17 * n
 
 
+def test_peak_memory_keeps_the_profilers_banner_out_of_stderr_and_passes_the_rest_on(capfd):
+    import os
+
+    def noisy():
+        os.write(2, b"a line the caller wrote\n")
+        return torch.ones(8)
+
+    bench.peak_memory(noisy, "cpu")
+    err = capfd.readouterr().err
+    assert "a line the caller wrote" in err, err
+    assert "profiler_start" not in err and "profiler_stop" not in err, err
+    assert bench._BANNER.match("USDT:2026-11-30 16:16:18 8308:8308 SyncActivityProfilerHandler.cpp:52] profiler_start")
+
+
 def test_format_table_prints_pass_and_miss_from_the_ratio_and_the_direction_of_the_goal():
     rows = [("fast", 1e-3, 3e-3, 3.0, 2.0, "ms", "speedup", ""),
             ("slow", 1.0, 1.5, 1.5, 2.0, "ms", "speedup", ""),
