@@ -14,6 +14,8 @@ from pathlib import Path
 __all__ = ["main", "build_parser", "build_merge_parser"]
 
 _DEFAULT_OUT = "results/verify.jsonl"
+#: Where a check of the user's own model goes by default: never over the sweep's results.
+_MODEL_OUT = "results/model-check.jsonl"
 
 _EPILOG = """\
 examples:
@@ -86,8 +88,8 @@ def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="float precision(s) (default both); with --model: convert the model and inputs to this dtype "
                         "(default: the model's own)")
     p.add_argument("--seed", type=int, default=0, help="seed of the network and input draws (default 0)")
-    p.add_argument("--out", help=f"results file (JSON lines; default {_DEFAULT_OUT}); with merge: the file to write "
-                                 f"(required)")
+    p.add_argument("--out", help=f"results file (JSON lines; default {_DEFAULT_OUT}, and {_MODEL_OUT} with --model); "
+                                 f"with merge: the file to write (required)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted sweep in --out, keeping finished networks")
     p.add_argument("--shard", default="0/1", metavar="I/N", help="run only shard I of N of the sweep (default 0/1)")
     p.add_argument("--model", metavar="FILE", help="check your own network: a torch.save'd nn.Module (saved in eval "
@@ -127,8 +129,11 @@ def _verdict(records, rows, failing, vacuous) -> str:
         if gaps:
             return "No claim was checked: the claims run are measurements only (reported above), with no verdict."
         return "No claim was checked: the results hold no checks."
-    return "No claim fails." + (" Some checks were vacuous (above)." if vacuous else
-                                " Every checked claim holds within its bound at informative points.")
+    unchecked = [r.claim for r in rows if not r.checked and r.kind != "measurement"]
+    return ("No claim fails." + (" Some checks were vacuous (above)." if vacuous else
+                                 " Every checked claim holds within its bound at informative points.")
+            + (f" Not checked (every point on a kink or outside the claim's assumptions): {', '.join(unchecked)}."
+               if unchecked else ""))
 
 
 def _report(records, out: Path | None, seconds: float | None) -> int:
@@ -459,9 +464,10 @@ def main(argv=None) -> int:
         if args.command == "notes":
             return _notes(args)
         _check_claims(args.claims)
-        args.out = args.out or _DEFAULT_OUT
         if args.model:
+            args.out = args.out or _MODEL_OUT
             return _user_model(args)
+        args.out = args.out or _DEFAULT_OUT
         from .errors import resolve_device
         from .sweep import FULL, QUICK, SweepConfig, run_sweep
 

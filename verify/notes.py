@@ -42,6 +42,9 @@ __all__ = ["BLOCK", "NotesError", "blocks", "replace_blocks", "marked_claims", "
 #: One generated block: its name and body.
 BLOCK = re.compile(r"<!-- generated: (?P<name>[\w:.-]+) -->\n(?P<body>.*?)<!-- end: (?P=name) -->", re.S)
 
+#: Where ``python -m verify`` writes a sweep by default (named in messages).
+_SWEEP_OUT = "results/verify.jsonl"
+
 
 class NotesError(ValueError):
     """The notes file lacks a block the generator writes, or has one it does not know."""
@@ -185,6 +188,11 @@ def measured_blocks(records: list[dict], path: str = "results/verify.jsonl") -> 
 
     if not records:
         raise NotesError(f"{path} holds no records")
+    models = sum(1 for r in records if not r["run"].get("sweep"))
+    if models:
+        raise NotesError(f"{path} holds {models} record(s) of a check of one model (python -m verify --model), not "
+                         f"a sweep of random networks; paper_notes.md records a sweep: run python -m verify "
+                         f"(results in {_SWEEP_OUT}) and pass that file")
     groups = _groups(records)
     per = {key: {r.claim: r for r in summarize(recs)} for key, recs in groups.items()}
     cuda = any(dev != "cpu" for _, dev in groups)

@@ -464,7 +464,8 @@ def crossing_summary(records: Iterable[dict]) -> str:
         return ""
     hs = sorted(frac)
     cell = lambda v: f"{v:>7.2f}"
-    lines = ["curvature-region-crossing, points off kinks (both dtypes), against the CURE step h:",
+    dtypes = sorted({dt for _, dt in exits}, key=lambda d: (d != "float64", d))
+    lines = [f"curvature-region-crossing, points off kinks ({' and '.join(dtypes)}), against the CURE step h:",
              "  h                 " + "".join(f"{h:>7.0e}" for h in hs),
              "  region changed    " + "".join(cell(sum(frac[h]) / len(frac[h])) if frac[h] else "      -" for h in hs),
              "  share of R-CURE   " + "".join(cell(sum(share[h]) / len(share[h])) if share.get(h) else "      -"

@@ -195,6 +195,21 @@ def test_cli_shape_error_names_the_module(tmp_path, capsys, user_files, labels):
 
 # ---- 5. nothing checked: say so -----------------------------------------------------------------------------
 
+def test_cli_names_the_claims_it_could_not_check(tmp_path, capsys):
+    net, x, out = tmp_path / "biased.pt", tmp_path / "x.pt", tmp_path / "biased.jsonl"
+    torch.manual_seed(3)
+    torch.save(nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 3)).double().eval(), net)
+    torch.save(torch.randn(5, 4, dtype=torch.float64), x)
+    rc = main(["--model", str(net), "--inputs", str(x), "--claims", "input-gradient", "euler-homogeneous",
+               "--out", str(out), "--no-progress"])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    assert re.search(r"^euler-homogeneous\s.*\sREPORTED\s*$", text, re.M), text   # biases: outside its assumption
+    assert re.search(r"^input-gradient\s.*\sHOLDS\s*$", text, re.M), text
+    assert text.rstrip().endswith("Not checked (every point on a kink or outside the claim's assumptions): "
+                                  "euler-homogeneous."), text
+
+
 def test_cli_says_plainly_when_no_point_could_be_checked(tmp_path, capsys):
     net, x, out = tmp_path / "nobias.pt", tmp_path / "zeros.pt", tmp_path / "kinks.jsonl"
     torch.save(nn.Sequential(nn.Linear(4, 6, bias=False), nn.ReLU(), nn.Linear(6, 3)).double().eval(), net)

@@ -140,6 +140,26 @@ def test_the_command_checks_and_rewrites(tmp_path, proofs, results, monkeypatch,
     assert "at most one results file" in err and "no such results file" in err and "no such notes file" in err
 
 
+def test_a_check_of_one_model_is_refused_as_the_notes_measurements(tmp_path, proofs, monkeypatch, capsys):
+    import torch
+    import torch.nn as nn
+
+    torch.manual_seed(0)
+    net, x = tmp_path / "net.pt", tmp_path / "x.pt"
+    torch.save(nn.Sequential(nn.Linear(3, 5), nn.ReLU(), nn.Linear(5, 3)).double().eval(), net)
+    torch.save(torch.randn(4, 3, dtype=torch.float64), x)
+    monkeypatch.chdir(tmp_path)
+    assert main(["--model", str(net), "--inputs", str(x), "--claims", "input-gradient", "--no-progress"]) == 0
+    checked = tmp_path / "results" / "model-check.jsonl"
+    assert checked.exists() and not (tmp_path / "results" / "verify.jsonl").exists(), "--model wrote over the sweep's file"
+    path = _notes_file(tmp_path)
+    before = path.read_text()
+    with pytest.raises(vn.NotesError, match=r"1 record\(s\) of a check of one model \(python -m verify --model\), "
+                                            r"not a sweep of random networks"):
+        vn.update_notes(path, results=checked, root=ROOT, proofs=proofs.values())
+    assert path.read_text() == before, "a refused update wrote the file"
+
+
 def test_cuda_records_get_columns_and_rows_of_their_own(tmp_path, proofs, results):
     """A CPU sweep merged with a CUDA sweep: the summary has a column per (dtype, device), and no 'not run'."""
     import json
