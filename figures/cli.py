@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="pdf,png", metavar="FMT[,FMT]",
                    help=f"comma-separated output formats among {', '.join(FORMATS)} (default pdf,png)")
     p.add_argument("--dpi", type=int, default=None, metavar="N", help="resolution of the PNGs (default 200)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal)")
     return p
 
 
@@ -191,7 +191,8 @@ def main(argv=None) -> int:
 
     t_all = time.perf_counter()
     skipped, failed, mathtext = [], [], []
-    bar = tqdm(chosen, desc="figures", unit="fig", disable=args.no_progress, file=sys.stderr, dynamic_ncols=True)
+    bar = tqdm(chosen, desc="figures", unit="fig", disable=args.no_progress or not sys.stderr.isatty(), file=sys.stderr,
+               dynamic_ncols=True)
     for spec in bar:
         bar.set_postfix_str(spec.name)
         t0 = time.perf_counter()

@@ -87,7 +87,29 @@ def _short(text: str, width: int) -> str:
     return text if len(text) <= width else text[:width - 1] + "…"
 
 
-def format_table(proofs, scope_width: int = 44) -> str:
+def _headline(scope: str) -> str:
+    """A scope's first clause (up to its first '; ' or ': '), for the table; the rest is in :func:`format_scopes`."""
+    return str(scope).split("; ")[0].split(": ")[0]
+
+
+def format_scopes(proofs, width: int = 100) -> str:
+    """Each proof's whole scope, wrapped: what was proved for general sizes, and what only on instances.
+
+    >>> from types import SimpleNamespace as P
+    >>> print(format_scopes([P(claim="a", scope="general K; cross-checked for K <= 4")]))
+    Scope of each proof:
+      a: general K; cross-checked for K <= 4
+    """
+    import textwrap
+
+    lines = ["Scope of each proof:"]
+    for p in proofs:
+        lines += textwrap.wrap(f"{p.claim}: {' '.join(str(p.scope).split())}", width, initial_indent="  ",
+                               subsequent_indent="      ")
+    return "\n".join(lines)
+
+
+def format_table(proofs, scope_width: int = 60) -> str:
     """The ``prove`` table: claim | tag | kind | scope | status | seconds.
 
     >>> from types import SimpleNamespace as P
@@ -98,7 +120,8 @@ def format_table(proofs, scope_width: int = 44) -> str:
     a      derived  identity  general K  PROVED     0.50
     """
     header = ("claim", "tag", "kind", "scope", "status", "seconds")
-    rows = [(p.claim, p.tag, p.kind, _short(p.scope, scope_width), status(p), f"{p.seconds:.2f}") for p in proofs]
+    rows = [(p.claim, p.tag, p.kind, _short(_headline(p.scope), scope_width), status(p), f"{p.seconds:.2f}")
+            for p in proofs]
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
 
     def line(r):
@@ -133,10 +156,14 @@ def _cmd_prove(args) -> int:
         bar.set_postfix_str(cid)
         proofs.extend(prove_all([cid]))
     print(format_table(proofs))
+    if args.scopes or args.claims:
+        print("\n" + format_scopes(proofs))
     failed = [p.claim for p in proofs if p.holds is False]
     total = sum(p.seconds for p in proofs)
     print(f"\n{len(proofs)} claims: {sum(p.holds is True for p in proofs)} hold, {len(failed)} failed, "
-          f"{sum(p.holds is None for p in proofs)} empirical; {total:.1f} s")
+          f"{sum(p.holds is None for p in proofs)} empirical; {total:.1f} s"
+          + ("" if args.scopes or args.claims else " (the scope column is each scope's first clause: --scopes "
+                                                    "prints them whole)"))
     if failed:
         print(f"FAILED: {', '.join(failed)} (run `python -m theory explain ID` for the failing step)")
         return 1
@@ -286,6 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "inequality checked on exact instances, with its minimum slack) or EMPIRICAL (a statement about "
                     "training, not a theorem). Exit code 1 when any proof fails, 2 for an unknown claim id.")
     pr.add_argument("claims", nargs="*", metavar="CLAIM", help="claim ids (default: all, in specification order)")
+    pr.add_argument("--scopes", action="store_true",
+                    help="print each proof's whole scope under the table (what holds for general sizes, what was "
+                         "checked only on instances); the default when claim ids are given")
     pr.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal)")
     pr.set_defaults(func=_cmd_prove)
 

@@ -100,7 +100,7 @@ def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="with notes: the notes file (default paper_notes.md, in the repository's top folder)")
     p.add_argument("--check", action="store_true",
                    help="with notes: write nothing; exit 1 if a block would change")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal)")
     return p
 
 

@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import random
+import sys
 import tempfile
 import time
 import warnings
@@ -245,7 +246,8 @@ def run_sweep(out: str | Path, *, config: SweepConfig | None = None, quick: bool
                   f"{out} (an interrupted write); {'its unit runs' if dropped == 1 else 'their units run'} again")
     units = [u for u in planned if _key(u["index"], u["dtype"], u["device"]) not in done]
     records = []
-    bar = tqdm(units, desc="networks", unit="net", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(units, desc="networks", unit="net", file=sys.stderr, dynamic_ncols=True,
+               disable=not progress or not sys.stderr.isatty())   # a log gets no stream of redrawn bars
     for unit in bar:
         bar.set_postfix_str(f"{unit['spec'].id} {unit['dtype']}")
         rec = run_unit(unit, config)

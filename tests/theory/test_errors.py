@@ -254,6 +254,24 @@ INEQUALITY = theory.claim_ids("inequality")[0]
 EMPIRICAL = theory.claim_ids("empirical")[0]
 
 
+def test_prove_command_shows_each_scope_whole_on_request(monkeypatch, capsys):
+    from dataclasses import replace
+
+    from theory.cli import main
+
+    long = ("general K and D; cross-checked by explicit expansion for every K <= 4, D <= 3, and by a second, "
+            "deliberately long clause that no table column could hold")
+    _fake_prove(monkeypatch, [replace(_proof(IDENTITY, True), scope=long)])
+    assert main(["prove", "--no-progress"]) == 0          # every claim: the first clause, and where the rest is
+    out = capsys.readouterr().out
+    assert "general K and D " in out and "every K <= 4" not in out and "--scopes prints them whole" in out
+    for argv in (["prove", "--scopes"], ["prove", IDENTITY]):
+        assert main(argv) == 0
+        out = capsys.readouterr().out
+        assert "Scope of each proof:" in out and "every K <= 4, D <= 3" in out
+        assert " ".join(out.split("Scope of each proof:")[1].split()).startswith(f"{IDENTITY}: {long}")
+
+
 def test_prove_command_reports_each_status_and_fails_on_a_failed_proof(monkeypatch, capsys):
     import re
 
