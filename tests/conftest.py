@@ -45,7 +45,7 @@ def proofs():
 
 def pytest_addoption(parser):
     parser.addoption("--claim", action="append", default=[], metavar="ID",
-                     help="run only the tests marked claim(ID) (repeatable; ids as in CLAIMS.md)")
+                     help="run only the tests marked claim(ID) (repeatable; ids as listed by python -m theory prove)")
 
 
 def claim_ids(item) -> set[str]:
