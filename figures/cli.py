@@ -32,6 +32,7 @@ examples:
   python -m figures                              quick sweep, then every figure into figures/out/
   python -m figures --results results/verify.jsonl
   python -m figures --results results/verify.jsonl --only curvature-small-step --format pdf
+  python -m figures --results results/verify.jsonl --only gap-overview emr-limits   two figures
   python -m figures --list                       the figures and what each shows
   python -m figures --only geometry --format png --dpi 150 --out docs   the README picture
 """
@@ -47,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", metavar="FILE", help="results file to plot (default: run a quick sweep first and "
                                                       "plot its results)")
     p.add_argument("--out", metavar="DIR", default=str(DEFAULT_OUT), help=f"output folder (default {DEFAULT_OUT}/)")
-    p.add_argument("--only", metavar="NAME", help="build only this figure (see --list)")
+    p.add_argument("--only", metavar="NAME", nargs="+", help="build only these figures (see --list)")
     p.add_argument("--list", action="store_true", help="list the figures with a one-line caption each, and exit")
     p.add_argument("--format", default="pdf,png", metavar="FMT[,FMT]",
                    help=f"comma-separated output formats among {', '.join(FORMATS)} (default pdf,png)")
@@ -169,9 +170,10 @@ def main(argv=None) -> int:
         return _fail(f"unknown output format {', '.join(bad) or repr(args.format)}; choose among {', '.join(FORMATS)}")
     if args.dpi is not None and not 10 <= args.dpi <= 1200:
         return _fail(f"--dpi must be between 10 and 1200, got {args.dpi}")
-    if args.only is not None and args.only not in FIGURES:
-        return _fail(f"unknown figure {args.only!r}; the figures are: {', '.join(FIGURES)}")
-    chosen = [FIGURES[args.only]] if args.only else list(FIGURES.values())
+    unknown = [n for n in args.only or [] if n not in FIGURES]
+    if unknown:
+        return _fail(f"unknown figure {', '.join(map(repr, unknown))}; the figures are: {', '.join(FIGURES)}")
+    chosen = [FIGURES[n] for n in dict.fromkeys(args.only)] if args.only else list(FIGURES.values())
     out_dir = Path(args.out)
 
     from verify.gap import ResultsError

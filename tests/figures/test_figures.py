@@ -512,6 +512,15 @@ def test_cli_geometry_needs_no_results(tmp_path, capsys, monkeypatch):
     assert code == 0 and (tmp_path / "geometry.png").exists()
 
 
+def test_cli_only_takes_several_figures_and_names_every_unknown_one(results_file, tmp_path, capsys):
+    code, out, _ = _main(["--results", str(results_file), "--out", str(tmp_path), "--only", "geometry", "emr-limits",
+                          "geometry", "--format", "png", "--no-progress"], capsys)
+    assert code == 0 and sorted(p.name for p in tmp_path.glob("*.png")) == ["emr-limits.png", "geometry.png"], out
+    assert "2 figure(s) written" in out
+    code, _, err = _main(["--only", "geometry", "nope", "nada"], capsys)
+    assert code == 2 and "unknown figure 'nope', 'nada'" in err, err
+
+
 def test_cli_without_results_runs_the_quick_sweep(results_file, tmp_path, capsys, monkeypatch):
     calls = []
 
