@@ -128,7 +128,8 @@ def fig_emr_limits(results: list[dict], examples: int = 3):
         if k == 0:
             ax.set_ylabel(r"$R_{\mathrm{EMR}} = \|J^\top \mathrm{softmax}(f/T)\|^2$")
         arch = text(str(rec.get("network", {}).get("id", g.arch)))
-        ax.set_title(f"{arch}, point {g.extra.get('point', 0)}", fontsize=7, loc="left", color="0.3")
+        sep = "\n" if len(arch) > 24 else ", "       # a long network id would run into the next panel's title
+        ax.set_title(f"{arch}{sep}point {g.extra.get('point', 0)}", fontsize=7, loc="left", color="0.3")
     hs = [handles["emr"]] + [handles[gid][0] for gid in ("cold", "hot") if gid in handles]
     labels = [r"$R_{\mathrm{EMR}}(T)$"] + [handles[gid][1] for gid in ("cold", "hot") if gid in handles]
     fig.legend(hs, labels, loc="outside upper center", ncol=len(hs), fontsize=7, frameon=False,

@@ -6,7 +6,9 @@ colour per (dtype, device). The line at 1 is the bound: a claim holds where all 
 it. Gaps that are exactly 0 are drawn at a floor value, marked "0" on the axis. A point where the bound
 is at least half the size of the values (resolution >= 1/2, see :mod:`verify.gap`) could not have seen a
 factor-2 error: it is drawn hollow and counted as uninformative. The counts of points, of uninformative
-points, of kinks and of points outside the assumptions are written beside each row.
+points, of kinks and of points outside the assumptions are written beside each row. Only a claim's
+identity sub-checks are drawn and counted (its inequality and measurement sub-checks are not), so the
+counts can be smaller than the console table's, which counts every sub-check.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ SUMMARY = "gap/bound of every identity claim per point, by dtype and device: dot
 CAPTION = ("Each identity claim's gap |lhs - rhs| divided by its floating-point error bound, one dot per interior "
            "point, by dtype and device; every dot left of the line at 1 means the claim holds within the bound. "
            "Exact zeros sit at the floor marked 0; hollow dots are uninformative points, where the bound is at "
-           "least half the values; kinks and points outside a claim's assumptions are counted, not plotted.")
+           "least half the values; kinks and points outside a claim's assumptions are counted, not plotted. Only "
+           "identity sub-checks are drawn and counted: a claim's inequality and measurement sub-checks are not.")
 
 
 def _collect(results):
@@ -115,7 +118,8 @@ def fig_gap_overview(results: list[dict]):
     if ceil is not None:
         ax.axvspan(ceil / 2.2, right, color="0.93", zorder=0, lw=0)
     decade_ticks(ax, "x", max_ticks=10, low=floor * 5, zero_at=floor, inf_at=ceil)
-    ax.set_xlabel(r"gap / bound $=|\mathrm{lhs}-\mathrm{rhs}|\,/\,\mathrm{bound}$   (per interior point)")
+    ax.set_xlabel(r"gap / bound $=|\mathrm{lhs}-\mathrm{rhs}|\,/\,\mathrm{bound}$" "\n"
+                  r"per interior point of each claim's identity sub-checks (the counts on the right are of these)")
     handles = [ax.scatter([], [], s=14, color=group_colour(*g), label=group_label(*g)) for g in groups]
     if any(r["uninformative"] for r in rows.values()):
         handles.append(ax.scatter([], [], s=14, facecolors="none", edgecolors="0.3", linewidths=0.6,
