@@ -93,13 +93,15 @@ class Proof:
         return "\n".join(lines)
 
     def __str__(self) -> str:
-        out = [f"{self.claim} [{self.tag}, {self.kind}]: {self.verdict()}",
-               f"  claim: {self.statement}",
-               f"  assumptions: {self.assumptions or '-'}",
-               f"  method: {self.method}",
-               f"  scope: {self.scope}"]
+        import textwrap
+
+        wrap = lambda text: textwrap.wrap(text, _WIDTH, subsequent_indent="      ", break_on_hyphens=False)
+        out = [f"{self.claim} [{self.tag}, {self.kind}]: {self.verdict()}"]
+        for label, text in (("claim", self.statement), ("assumptions", self.assumptions or "-"),
+                            ("method", self.method), ("scope", self.scope)):
+            out += wrap(f"  {label}: {text}")
         for i, (text, expr) in enumerate(self.steps, 1):
-            out.append(f"  {i}. {text}")
+            out += textwrap.wrap(f"  {i}. {text}", _WIDTH, subsequent_indent="       ", break_on_hyphens=False)
             if expr is not None:
                 out.extend("       " + line for line in _pretty(expr).splitlines())
         for name, value in (self.slack or {}).items():
@@ -108,10 +110,28 @@ class Proof:
         return "\n".join(out)
 
 
-def _pretty(expr, width: int = 110) -> str:
-    """sympy's Unicode pretty form; the one-line form when the picture would be wider than ``width``."""
+#: Width of the plain-text derivation (``python -m theory explain``).
+_WIDTH = 110
+
+
+def _pretty(expr, width: int = _WIDTH - 7) -> str:
+    """sympy's Unicode pretty form; when that picture would be wider than ``width``, the one-line form
+    wrapped at spaces into lines of at most ``width`` characters (continuation lines indented).
+
+    >>> print(_pretty(sp.Symbol("a") + 1))
+    a + 1
+    >>> x = sp.symbols("x0:40")
+    >>> lines = _pretty(sum(xi ** 2 for xi in x), width=60).splitlines()
+    >>> len(lines) > 1 and all(len(ln) <= 60 for ln in lines) and lines[1].startswith("    ")
+    True
+    """
+    import textwrap
+
     pretty = sp.pretty(expr, use_unicode=True, wrap_line=False)
-    return pretty if max(map(len, pretty.splitlines() or [""])) <= width else sp.sstr(expr)
+    if max(map(len, pretty.splitlines() or [""])) <= width:
+        return pretty
+    return "\n".join(textwrap.wrap(sp.sstr(expr), width, subsequent_indent="    ", break_on_hyphens=False,
+                                    break_long_words=False))
 
 
 def _tex_text(text: str) -> str:
