@@ -7,6 +7,10 @@ can fail (negative tests with deliberately wrong right-hand sides).
 
 from __future__ import annotations
 
+import re
+import shutil
+import subprocess
+
 import pytest
 import sympy as sp
 from sympy import KroneckerDelta as delta
@@ -95,6 +99,30 @@ def test_latex_and_text_name_the_claim(proofs, cid):
     flat = " ".join(text.split())                   # the text wraps long lines at spaces
     assert text.startswith(cid) and " ".join(p.statement.split()) in flat and p.verdict() in text
     assert all(len(line) <= 110 for line in text.splitlines() if "\u2502" not in line and "\u23a5" not in line), text
+
+
+def test_latex_sets_each_description_as_wrapping_text_and_each_equation_side_on_its_own_line(proofs):
+    p = proofs["input-gradient"]
+    tex = p.latex()
+    body = tex.split("\\begin{align*}")[1]
+    assert "\\text{" not in body, "a description in \\text{} cannot wrap"
+    assert body.count("\\intertext{") == len(p.steps) + 1                  # the verdict line and every step
+    eq = next(e for _, e in p.steps if isinstance(e, sp.Equality))
+    assert f"&{sp.latex(eq.lhs)} \\\\\n&\\quad = {sp.latex(eq.rhs)} \\\\" in body
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no pdflatex on PATH (CI has none)")
+def test_every_latex_derivation_compiles_and_no_description_overflows(proofs, tmp_path):
+    """All derivations in one plain article: no LaTeX error, and no overfull paragraph (the descriptions
+    wrap; an equation side wider than the page may still overflow its alignment, and is not counted)."""
+    doc = tmp_path / "all.tex"
+    doc.write_text("\\documentclass{article}\\usepackage{amsmath,amssymb}\\begin{document}\n"
+                   + "\n".join(p.latex() for p in proofs.values()) + "\n\\end{document}\n")
+    proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    log = (tmp_path / "all.log").read_text(errors="replace")
+    assert proc.returncode == 0, [ln for ln in log.splitlines() if ln.startswith("!")][:5]
+    assert not re.findall(r"Overfull \\\\hbox .* in paragraph at lines \\d+--\\d+", log)
 
 
 def test_unknown_id_raises_a_helpful_key_error():

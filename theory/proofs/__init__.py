@@ -79,16 +79,22 @@ class Proof:
         return {True: "HOLDS", False: "FAILS", None: "EMPIRICAL"}[self.holds]
 
     def latex(self) -> str:
-        """The derivation as LaTeX, one line per step (an ``align*`` block), with the claim as a comment."""
+        """The derivation as LaTeX (amsmath), with the claim as a comment: an ``align*`` block in which each
+        step's description is ``\\intertext`` (it wraps to the page) and its equation is a line of its own, an
+        equation ``lhs = rhs`` split into ``lhs`` and ``= rhs`` lines, so that it fits a slide or a page
+        unless one side alone is wider."""
         lines = [f"% {self.claim} [{self.tag}, {self.kind}]: {self.statement}",
                  f"% {self.verdict()}; method: {self.method}; scope: {self.scope}",
                  r"\begin{align*}",
-                 rf"&\text{{\textbf{{{_tex_text(self.claim)}}}: {_tex_text(self.verdict())}}} \\"]
+                 rf"\intertext{{\textbf{{{_tex_text(self.claim)}}}: {_tex_text(self.verdict())}}}"]
         for i, (text, expr) in enumerate(self.steps, 1):
-            body = "" if expr is None else " && " + sp.latex(expr)
-            lines.append(rf"&\text{{{i}. {_tex_text(text)}}}{body} \\")
+            lines.append(rf"\intertext{{{i}. {_tex_text(text)}}}")
+            if isinstance(expr, sp.Equality):
+                lines += [rf"&{sp.latex(expr.lhs)} \\", rf"&\quad = {sp.latex(expr.rhs)} \\"]
+            elif expr is not None:
+                lines.append(rf"&{sp.latex(expr)} \\")
         for name, value in (self.slack or {}).items():
-            lines.append(rf"&\text{{min slack {_tex_text(name)}}} && {sp.latex(value)} \\")
+            lines.append(rf"\intertext{{min slack {_tex_text(name)}: ${sp.latex(value)}$}}")
         lines.append(r"\end{align*}")
         return "\n".join(lines)
 
@@ -135,8 +141,14 @@ def _pretty(expr, width: int = _WIDTH - 7) -> str:
 
 
 def _tex_text(text: str) -> str:
+    r"""Plain text for LaTeX text mode: the special characters escaped, and ``<``, ``>`` and ``|`` set in math
+    (the default OT1 text fonts would print them as other glyphs, such as an inverted question mark).
+
+    >>> _tex_text("p_k >= 0, |S| < 1")
+    'p\\_k $>$= 0, $|$S$|$ $<$ 1'
+    """
     table = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$",
-             "{": r"\{", "}": r"\}", "^": r"\^{}", "~": r"\~{}"}
+             "{": r"\{", "}": r"\}", "^": r"\^{}", "~": r"\~{}", "<": "$<$", ">": "$>$", "|": "$|$"}
     return "".join(table.get(ch, ch) for ch in text)
 
 
