@@ -15,6 +15,7 @@ they are, and ``|float - exact| <= bound`` is decided in rational arithmetic.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import random
@@ -125,6 +126,47 @@ def test_float_vs_exact(arch, dtype, seed, variant):
     # the model's own forward pass (torch's BatchNorm from running statistics) is within the bound too
     assert ((lin.logits - model(x)).abs().double() <= 2 * lin.logits_bound).all()
     check_against_exact(model, spec, x, lin, seed)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: str(d)[6:])
+@pytest.mark.parametrize("arch", ARCHS)
+def test_autograd_backprop_is_within_vjp_err_of_the_exact_product(arch, dtype):
+    """verify.bounds.vjp_err bounds autograd's J^T v alone (every check adds the two sides' bounds, so an
+    unsound vjp_err could hide behind the closed form's): against J_exact^T v in rational arithmetic, for
+    exact seeds (the rows e_k, err 0) and a random float seed, at every point off kinks."""
+    from verify.bounds import Bounded, vjp_err
+
+    seen = worst = 0
+    for seed in range(3):
+        spec = small_spec(seed, arch)
+        model = spec.build(dtype=dtype)
+        x, _ = draw_inputs(model, spec, 4, generator=torch.Generator().manual_seed(seed), near_kink_fraction=0.0)
+        lin = linearize(model, x)
+        net = from_torch(model, spec.in_shape)
+        B, K = lin.B, lin.K
+        J = Bounded(lin.jacobian, lin.jacobian_bound)
+        seeds = [torch.eye(K, dtype=dtype)[k].expand(B, K).contiguous() for k in range(K)]
+        seeds.append(torch.randn(B, K, generator=torch.Generator().manual_seed(seed + 100), dtype=dtype))
+        for v in seeds:
+            xg = x.clone().requires_grad_(True)
+            (g,) = torch.autograd.grad(model(xg), xg, v)
+            bound = vjp_err(J, Bounded(v))
+            for i in range(B):
+                if bool(lin.on_kink[i]):
+                    continue
+                try:
+                    Je = exact_linearize(net, x[i].cpu()).jacobian_fmpq
+                except KinkError:
+                    continue
+                ve = q(v[i])
+                exact = [sum(Je[k, d] * ve[k] for k in range(K)) for d in range(lin.D)]
+                for a, b, c in zip(q(g[i].reshape(-1)), exact, q(bound[i])):
+                    assert abs(a - b) <= c, f"|J~^T v - J^T v| = {float(abs(a - b)):.3e} > vjp_err {float(c):.3e}"
+                    worst = max(worst, float(abs(a - b)))
+                seen += 1
+    assert seen, "no point off kinks was checked"
+    if dtype == torch.float32:
+        assert worst > 0, "autograd was exact everywhere: the test could not see a bound without rounding terms"
 
 
 # ---- geometry -----------------------------------------------------------------------------------------
@@ -375,9 +417,10 @@ def test_cache_follows_weight_updates():
     J1 = linearize(m, x).jacobian.clone()
     with torch.no_grad():
         m[0].weight.mul_(2)
-    J2 = linearize(m, x).jacobian
-    ref = _jacrev(m, x)
-    assert torch.allclose(J2, ref) and not torch.allclose(J1, J2)
+    lin2 = linearize(m, x)
+    J2 = lin2.jacobian
+    assert torch.equal(J2, linearize(copy.deepcopy(m), x).jacobian), "a stale compiled model was used"
+    assert bool(((J2 - _jacrev(m, x)).abs() <= 2 * lin2.jacobian_bound).all()) and not torch.equal(J1, J2)
 
 
 def test_within_rounding_of_a_kink_is_not_exactly_on_it():

@@ -90,7 +90,7 @@ def test_every_arch_and_activation_builds_and_linearizes(arch, activation, bias)
     x, _ = draw_inputs(model, spec, 5, generator=torch.Generator().manual_seed(0))
     lin = linearize(model, x)
     assert lin.jacobian.shape == (5, 3, torch.Size(shape).numel())
-    assert torch.allclose(lin.logits, model(x))
+    assert bool(((lin.logits - model(x)).abs().double() <= 2 * lin.logits_bound).all())   # each within the bound
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])

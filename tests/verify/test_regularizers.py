@@ -331,17 +331,32 @@ def test_hessian_and_trace_match_torch_func():
     assert_within(HV, (Bounded(H, E) @ V.mT).mT, keep, "hessian(directions=V)")
 
 
-def test_effective_margin_and_cure_direction():
-    model, x, y = case(5)
-    f = model(x)
-    J = R.logit_jacobian(model, x)
-    other = f.detach().clone().scatter(1, y[:, None], -math.inf).argmax(1)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
+def test_effective_margin_and_cure_direction(dtype):
+    """R.effective_margin against the closed form at the strongest other class j, each within its own
+    derived bound of the exact margin: R's from its inputs (the model's logits within the logits bound,
+    autograd's w_y - w_j within vjp_err of the exact J^T (e_y - e_j)), the closed form's from the
+    linearization's."""
+    model, x, y = case(5, dtype=dtype)
+    f = model(x).detach()
+    j = f.clone().scatter(1, y[:, None], -math.inf).argmax(1)
+    lin = linearize(model, x)
+    J, fl, _, keep = sides(lin)
+    assert bool(keep.any())
+    xl = x.clone().requires_grad_(True)
+    fx = model(xl)
     i = torch.arange(x.shape[0])
-    want = (f[i, y] - f[i, other]) / (J[i, y] - J[i, other]).norm(dim=1)
-    assert torch.allclose(R.effective_margin(model, x, y), want)
+    (w,) = torch.autograd.grad((fx[i, y] - fx[i, j]).sum(), xl)
+    seed = Bounded(onehot(y, lin.K, f) - onehot(j, lin.K, f))
+    ours = cf.logit_gap(Bounded(f, lin.logits_bound), y, j) / sq_norm(Bounded(w.flatten(1), vjp_err(J, seed)), -1).sqrt()
+    got = R.effective_margin(model, x, y)
+    assert_within(Bounded(got, ours.err), cf.effective_margin(J, fl, y, j), keep, "effective_margin")
     g = torch.tensor([[3.0, 0.0, -2.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
     z = R.cure_direction(g)
-    assert torch.allclose(z[0], torch.tensor([1.0, 0.0, -1.0, 0.0]) / math.sqrt(2)) and bool((z[1] == 0).all())
+    exact = torch.tensor([1.0, 0.0, -1.0, 0.0], dtype=torch.float64) / math.sqrt(2)   # float64: 2 roundings
+    # float32 z = sign / fl(sqrt(2)): a rounded sqrt and a rounded division, gamma_2 relative
+    assert bool(((z[0].double() - exact).abs() <= (gamma(2, 2.0 ** -24) + gamma(2, 2.0 ** -53)) * exact.abs()).all())
+    assert bool((z[1] == 0).all())
 
 
 def test_hoffman_projection_estimator_is_unbiased_with_variance_1_over_n():

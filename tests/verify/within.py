@@ -28,7 +28,9 @@ def sides(lin):
 
 
 def assert_within(lhs: Bounded, rhs: Bounded, keep: torch.Tensor, what: str):
-    """Every entry of every kept point within bound(lhs) + bound(rhs); the message is a diagnosis."""
+    """Every entry of every kept point within bound(lhs) + bound(rhs); the message is a diagnosis. Some point
+    must be kept: a comparison over none would pass without testing anything."""
+    assert bool(torch.as_tensor(keep).any()), f"{what}: no point to compare (every point on a kink or excluded)"
     l, r, b = worst_entry(lhs, rhs)
     gap = (l - r).abs()
     bad = keep & ~(gap <= b)
