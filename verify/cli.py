@@ -430,6 +430,7 @@ def _notes(args) -> int:
     results = args.files[0] if args.files else None
     if results is not None and not Path(results).is_file():
         return _fail(f"no such results file: {results} (run python -m verify first)")
+    print("proving every claim for the proof lines (about 15 s) ...", file=sys.stderr, flush=True)
     changed = update_notes(args.notes, results=results, check=args.check)
     if args.check:
         if changed:
