@@ -11,9 +11,10 @@ import sys
 import time
 from pathlib import Path
 
+from .notes import SWEEP_RESULTS as _DEFAULT_OUT
+
 __all__ = ["main", "build_parser", "build_merge_parser"]
 
-_DEFAULT_OUT = "results/verify.jsonl"
 #: Where a check of the user's own model goes by default: never over the sweep's results.
 _MODEL_OUT = "results/model-check.jsonl"
 

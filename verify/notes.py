@@ -37,13 +37,13 @@ from pathlib import Path
 from typing import Iterable
 
 __all__ = ["BLOCK", "NotesError", "blocks", "replace_blocks", "marked_claims", "claim_tests", "static_blocks",
-           "measured_blocks", "update_notes"]
+           "measured_blocks", "update_notes", "SWEEP_RESULTS"]
 
 #: One generated block: its name and body.
 BLOCK = re.compile(r"<!-- generated: (?P<name>[\w:.-]+) -->\n(?P<body>.*?)<!-- end: (?P=name) -->", re.S)
 
-#: Where ``python -m verify`` writes a sweep by default (named in messages).
-_SWEEP_OUT = "results/verify.jsonl"
+#: Where ``python -m verify`` writes a sweep by default (its command's default ``--out``).
+SWEEP_RESULTS = "results/verify.jsonl"
 
 
 class NotesError(ValueError):
@@ -179,7 +179,7 @@ def _run_line(records: list[dict], path: str) -> str:
             "points lie within rounding of a kink or of a region boundary. The verdicts should not.")
 
 
-def measured_blocks(records: list[dict], path: str = "results/verify.jsonl") -> dict[str, str]:
+def measured_blocks(records: list[dict], path: str = SWEEP_RESULTS) -> dict[str, str]:
     """The ``run``, ``summary`` and ``measured:ID`` blocks from a sweep's records."""
     from theory.claims import CLAIMS
 
@@ -192,7 +192,7 @@ def measured_blocks(records: list[dict], path: str = "results/verify.jsonl") -> 
     if models:
         raise NotesError(f"{path} holds {models} record(s) of a check of one model (python -m verify --model), not "
                          f"a sweep of random networks; paper_notes.md records a sweep: run python -m verify "
-                         f"(results in {_SWEEP_OUT}) and pass that file")
+                         f"(results in {SWEEP_RESULTS}) and pass that file")
     groups = _groups(records)
     per = {key: {r.claim: r for r in summarize(recs)} for key, recs in groups.items()}
     cuda = any(dev != "cpu" for _, dev in groups)
