@@ -11,11 +11,9 @@ their files.
 from __future__ import annotations
 
 import json
-import os
 import platform
 import random
 import sys
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -27,6 +25,7 @@ import torch
 from .errors import resolve_device
 
 from .gap import Gap, ResultsError, network_record, read_results, write_record
+from .runner import drive, drop_cut_lines, keep_previous
 
 __all__ = ["SweepConfig", "plan", "run_sweep", "merge", "merge_files", "MergeResult", "summarize", "vacuous_summary",
            "ClaimSummary", "default_device", "run_facts", "keep_previous", "crossing_summary", "QUICK", "ARCHS"]
@@ -130,52 +129,8 @@ def _done_keys(path: Path, config: SweepConfig) -> set:
     return keys
 
 
-def _drop_cut_lines(path: Path) -> int:
-    """Rewrite ``path`` without its cut-off lines (an interrupted write leaves a last line that is not
-    complete JSON; a file resumed by an earlier version can hold such a line further up). The new file
-    is written beside the old one and moved over it (``os.replace``), so an interruption here loses
-    nothing. A complete last line without its newline gets one. Returns the number of lines dropped."""
-    raw = path.read_bytes()
-    if not raw:
-        return 0
-    keep, dropped = [], 0
-    for line in raw.splitlines(keepends=True):
-        if not line.strip():
-            continue
-        try:
-            json.loads(line)
-        except ValueError:                              # JSONDecodeError, or bytes that are not UTF-8
-            dropped += 1
-            continue
-        keep.append(line if line.endswith(b"\n") else line + b"\n")
-    new = b"".join(keep)
-    if new == raw:
-        return 0
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(new)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, path.stat().st_mode & 0o7777)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return dropped
-
-
-def keep_previous(out: Path) -> None:
-    """Move an existing, non-empty results file aside under a time-stamped name, so nothing is lost."""
-    out = Path(out)
-    if not (out.exists() and out.stat().st_size):
-        return
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(out.stat().st_mtime))
-    kept, n = out.with_name(f"{out.stem}.{stamp}{out.suffix}"), 1
-    while kept.exists():                        # two runs within a second: never overwrite a kept file
-        kept, n = out.with_name(f"{out.stem}.{stamp}-{n}{out.suffix}"), n + 1
-    out.rename(kept)
-    print(f"note: kept the previous results as {kept}")
+_drop_cut_lines = drop_cut_lines      # the names this module has always used
+keep_previous = keep_previous
 
 
 def run_unit(unit: dict, config: SweepConfig) -> dict:
@@ -227,8 +182,6 @@ def run_sweep(out: str | Path, *, config: SweepConfig | None = None, quick: bool
     units already in ``out`` are kept and a line says how many of the plan's units that is; a cut-off
     line (an interrupted write) is dropped from the file (rewritten atomically) and its unit runs again.
     """
-    from tqdm.auto import tqdm
-
     config = config or SweepConfig(**(QUICK if quick else FULL), size="quick" if quick else "full")
     out = Path(out)
     if not resume:
@@ -245,16 +198,11 @@ def run_sweep(out: str | Path, *, config: SweepConfig | None = None, quick: bool
             print(f"note: dropped {'the cut-off last line' if dropped == 1 else f'{dropped} cut-off lines'} of "
                   f"{out} (an interrupted write); {'its unit runs' if dropped == 1 else 'their units run'} again")
     units = [u for u in planned if _key(u["index"], u["dtype"], u["device"]) not in done]
-    records = []
-    bar = tqdm(units, desc="networks", unit="net", file=sys.stderr, dynamic_ncols=True,
-               disable=not progress or not sys.stderr.isatty())   # a log gets no stream of redrawn bars
-    for unit in bar:
-        bar.set_postfix_str(f"{unit['spec'].id} {unit['dtype']}")
-        rec = run_unit(unit, config)
-        write_record(out, rec)
+    res = drive(units, lambda unit: run_unit(unit, config), out, progress=progress, desc="networks", unit_name="net",
+                label=lambda unit: f"{unit['spec'].id} {unit['dtype']}", catch=())
+    for rec in res.records:
         rec["gaps"] = [Gap.from_dict(g) for g in rec["gaps"]]
-        records.append(rec)
-    return records
+    return res.records
 
 
 @dataclass
