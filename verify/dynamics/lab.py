@@ -1,0 +1,347 @@
+"""The lab's plan, its runs and its results file (``python -m verify dynamics``).
+
+A *run* is (data set, architecture, objective, seed); its *role* names what the claims compare it as
+(``ce``, ``ce+emr``, ``at(eps3)``, ...). :func:`plan` lists the runs that the chosen claims need, for every
+seed; :func:`run_unit` trains one run, measuring every epoch (epoch 0 is the initial network); the driver
+of :mod:`verify.runner` appends its records, one JSON line per run and epoch, to the results file.
+Checkpoints go beside the results, in ``<results stem>.ckpt/<run id>/``: ``epoch-NNN.pt``, the eval-mode
+module as ``torch.save`` writes it (``python -m verify --model`` reads it), and ``state.pt``, what a resumed
+run continues from (weights, optimiser, the records so far).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+from ..gap import ResultsError
+from .settings import LabSettings
+from .train import Diverged, Objective, build_model, generator, make_optimizer, save_atomic, train_epoch
+
+__all__ = ["DYNAMICS_SCHEMA", "DYNAMICS_RESULTS", "ROLES", "CLAIM_ROLES", "roles", "plan", "run_unit", "run_lab",
+           "read_dynamics", "run_table", "checkpoint_dir", "merge_dynamics", "LabConfig"]
+
+DYNAMICS_SCHEMA = "relu-regularizer-verification/dynamics/1"
+#: Where ``python -m verify dynamics`` writes by default (never over the sweep's results/verify.jsonl).
+DYNAMICS_RESULTS = "results/dynamics.jsonl"
+
+#: Every role, in the order runs are planned.
+ROLES = ("ce", "ce+emr", "at(eps1)", "at(eps2)", "at(eps3)", "at(eps2)+emr", "ce+ig", "ce+jac", "ce+cl", "ce+cure")
+
+#: The roles each empirical claim compares.
+CLAIM_ROLES = {
+    "standard-training-small-margin": ("ce", "ce+emr", "at(eps2)", "at(eps2)+emr"),
+    "layer-smoothing": ("ce", "at(eps1)", "at(eps2)", "at(eps3)", "ce+ig", "ce+jac", "ce+cl", "ce+cure", "ce+emr"),
+    "confidence-concentration": ("ce", "at(eps3)"),
+}
+
+
+def roles(s: LabSettings) -> dict[str, Objective]:
+    """Role -> objective under the settings ``s`` (at(0) is ``ce`` itself: PGD with eps = 0 is the clean point)."""
+    e1, e2, e3 = s.eps_grid
+    emr = dict(reg="emr", lam=s.lam["emr"], T=s.T)
+    return {"ce": Objective(), "ce+emr": Objective(**emr),
+            "at(eps1)": Objective(eps=e1), "at(eps2)": Objective(eps=e2), "at(eps3)": Objective(eps=e3),
+            "at(eps2)+emr": Objective(**emr, eps=e2),
+            "ce+ig": Objective("ig", lam=s.lam["ig"]), "ce+jac": Objective("jac", lam=s.lam["jac"]),
+            "ce+cl": Objective("cl", lam=s.lam["cl"]), "ce+cure": Objective("cure", lam=s.lam["cure"], h=s.cure_h)}
+
+
+class LabConfig(dict):
+    """What a lab run was asked for (JSON-able): two results files can be resumed or merged together only
+    when these agree. Keys: data, seeds, claims, dtype, device, full, settings (the LabSettings)."""
+
+
+def run_id(data: str, arch: str, obj: Objective, seed: int) -> str:
+    family = data.split(":", 1)[0]
+    return f"{family}-{arch}-{obj.id}-s{seed}"
+
+
+def plan(config: dict, shard: tuple[int, int] = (0, 1)) -> list[dict]:
+    """The runs of a lab (or of one shard of it), seed by seed, each a plain dict (a unit of the runner)."""
+    i_shard, n_shard = shard
+    if not (n_shard >= 1 and 0 <= i_shard < n_shard):
+        raise ValueError(f"shard must be i/n with 0 <= i < n, got {i_shard}/{n_shard}")
+    s = LabSettings.from_dict(config["settings"])
+    objs = roles(s)
+    wanted = [r for r in ROLES if any(r in CLAIM_ROLES[c] for c in config["claims"])]
+    units = []
+    for seed in range(config["seeds"]):
+        for role in wanted:
+            obj = objs[role]
+            units.append({"id": run_id(config["data"], s.arch, obj, seed), "role": role, "seed": seed,
+                          "objective": obj.to_dict(), "config": dict(config)})
+    return [dict(u, shard=f"{i_shard}/{n_shard}") for j, u in enumerate(units) if j % n_shard == i_shard]
+
+
+def checkpoint_dir(out: str | Path) -> Path:
+    out = Path(out)
+    return out.with_name(out.stem + ".ckpt")
+
+
+@functools.lru_cache(maxsize=4)
+def _data(name: str):
+    from .data import load_dataset
+
+    return load_dataset(name)
+
+
+def _eval_set(ds, s: LabSettings, dtype, device):
+    n = min(s.n_eval, ds.x_test.shape[0])
+    idx = torch.randperm(ds.x_test.shape[0], generator=generator("eval", ds.name.split(":", 1)[0]))[:n]
+    return ds.x_test[idx].to(dtype=dtype, device=device), ds.y_test[idx].to(device)
+
+
+def _record(unit: dict, epoch: int, metrics: dict, seconds: float, facts: dict, status: str = "ok") -> dict:
+    cfg = unit["config"]
+    run = {"id": unit["id"], "role": unit["role"], "seed": unit["seed"], "data": cfg["data"],
+           "arch": cfg["settings"]["arch"], "objective": unit["objective"], "epochs": cfg["settings"]["epochs"],
+           "lab": cfg, **facts}
+    if unit.get("shard"):
+        run["shard"] = unit["shard"]
+    return {"schema": DYNAMICS_SCHEMA, "run": run, "epoch": epoch, "status": status, "metrics": metrics,
+            "seconds": round(seconds, 3)}
+
+
+def run_unit(unit: dict, ckpt_root: str | Path, *, resume: bool = False) -> list[dict]:
+    """Train one run (resuming from its ``state.pt`` if ``resume``), measuring at every epoch; return every
+    epoch's record (those of the resumed part included). A loss that turns NaN or inf ends the run with a
+    ``status: "diverged"`` record naming the epoch; its checkpoints up to the last good epoch are kept."""
+    from ..sweep import _flags, run_facts
+    from .measures import measure
+
+    cfg = unit["config"]
+    s = LabSettings.from_dict(cfg["settings"])
+    dtype, device = getattr(torch, cfg["dtype"]), torch.device(cfg["device"])
+    ds = _data(cfg["data"])
+    x_tr, y_tr = ds.x_train.to(dtype=dtype, device=device), ds.y_train.to(device)
+    x_ev, y_ev = _eval_set(ds, s, dtype, device)
+    obj = Objective.from_dict(unit["objective"])
+    facts = run_facts(cfg["dtype"], str(device), unit["seed"], _flags(str(device)))
+    model = build_model(s.arch, ds.in_shape, ds.classes, unit["seed"], dtype=dtype, device=device)
+    opt = make_optimizer(model, s.lr)
+    folder = Path(ckpt_root) / unit["id"]
+    state_path = folder / "state.pt"
+    records, start = [], 0
+    if resume and state_path.exists():
+        st = torch.load(state_path, map_location=device, weights_only=False)
+        if st.get("config") != cfg or st.get("objective") != unit["objective"]:
+            raise ResultsError(f"{state_path} belongs to a run with other settings; remove it or use another --out")
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["optim"])
+        records, start = st["records"], st["epoch"]
+
+    def evaluate(epoch):
+        return measure(model, x_ev, y_ev, eps_grid=s.eps_grid, attack_steps=s.eval_steps,
+                       attack_restarts=s.eval_restarts, box=ds.box, n_spectra=s.n_spectra,
+                       generator=generator("measure", unit["seed"], epoch), keep_points=epoch == s.epochs)
+
+    def save(epoch):
+        model.eval()
+        save_atomic(model, folder / f"epoch-{epoch:03d}.pt")
+        model.train()
+        save_atomic({"config": cfg, "objective": unit["objective"], "epoch": epoch, "model": model.state_dict(),
+                     "optim": opt.state_dict(), "records": records}, state_path)
+
+    if not records:
+        t0 = time.perf_counter()
+        records.append(_record(unit, 0, evaluate(0), time.perf_counter() - t0, facts))
+        save(0)
+    for epoch in range(start + 1, s.epochs + 1):
+        t0 = time.perf_counter()
+        try:
+            train = train_epoch(model, opt, obj, x_tr, y_tr, batch_size=s.batch_size,
+                                order=generator("order", unit["seed"], epoch),
+                                attack_gen=generator("attack", unit["seed"], epoch, obj.id),
+                                attack_steps=s.train_steps, box=ds.box, run_id=unit["id"], epoch=epoch)
+        except Diverged as exc:
+            print(f"error: {exc}; kept the checkpoint of epoch {epoch - 1} in {folder}; the other runs go on",
+                  file=sys.stderr)
+            records.append(_record(unit, epoch, {"message": str(exc)}, time.perf_counter() - t0, facts,
+                                   status="diverged"))
+            return records
+        metrics = evaluate(epoch)
+        metrics.update(train)
+        records.append(_record(unit, epoch, metrics, time.perf_counter() - t0, facts))
+        save(epoch)
+    return records
+
+
+# ---- the results file -------------------------------------------------------------------------------
+
+def read_dynamics(path: str | Path) -> list[dict]:
+    """The records of a lab results file (a cut-off line is skipped with a warning)."""
+    import json
+
+    path = Path(path)
+    if not path.is_file():
+        raise ResultsError(f"no lab results file {str(path)!r}; run `python -m verify dynamics` to make one")
+    out = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            warnings.warn(f"{path}:{n}: skipped a partially written or corrupt line", stacklevel=2)
+            continue
+        if not isinstance(rec, dict) or rec.get("schema") != DYNAMICS_SCHEMA:
+            what = rec.get("schema") if isinstance(rec, dict) else None
+            raise ResultsError(f"{path}:{n}: not a lab results record (schema {what!r}; expected {DYNAMICS_SCHEMA!r})"
+                               + ("; this is a sweep's results file: python -m verify reads it" if what and
+                                  "dynamics" not in str(what) else ""))
+        out.append(rec)
+    if not out:
+        raise ResultsError(f"lab results file {str(path)!r} holds no complete record")
+    return out
+
+
+def _lab_key(cfg: dict) -> dict:
+    return {k: v for k, v in cfg.items() if k != "shard"}
+
+
+def run_table(records: list[dict]) -> dict:
+    """{(data, config-free) ...}: role -> seed -> list of epoch metrics (index = epoch; None where missing),
+    plus the settings; diverged runs are listed under ``diverged``."""
+    if not records:
+        raise ResultsError("no records")
+    cfgs = {repr(sorted(_lab_key(r["run"]["lab"]).items())) for r in records}
+    if len(cfgs) > 1:
+        raise ResultsError("the records come from lab runs with different settings; report them separately")
+    cfg = records[0]["run"]["lab"]
+    E = cfg["settings"]["epochs"]
+    table: dict = {}
+    diverged = {}
+    for r in records:
+        role, seed = r["run"]["role"], r["run"]["seed"]
+        row = table.setdefault(role, {}).setdefault(seed, [None] * (E + 1))
+        if r.get("status") == "diverged":
+            diverged[r["run"]["id"]] = r["metrics"].get("message", "")
+            continue
+        row[r["epoch"]] = r["metrics"]
+    return {"config": cfg, "settings": LabSettings.from_dict(cfg["settings"]), "runs": table, "diverged": diverged}
+
+
+def _done(path: Path, config: dict) -> set:
+    if not (path.exists() and path.stat().st_size):
+        return set()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            records = read_dynamics(path)
+        except ResultsError as exc:
+            if "holds no complete record" in str(exc):
+                return set()
+            raise
+    keys = set()
+    for rec in records:
+        if _lab_key(rec["run"]["lab"]) != _lab_key(config):
+            raise ResultsError(f"{path} was written by a lab run with other settings; use another --out file, or "
+                               f"the same options to resume")
+        keys.add((rec["run"]["id"], rec["epoch"]) if rec.get("status") != "diverged" else (rec["run"]["id"], "end"))
+    return keys
+
+
+def run_lab(out: str | Path, config: dict, *, shard=(0, 1), resume: bool = False, progress: bool = True,
+            executor=None):
+    """Run (or, with ``resume``, continue) the plan of ``config``, appending to ``out``; return the driver's
+    :class:`~verify.runner.DriveResult`."""
+    from ..runner import drive, drop_cut_lines, keep_previous
+
+    out = Path(out)
+    planned = plan(config, shard)
+    if not resume:
+        keep_previous(out)
+    done = _done(out, config) if resume else set()
+    E = config["settings"]["epochs"]
+    finished = lambda u: (u["id"], E) in done or (u["id"], "end") in done
+    units = [u for u in planned if not finished(u)]
+    if resume:
+        print(f"resuming: {len(planned) - len(units)} of {len(planned)} runs already in {out}; running the other "
+              f"{len(units)} (each from its last checkpoint)")
+        if out.exists():
+            dropped = drop_cut_lines(out)
+            if dropped:
+                print(f"note: dropped {dropped} cut-off line(s) of {out} (an interrupted write)")
+    ckpt = checkpoint_dir(out)
+    work = functools.partial(_work, ckpt=str(ckpt), resume=resume)
+    return drive(units, work, out, executor=executor, keep=lambda r: (r["run"]["id"], r["epoch"]) not in done,
+                 progress=progress, desc="runs", unit_name="run", label=lambda u: u["id"])
+
+
+def _work(unit: dict, *, ckpt: str, resume: bool) -> list[dict]:
+    """One run with one intra-op thread (restored after): the lab's networks are tiny, and a fixed thread
+    count keeps the numbers the same whether the runs share a process or each has its own."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return run_unit(unit, ckpt, resume=resume)
+    finally:
+        torch.set_num_threads(n)
+
+
+def merge_dynamics(paths, out: str | Path) -> int:
+    """Join the results files of a lab's shards into ``out`` (a new file); records of the same run and epoch
+    are written once. Returns the number of records written."""
+    from ..gap import write_record
+
+    out = Path(out)
+    if out.exists():
+        raise FileExistsError(f"{out} exists; merge writes a new file")
+    seen, keep, cfg = set(), [], None
+    for p in paths:
+        for rec in read_dynamics(p):
+            key = _lab_key(rec["run"]["lab"])
+            if cfg is None:
+                cfg = key
+            elif key != cfg:
+                raise ResultsError(f"{p} comes from a lab run with other settings; merge joins shards of one run")
+            k = (rec["run"]["id"], rec["epoch"], rec.get("status"))
+            if k not in seen:
+                seen.add(k)
+                keep.append(rec)
+    for rec in keep:
+        write_record(out, rec)
+    return len(keep)
+
+
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def pilot(data: str, *, epochs: int | None = None, seed: int = 100, dtype: str = "float64", device: str = "cpu",
+          progress=None) -> dict:
+    """The pilot behind each data set's lambda (:mod:`.settings`): a plain ``ce`` run with a seed outside the
+    verdict's, then the median of each regularizer's R(x) over the evaluation points at its last epoch,
+    with the clean accuracy of every epoch (so a reader sees that the pilot trained)."""
+    from ..regularizers import unchecked as R
+    from .settings import settings_for
+
+    s = settings_for(data, epochs=epochs)
+    ds = _data(data)
+    dt, dev = getattr(torch, dtype), torch.device(device)
+    model = build_model(s.arch, ds.in_shape, ds.classes, seed, dtype=dt, device=dev)
+    opt = make_optimizer(model, s.lr)
+    x_tr, y_tr = ds.x_train.to(dtype=dt, device=dev), ds.y_train.to(dev)
+    x, y = _eval_set(ds, s, dt, dev)
+    acc = []
+    for epoch in range(1, s.epochs + 1):
+        train_epoch(model, opt, Objective(), x_tr, y_tr, batch_size=s.batch_size, order=generator("order", seed, epoch),
+                    attack_gen=generator("attack", seed, epoch), attack_steps=s.train_steps, box=ds.box,
+                    run_id=f"pilot-{data}", epoch=epoch)
+        model.eval()
+        with torch.no_grad():
+            acc.append(float((model(x).argmax(1) == y).double().mean()))
+        if progress:
+            progress(epoch, acc[-1])
+    model.eval()
+    per = {"ig": R.input_gradient(model, x, y), "jac": R.jacobian(model, x), "cl": R.cross_lipschitz(model, x),
+           "cure": R.curvature(model, x, y, h=s.cure_h), "emr": R.emr(model, x, s.T)}
+    return {"data": data, "seed": seed, "epochs": s.epochs, "accuracy": acc,
+            "median": {k: float(v.median()) for k, v in per.items()}, "mean": {k: float(v.mean()) for k, v in per.items()}}

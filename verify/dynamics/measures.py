@@ -1,0 +1,156 @@
+"""Every measure of CLAIMS.md ("Empirical claims", Measures), on the fixed evaluation set, at one epoch.
+
+Per evaluation point, summarised by quantiles (:func:`summary`):
+
+- ``cross_entropy``; ``input_gradient_norm`` ||grad_x CE||; ``param_gradient_norm`` ||grad_theta CE(x_i)||,
+  the norm of each example's own parameter gradient (``torch.func``: vmap of grad);
+- from the toolkit's linearization (:func:`verify.linearize`): ``effective_weight_norm``
+  omega(x) = ||w_y - w_j||_2 and ``effective_margin`` gamma(x) = (f_y - f_j) / omega(x), j the strongest other
+  class [derived operationalisation of the abstract's terms]; ``certified_fraction``, the share of points
+  with |gamma(x)| <= r(x) (r the l2 distance to the region's boundary), where |gamma| is the exact l2
+  distance to the y-vs-j decision boundary; ``layer_spectra``: per rectified layer, the largest, the mean
+  (over all min(n_out, n_in) singular values) and the smallest non-zero singular value of its layer
+  Jacobian J_l = Lambda_l V_l (``Linearization.layer_jacobians``), from the smaller Gram matrix
+  (:func:`singular_values`, which also says when a value counts as zero);
+- ``output_margin`` f_y - max_{j != y} f_j and ``confidence`` max_k p_k, with ``confidence_below_half``;
+- ``clean_accuracy``, and ``robust_accuracy`` under l-inf PGD at each eps of the grid, with the attack's
+  settings beside it (``attack``).
+
+Points within rounding of a kink (``Linearization.on_kink``: the pattern, so J, is not determined in the
+model's precision) are counted (``kinks``) and left out of the linearization's measures, as everywhere in
+the toolkit; the other measures use every point.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["measure", "summary", "QUANTILES", "rectified_layers", "singular_values"]
+
+#: The quantiles each per-point measure is summarised by (and the mean).
+QUANTILES = {"q05": 0.05, "q25": 0.25, "median": 0.5, "q75": 0.75, "q95": 0.95}
+
+
+def summary(values: torch.Tensor) -> dict:
+    """{"n", "mean", "q05", "q25", "median", "q75", "q95"} of a 1-D tensor (NaN for an empty one)."""
+    v = values.detach().to(torch.float64).flatten().cpu()
+    if v.numel() == 0:
+        return {"n": 0, "mean": math.nan, **{k: math.nan for k in QUANTILES}}
+    qs = torch.quantile(v, torch.tensor(list(QUANTILES.values()), dtype=torch.float64))
+    return {"n": int(v.numel()), "mean": float(v.mean()), **{k: float(q) for k, q in zip(QUANTILES, qs)}}
+
+
+def _param_gradient_norms(model, x, y) -> torch.Tensor:
+    from torch.func import functional_call, grad, vmap
+
+    params = {k: v.detach() for k, v in model.named_parameters()}
+
+    def loss(p, xi, yi):
+        return F.cross_entropy(functional_call(model, p, (xi.unsqueeze(0),)), yi.unsqueeze(0))
+
+    g = vmap(grad(loss), in_dims=(None, 0, 0))(params, x, y)
+    return torch.sqrt(sum(t.reshape(t.shape[0], -1).square().sum(1) for t in g.values()))
+
+
+def rectified_layers(lin) -> list[str]:
+    """The names of the rectified (ReLU-family) layers of a linearization, in order."""
+    return [lin.engine.nodes[k].name for k in lin.engine.nonlinear if lin.engine.nodes[k].kind == "rect"]
+
+
+def singular_values(J: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(s, tol): the min(n_out, n_in) singular values of each J (b, n_out, n_in), ascending, in float64, as
+    the square roots of the eigenvalues of the smaller Gram matrix (one symmetric eigenproblem per point:
+    about twice as fast as an SVD of these small matrices), and the level below which a value counts as
+    zero: sqrt(n u) s_max, the resolution of those eigenvalues (u the float64 unit roundoff, n the
+    larger side)."""
+    J = J.to(torch.float64)
+    G = J @ J.mT if J.shape[1] <= J.shape[2] else J.mT @ J
+    s = torch.linalg.eigvalsh(G).clamp_min(0).sqrt()
+    n = max(J.shape[1], J.shape[2])
+    top = s[:, -1] if s.shape[0] else s.new_zeros(0)
+    return s, top * math.sqrt(n * torch.finfo(torch.float64).eps / 2) * 4
+
+
+def _spectra(lin, keep: torch.Tensor) -> dict:
+    """Per rectified layer, keyed ``L1``, ``L2``, ... in order (the network's own name is in ``module``)."""
+    names = rectified_layers(lin)
+    out = {}
+    for name, J in lin.layer_jacobians():
+        if name not in names:
+            continue
+        s, tol = singular_values(J[keep])
+        top = s[:, -1] if s.shape[0] else s.new_zeros(0)
+        nz = torch.where(s > tol.unsqueeze(1), s, torch.full_like(s, math.inf)).min(1).values
+        nz = torch.where(torch.isfinite(nz), nz, torch.zeros_like(nz))   # an all-zero layer map: 0
+        out[f"L{names.index(name) + 1}"] = {"module": name, "largest": summary(top), "mean": summary(s.mean(1)),
+                                            "smallest_nonzero": summary(nz)}
+    return out
+
+
+def measure(model, x, y, *, eps_grid, attack_steps: int, attack_restarts: int, box, generator: torch.Generator,
+            n_spectra: int | None = None, keep_points: bool = False) -> dict:
+    """The ``metrics`` of one epoch (module docstring) on the evaluation set (x, y), the model in eval mode
+    (restored after). The layer spectra use the first ``n_spectra`` points (default all). ``keep_points`` adds the per-point ``confidence``, ``output_margin`` and
+    ``effective_margin`` values (the distributions kept for the figures)."""
+    from ..linearize import linearize
+    from ..regularizers import unchecked as R
+    from .attacks import PGD, robust_accuracy
+
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            f = model(x)
+        p = torch.softmax(f, 1)
+        ce = F.cross_entropy(f, y, reduction="none")
+        correct = f.argmax(1) == y
+        other = f.clone()
+        other.scatter_(1, y.view(-1, 1), -math.inf)
+        m_out = f.gather(1, y.view(-1, 1)).squeeze(1) - other.max(1).values
+        conf = p.max(1).values
+        gx = R.loss_gradient(model, x, y).reshape(x.shape[0], -1).norm(dim=1)
+        gtheta = _param_gradient_norms(model, x, y)
+
+        lin = linearize(model, x)
+        keep = ~lin.on_kink
+        J, fl = lin.jacobian, lin.logits
+        j = other.argmax(1)
+        w = J.gather(1, y.view(-1, 1, 1).expand(-1, 1, J.shape[2])).squeeze(1) \
+            - J.gather(1, j.view(-1, 1, 1).expand(-1, 1, J.shape[2])).squeeze(1)
+        omega = w.norm(dim=1)
+        gamma = (fl.gather(1, y.view(-1, 1)).squeeze(1) - fl.gather(1, j.view(-1, 1)).squeeze(1)) / omega
+        r = lin.boundary_distance()
+        cert = (gamma.abs().to(torch.float64) <= r)[keep]
+
+        robust = {}
+        attacks = {}
+        for eps in eps_grid:
+            atk = PGD(float(eps), norm="inf", steps=attack_steps, restarts=attack_restarts, box=box)
+            robust[repr(float(eps))] = robust_accuracy(model, x, y, atk, generator=generator)
+            attacks[repr(float(eps))] = atk.to_dict()
+        metrics = {
+            "n_eval": int(x.shape[0]),
+            "kinks": int((~keep).sum()),
+            "clean_accuracy": float(correct.to(torch.float64).mean()),
+            "cross_entropy": summary(ce),
+            "input_gradient_norm": summary(gx),
+            "param_gradient_norm": summary(gtheta),
+            "effective_weight_norm": summary(omega[keep]),
+            "effective_margin": summary(gamma[keep]),
+            "certified_fraction": float(cert.to(torch.float64).mean()) if cert.numel() else math.nan,
+            "output_margin": summary(m_out),
+            "confidence": summary(conf),
+            "confidence_below_half": float((conf < 0.5).to(torch.float64).mean()),
+            "robust_accuracy": robust,
+            "attack": attacks,
+            "layer_spectra": _spectra(lin, keep & (torch.arange(len(keep), device=keep.device) < (n_spectra or len(keep)))),
+        }
+        if keep_points:
+            metrics["points"] = {"confidence": conf.tolist(), "output_margin": m_out.tolist(),
+                                 "effective_margin": [float(v) if k else math.nan for v, k in zip(gamma, keep)]}
+        return metrics
+    finally:
+        model.train(was)

@@ -1,0 +1,174 @@
+"""The lab's fixed settings per data set: the epsilon grid, the attacks, lambda, T, h, the network and the
+optimiser, each with its reason. They are constants, chosen before any verdict was computed and recorded
+in every results line; a verdict never depends on a number chosen after a run (CLAIMS.md, "Empirical
+claims").
+
+How lambda was fixed (once, before any verdict was computed): each regularizer's weight is the power of
+ten at or below 1 / mean_x R(x) on a *pilot* network, trained with plain ``ce`` on the data set by this
+lab's loop with a seed outside the verdict's seeds (seed 100), at its last epoch, over the evaluation
+points. So the term lambda mean_i R(x_i) that training adds is at most about 1 nat (the scale of the
+cross-entropy at initialisation) where plain training ends: large enough to matter, too small to swamp
+the data term. (The mean, not the median: the loss adds the mean, and R-IG's median sits at confident
+points where it is ~1e-4 while its mean is ~25.) ``python -m verify dynamics --pilot`` measures them
+again. The pilot values are in :data:`PILOT`.
+
+>>> s = settings_for("digits")
+>>> s.eps_grid, s.middle_eps
+((0.03125, 0.0625, 0.125), 0.0625)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+
+__all__ = ["LabSettings", "SETTINGS", "settings_for", "PILOT", "QUICK_SEEDS", "FULL_SEEDS"]
+
+#: Seeds of the quick run (CLAIMS.md: with 5 seeds, p < 0.05 needs all 5 to agree) and of --full.
+QUICK_SEEDS = 5
+FULL_SEEDS = 10
+
+
+@dataclass(frozen=True)
+class LabSettings:
+    """Everything a lab run on one data set fixes in advance (see the module docstring)."""
+
+    data: str
+    arch: str
+    epochs: int
+    batch_size: int
+    lr: float
+    eps_grid: tuple                 # eps_1 < eps_2 < eps_3 (eps_0 = 0 is plain training)
+    train_steps: int                # PGD steps in adversarial training (step 2.5 eps / steps)
+    eval_steps: int                 # PGD steps of the robust-accuracy measure
+    eval_restarts: int
+    lam: dict                       # regularizer -> lambda
+    T: float                        # EMR temperature
+    cure_h: float                   # CURE step h (z has unit l2 norm, so each input moves by h / sqrt(D))
+    n_eval: int                     # evaluation points drawn from the test split
+    n_spectra: int                  # the first n_spectra of them give the layer spectra
+    reasons: dict = field(default_factory=dict)
+
+    @property
+    def middle_eps(self) -> float:
+        return self.eps_grid[len(self.eps_grid) // 2]
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["eps_grid"] = list(self.eps_grid)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "LabSettings":
+        return cls(**dict(d, eps_grid=tuple(d["eps_grid"])))
+
+
+def _lam_from_pilot(means: dict) -> dict:
+    """lambda_R = the power of ten at or below 1 / mean R on the pilot network."""
+    return {r: 10.0 ** math.floor(math.log10(1.0 / m)) for r, m in means.items()}
+
+
+#: Mean R(x) per regularizer on the pilot network of each data set (``ce``, seed 100, last epoch, its
+#: evaluation points, float64 on the CPU), measured once by ``python -m verify dynamics --pilot`` before
+#: any verdict (2026-12-02).
+PILOT: dict = {
+    "digits": {"ig": 25.58, "jac": 2301.9, "cl": 45321.0, "cure": 204.0, "emr": 155.5},
+}
+
+_COMMON_REASONS = {
+    "optimiser": "Adam (lr as given), no weight decay: plain standard training, so that nothing but the "
+                 "objective differs between paired runs; weight decay would itself limit the weight norm",
+    "T": "T = 1: the EMR weights p~ are then the softmax itself (the official code's form with no extra "
+         "temperature)",
+    "train_steps": "PGD steps of size 2.5 eps / steps with a random start (Madry et al.'s rule, CLAIMS.md)",
+    "eval_steps": "twice the training steps and one restart: an attack stronger than the one trained against",
+    "n_eval": "a fixed evaluation set from the test split, the same at every epoch and in every run",
+    "n_spectra": "the layer spectra take one eigenproblem per point and layer, most of a measure's time: they "
+                 "are summarised over the first 64 evaluation points",
+    "lam": "lambda R ~ 1 nat on the pilot network (module docstring)",
+    "cure_h": "h = eps_2 sqrt(D): CURE's unit-norm direction then moves each input by eps_2, the middle "
+              "budget, so the curvature is regularized at the scale of the attacks",
+}
+
+
+def _make(data: str, D: int, *, arch: str, epochs: int, batch_size: int, lr: float, eps_grid: tuple,
+          train_steps: int, n_eval: int, reasons: dict) -> LabSettings:
+    eps2 = eps_grid[len(eps_grid) // 2]
+    pilot = PILOT.get(data) or PILOT["digits"]
+    return LabSettings(data=data, arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, eps_grid=eps_grid,
+                       train_steps=train_steps, eval_steps=2 * train_steps, eval_restarts=1,
+                       lam=_lam_from_pilot(pilot), T=1.0, cure_h=round(eps2 * math.sqrt(D), 6), n_eval=n_eval,
+                       n_spectra=min(64, n_eval),
+                       reasons={**_COMMON_REASONS, **reasons,
+                                "lam_pilot": "pilot means of " + ("this data set" if data in PILOT else
+                                                                    "digits (no pilot of its own yet)")})
+
+
+#: The settings of each named data set; the user's files (mnist:DIR ...) use their family's.
+SETTINGS: dict[str, LabSettings] = {
+    "digits": _make(
+        "digits", 64, arch="mlp64x64x64", epochs=20, batch_size=64, lr=3e-3, eps_grid=(1 / 32, 1 / 16, 1 / 8),
+        train_steps=5, n_eval=256,
+        reasons={"eps_grid": "the digits' pixels take 17 grey levels (steps of 1/16 on [0, 1]): half a level, one "
+                             "level and two levels",
+                 "arch": "three rectified layers (so 'most layers' of layer-smoothing is a 2-of-3 majority); "
+                         "64 units, the input's size",
+                 "epochs": "20 epochs at lr 3e-3: plain training reaches ~94 % test accuracy by the middle epoch "
+                           "M = 10 (pilot), so M to E is the late regime the margin claim is about; the quick "
+                           "run's time budget (under 4 minutes for 50 runs) rules out more",
+                 "n_eval": "256 of the 445 test digits, the same at every epoch and in every run (the layer "
+                           "spectra cost one eigenproblem per point and layer)"}),
+    "mnist-5k": _make(
+        "mnist-5k", 784, arch="mlp128x128", epochs=20, batch_size=64, lr=1e-3, eps_grid=(0.1, 0.2, 0.3),
+        train_steps=5, n_eval=512,
+        reasons={"eps_grid": "MNIST's customary l-inf budgets, up to Madry et al.'s eps = 0.3",
+                 "arch": "a small MLP that reaches > 90 % on 4,000 MNIST digits",
+                 "epochs": "20 epochs on 4,000 digits"}),
+    "mnist": _make(
+        "mnist", 784, arch="mlp128x128", epochs=10, batch_size=128, lr=1e-3, eps_grid=(0.1, 0.2, 0.3),
+        train_steps=5, n_eval=1024,
+        reasons={"eps_grid": "MNIST's customary l-inf budgets, up to Madry et al.'s eps = 0.3",
+                 "arch": "a small MLP (> 97 % on MNIST with plain training)",
+                 "epochs": "10 epochs of 60,000 digits"}),
+    "fashion-mnist": _make(
+        "fashion-mnist", 784, arch="mlp128x128", epochs=10, batch_size=128, lr=1e-3, eps_grid=(0.025, 0.05, 0.1),
+        train_steps=5, n_eval=1024,
+        reasons={"eps_grid": "Fashion-MNIST's customary l-inf budgets, up to 0.1",
+                 "arch": "a small MLP", "epochs": "10 epochs of 60,000 images"}),
+    "cifar10": _make(
+        "cifar10", 3 * 32 * 32, arch="cnn16x32", epochs=10, batch_size=128, lr=1e-3,
+        eps_grid=(2 / 255, 4 / 255, 8 / 255), train_steps=5, n_eval=512,
+        reasons={"eps_grid": "CIFAR-10's customary l-inf budgets, up to 8/255",
+                 "arch": "a small CNN (conv + ReLU + max pool, twice)", "epochs": "10 epochs"}),
+    "mnist1d": _make(
+        "mnist1d", 40, arch="mlp64x64x64", epochs=30, batch_size=64, lr=1e-3, eps_grid=(0.075, 0.15, 0.3),
+        train_steps=5, n_eval=512,
+        reasons={"eps_grid": "the features have standard deviation ~1 and no box: the same fractions of it as "
+                             "digits' grid is of its pixel spread (~0.08, 0.17, 0.33)",
+                 "arch": "as digits: three rectified layers of 64", "epochs": "30 epochs on 4,000 sequences"}),
+    "synthetic": _make(
+        "synthetic", 16, arch="mlp32x32", epochs=6, batch_size=64, lr=3e-3, eps_grid=(0.05, 0.1, 0.2),
+        train_steps=3, n_eval=128,
+        reasons={"eps_grid": "small against the blobs' separation; for the tests", "arch": "tiny, for the tests",
+                 "epochs": "a few, for the tests"}),
+}
+
+
+def settings_for(data: str, *, epochs: int | None = None, arch: str | None = None, full: bool = False) -> LabSettings:
+    """The settings of a data set name (``mnist:DIR`` -> ``mnist``), with ``--epochs`` / ``--arch`` overrides
+    (recorded in the results like every other setting) and ``--full`` (a wider network and twice the
+    evaluation attack's steps, with a second restart)."""
+    family = data.split(":", 1)[0]
+    if family not in SETTINGS:
+        raise KeyError(f"no lab settings for the data set {data!r}; known: {', '.join(SETTINGS)}")
+    s = SETTINGS[family]
+    if full:
+        wide = {"mlp64x64x64": "mlp256x256x256", "mlp128x128": "mlp512x512x512", "mlp32x32": "mlp64x64",
+                "cnn16x32": "cnn32x64"}.get(s.arch, s.arch)
+        s = replace(s, arch=wide, eval_steps=2 * s.eval_steps, eval_restarts=2,
+                    reasons={**s.reasons, "full": "--full: a wider network, a stronger evaluation attack"})
+    if epochs is not None:
+        s = replace(s, epochs=int(epochs), reasons={**s.reasons, "epochs": f"set by --epochs {epochs}"})
+    if arch is not None:
+        s = replace(s, arch=arch, reasons={**s.reasons, "arch": f"set by --arch {arch}"})
+    return s

@@ -1,0 +1,227 @@
+"""One training loop for every objective of the lab, checkpointed at every epoch.
+
+Objectives (CLAIMS.md, "Empirical claims", Runs):
+
+- ``ce``: plain cross-entropy;
+- ``ce+R`` for R in ig, jac, cl, cure, emr: L = CE + lambda mean_i R(x_i), with R computed by its
+  *definition* (:data:`verify.regularizers.unchecked`, the very functions the identity checks check;
+  ``create_graph=True`` so the penalty is differentiated in the weights);
+- ``at(eps)``: PGD adversarial training (Madry et al.): the cross-entropy at the l-inf PGD points
+  (``settings.train_steps`` steps of 2.5 eps / steps, random start), the attack being an argument of the
+  same loop, as in MadryLab's robustness library;
+- ``at(eps)+emr``: as the EMR official code does: R-EMR is evaluated at the PGD points with p~ =
+  softmax(f/T) detached. This toolkit adds lambda mean_i R(x_i) (not the official (lambda/B^2) sum_i),
+  so its lambda is the official one divided by the batch size B.
+
+The networks are MLPs and small CNNs of the layers the theory supports (Linear, Conv2d, ReLU, MaxPool2d,
+Flatten), so every trained network is linearized exactly; they have no BatchNorm and no Dropout, so
+train and eval mode compute the same function (the EMR term "in eval mode" is then the same term).
+
+Determinism: the initial weights come from the seed alone (a ``torch.Generator``, built in float64 and
+cast), and so does each epoch's batch order (a generator seeded by (seed, epoch)): runs that differ
+only in the objective share both. Each epoch's attack draws come from a generator seeded by (seed,
+epoch, objective). Nothing uses torch's global seed. A run resumed from its checkpoint of epoch e
+restores the weights and the optimiser's state, and the generators of the later epochs are those of an
+uninterrupted run, so it ends with the same numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+__all__ = ["Objective", "build_model", "parse_arch", "generator", "Diverged", "train_epoch", "make_optimizer",
+           "save_atomic", "REGULARIZERS"]
+
+#: Objective name -> the regularizer of :mod:`verify.regularizers` it adds.
+REGULARIZERS = {"ig": "input_gradient", "jac": "jacobian", "cl": "cross_lipschitz", "cure": "curvature",
+                "emr": "emr"}
+
+
+class Diverged(RuntimeError):
+    """The training loss became NaN or inf: the run stops, its last good checkpoint is kept."""
+
+
+@dataclass(frozen=True)
+class Objective:
+    """``reg`` None or a key of :data:`REGULARIZERS`; ``eps`` > 0 for adversarial training."""
+
+    reg: str | None = None
+    lam: float = 0.0
+    eps: float = 0.0
+    T: float = 1.0
+    h: float = 0.0
+
+    def __post_init__(self):
+        if self.reg is not None and self.reg not in REGULARIZERS:
+            raise ValueError(f"unknown regularizer {self.reg!r}; known: {', '.join(REGULARIZERS)}")
+        for name in ("lam", "eps", "T", "h"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+                raise ValueError(f"objective: {name} must be a finite number >= 0, got {v!r}")
+        if self.reg == "emr" and self.T <= 0:
+            raise ValueError(f"objective: the EMR temperature T must be > 0, got {self.T}")
+        if self.reg is not None and self.eps > 0 and self.reg != "emr":
+            raise ValueError("adversarial training combines only with emr (at(eps)+emr)")
+
+    @property
+    def id(self) -> str:
+        base = f"at(eps={_g(self.eps)})" if self.eps > 0 else "ce"
+        if self.reg is None:
+            return base
+        extra = {"emr": f",T={_g(self.T)}", "cure": f",h={_g(self.h)}"}.get(self.reg, "")
+        return f"{base}+{self.reg}(lam={_g(self.lam)}{extra})"
+
+    @property
+    def family(self) -> str:
+        """``ce``, ``ce+R``, ``at`` or ``at+emr``: the objective without its numbers."""
+        return ("at" if self.eps > 0 else "ce") + (f"+{self.reg}" if self.reg else "")
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "family": self.family, "reg": self.reg, "lam": self.lam, "eps": self.eps,
+                "T": self.T, "h": self.h}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Objective":
+        return cls(reg=d["reg"], lam=d["lam"], eps=d["eps"], T=d["T"], h=d["h"])
+
+
+def _g(v: float) -> str:
+    return f"{v:.4g}"
+
+
+# ---- networks ---------------------------------------------------------------------------------------
+
+_ARCH = re.compile(r"^(mlp|cnn)(\d+(?:x\d+)*)$")
+
+
+def parse_arch(arch: str) -> tuple[str, tuple[int, ...]]:
+    """``mlp64x64x64`` -> ("mlp", (64, 64, 64)); ``cnn16x32`` -> ("cnn", (16, 32)) (conv widths)."""
+    m = _ARCH.match(arch or "")
+    if not m:
+        raise ValueError(f"--arch {arch!r}: expected mlpW1xW2... (hidden widths, e.g. mlp64x64) or cnnC1xC2... "
+                         f"(conv channels, each conv 3x3 + ReLU + 2x2 max pool, e.g. cnn16x32)")
+    widths = tuple(int(w) for w in m.group(2).split("x"))
+    if min(widths) < 1:
+        raise ValueError(f"--arch {arch!r}: widths must be at least 1")
+    return m.group(1), widths
+
+
+def build_model(arch: str, in_shape: tuple, classes: int, seed: int, *, dtype=torch.float64,
+                device="cpu") -> nn.Sequential:
+    """The network of ``arch`` for inputs of ``in_shape``, initialised from ``seed`` alone (torch's default
+    scheme, Kaiming-uniform weights and uniform biases of scale 1/sqrt(fan_in), drawn in float64 from a
+    ``torch.Generator`` and then cast), in train mode."""
+    kind, widths = parse_arch(arch)
+    layers: list[nn.Module] = []
+    if kind == "mlp":
+        dims = (math.prod(in_shape), *widths)
+        layers.append(nn.Flatten())
+        for i, o in zip(dims[:-1], dims[1:]):
+            layers += [nn.Linear(i, o, dtype=torch.float64), nn.ReLU()]
+        layers.append(nn.Linear(dims[-1], classes, dtype=torch.float64))
+    else:
+        if len(in_shape) != 3:
+            raise ValueError(f"--arch {arch}: a CNN needs image inputs (C, H, W), this data set has shape {in_shape}")
+        c, h, w = in_shape
+        for ch in widths:
+            if h < 2 or w < 2:
+                raise ValueError(f"--arch {arch}: too many 2x2 poolings for {in_shape[1]}x{in_shape[2]} images")
+            layers += [nn.Conv2d(c, ch, 3, padding=1, dtype=torch.float64), nn.ReLU(), nn.MaxPool2d(2)]
+            c, h, w = ch, h // 2, w // 2
+        layers += [nn.Flatten(), nn.Linear(c * h * w, classes, dtype=torch.float64)]
+    model = nn.Sequential(*layers)
+    gen = torch.Generator().manual_seed(int(seed))
+    with torch.no_grad():
+        for mod in model.modules():
+            if isinstance(mod, (nn.Linear, nn.Conv2d)):
+                fan_in = mod.weight[0].numel()
+                nn.init.kaiming_uniform_(mod.weight, a=math.sqrt(5), generator=gen)
+                bound = 1 / math.sqrt(fan_in)
+                mod.bias.copy_((torch.rand(mod.bias.shape, generator=gen, dtype=torch.float64) * 2 - 1) * bound)
+    return model.to(dtype=dtype, device=device).train()
+
+
+# ---- randomness -------------------------------------------------------------------------------------
+
+def generator(*parts) -> torch.Generator:
+    """A CPU generator seeded by a stable hash of ``parts`` (ints and strings), never the global seed."""
+    digest = hashlib.sha256(repr(tuple(parts)).encode()).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") & (2 ** 63 - 1))
+
+
+# ---- one epoch ------------------------------------------------------------------------------------------
+
+def make_optimizer(model: nn.Module, lr: float) -> torch.optim.Optimizer:
+    return torch.optim.Adam(model.parameters(), lr=lr)
+
+
+def _penalty(model, obj: Objective, x, y) -> torch.Tensor:
+    from ..regularizers import unchecked as R
+
+    fn = getattr(R, REGULARIZERS[obj.reg])
+    if obj.reg == "ig":
+        per = fn(model, x, y, create_graph=True)
+    elif obj.reg in ("jac", "cl"):
+        per = fn(model, x, create_graph=True)
+    elif obj.reg == "cure":
+        per = fn(model, x, y, h=obj.h, create_graph=True)
+    else:
+        per = fn(model, x, obj.T, create_graph=True)
+    return per.mean()
+
+
+def train_epoch(model, optimizer, obj: Objective, x_train, y_train, *, batch_size: int, order: torch.Generator,
+                attack_gen: torch.Generator, attack_steps: int, box, run_id: str, epoch: int) -> dict:
+    """One pass over the training set in the order drawn from ``order``; returns the epoch's mean loss and
+    training accuracy (of the points trained on: clean, or PGD points for adversarial training). Raises
+    :class:`Diverged` (naming the run, epoch and step) when the loss is not finite."""
+    from .attacks import PGD
+
+    attack = PGD(obj.eps, norm="inf", steps=attack_steps, box=box) if obj.eps > 0 else None
+    perm = torch.randperm(x_train.shape[0], generator=order).to(x_train.device)
+    total, correct, n = 0.0, 0, 0
+    model.train()
+    for step, start in enumerate(range(0, len(perm), batch_size)):
+        idx = perm[start:start + batch_size]
+        x, y = x_train[idx], y_train[idx]
+        if attack is not None:
+            model.eval()
+            x = attack.perturb(model, x, y, generator=attack_gen).detach()
+            model.train()
+        logits = model(x)
+        loss = F.cross_entropy(logits, y)
+        if obj.reg is not None:
+            loss = loss + obj.lam * _penalty(model, obj, x, y)
+        if not torch.isfinite(loss):
+            raise Diverged(f"run {run_id}: the training loss became {loss.item()} at epoch {epoch}, step {step}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(idx)
+        correct += int((logits.argmax(1) == y).sum())
+        n += len(idx)
+    return {"train_loss": total / n, "train_accuracy": correct / n}
+
+
+def save_atomic(obj, path: str | os.PathLike) -> None:
+    """``torch.save`` to a file beside ``path``, then move it over ``path``: a kill never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,110 @@
+"""layer-smoothing and confidence-concentration [abstract] (Wen, Li & Jia, ICML 2020): judged by training.
+
+layer-smoothing: at the last epoch E, for eps_0 = 0 < eps_1 < eps_2 < eps_3 of ``at(eps)`` (``at(0)`` is
+``ce``), for each spectrum statistic of the layer Jacobians (largest, mean, smallest non-zero singular
+value; medians over the points) and each rectified layer, the statistic at eps_3 is below the one at
+eps_0 (sign test over seeds). A statistic is SUPPORTED when more than half of the layers are, CONTRADICTED
+when more than half are CONTRADICTED; the claim needs all three statistics. The same comparisons for each
+``ce+R`` against ``ce`` are sub-verdicts, outside the claim's verdict, and the per-layer Spearman
+correlation of each statistic with eps (over every seed and eps of the grid) is reported.
+
+confidence-concentration: at E, ``at(eps_3)`` against ``at(0)``: (1) clean accuracy is lower; (2) the median
+output margin is lower; (3) the median confidence is lower; (4) the fraction of points with confidence
+below 0.5 is higher.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .liu2022margin import _at, _median
+from .verdicts import ClaimVerdict, combine, compare, majority, spearman
+
+__all__ = ["LAYER_SMOOTHING", "CONFIDENCE", "STATISTICS", "judge_layer_smoothing", "judge_confidence"]
+
+LAYER_SMOOTHING = "layer-smoothing"
+CONFIDENCE = "confidence-concentration"
+STATISTICS = ("largest", "mean", "smallest_nonzero")
+_EPS_ROLES = ("ce", "at(eps1)", "at(eps2)", "at(eps3)")
+_SUB = ("ce+ig", "ce+jac", "ce+cl", "ce+cure", "ce+emr")
+
+
+def _seeds(table, roles):
+    return sorted(set().union(*(table["runs"].get(r, {}).keys() for r in roles)))
+
+
+def _layers(table, E) -> list[str]:
+    for rows in table["runs"].get("ce", {}).values():
+        if rows and rows[E] is not None:
+            return list(rows[E]["layer_spectra"])
+    return []
+
+
+def _spec(stat, layer):
+    return lambda m: m["layer_spectra"][layer][stat]["median"]
+
+
+def _smoothing(table, role: str, base: str, seeds, E, layers):
+    """Per statistic: per layer the comparison "role < base" at E, and the statistic's majority verdict."""
+    stats, comps = {}, []
+    for stat in STATISTICS:
+        per = {}
+        for layer in layers:
+            c = compare(f"{stat}, layer {layer}: {role} < {base}", _at(table, role, seeds, E, _spec(stat, layer)),
+                        _at(table, base, seeds, E, _spec(stat, layer)), seeds)
+            comps.append(c)
+            per[layer] = c
+        stats[stat] = {"verdict": majority(c.verdict for c in per.values()),
+                       "layers": {k: {"verdict": c.verdict, "effect": c.effect, "interval": c.interval,
+                                      "n_for": c.n_for, "n_against": c.n_against} for k, c in per.items()}}
+    return stats, comps
+
+
+def judge_layer_smoothing(table: dict) -> ClaimVerdict:
+    s = table["settings"]
+    E = s.epochs
+    layers = _layers(table, E)
+    seeds = _seeds(table, _EPS_ROLES)
+    stats, comps = _smoothing(table, "at(eps3)", "ce", seeds, E, layers)
+    eps = (0.0, *s.eps_grid)
+    rho = {}
+    for stat in STATISTICS:
+        rho[stat] = {}
+        for layer in layers:
+            xs, ys = [], []
+            for role, e in zip(_EPS_ROLES, eps):
+                for v in _at(table, role, seeds, E, _spec(stat, layer)):
+                    if not math.isnan(v):
+                        xs.append(e)
+                        ys.append(v)
+            rho[stat][layer] = spearman(xs, ys)
+    sub = {}
+    for role in _SUB:
+        if role in table["runs"]:
+            st, _ = _smoothing(table, role, "ce", _seeds(table, ("ce", role)), E, layers)
+            sub[role] = {"verdict": combine(v["verdict"] for v in st.values()), "statistics": st}
+    return ClaimVerdict(claim=LAYER_SMOOTHING, data=s.data, verdict=combine(v["verdict"] for v in stats.values()),
+                        comparisons=tuple(comps), groups={"statistics": stats, "spearman": rho},
+                        sub_verdicts=sub, notes=(f"E = epoch {E}; eps_3 = {s.eps_grid[-1]:.4g}; layers {', '.join(layers)}; "
+                                                 f"spectra over the first {s.n_spectra} evaluation points",))
+
+
+def judge_confidence(table: dict) -> ClaimVerdict:
+    s = table["settings"]
+    E = s.epochs
+    seeds = _seeds(table, ("ce", "at(eps3)"))
+    acc = lambda m: m["clean_accuracy"]
+    low = lambda m: m["confidence_below_half"]
+    e3 = f"at({s.eps_grid[-1]:.4g})"
+    comps = [
+        compare(f"(1) clean acc {e3} < at(0)", _at(table, "at(eps3)", seeds, E, acc), _at(table, "ce", seeds, E, acc), seeds),
+        compare(f"(2) median output margin {e3} < at(0)", _at(table, "at(eps3)", seeds, E, _median("output_margin")),
+                _at(table, "ce", seeds, E, _median("output_margin")), seeds),
+        compare(f"(3) median confidence {e3} < at(0)", _at(table, "at(eps3)", seeds, E, _median("confidence")),
+                _at(table, "ce", seeds, E, _median("confidence")), seeds),
+        compare(f"(4) share conf < 0.5: at(0) < {e3}", _at(table, "ce", seeds, E, low),
+                _at(table, "at(eps3)", seeds, E, low), seeds),
+    ]
+    return ClaimVerdict(claim=CONFIDENCE, data=s.data, verdict=combine(c.verdict for c in comps),
+                        comparisons=tuple(comps), groups={}, sub_verdicts={},
+                        notes=(f"E = epoch {E}; at(0) is the ce run (PGD with eps = 0 is the clean point)",))
