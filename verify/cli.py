@@ -101,6 +101,9 @@ def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--labels", metavar="FILE", help="with --model: a saved label tensor (B,); default: the predicted classes")
     p.add_argument("--notes", default="paper_notes.md", metavar="FILE",
                    help="with notes: the notes file (default paper_notes.md, in the repository's top folder)")
+    p.add_argument("--dynamics", nargs="+", default=[], metavar="FILE",
+                   help="with notes: lab results files (python -m verify dynamics) whose verdicts fill the empirical "
+                        "claims' measured blocks, one file per data set")
     p.add_argument("--check", action="store_true",
                    help="with notes: write nothing; exit 1 if a block would change")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal)")
@@ -434,7 +437,10 @@ def _notes(args) -> int:
     if results is not None and not Path(results).is_file():
         return _fail(f"no such results file: {results} (run python -m verify first)")
     print("proving every claim for the proof lines (about 15 s) ...", file=sys.stderr, flush=True)
-    changed = update_notes(args.notes, results=results, check=args.check)
+    for f in args.dynamics:
+        if not Path(f).is_file():
+            return _fail(f"no such lab results file: {f} (run python -m verify dynamics first)")
+    changed = update_notes(args.notes, results=results, check=args.check, dynamics=args.dynamics)
     if args.check:
         if changed:
             print(f"{args.notes} is out of date in {len(changed)} generated block(s): {', '.join(changed)}; "

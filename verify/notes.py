@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Iterable
 
 __all__ = ["BLOCK", "NotesError", "blocks", "replace_blocks", "marked_claims", "claim_tests", "static_blocks",
-           "measured_blocks", "update_notes", "SWEEP_RESULTS"]
+           "measured_blocks", "dynamics_blocks", "update_notes", "SWEEP_RESULTS"]
 
 #: One generated block: its name and body.
 BLOCK = re.compile(r"<!-- generated: (?P<name>[\w:.-]+) -->\n(?P<body>.*?)<!-- end: (?P=name) -->", re.S)
@@ -232,8 +232,32 @@ def measured_blocks(records: list[dict], path: str = SWEEP_RESULTS) -> dict[str,
     return out
 
 
+def dynamics_blocks(paths) -> dict[str, str]:
+    """The ``dynamics:ID`` blocks of the three empirical claims from lab results files (one per data set):
+    the run, the final accuracies and the claim's report, as ``python -m verify dynamics report`` prints it."""
+    from .dynamics.lab import read_dynamics
+    from .dynamics.report import EMPIRICAL_CLAIMS, accuracy_lines, format_report, judge_all
+
+    parts: dict[str, list[str]] = {c: [] for c in EMPIRICAL_CLAIMS}
+    for path in paths:
+        records = read_dynamics(path)
+        table, verdicts = judge_all(records)
+        cfg, st = table["config"], table["settings"]
+        runs = records[0]["run"]
+        days = sorted({r["run"].get("time", "")[:10] for r in records if r["run"].get("time")})
+        head = (f"**{cfg['data']}**, from `{path}`: {cfg['seeds']} seeds, {st.arch}, {st.epochs} epochs, {cfg['dtype']} "
+                f"on {runs.get('device', '?')} ({runs.get('device_name', '?')}), torch {runs.get('torch', '?')}"
+                + (f", {days[-1]}" if days else "") + f"; eps grid {', '.join(f'{e:.4g}' for e in st.eps_grid)}, "
+                f"lambda {st.lam}, T = {st.T:g}, CURE h = {st.cure_h:g}.")
+        for v in verdicts:
+            parts[v.claim] += [head, "", f"Verdict: **{v.verdict}**.", "", "```",
+                               *accuracy_lines(table), "", format_report(table, [v]), "```", ""]
+    return {f"dynamics:{c}": "\n".join(body).rstrip() if body else "Not measured: no lab results file was given."
+            for c, body in parts.items()}
+
+
 def update_notes(notes: str | Path, *, results: str | Path | None = None, root: str | Path | None = None,
-                 check: bool = False, proofs=None) -> list[str]:
+                 check: bool = False, proofs=None, dynamics=()) -> list[str]:
     """Regenerate the blocks of ``notes``: the code-derived ones always, the measured ones when a
     ``results`` file is given. ``root`` is the repository's top folder (default: the current folder), whose
     ``tests/`` are read for claim markers; ``proofs`` defaults to :func:`theory.prove.prove_all` (about 10 s).
@@ -251,6 +275,8 @@ def update_notes(notes: str | Path, *, results: str | Path | None = None, root: 
         from .gap import read_results
 
         new.update(measured_blocks(read_results(results), str(results)))
+    if dynamics:
+        new.update(dynamics_blocks(dynamics))
     text = notes.read_text(encoding="utf-8")
     old = blocks(text)
     unknown = sorted(n for n in old if n not in new and not n.startswith(("run", "summary", "measured:")))

@@ -183,3 +183,24 @@ def test_settings_are_recorded_with_their_reasons():
         assert s.reasons.get(key), key
     assert s.eps_grid[0] < s.eps_grid[1] < s.eps_grid[2] and s.cure_h == pytest.approx(s.middle_eps * 8)
     assert replace(s, epochs=3) != s
+
+
+@pytest.mark.claim("standard-training-small-margin")
+@pytest.mark.claim("layer-smoothing")
+@pytest.mark.claim("confidence-concentration")
+def test_every_claim_is_judged_from_a_real_lab_run(tmp_path):
+    """Two seeds can never reach p < 0.05 (1/4 at best): every comparison must be INCONCLUSIVE, yet each
+    claim must be judged from the run's own measures, with its comparisons' seeds and effects."""
+    out = tmp_path / "all.jsonl"
+    run_lab(out, _config(epochs=2, seeds=2, claims=CLAIMS), progress=False)
+    table, verdicts = judge_all(read_dynamics(out))
+    assert [v.claim for v in verdicts] == CLAIMS
+    for v in verdicts:
+        assert v.verdict == "INCONCLUSIVE" and v.comparisons
+        for c in v.comparisons:
+            assert c.n_for + c.n_against + c.n_ties + c.n_missing == 2 and c.p_for >= 0.25
+    margin = verdicts[0].comparisons[0]            # (1): omega at M < omega at E, from the ce run's records
+    ce = table["runs"]["ce"]
+    assert margin.a == tuple(ce[s][1]["effective_weight_norm"]["median"] for s in (0, 1))
+    assert set(verdicts[1].groups["statistics"]) == {"largest", "mean", "smallest_nonzero"}
+    assert set(verdicts[1].sub_verdicts) == {"ce+ig", "ce+jac", "ce+cl", "ce+cure", "ce+emr"}
