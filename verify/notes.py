@@ -13,7 +13,9 @@ Everything outside the markers is left exactly as it is. The blocks are
 - ``tests:ID``: the tests marked ``@pytest.mark.claim(ID)`` (read from the ``tests/`` folder);
 - ``run``, ``summary`` and ``measured:ID``: what a sweep measured, from its results file (per dtype and
   device: networks, points, informative points, the largest gap/bound, kinks, exclusions, crossings, the
-  verdict, the vacuous sub-checks, and the crossing fractions against h).
+  verdict, the vacuous sub-checks, and the crossing fractions against h);
+- ``dynamics:ID``: the training lab's verdict of an empirical claim, from lab results files
+  (``python -m verify notes --dynamics FILE ...``, one file per data set).
 
 The first two kinds depend only on the code, so a test can require them to be current (``--check``); the
 others depend on a sweep, which the notes record with its settings, torch version and processor.
@@ -279,7 +281,7 @@ def update_notes(notes: str | Path, *, results: str | Path | None = None, root: 
         new.update(dynamics_blocks(dynamics))
     text = notes.read_text(encoding="utf-8")
     old = blocks(text)
-    unknown = sorted(n for n in old if n not in new and not n.startswith(("run", "summary", "measured:")))
+    unknown = sorted(n for n in old if n not in new and not n.startswith(("run", "summary", "measured:", "dynamics:")))
     if unknown:
         raise NotesError(f"{notes} has generated block(s) that nothing writes: {', '.join(unknown)}")
     changed = [n for n in new if old.get(n, None) != (new[n] if new[n].endswith("\n") else new[n] + "\n")]

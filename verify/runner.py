@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-__all__ = ["drive", "DriveResult", "UnitFailure", "keep_previous", "drop_cut_lines"]
+__all__ = ["drive", "DriveResult", "UnitFailure", "keep_previous", "drop_cut_lines", "json_lines", "finished_records"]
 
 
 @dataclass(frozen=True)
@@ -173,3 +173,44 @@ def keep_previous(out: str | os.PathLike) -> Path | None:
     out.rename(kept)
     print(f"note: kept the previous results as {kept}")
     return kept
+
+
+def json_lines(path: str | os.PathLike, what: str = "results"):
+    """Yield (line number, object) for each complete JSON line of ``path``; a line that is not complete JSON
+    (an interrupted write) is skipped with a warning, and a file that is not UTF-8 text is refused."""
+    import warnings
+
+    from .gap import ResultsError
+
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise ResultsError(f"{what} file {str(path)!r} is not a text (UTF-8 JSON lines) file") from None
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            yield lineno, json.loads(line)
+        except json.JSONDecodeError:
+            warnings.warn(f"{path}:{lineno}: skipped a partially written or corrupt line", stacklevel=3)
+
+
+def finished_records(read: Callable, path: str | os.PathLike) -> list:
+    """``read(path)`` for resuming: [] for a missing or empty file, or one that holds only cut-off lines;
+    the warnings about cut lines are left to the resume message."""
+    import warnings
+
+    from .gap import ResultsError
+
+    path = Path(path)
+    if not (path.exists() and path.stat().st_size):
+        return []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return read(path)
+        except ResultsError as exc:
+            if "holds no complete record" in str(exc):     # only cut lines so far: nothing finished
+                return []
+            raise

@@ -10,10 +10,8 @@ their files.
 
 from __future__ import annotations
 
-import json
 import platform
 import random
-import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -110,16 +108,9 @@ def run_facts(dtype: str, device: str, seed: int, flags: dict | None = None) -> 
 
 
 def _done_keys(path: Path, config: SweepConfig) -> set:
-    if not path.exists():
-        return set()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            records = read_results(path)
-        except ResultsError as exc:
-            if "holds no complete record" in str(exc):     # only cut lines so far: nothing finished
-                return set()
-            raise                                           # another schema, or not a results file
+    from .runner import finished_records
+
+    records = finished_records(read_results, path)
     keys = set()
     for rec in records:
         if rec["run"].get("sweep") != config.to_dict():

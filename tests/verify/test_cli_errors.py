@@ -18,7 +18,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from verify import sweep as sweep_module
+from verify import runner as runner_module
 from verify.cli import main
 from verify.sweep import _flags
 
@@ -297,7 +297,7 @@ def test_cli_resume_reports_and_drops_the_cut_line_atomically(tmp_path, capsys, 
     capsys.readouterr()
     replaced = []
     real_replace = os.replace
-    monkeypatch.setattr(sweep_module.os, "replace",
+    monkeypatch.setattr(runner_module.os, "replace",               # the atomic rewrite lives in verify.runner
                         lambda src, dst: (replaced.append((os.path.dirname(src), str(dst))), real_replace(src, dst)))
 
     with warnings.catch_warnings():

@@ -82,9 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _fail(msg: str) -> int:
-    print(f"error: {msg}", file=sys.stderr)
-    return 2
+from ..cli import _fail  # noqa: E402 - one usage-error line for every command
 
 
 class _Usage(ValueError):

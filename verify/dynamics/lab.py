@@ -15,7 +15,6 @@ import functools
 import math
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import torch
@@ -177,20 +176,13 @@ def run_unit(unit: dict, ckpt_root: str | Path, *, resume: bool = False) -> list
 
 def read_dynamics(path: str | Path) -> list[dict]:
     """The records of a lab results file (a cut-off line is skipped with a warning)."""
-    import json
+    from ..runner import json_lines
 
     path = Path(path)
     if not path.is_file():
         raise ResultsError(f"no lab results file {str(path)!r}; run `python -m verify dynamics` to make one")
     out = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            warnings.warn(f"{path}:{n}: skipped a partially written or corrupt line", stacklevel=2)
-            continue
+    for n, rec in json_lines(path, "lab results"):
         if not isinstance(rec, dict) or rec.get("schema") != DYNAMICS_SCHEMA:
             what = rec.get("schema") if isinstance(rec, dict) else None
             raise ResultsError(f"{path}:{n}: not a lab results record (schema {what!r}; expected {DYNAMICS_SCHEMA!r})"
@@ -229,16 +221,9 @@ def run_table(records: list[dict]) -> dict:
 
 
 def _done(path: Path, config: dict) -> set:
-    if not (path.exists() and path.stat().st_size):
-        return set()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            records = read_dynamics(path)
-        except ResultsError as exc:
-            if "holds no complete record" in str(exc):
-                return set()
-            raise
+    from ..runner import finished_records
+
+    records = finished_records(read_dynamics, path)
     keys = set()
     for rec in records:
         if _lab_key(rec["run"]["lab"]) != _lab_key(config):
