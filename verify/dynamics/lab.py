@@ -12,7 +12,6 @@ run continues from (weights, optimiser, the records so far).
 from __future__ import annotations
 
 import functools
-import math
 import sys
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ from .settings import LabSettings
 from .train import Diverged, Objective, build_model, generator, make_optimizer, save_atomic, train_epoch
 
 __all__ = ["DYNAMICS_SCHEMA", "DYNAMICS_RESULTS", "ROLES", "CLAIM_ROLES", "roles", "plan", "run_unit", "run_lab",
-           "read_dynamics", "run_table", "checkpoint_dir", "merge_dynamics", "LabConfig"]
+           "read_dynamics", "run_table", "checkpoint_dir", "merge_dynamics"]
 
 DYNAMICS_SCHEMA = "relu-regularizer-verification/dynamics/1"
 #: Where ``python -m verify dynamics`` writes by default (never over the sweep's results/verify.jsonl).
@@ -52,18 +51,14 @@ def roles(s: LabSettings) -> dict[str, Objective]:
             "ce+cl": Objective("cl", lam=s.lam["cl"]), "ce+cure": Objective("cure", lam=s.lam["cure"], h=s.cure_h)}
 
 
-class LabConfig(dict):
-    """What a lab run was asked for (JSON-able): two results files can be resumed or merged together only
-    when these agree. Keys: data, seeds, claims, dtype, device, full, settings (the LabSettings)."""
-
-
 def run_id(data: str, arch: str, obj: Objective, seed: int) -> str:
     family = data.split(":", 1)[0]
     return f"{family}-{arch}-{obj.id}-s{seed}"
 
 
 def plan(config: dict, shard: tuple[int, int] = (0, 1)) -> list[dict]:
-    """The runs of a lab (or of one shard of it), seed by seed, each a plain dict (a unit of the runner)."""
+    """``config`` (JSON-able: data, seeds, claims, dtype, device, full, settings) is what resume and merge
+    compare. The runs of a lab (or of one shard of it), seed by seed, each a plain dict (a unit of the runner)."""
     i_shard, n_shard = shard
     if not (n_shard >= 1 and 0 <= i_shard < n_shard):
         raise ValueError(f"shard must be i/n with 0 <= i < n, got {i_shard}/{n_shard}")
@@ -199,8 +194,8 @@ def _lab_key(cfg: dict) -> dict:
 
 
 def run_table(records: list[dict]) -> dict:
-    """{(data, config-free) ...}: role -> seed -> list of epoch metrics (index = epoch; None where missing),
-    plus the settings; diverged runs are listed under ``diverged``."""
+    """{"config", "settings", "runs", "diverged"}: ``runs`` maps role -> seed -> the list of epoch metrics
+    (index = epoch; None where missing); ``diverged`` maps a diverged run's id to its message."""
     if not records:
         raise ResultsError("no records")
     cfgs = {repr(sorted(_lab_key(r["run"]["lab"]).items())) for r in records}
@@ -295,38 +290,3 @@ def merge_dynamics(paths, out: str | Path) -> int:
         write_record(out, rec)
     return len(keep)
 
-
-def _finite(v) -> bool:
-    return isinstance(v, (int, float)) and math.isfinite(v)
-
-
-def pilot(data: str, *, epochs: int | None = None, seed: int = 100, dtype: str = "float64", device: str = "cpu",
-          progress=None) -> dict:
-    """The pilot behind each data set's lambda (:mod:`.settings`): a plain ``ce`` run with a seed outside the
-    verdict's, then the median of each regularizer's R(x) over the evaluation points at its last epoch,
-    with the clean accuracy of every epoch (so a reader sees that the pilot trained)."""
-    from ..regularizers import unchecked as R
-    from .settings import settings_for
-
-    s = settings_for(data, epochs=epochs)
-    ds = _data(data)
-    dt, dev = getattr(torch, dtype), torch.device(device)
-    model = build_model(s.arch, ds.in_shape, ds.classes, seed, dtype=dt, device=dev)
-    opt = make_optimizer(model, s.lr)
-    x_tr, y_tr = ds.x_train.to(dtype=dt, device=dev), ds.y_train.to(dev)
-    x, y = _eval_set(ds, s, dt, dev)
-    acc = []
-    for epoch in range(1, s.epochs + 1):
-        train_epoch(model, opt, Objective(), x_tr, y_tr, batch_size=s.batch_size, order=generator("order", seed, epoch),
-                    attack_gen=generator("attack", seed, epoch), attack_steps=s.train_steps, box=ds.box,
-                    run_id=f"pilot-{data}", epoch=epoch)
-        model.eval()
-        with torch.no_grad():
-            acc.append(float((model(x).argmax(1) == y).double().mean()))
-        if progress:
-            progress(epoch, acc[-1])
-    model.eval()
-    per = {"ig": R.input_gradient(model, x, y), "jac": R.jacobian(model, x), "cl": R.cross_lipschitz(model, x),
-           "cure": R.curvature(model, x, y, h=s.cure_h), "emr": R.emr(model, x, s.T)}
-    return {"data": data, "seed": seed, "epochs": s.epochs, "accuracy": acc,
-            "median": {k: float(v.median()) for k, v in per.items()}, "mean": {k: float(v.mean()) for k, v in per.items()}}
