@@ -23,7 +23,7 @@ from .settings import LabSettings
 from .train import Diverged, Objective, build_model, generator, make_optimizer, save_atomic, train_epoch
 
 __all__ = ["DYNAMICS_SCHEMA", "DYNAMICS_RESULTS", "ROLES", "CLAIM_ROLES", "roles", "plan", "run_unit", "run_lab",
-           "read_dynamics", "run_table", "checkpoint_dir", "merge_dynamics"]
+           "read_dynamics", "run_table", "checkpoint_dir", "merge_dynamics", "pilot"]
 
 DYNAMICS_SCHEMA = "relu-regularizer-verification/dynamics/1"
 #: Where ``python -m verify dynamics`` writes by default (never over the sweep's results/verify.jsonl).
@@ -290,3 +290,34 @@ def merge_dynamics(paths, out: str | Path) -> int:
         write_record(out, rec)
     return len(keep)
 
+
+def pilot(data: str, *, epochs: int | None = None, seed: int = 100, dtype: str = "float64", device: str = "cpu",
+          progress=None) -> dict:
+    """The pilot behind each data set's lambda (:mod:`.settings`): a plain ``ce`` run with a seed outside the
+    verdict's, then the mean and the median of each regularizer's R(x) over the evaluation points at its last
+    epoch, with the clean accuracy of every epoch (so a reader sees that the pilot trained)."""
+    from ..regularizers import unchecked as R
+    from .settings import settings_for
+
+    s = settings_for(data, epochs=epochs)
+    ds = _data(data)
+    dt, dev = getattr(torch, dtype), torch.device(device)
+    model = build_model(s.arch, ds.in_shape, ds.classes, seed, dtype=dt, device=dev)
+    opt = make_optimizer(model, s.lr)
+    x_tr, y_tr = ds.x_train.to(dtype=dt, device=dev), ds.y_train.to(dev)
+    x, y = _eval_set(ds, s, dt, dev)
+    acc = []
+    for epoch in range(1, s.epochs + 1):
+        train_epoch(model, opt, Objective(), x_tr, y_tr, batch_size=s.batch_size, order=generator("order", seed, epoch),
+                    attack_gen=generator("attack", seed, epoch), attack_steps=s.train_steps, box=ds.box,
+                    run_id=f"pilot-{data}", epoch=epoch)
+        model.eval()
+        with torch.no_grad():
+            acc.append(float((model(x).argmax(1) == y).double().mean()))
+        if progress:
+            progress(epoch, acc[-1])
+    model.eval()
+    per = {"ig": R.input_gradient(model, x, y), "jac": R.jacobian(model, x), "cl": R.cross_lipschitz(model, x),
+           "cure": R.curvature(model, x, y, h=s.cure_h), "emr": R.emr(model, x, s.T)}
+    return {"data": data, "seed": seed, "epochs": s.epochs, "accuracy": acc,
+            "median": {k: float(v.median()) for k, v in per.items()}, "mean": {k: float(v.mean()) for k, v in per.items()}}

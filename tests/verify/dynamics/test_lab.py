@@ -204,3 +204,16 @@ def test_every_claim_is_judged_from_a_real_lab_run(tmp_path):
     assert margin.a == tuple(ce[s][1]["effective_weight_norm"]["median"] for s in (0, 1))
     assert set(verdicts[1].groups["statistics"]) == {"largest", "mean", "smallest_nonzero"}
     assert set(verdicts[1].sub_verdicts) == {"ce+ig", "ce+jac", "ce+cl", "ce+cure", "ce+emr"}
+
+
+def test_pilot_trains_and_each_lambda_is_the_power_of_ten_at_or_below_one_over_the_mean(capsys):
+    from verify.dynamics.settings import _lam_from_pilot
+
+    r = lab.pilot("synthetic", epochs=2)
+    assert len(r["accuracy"]) == 2 and r["accuracy"][-1] > 0.5          # 4 classes: chance is 0.25
+    assert set(r["mean"]) == {"ig", "jac", "cl", "cure", "emr"}
+    for k, lam in _lam_from_pilot(r["mean"]).items():
+        assert 0.1 < lam * r["mean"][k] <= 1.0
+    assert main(["--pilot", "--data", "synthetic", "--epochs", "1", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "pilot on synthetic: plain ce, seed 100, 1 epochs" in out and "lambda = " in out
