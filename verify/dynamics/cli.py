@@ -231,7 +231,7 @@ def main(argv=None) -> int:
 
 def _pilot(args, device: str) -> int:
     from .lab import pilot
-    from .settings import PILOT, _lam_from_pilot
+    from .settings import PILOT, _lam_from_pilot, settings_for
 
     r = pilot(args.data, epochs=args.epochs, dtype=args.dtype, device=device,
               progress=lambda e, a: print(f"  epoch {e}: clean accuracy {a:.3f}", file=sys.stderr))
@@ -240,6 +240,6 @@ def _pilot(args, device: str) -> int:
     lam = _lam_from_pilot(r["mean"])
     for k, v in r["mean"].items():
         print(f"  {k:<5} mean R = {v:.4g}   median R = {r['median'][k]:.4g}   lambda = {lam[k]:g}")
-    fixed = PILOT.get(args.data.split(":", 1)[0])
-    print("the fixed settings use " + (f"the pilot means {fixed}" if fixed else "digits' pilot (none of its own)"))
+    print("the fixed settings use the " + settings_for(args.data).reasons["lam_pilot"]
+          + (f": {PILOT[args.data.split(':', 1)[0]]}" if args.data.split(":", 1)[0] in PILOT else ""))
     return 0
