@@ -17,6 +17,8 @@ __all__ = ["main", "build_parser", "build_merge_parser"]
 
 #: Where a check of the user's own model goes by default: never over the sweep's results.
 _MODEL_OUT = "results/model-check.jsonl"
+#: Where a check of the lab's checkpoints goes by default (verify.trained.TRAINED_RESULTS).
+_TRAINED_OUT = "results/trained.jsonl"
 
 _EPILOG = """\
 examples:
@@ -32,6 +34,8 @@ examples:
   python -m verify notes results/verify.jsonl   rewrite the generated parts of paper_notes.md from a sweep
   python -m verify notes --check            exit 1 if paper_notes.md's proof and test lines are out of date
   python -m verify dynamics                 train on real data and judge the empirical claims (see dynamics --help)
+  python -m verify --trained                every claim on the lab's checkpoints (after python -m verify dynamics)
+  python -m verify --trained results/dynamics-mnist-5k.jsonl --epochs all --dtype float64
 
 The results file has one JSON line per network and dtype; `python -m figures --results FILE` plots it.
 """
@@ -99,6 +103,14 @@ def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
                                                    "mode) or a TorchScript file")
     p.add_argument("--inputs", metavar="FILE", help="with --model: a saved input tensor (B, *input shape)")
     p.add_argument("--labels", metavar="FILE", help="with --model: a saved label tensor (B,); default: the predicted classes")
+    p.add_argument("--trained", nargs="?", const="", metavar="DIR",
+                   help="check every claim on the training lab's checkpoints instead of random networks: DIR is a lab "
+                        "results file (its .ckpt folder), a .ckpt folder or one run's folder (default: the quick lab's, "
+                        "results/dynamics.jsonl); inputs are the first --points (default 32) points of each data set's "
+                        "evaluation set, with their true labels; results in results/trained.jsonl")
+    p.add_argument("--epochs", default="first,last", metavar="LIST",
+                   help="with --trained: which checkpoints of each run: first,last (default: epoch 0, the same "
+                        "network before training, and the trained one), last, all, or numbers like 0,10,last")
     p.add_argument("--notes", default="paper_notes.md", metavar="FILE",
                    help="with notes: the notes file (default paper_notes.md, in the repository's top folder)")
     p.add_argument("--dynamics", nargs="+", default=[], metavar="FILE",
@@ -374,6 +386,48 @@ def _user_model(args) -> int:
     return _report([rec], out, time.perf_counter() - t0)
 
 
+def _trained(args) -> int:
+    """``--trained [DIR]``: every claim on the lab's checkpoints, the usual table, then what training changed
+    and the region-crossing share against h and h / sqrt(D)."""
+    from .errors import resolve_device
+    from .gap import read_results
+    from .trained import TrainedError, crossing_curves, format_comparison, format_crossings, parse_epochs, run_trained
+
+    try:
+        epochs = parse_epochs(args.epochs)
+        device = str(resolve_device(args.device))
+        t0 = time.perf_counter()
+        records, failures = run_trained(args.trained or None, args.out, epochs=epochs, points=args.points or 32,
+                                        dtypes=("float64", "float32") if args.dtype == "both" else (args.dtype,),
+                                        device=device, claims=args.claims, resume=args.resume,
+                                        progress=not args.no_progress)
+    except TrainedError as exc:
+        return _fail(str(exc))
+    seconds = time.perf_counter() - t0
+    if not records:
+        return _fail(f"no checkpoint could be checked ({len(failures)} failed: {failures[0] if failures else ''})")
+    data = sorted({r["network"]["data"] for r in records})
+    runs = {r["network"]["id"].rsplit("@", 1)[0] for r in records}
+    print(f"the lab's networks: {len(runs)} run(s) on {', '.join(data)}, {len(records)} checkpoint checks "
+          f"({args.points or 32} evaluation points each, true labels)\n")
+    status = _report(records, Path(args.out), seconds)
+    reference = None
+    if Path(_DEFAULT_OUT).is_file():
+        try:
+            reference = read_results(_DEFAULT_OUT)
+        except Exception:                       # a foreign or torn sweep file: the comparison goes without it
+            reference = None
+    comparison = format_comparison(records, reference)
+    if comparison:
+        print("\n" + comparison + (f"\n  (sweep: the random networks of {_DEFAULT_OUT})" if reference else ""))
+    crossings = format_crossings(crossing_curves(records))
+    if crossings:
+        print("\n" + crossings)
+    for f in failures:
+        print(f"error: checkpoint {f}")
+    return 1 if failures and status == 0 else status
+
+
 def _merge(args) -> int:
     from .sweep import merge_files
 
@@ -410,6 +464,16 @@ def _misplaced(args) -> str | None:
         if given:
             return f"{_and_list(given)} {'goes' if len(given) == 1 else 'go'} with a check run, not with {args.command}"
         return None
+    if args.trained is not None:
+        ignored = [flag for flag, on in (("--model", args.model), ("--inputs", args.inputs), ("--labels", args.labels),
+                                         ("--shard", args.shard != "0/1"), ("--full", args.full),
+                                         ("--quick", args.quick), ("--networks", args.networks is not None)) if on]
+        if ignored:
+            return (f"{_and_list(ignored)} {'does' if len(ignored) == 1 else 'do'} not apply to --trained (it checks "
+                    f"the lab's checkpoints at their own data); leave {'it' if len(ignored) == 1 else 'them'} out")
+        return None
+    if args.epochs != "first,last":
+        return "--epochs goes with --trained (which checkpoints of each lab run to check)"
     if args.model:
         ignored = [flag for flag, on in (("--shard", args.shard != "0/1"), ("--resume", args.resume),
                                          ("--full", args.full), ("--quick", args.quick),
@@ -479,6 +543,9 @@ def main(argv=None) -> int:
         if args.command == "notes":
             return _notes(args)
         _check_claims(args.claims)
+        if args.trained is not None:
+            args.out = args.out or _TRAINED_OUT
+            return _trained(args)
         if args.model:
             args.out = args.out or _MODEL_OUT
             return _user_model(args)

@@ -377,12 +377,12 @@ def summarize(records: Iterable[dict]) -> list[ClaimSummary]:
     return sorted(rows.values(), key=lambda r: order.get(r.claim, len(order)))
 
 
-def crossing_summary(records: Iterable[dict]) -> str:
-    """The curvature-region-crossing report against h: for the points off kinks, the fraction whose
-    activation region changed between x and x + h z, and the mean share of R-CURE due to the change.
-
-    Empty when the records hold no such measurement.
-    """
+def crossing_by_h(records: Iterable[dict]) -> dict:
+    """The curvature-region-crossing measurement against h, over the points off kinks of ``records``:
+    {h: {"changed": fraction of points whose activation region changed between x and x + h z, "share":
+    mean share of R-CURE due to the change (None when no share is finite), "n": points}}, and under the key
+    ``"exit_times"`` the exact exit times t*(x, z) of those points (one per point and dtype, sorted).
+    Empty when the records hold no such measurement."""
     import math
 
     frac: dict[float, list] = {}
@@ -402,16 +402,32 @@ def crossing_summary(records: Iterable[dict]) -> str:
             share.setdefault(h, []).extend(sh[i] for i in idx if i < len(sh) and sh[i] is not None
                                            and math.isfinite(sh[i]))
     if not frac:
+        return {}
+    out = {h: {"changed": sum(frac[h]) / len(frac[h]) if frac[h] else None,
+               "share": sum(share[h]) / len(share[h]) if share.get(h) else None, "n": len(frac[h])}
+           for h in sorted(frac)}
+    out["exit_times"] = sorted(v for vs in exits.values() for v in vs)
+    out["dtypes"] = sorted({dt for _, dt in exits}, key=lambda d: (d != "float64", d))
+    return out
+
+
+def crossing_summary(records: Iterable[dict]) -> str:
+    """The curvature-region-crossing report against h (:func:`crossing_by_h`): for the points off kinks, the
+    fraction whose activation region changed between x and x + h z, and the mean share of R-CURE due to
+    the change.
+
+    Empty when the records hold no such measurement.
+    """
+    curve = crossing_by_h(records)
+    if not curve:
         return ""
-    hs = sorted(frac)
-    cell = lambda v: f"{v:>7.2f}"
-    dtypes = sorted({dt for _, dt in exits}, key=lambda d: (d != "float64", d))
+    ts, dtypes = curve.pop("exit_times"), curve.pop("dtypes")
+    hs = sorted(curve)
+    cell = lambda v: f"{v:>7.2f}" if v is not None else "      -"
     lines = [f"curvature-region-crossing, points off kinks ({' and '.join(dtypes)}), against the CURE step h:",
              "  h                 " + "".join(f"{h:>7.0e}" for h in hs),
-             "  region changed    " + "".join(cell(sum(frac[h]) / len(frac[h])) if frac[h] else "      -" for h in hs),
-             "  share of R-CURE   " + "".join(cell(sum(share[h]) / len(share[h])) if share.get(h) else "      -"
-                                             for h in hs)]
-    ts = sorted(v for vs in exits.values() for v in vs)
+             "  region changed    " + "".join(cell(curve[h]["changed"]) for h in hs),
+             "  share of R-CURE   " + "".join(cell(curve[h]["share"]) for h in hs)]
     if ts:
         q = lambda f: ts[min(len(ts) - 1, int(f * len(ts)))]
         lines.append(f"  exit time t*(x, z) over {len(ts)} points: median {q(0.5):.1e}, 10% {q(0.1):.1e}, "
