@@ -91,3 +91,24 @@ def test_without_a_lab_run_it_says_which_command_makes_one(tmp_path, monkeypatch
     with pytest.raises(TrainedError, match="holds no lab run"):
         find_runs(tmp_path / "empty.ckpt")
     assert parse_epochs("0, 5,last") == "0,5,last"
+
+
+def test_the_trained_crossing_figure_draws_trained_beside_random_and_needs_trained_records(lab, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from figures.plots._data import NoDataError
+    from figures.plots.trained_crossing import cure_range_share
+    from figures.plots.trained_crossing import fig_trained_crossing
+
+    out = tmp_path / "t.jsonl"
+    assert main(["--trained", str(lab), "--points", "4", "--claims", "curvature-region-crossing", "--dtype",
+                 "float64", "--out", str(out), "--no-progress"]) == 0
+    recs = read_results(out)
+    fig = fig_trained_crossing(recs, tex=False)
+    gids = {line.get_gid() for ax in fig.axes for line in ax.lines}
+    assert {"synthetic|initial|share", "synthetic|trained|share", "synthetic|trained|changed"} <= gids
+    with pytest.raises(NoDataError, match="trained networks"):
+        fig_trained_crossing([], tex=False)
+    curve = {"h": [0.5, 1.0, 3.0, 10.0], "share": [0.9, 0.2, 0.4, 0.9]}
+    assert cure_range_share(curve) == pytest.approx(0.3)
