@@ -151,7 +151,10 @@ def drive(units: Iterable[dict], work: Callable[[dict], object], out: str | os.P
         else:
             futures = {executor.submit(work, unit): unit for unit in units}
             for fut in as_completed(futures):
-                take(futures[fut], fut.result)
+                # dropped once taken: a cluster then forgets its result, and does not compute it again when
+                # the worker that holds it is lost
+                take(futures.pop(fut), fut.result)
+                del fut
     finally:
         bar.close()
     return result
