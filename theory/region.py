@@ -24,6 +24,7 @@ first use by pushing the input-to-unit affine maps forward.
 from __future__ import annotations
 
 import itertools
+import sys
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -32,7 +33,7 @@ import flint
 import sympy
 
 from .exact import to_domain_matrix, to_sympy, to_sympy_matrix, vector
-from .layers import KinkError
+from .layers import KinkError, ShapeError
 from .network import AffineNode, MaxNode, Network, RectNode, SumNode
 
 __all__ = ["Region", "linearize", "MAX_ADJACENT"]
@@ -354,8 +355,38 @@ def _pattern_at(network: Network, vals: list) -> tuple[dict, dict]:
     return pattern, options
 
 
+def _is_torch_module(obj) -> bool:
+    """Whether ``obj`` is a torch ``nn.Module``, without importing torch (a module exists only if torch is
+    imported already)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(obj, torch.nn.Module)
+
+
+def _network_of_module(module, x: Any) -> Network:
+    """The exact network of a torch module, its input shape taken from the one input ``x``: ``x.shape``,
+    or ``x.shape[1:]`` for a batch of one, ``(1, *in_shape)``, as ``verify.linearize`` takes it."""
+    from .exact import _flat
+    from .torch_bridge import from_torch
+
+    _, shape = _flat(x, "input x")
+    try:
+        return from_torch(module, shape)
+    except ShapeError as first:
+        if len(shape) > 1 and shape[0] == 1:
+            try:
+                return from_torch(module, shape[1:])
+            except ShapeError:
+                pass
+        raise ShapeError(f"{first}; theory.linearize(module, x) takes one input x, of the module's input shape "
+                         f"(or a batch of one, (1, *shape)): for a batch use verify.linearize") from None
+
+
 def linearize(network: Network, x: Any, on_kink: str = "raise"):
     """The exact activation region of x and the network's affine map on it.
+
+    ``network`` is a :class:`~theory.network.Network`, or a torch ``nn.Module``, which is converted
+    exactly first (:func:`theory.from_torch`, every float weight read as the rational it is), with the
+    input shape taken from ``x``: one input, or a batch of one (as ``verify.linearize`` takes it).
 
     ``on_kink`` says what to do when x lies on a kink (a pre-activation exactly 0, or a tied max):
     ``"raise"`` (default) raises :class:`~theory.layers.KinkError` naming every such unit;
@@ -363,12 +394,20 @@ def linearize(network: Network, x: Any, on_kink: str = "raise"):
     its sides), whose closures all contain x. Away from kinks ``"all"`` returns a one-element list.
 
     The max-unit entries of ``pattern`` are the positions of the selected units within their groups.
+
+    >>> import torch
+    >>> lin = torch.nn.Linear(2, 1, dtype=torch.float64)
+    >>> _ = lin.weight.data.copy_(torch.tensor([[0.5, -0.25]], dtype=torch.float64)); _ = lin.bias.data.fill_(1)
+    >>> r = linearize(torch.nn.Sequential(torch.nn.ReLU(), lin), torch.tensor([[4.0, -1.0]], dtype=torch.float64))
+    >>> r.jacobian, r.bias, r.pattern
+    (Matrix([[1/2, 0]]), Matrix([[1]]), {'0:0': (1, -1)})
     """
     if on_kink not in ("raise", "all"):
         raise ValueError(f"on_kink must be 'raise' or 'all', got {on_kink!r}")
+    if _is_torch_module(network):
+        network = _network_of_module(network, x)
     if not isinstance(network, Network):
-        raise TypeError(f"linearize expects a theory.Network (use theory.from_torch for a torch model), "
-                        f"got {type(network).__name__}")
+        raise TypeError(f"linearize expects a theory.Network or a torch nn.Module, got {type(network).__name__}")
     xv = network.read_input(x)
     vals = network.values(xv)
     pattern, options = _pattern_at(network, vals)

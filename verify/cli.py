@@ -1,7 +1,8 @@
 """``python -m verify``: check every claim numerically, on random networks or on your own model.
 
 Run ``python -m verify --help`` for the options. The exit code is 1 when any claim fails, 2 for a
-usage error (bad file, unknown claim, bad option), and 0 otherwise.
+usage error (bad file, unknown claim, bad option), 3 when a unit of the sweep raised (each is named on
+stderr with its message; ``--resume`` runs it again) and no claim fails, and 0 otherwise.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ examples:
   python -m verify --shard 0/4 --out results/s0.jsonl   (and 1/4, 2/4, 3/4 elsewhere), then
   python -m verify merge results/s*.jsonl --out results/all.jsonl   join them (see merge --help)
   python -m verify --resume --out results/verify.jsonl  continue an interrupted sweep
+  python -m verify --jobs 4                 the units in 4 local worker processes
+  python -m verify --dask local:4           ... on a local Dask cluster of 4 workers
+  python -m verify --dask tcp://HOST:8786   ... on the workers of a running Dask scheduler (needs
+                                           pip install -e ".[cluster]"; see the README's cluster section)
   python -m verify --model net.pt --inputs x.pt [--labels y.pt]   check your own network
                                            (with --claims, --dtype, --device, --seed, --out; the
                                            sweep's size and split options do not apply)
@@ -38,6 +43,8 @@ examples:
   python -m verify --trained results/dynamics-mnist-5k.jsonl --epochs all --dtype float64
 
 The results file has one JSON line per network and dtype; `python -m figures --results FILE` plots it.
+Wherever the units run, this process alone writes it. Exit codes: 0 no claim fails, 1 a claim fails,
+2 a usage error, 3 a unit raised (named on stderr; --resume runs it again).
 """
 
 
@@ -99,6 +106,13 @@ def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
                                  f"with merge: the file to write (required)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted sweep in --out, keeping finished networks")
     p.add_argument("--shard", default="0/1", metavar="I/N", help="run only shard I of N of the sweep (default 0/1)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--jobs", type=int, metavar="N",
+                       help="run the units in N local worker processes (default: one after the other in this process)")
+    where.add_argument("--dask", metavar="ADDRESS",
+                       help="run the units on a Dask cluster: local:N (a LocalCluster of N workers), a scheduler "
+                            "address tcp://HOST:PORT, or a scheduler file FILE.json; this process still writes "
+                            "--out (needs pip install -e \".[cluster]\")")
     p.add_argument("--model", metavar="FILE", help="check your own network: a torch.save'd nn.Module (saved in eval "
                                                    "mode) or a TorchScript file")
     p.add_argument("--inputs", metavar="FILE", help="with --model: a saved input tensor (B, *input shape)")
@@ -176,6 +190,18 @@ def _report(records, out: Path | None, seconds: float | None) -> int:
     where = f"; results in {out}" if out else ""
     print(f"\n{n_net} network runs{timing}{where}. " + _verdict(records, rows, failing, vacuous))
     return 1 if failing else 0
+
+
+def _sweep_report(res, out: Path, seconds: float) -> int:
+    """The report of a sweep's file after a run; with the units that raised named (each was printed when it
+    raised) and exit code 3 for them, unless a claim fails (1)."""
+    from .gap import read_results
+
+    code = _report(read_results(out), out, seconds) if out.exists() and out.stat().st_size else 0
+    if res.failures:
+        print(f"\n{len(res.failures)} unit(s) raised and are not in {out}: " + "; ".join(map(str, res.failures))
+              + f". Rerun with --resume --out {out} to run them again.", file=sys.stderr)
+    return code or (3 if res.failures else 0)
 
 
 def _is_torchscript(path) -> bool:
@@ -459,6 +485,11 @@ def _and_list(items) -> str:
 
 def _misplaced(args) -> str | None:
     """The usage error for options that the chosen command would ignore, or None."""
+    where = [f for f in ("--jobs", "--dask") if getattr(args, f[2:]) is not None]
+    if where and (args.command != "sweep" or args.model):
+        return (f"{where[0]} runs the units of a sweep elsewhere; "
+                + (f"{args.command} runs in this process" if args.command != "sweep" else
+                   "--model checks one model, in this process"))
     if args.command != "sweep":
         given = [f for f in ("--model", "--inputs", "--labels") if getattr(args, f[2:])]
         if given:
@@ -564,13 +595,15 @@ def main(argv=None) -> int:
         cfg = SweepConfig(networks=args.networks or base["networks"], points=args.points or base["points"],
                           size="full" if args.full else "quick",
                           dtypes=("float64", "float32") if args.dtype == "both" else (args.dtype,),
-                          device=str(resolve_device(args.device)), seed=args.seed,
+                          device=str(resolve_device(args.device, here=args.dask is None)), seed=args.seed,
                           claims=tuple(args.claims) if args.claims else None)
-        t0 = time.perf_counter()
-        run_sweep(args.out, config=cfg, shard=(i, n), resume=args.resume, progress=not args.no_progress)
-        from .gap import read_results
+        from .executors import make_executor
 
-        return _report(read_results(args.out), Path(args.out), time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        with make_executor(jobs=args.jobs, dask=args.dask) as executor:
+            res = run_sweep(args.out, config=cfg, shard=(i, n), resume=args.resume, progress=not args.no_progress,
+                            executor=executor)
+        return _sweep_report(res, Path(args.out), time.perf_counter() - t0)
     except (KeyError, ValueError, FileExistsError, ResultsError, UnsupportedLayerError, DTypeMismatchError,
             NotesError) as exc:
         return _fail(exc.args[0] if isinstance(exc, KeyError) else str(exc))

@@ -45,11 +45,13 @@ class DeviceUnavailableError(ValueError):
     """A device name that is malformed, or names a device this torch cannot use."""
 
 
-def resolve_device(name: str | None) -> torch.device:
+def resolve_device(name: str | None, *, here: bool = True) -> torch.device:
     """The torch device a command-line ``--device`` names (None: CUDA when available, else CPU).
 
     Raises :class:`DeviceUnavailableError`, saying why, for a malformed name, for CUDA on a torch
     built without it or on a machine without a visible GPU, and for a GPU index out of range.
+    With ``here=False`` (the units run on a cluster's workers, whose devices this machine cannot
+    see) only the name is checked.
 
     >>> resolve_device("cpu")
     device(type='cpu')
@@ -66,7 +68,7 @@ def resolve_device(name: str | None) -> torch.device:
         raise DeviceUnavailableError(f"--device {name!r}: expected cpu, cuda or cuda:N") from None
     if dev.type not in ("cpu", "cuda"):
         raise DeviceUnavailableError(f"--device {name!r}: expected cpu, cuda or cuda:N")
-    if dev.type == "cuda":
+    if dev.type == "cuda" and here:
         if torch.version.cuda is None:
             raise DeviceUnavailableError(f"--device {name}: this torch ({torch.__version__}) was built without "
                                          f"CUDA; use --device cpu, or install a CUDA build of torch")

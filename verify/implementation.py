@@ -30,9 +30,43 @@ from . import closed_forms as cf
 from .regularizers import unchecked as reg        # the drawn batches are checked and linearized here
 from .bounds import Bounded, gamma, softmax, sq_norm, vjp_err
 
-__all__ = ["check_implementation", "ImplementationReport", "SUPPORTED"]
+__all__ = ["check_implementation", "ImplementationReport", "SUPPORTED", "ALIASES", "regularizer_id"]
 
 SUPPORTED = ("R-IG", "R-JAC", "R-CL", "R-CURE", "R-EMR")
+
+#: The plain names of each regularizer (besides its id): compared after :func:`_plain` (case, ``-``, ``_``
+#: and spaces ignored), so ``input-gradient``, ``input_gradient`` and ``Input Gradient`` are one name.
+ALIASES = {
+    "R-IG": ("ig", "input-gradient", "input-gradient-norm", "input-gradient-regularization"),
+    "R-JAC": ("jac", "jacobian", "jacobian-norm", "jacobian-regularization"),
+    "R-CL": ("cl", "cross-lipschitz", "cross-lipschitz-regularization"),
+    "R-CURE": ("cure", "curvature", "curvature-regularization"),
+    "R-EMR": ("emr", "effective-margin", "effective-margin-regularization"),
+}
+
+
+def _plain(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch not in "-_ \t")
+
+
+_BY_PLAIN = {_plain(n): rid for rid, names in ALIASES.items() for n in (rid,) + names}
+
+
+def regularizer_id(name: str) -> str:
+    """The id (``R-IG``, ...) of a regularizer named by its id or a plain name, in any case, with ``-``,
+    ``_`` or spaces (``input_gradient`` -> ``R-IG``; see :data:`ALIASES`).
+
+    >>> regularizer_id("input_gradient"), regularizer_id("Cross-Lipschitz"), regularizer_id("r_emr")
+    ('R-IG', 'R-CL', 'R-EMR')
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"regularizer must be a name (str), got {type(name).__name__}")
+    try:
+        return _BY_PLAIN[_plain(name)]
+    except KeyError:
+        known = "; ".join(f"{rid} ({', '.join(names)})" for rid, names in ALIASES.items())
+        raise ValueError(f"unknown regularizer {name!r}; supported: {', '.join(SUPPORTED)}, or their plain names: "
+                         f"{known}") from None
 _B = 5
 
 
@@ -147,15 +181,16 @@ def check_implementation(fn, regularizer: str = "R-IG", *, networks: int = 5, se
                          device: str = "cpu", batch: int = _B) -> ImplementationReport:
     """Which convention does ``fn(model, x, y) -> scalar`` implement for ``regularizer``?
 
-    ``h`` and ``lam`` (R-CURE) and ``T`` (R-EMR) must be those ``fn`` uses; ``batch`` is the batch size
+    ``regularizer`` is an id of :data:`SUPPORTED` or a plain name (``input-gradient``, ``jacobian``,
+    ``cross-lipschitz``, ``curvature``, ``emr``, ...: :data:`ALIASES`; case, ``-``, ``_`` and spaces do not
+    matter). ``h`` and ``lam`` (R-CURE) and ``T`` (R-EMR) must be those ``fn`` uses; ``batch`` is the batch size
     of every drawn batch (at least 2, so that 1/B and 1/B^2 scalings differ). Returns an
     :class:`ImplementationReport`; ``str(report)`` explains it.
     """
     from .checkers import make_context
     from .networks import ARCHS, draw_inputs, draw_spec
 
-    if regularizer not in SUPPORTED:
-        raise ValueError(f"unknown regularizer {regularizer!r}; supported: {', '.join(SUPPORTED)}")
+    regularizer = regularizer_id(regularizer)
     if networks < 1:
         raise ValueError(f"networks must be >= 1, got {networks}")
     if batch < 2:

@@ -9,7 +9,13 @@ the units, and an interrupted run keeps every unit that had finished.
 
 - ``executor=None`` runs the units one after the other in this process (the default everywhere);
 - any :class:`concurrent.futures.Executor` (a ``ProcessPoolExecutor``, a Dask client's
-  ``get_executor()``) runs them where it runs them; the driver still writes.
+  ``get_executor()``: :func:`verify.executors.make_executor`) runs them where it runs them; the driver
+  still writes, in the order the units finish.
+
+Wherever it runs, a unit runs alone in its process (a lock, for workers with several threads) with one
+intra-op torch thread: torch's thread count and its precision flags are process-wide, and a fixed
+thread count keeps the numbers the same whether the units share a process or each has its own (a
+parallel reduction's rounding can depend on how many threads split it).
 
 A unit that raises is reported by its id with the worker's message (:class:`UnitFailure`), and the
 other units go on. The file-level helpers the two commands share live here too: the previous results
@@ -30,6 +36,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from concurrent.futures import Executor, as_completed
@@ -61,6 +68,28 @@ class DriveResult:
     failures: list = field(default_factory=list)
 
 
+_UNIT_LOCK = threading.Lock()
+
+
+class _Alone:
+    """``work`` run alone in its process (one unit at a time) with one intra-op torch thread, restored after;
+    picklable when ``work`` is, so it travels to worker processes and Dask workers."""
+
+    def __init__(self, work: Callable[[dict], object]):
+        self.work = work
+
+    def __call__(self, unit: dict):
+        import torch
+
+        with _UNIT_LOCK:
+            n = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                return self.work(unit)
+            finally:
+                torch.set_num_threads(n)
+
+
 def _as_records(result) -> list:
     if result is None:
         return []
@@ -81,15 +110,19 @@ def drive(units: Iterable[dict], work: Callable[[dict], object], out: str | os.P
 
     ``work(unit)`` returns a record (a dict), a list of records, or None. ``keep(record)`` filters the
     records before they are written (the lab drops the epochs that a resumed file already holds). An
-    exception of a type in ``catch`` raised by a unit is recorded as a :class:`UnitFailure` (printed on
-    stderr at once) and the other units go on; anything else (KeyboardInterrupt) stops the run, with
-    every finished unit already on disk. The progress bar shows only on a terminal.
+    exception of a type in ``catch`` raised by a unit (on a worker: its message as the worker raised it; a
+    worker that died: the executor's error) is recorded as a :class:`UnitFailure` naming the unit
+    (``unit_id``), printed on stderr at once, and the other units go on; anything else (KeyboardInterrupt)
+    stops the run, with every finished unit already on disk. With an executor, ``work`` and the units must
+    pickle (a module-level function, or a ``functools.partial`` of one). The progress bar shows only on a
+    terminal.
     """
     from tqdm.auto import tqdm
 
     from .gap import write_record
 
     units = list(units)
+    work = _Alone(work)
     result = DriveResult()
     bar = tqdm(total=len(units), desc=desc, unit=unit_name, file=sys.stderr, dynamic_ncols=True,
                disable=not progress or not sys.stderr.isatty())
@@ -118,7 +151,10 @@ def drive(units: Iterable[dict], work: Callable[[dict], object], out: str | os.P
         else:
             futures = {executor.submit(work, unit): unit for unit in units}
             for fut in as_completed(futures):
-                take(futures[fut], fut.result)
+                # dropped once taken: a cluster then forgets its result, and does not compute it again when
+                # the worker that holds it is lost
+                take(futures.pop(fut), fut.result)
+                del fut
     finally:
         bar.close()
     return result

@@ -10,6 +10,7 @@ their files.
 
 from __future__ import annotations
 
+import functools
 import platform
 import random
 import time
@@ -25,8 +26,8 @@ from .errors import resolve_device
 from .gap import Gap, ResultsError, network_record, read_results, write_record
 from .runner import drive, drop_cut_lines, keep_previous
 
-__all__ = ["SweepConfig", "plan", "run_sweep", "merge", "merge_files", "MergeResult", "summarize", "vacuous_summary",
-           "ClaimSummary", "default_device", "run_facts", "keep_previous", "crossing_summary", "QUICK", "ARCHS"]
+__all__ = ["SweepConfig", "SweepRecords", "unit_id", "plan", "run_sweep", "merge", "merge_files", "MergeResult",
+           "summarize", "vacuous_summary", "ClaimSummary", "default_device", "run_facts", "keep_previous", "crossing_summary", "QUICK", "ARCHS"]
 
 ARCHS = ("mlp", "cnn", "resnet", "maxout")
 
@@ -99,12 +100,13 @@ def _cpu_name() -> str:
 def run_facts(dtype: str, device: str, seed: int, flags: dict | None = None) -> dict:
     """What a results line records about the run: versions, the device by name, the CPU kernels torch
     uses (``cpu_capability``: rounding, and so kink and crossing counts, can differ between them), the
-    dtype, seed, flags and time."""
+    dtype, seed, flags, the host that ran it, torch's intra-op thread count and the time."""
     dev = torch.device(device)
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else _cpu_name()
     return {"torch": torch.__version__, "python": platform.python_version(), "device": dev.type,
             "device_name": name, "cpu_capability": torch.backends.cpu.get_cpu_capability(), "dtype": dtype,
-            "seed": seed, "flags": flags or {}, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            "seed": seed, "flags": flags or {}, "host": platform.node(), "threads": torch.get_num_threads(),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
 
 def _done_keys(path: Path, config: SweepConfig) -> set:
@@ -164,14 +166,35 @@ def _flags(device: str) -> dict:
     return {k: v if isinstance(v, (bool, int, float, type(None))) else str(v) for k, v in flags.items()}
 
 
+class SweepRecords(list):
+    """The records a sweep wrote (a list, in the order written), and ``failures``: the units that raised
+    (:class:`verify.runner.UnitFailure`, each naming its unit and the worker's message)."""
+
+    def __init__(self, records=(), failures=()):
+        super().__init__(records)
+        self.failures = list(failures)
+
+
+def unit_id(unit: dict) -> str:
+    """A sweep unit's name in messages: ``net 3 (cnn-1x8x8-c4-relu-k3, float32)``."""
+    return f"net {unit['index']} ({unit['spec'].id}, {unit['dtype']})"
+
+
 def run_sweep(out: str | Path, *, config: SweepConfig | None = None, quick: bool = True,
-              shard: tuple[int, int] = (0, 1), resume: bool = False, progress: bool = True) -> list[dict]:
-    """Run a sweep, appending one line per finished unit to ``out``; return the records of this run.
+              shard: tuple[int, int] = (0, 1), resume: bool = False, progress: bool = True,
+              executor=None) -> SweepRecords:
+    """Run a sweep, appending one line per finished unit to ``out``; return the records of this run
+    (:class:`SweepRecords`: a list, with the units that failed in ``.failures``).
 
     Without ``resume`` an existing ``out`` is not mixed with the new sweep: it is kept, renamed with
     its modification time (``verify.20260101-120000.jsonl``), and a note says so. With ``resume`` the
     units already in ``out`` are kept and a line says how many of the plan's units that is; a cut-off
     line (an interrupted write) is dropped from the file (rewritten atomically) and its unit runs again.
+
+    ``executor`` (:func:`verify.executors.make_executor`: local processes, a Dask cluster) runs the units
+    elsewhere; this process alone writes ``out``, and the records equal those of a run in this process
+    but for the run facts (time, seconds, host). A unit that raises is reported on stderr with its id and
+    message, the others go on, and it is absent from ``out``, so ``resume`` runs it again.
     """
     config = config or SweepConfig(**(QUICK if quick else FULL), size="quick" if quick else "full")
     out = Path(out)
@@ -189,11 +212,11 @@ def run_sweep(out: str | Path, *, config: SweepConfig | None = None, quick: bool
             print(f"note: dropped {'the cut-off last line' if dropped == 1 else f'{dropped} cut-off lines'} of "
                   f"{out} (an interrupted write); {'its unit runs' if dropped == 1 else 'their units run'} again")
     units = [u for u in planned if _key(u["index"], u["dtype"], u["device"]) not in done]
-    res = drive(units, lambda unit: run_unit(unit, config), out, progress=progress, desc="networks", unit_name="net",
-                label=lambda unit: f"{unit['spec'].id} {unit['dtype']}", catch=())
+    res = drive(units, functools.partial(run_unit, config=config), out, executor=executor, progress=progress,
+                desc="networks", unit_name="net", unit_id=unit_id, label=lambda unit: f"{unit['spec'].id} {unit['dtype']}")
     for rec in res.records:
         rec["gaps"] = [Gap.from_dict(g) for g in rec["gaps"]]
-    return res.records
+    return SweepRecords(res.records, res.failures)
 
 
 @dataclass

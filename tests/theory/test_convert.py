@@ -308,3 +308,46 @@ def test_exact_weights_are_the_float_weights():
         [rational(v) for v in model[0].weight.flatten().tolist()]
     assert all(Fraction(int(q.p), int(q.q)) == Fraction(v) for q, v in
                zip(W.entries(), model[0].weight.flatten().tolist()))
+
+
+# ---- theory.linearize takes a torch module, as verify.linearize does ------------------------------------------
+
+def _same_region(a, b) -> bool:
+    return a.pattern == b.pattern and a.jacobian == b.jacobian and a.bias == b.bias
+
+
+def test_linearize_of_a_module_is_linearize_of_its_conversion():
+    g = torch.Generator().manual_seed(3)
+    mlp = nn.Sequential(nn.Linear(3, 5), nn.LeakyReLU(0.25), nn.Linear(5, 4)).double()
+    cnn = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 4 * 4, 3)).double()
+    for model, shape in ((mlp, (3,)), (cnn, (1, 6, 6))):
+        x = torch.randn(shape, generator=g, dtype=torch.float64)
+        want = linearize(from_torch(model, shape), x)
+        assert _same_region(linearize(model, x), want)              # one input: its shape is the input shape
+        assert _same_region(linearize(model, x.unsqueeze(0)), want)  # a batch of one, as verify.linearize takes
+        assert _same_region(linearize(model, x.tolist()), want)     # any array-like
+        # the float Jacobian of torch equals the exact one within float64 rounding (a loose 1e-12 check here;
+        # the exact bounds are tested above)
+        J = torch.func.jacrev(lambda v: model(v.unsqueeze(0))[0])(x).reshape(want.jacobian.shape[0], -1)
+        assert torch.allclose(J, torch.tensor([[float(v) for v in row] for row in want.jacobian.tolist()],
+                                              dtype=torch.float64), rtol=0, atol=1e-12)
+
+
+def test_linearize_of_a_module_keeps_the_specific_errors():
+    from theory import NonFiniteError, ShapeError, TrainingModeError, UnsupportedLayerError
+
+    model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 2)).double()
+    with pytest.raises(ShapeError, match=r"^layer '0' \(Linear\): expected an input of shape \(2,\), got shape "
+                                         r"\(5, 2\); theory.linearize\(module, x\) takes one input x, .*for a batch "
+                                         r"use verify.linearize$"):
+        linearize(model, torch.zeros(5, 2, dtype=torch.float64))
+    with pytest.raises(NonFiniteError, match=r"^input x: expected a finite number, got nan$"):
+        linearize(model, [1.0, float("nan")])
+    with pytest.raises(NonFiniteError, match=r"^input x: expected finite numbers, got nan at index \(1,\)$"):
+        linearize(model, torch.tensor([1.0, float("nan")], dtype=torch.float64))
+    with pytest.raises(UnsupportedLayerError, match=r"^GELU \(module '1'\) is not piecewise linear"):
+        linearize(nn.Sequential(nn.Linear(2, 2), nn.GELU()), [1.0, 2.0])
+    with pytest.raises(TrainingModeError, match=r"BatchNorm1d \(module '1'\) is in training mode: call .eval\(\)"):
+        linearize(nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3)).train(), [1.0, 2.0])
+    with pytest.raises(KinkError, match="x lies on a kink"):
+        linearize(nn.Sequential(nn.ReLU()), [0.0, 1.0])

@@ -160,10 +160,8 @@ def test_non_numeric_tensors_and_weights():
 
 
 def test_linearize_needs_a_network(net):
-    model = nn.Sequential(nn.Linear(2, 2))
-    with pytest.raises(TypeError, match=r"linearize expects a theory.Network \(use theory.from_torch for a torch "
-                                        r"model\), got Sequential"):
-        linearize(model, [1, 2])
+    with pytest.raises(TypeError, match=r"^linearize expects a theory.Network or a torch nn.Module, got dict$"):
+        linearize({"weight": [[1, 2]]}, [1, 2])
     with pytest.raises(TypeError, match=r"expected a torch nn.Module, got list"):
         theory.torch_bridge.layers_from_torch([1, 2])
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from verify.implementation import ImplementationReport, check_implementation
+from verify.implementation import ImplementationReport, check_implementation, regularizer_id
 
 
 
@@ -71,9 +71,32 @@ def test_other_conventions_are_named(reg, fn, want):
     assert check_implementation(fn, reg, networks=2, seed=1).matched == want
 
 
+@pytest.mark.parametrize("name, rid", [
+    ("input-gradient", "R-IG"), ("input_gradient", "R-IG"), ("Input Gradient", "R-IG"), ("ig", "R-IG"),
+    ("r_ig", "R-IG"), ("jacobian", "R-JAC"), ("JAC", "R-JAC"), ("cross-lipschitz", "R-CL"),
+    ("cross_lipschitz", "R-CL"), ("curvature", "R-CURE"), ("cure", "R-CURE"), ("emr", "R-EMR"),
+    ("effective_margin", "R-EMR"), ("R-EMR", "R-EMR"),
+])
+def test_plain_names_resolve_to_the_ids(name, rid):
+    assert regularizer_id(name) == rid
+
+
+def test_check_implementation_takes_a_plain_name():
+    by_name = check_implementation(ross_style, regularizer="input_gradient", networks=1)
+    by_id = check_implementation(ross_style, regularizer="R-IG", networks=1)
+    assert by_name.regularizer == "R-IG" and by_name.matched == by_id.matched == "ross-doshi-velez"
+    assert by_name.details == by_id.details
+    assert str(by_name).startswith("check_implementation(R-IG) on 1 networks: MATCHES")
+
+
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="supported: R-IG, R-JAC, R-CL, R-CURE, R-EMR"):
+    with pytest.raises(ValueError, match=r"^unknown regularizer 'R-FOO'; supported: R-IG, R-JAC, R-CL, R-CURE, R-EMR, "
+                                         r"or their plain names: R-IG \(ig, input-gradient, .*R-EMR \(emr, "):
         check_implementation(ross_style, "R-FOO")
+    with pytest.raises(ValueError, match=r"^unknown regularizer 'input gradients'"):
+        check_implementation(ross_style, "input gradients")
+    with pytest.raises(TypeError, match=r"^regularizer must be a name \(str\), got int$"):
+        check_implementation(ross_style, 3)
     with pytest.raises(ValueError, match="networks must be >= 1"):
         check_implementation(ross_style, "R-IG", networks=0)
     with pytest.raises(ValueError, match="batch must be >= 2"):

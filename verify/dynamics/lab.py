@@ -231,7 +231,12 @@ def _done(path: Path, config: dict) -> set:
 def run_lab(out: str | Path, config: dict, *, shard=(0, 1), resume: bool = False, progress: bool = True,
             executor=None):
     """Run (or, with ``resume``, continue) the plan of ``config``, appending to ``out``; return the driver's
-    :class:`~verify.runner.DriveResult`."""
+    :class:`~verify.runner.DriveResult`.
+
+    ``executor`` (:func:`verify.executors.make_executor`) runs the runs elsewhere: each run with one
+    intra-op torch thread wherever it runs (:func:`verify.runner.drive`), so the numbers do not depend on
+    where. The workers write the checkpoints, into ``<out stem>.ckpt`` (an absolute path: on a cluster it
+    must be a folder that every worker sees); the driver alone writes ``out``."""
     from ..runner import drive, drop_cut_lines, keep_previous
 
     out = Path(out)
@@ -249,21 +254,10 @@ def run_lab(out: str | Path, config: dict, *, shard=(0, 1), resume: bool = False
             dropped = drop_cut_lines(out)
             if dropped:
                 print(f"note: dropped {dropped} cut-off line(s) of {out} (an interrupted write)")
-    ckpt = checkpoint_dir(out)
-    work = functools.partial(_work, ckpt=str(ckpt), resume=resume)
+    ckpt = checkpoint_dir(out).resolve()              # absolute: a worker may run in another folder
+    work = functools.partial(run_unit, ckpt_root=str(ckpt), resume=resume)
     return drive(units, work, out, executor=executor, keep=lambda r: (r["run"]["id"], r["epoch"]) not in done,
                  progress=progress, desc="runs", unit_name="run", label=lambda u: u["id"])
-
-
-def _work(unit: dict, *, ckpt: str, resume: bool) -> list[dict]:
-    """One run with one intra-op thread (restored after): the lab's networks are tiny, and a fixed thread
-    count keeps the numbers the same whether the runs share a process or each has its own."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return run_unit(unit, ckpt, resume=resume)
-    finally:
-        torch.set_num_threads(n)
 
 
 def merge_dynamics(paths, out: str | Path) -> int:
