@@ -421,12 +421,15 @@ def _trained(args) -> int:
 
     try:
         epochs = parse_epochs(args.epochs)
-        device = str(resolve_device(args.device))
+        device = str(resolve_device(args.device, here=args.dask is None))
+        from .executors import make_executor
+
         t0 = time.perf_counter()
-        records, failures = run_trained(args.trained or None, args.out, epochs=epochs, points=args.points or 32,
-                                        dtypes=("float64", "float32") if args.dtype == "both" else (args.dtype,),
-                                        device=device, claims=args.claims, resume=args.resume,
-                                        progress=not args.no_progress)
+        with make_executor(jobs=args.jobs, dask=args.dask) as executor:
+            records, failures = run_trained(args.trained or None, args.out, epochs=epochs, points=args.points or 32,
+                                            dtypes=("float64", "float32") if args.dtype == "both" else (args.dtype,),
+                                            device=device, claims=args.claims, resume=args.resume,
+                                            executor=executor, progress=not args.no_progress)
     except TrainedError as exc:
         return _fail(str(exc))
     seconds = time.perf_counter() - t0

@@ -254,7 +254,7 @@ def format_comparison(records: list[dict], reference: list[dict] | None = None) 
     groups = [(name, summarize(recs)) for name, recs in groups if recs]
     if len(groups) < 2:
         return ""
-    claims = list(dict.fromkeys(r.claim for _, rows in groups for r in rows))
+    claims = list(dict.fromkeys(r.claim for name, rows in groups if name != "sweep" for r in rows))
     by = {name: {r.claim: r for r in rows} for name, rows in groups}
     pct = lambda a, b: f"{100 * a / b:.0f}%" if b else "-"
     w = 9
