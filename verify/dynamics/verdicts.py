@@ -259,7 +259,7 @@ def _effect(a: tuple[float, ...], b: tuple[float, ...], seeds: tuple[int, ...], 
             return None, None, f"{_NOTE_FINITE}: seed {s} has a = {ai!r}, b = {bi!r}"
     for ai, bi, s in zip(a, b, seeds):
         if not (ai > 0 and bi > 0):
-            return None, None, f"{_NOTE_POSITIVE}: seed {s} has a = {ai!r}, b = {bi!r}"
+            return None, None, f"{_NOTE_POSITIVE}: seed {s} has a = {ai:.3g}, b = {bi:.3g}"
     r = np.asarray(b, dtype=float) / np.asarray(a, dtype=float)
     return float(np.median(r)), _bootstrap_median(r), ""
 
@@ -469,7 +469,7 @@ def format_effect(c: Comparison) -> str:
     Two decimals when every number lies in [0.1, 1000), three significant digits otherwise.
 
     >>> format_effect(compare("x", [1.0], [1.5])), format_effect(compare("x", [0.0], [1.0]))
-    ('1.50 [1.50, 1.50]', 'n/a (ratio B/A is defined for positive values only: seed 0 has a = 0.0, b = 1.0)')
+    ('1.50 [1.50, 1.50]', 'n/a (ratio B/A is defined for positive values only: seed 0 has a = 0, b = 1)')
     """
     if c.effect is None or c.interval is None:
         return f"n/a ({c.note})" if c.note else "n/a"
