@@ -170,7 +170,8 @@ def _rows(mods, tape, B, K, weights, mag, down_to):
         if kind == "rect":  # times D = diag(1 where u > 0, else a), broadcast over the K rows
             a = abs(_slope(mod)) if mag else _slope(mod)
             keep = info.reshape(B, 1, -1)
-            D = keep.to(R.dtype) if a == 0 else torch.where(keep, 1.0, a).to(R.dtype)
+            one = torch.ones((), dtype=R.dtype, device=R.device)
+            D = keep.to(R.dtype) if a == 0 else torch.where(keep, one, one * a)   # a in R's dtype, as torch's
             R = R * D
         else:
             shape, idx = info
