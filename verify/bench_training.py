@@ -117,7 +117,7 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def _steppers(model, x, y, s, device) -> list:
+def _steppers(model, x, y, s) -> list:
     """[(label, objective id, step(), optimiser)]: each with its own copy of the model, its optimiser and
     attack."""
     from .dynamics.attacks import PGD
@@ -168,7 +168,7 @@ def run(device, dtype, repeats: int, batch: int, which=("mlp", "cnn"), progress:
 
     results = []
     for key, name, model, x, y, s in networks(dtype, device, batch, which):
-        steps = _steppers(model, x, y, s, device)
+        steps = _steppers(model, x, y, s)
         bar = tqdm(total=len(steps) * (repeats + 2), desc=f"training steps, {key}", file=sys.stderr,
                    disable=not progress or not sys.stderr.isatty(), leave=False)
         times = {label: [] for label, *_ in steps}

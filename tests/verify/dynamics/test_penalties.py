@@ -83,6 +83,17 @@ def test_the_bound_sees_a_wrong_penalty(reg):
         assert abs(float(d) - float(uncentred)) > vb
 
 
+def test_the_benchmarks_torch_func_penalty_is_the_definition_within_the_bound():
+    """torch.func's vmap(jacrev) evaluates the same products as the definition's K backward passes."""
+    from verify.bench_training import _torch_func
+
+    model, shape = NETS["mlp-7x9x6x3-leaky0.1"]()
+    x = torch.randn((5,) + shape, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    vb, _ = P.agreement_bound(model, x, "jac")
+    tf = float(_torch_func(model, Objective("jac"), x, None).detach())
+    assert abs(tf - float(R.jacobian(model, x).mean())) <= vb
+
+
 def test_at_a_kink_both_take_the_slope_a_as_torch_does():
     """Pre-activations exactly 0 (x = 0, no biases): both computations use s'(0) = a, torch's subgradient."""
     model = _leaky_mlp()
