@@ -138,7 +138,16 @@ def _steppers(model, x, y, s) -> list:
 
 def closed_form_agreement(model, x, reg: str) -> dict:
     """|masked product - definition| / rounding bound for the batch mean of ``reg`` and for its weight
-    gradient (the largest over the entries), on ``model`` at x; values at most 1 mean agreement."""
+    gradient (the largest over the entries), on ``model`` at x; values at most 1 mean agreement. On CUDA it
+    runs in plain IEEE arithmetic (no TF32, no cuDNN: :func:`verify.linearize.precision_guard`), which the
+    bound assumes; the timed steps run with torch's defaults."""
+    from .linearize import precision_guard
+
+    with precision_guard(x.device):
+        return _agreement(model, x, reg)
+
+
+def _agreement(model, x, reg: str) -> dict:
     from .dynamics import penalties
     from .regularizers import unchecked as R
 
