@@ -16,8 +16,8 @@ rounding bound of :func:`agreement_bound`.
 The penalties, per example (B,):
 
 - R-JAC = ||J||_F^2 = sum_k (M G M^T)_kk, with M = W_L D_{L-1} ... W_2 D_1 (K x n_1) and G = W_1 W_1^T
-  (n_1 x n_1), computed once per batch: the B x K x D Jacobian is never formed, and the per-example work
-  is K n_1 (n_1 + ... ) instead of K D n_1 (``mlp``);
+  (n_1 x n_1), computed once per batch (n_1^2 D multiply-adds): the B x K x D Jacobian is never formed,
+  and per example M G costs K n_1^2 multiply-adds instead of the K n_1 D of J = M W_1;
 - R-CL = sum_{l,m} ||w_l - w_m||^2 = 2K ||C J||_F^2 with C = I - 11^T/K (claim
   ``cross-lipschitz-centered-jacobian``), and C J = (C M) W_1, so the same Gram matrix serves.
 
