@@ -10,14 +10,21 @@ In one run, on the same model, inputs, device and dtype:
 - peak memory of the closed-form J against vmap(jacrev). On CUDA: ``torch.cuda.max_memory_allocated``
   above the level at entry. On CPU: the peak of the running sum of the tensor allocations and frees
   that ``torch.profiler.profile(profile_memory=True)`` records during the call (bytes above entry;
-  the profiler is used only for this, never while timing). Each memory row also prints its floor:
-  the bytes of J itself over the reference's peak, below which no method that returns J can go.
+  the profiler is used only for this, never while timing). For the MLP the row is the peak over the
+  bytes of J itself (B x K x D entries, which any method that returns J must hold); for the CNN and
+  the ResNet the peak over the reference's, with that floor in the note;
+- the MLP's roofline: the closed-form J's FLOP/s against bare matrix products of the same shapes, and
+  torch.func's on the same FLOP count, timed in turn in the same run.
 
 Times are medians over ``--repeats`` runs after one warm-up, the closed form and the reference run
 alternately so that both see the same machine load. Ratios are reference / closed form for
 time (higher is better) and closed form / reference for memory (lower is better). Goals: J at least
-1.0x as fast on CPU and 2x on GPU, Hessian 10x, memory at most 0.5x. A missed goal is printed as
-MISS, never hidden. On CUDA, linearize runs without cuDNN by default (see
+1.0x as fast on CPU and 2x on GPU, Hessian 10x; memory: the MLP's peak at most 1.25x the bytes of J
+(its attainable form: the old goal, 0.5x of torch.func's peak, is below J's own 0.55x), the others'
+at most 0.5x of torch.func's. A missed goal is printed as MISS, never hidden.
+
+``python -m verify.bench --training`` runs the training-step benchmark instead
+(:mod:`verify.bench_training`). On CUDA, linearize runs without cuDNN by default (see
 :data:`verify.linearize.CUDNN_DURING_VERIFICATION`) while the reference uses it; ``--allow-cudnn``
 compares like with like.
 """
@@ -41,8 +48,9 @@ from .errors import DeviceUnavailableError, resolve_device
 from .linearize import linearize
 from .networks import NetSpec
 
-__all__ = ["main", "models", "run", "format_table", "time_call", "time_pair", "peak_memory",
-           "closed_form_hessian", "memory_floor_note", "agreement", "hessian_agreement"]
+__all__ = ["main", "models", "run", "format_table", "time_call", "time_pair", "time_many", "peak_memory",
+           "closed_form_hessian", "memory_floor_note", "memory_rows", "roofline_row", "mlp_jacobian_gemms",
+           "agreement", "hessian_agreement", "MEMORY_GOAL", "J_BYTES_GOAL"]
 
 
 def models(device, dtype, batch: int, conv_batch: int) -> list:
@@ -191,11 +199,8 @@ def run(device, dtype, repeats: int, batch: int, conv_batch: int, hess_batch: in
             t_full, t_ref = time_pair(full, ref, repeats, device)
             rows.append((f"  (J + bounds + kink distance), {name}", t_full, t_ref, t_ref / t_full, None, "ms",
                          "speedup", "informational"))
-        for name, model, x in nets:
-            m_cf = peak_memory(lambda: linearize(model, x).jacobian, device)
-            m_ref = peak_memory(lambda: _jacrev(model, x), device)
-            rows.append((f"J peak memory, {name}", m_cf, m_ref, m_cf / m_ref, MEMORY_GOAL, "MiB", "fraction",
-                         memory_floor_note(x.shape[0] * 10 * x[0].numel() * x.element_size(), m_ref)))
+        rows += memory_rows(nets, device)
+        rows.append(roofline_row(*nets[0], repeats, device))
         name, model, x = nets[0]
         xh = x[:hess_batch]
         y = torch.arange(xh.shape[0], device=device) % 10
@@ -212,6 +217,81 @@ def run(device, dtype, repeats: int, batch: int, conv_batch: int, hess_batch: in
 
 
 MEMORY_GOAL = 0.5
+
+#: The MLP's memory goal in its attainable form: peak memory of the closed-form J at most this many times
+#: the bytes of J itself (issue 12: no method that returns J can go below 1x; the old goal, 0.5x of
+#: torch.func's peak, lies below J's own 0.55x).
+J_BYTES_GOAL = 1.25
+
+
+def memory_rows(nets, device) -> list:
+    """The memory rows: for the MLP (the first network), the closed form's peak over the bytes of J (goal
+    :data:`J_BYTES_GOAL`), with torch.func's peak in the note; for the others, the peak over torch.func's
+    (goal :data:`MEMORY_GOAL`), with the floor and the peak over J's bytes in the note."""
+    rows = []
+    for i, (name, model, x) in enumerate(nets):
+        m_cf = peak_memory(lambda: linearize(model, x).jacobian, device)
+        m_ref = peak_memory(lambda: _jacrev(model, x), device)
+        j_bytes = x.shape[0] * 10 * x[0].numel() * x.element_size()
+        if i == 0:
+            rows.append((f"J peak memory, {name} (reference column: the bytes of J)", m_cf, j_bytes,
+                         m_cf / j_bytes, J_BYTES_GOAL, "MiB", "fraction",
+                         f"torch.func's peak {m_ref / 2 ** 20:.1f} MiB = {m_ref / j_bytes:.2f}x the bytes of J; "
+                         f"closed form / torch.func {m_cf / m_ref:.2f}x"))
+        else:
+            rows.append((f"J peak memory, {name}", m_cf, m_ref, m_cf / m_ref, MEMORY_GOAL, "MiB", "fraction",
+                         memory_floor_note(j_bytes, m_ref) + f"; peak = {m_cf / j_bytes:.2f}x the bytes of J"))
+    return rows
+
+
+def mlp_jacobian_gemms(model, x) -> list:
+    """The matrix products (M, k, N) that :func:`verify.linearize` runs for J of an MLP at x (B examples,
+    K logits), pushed back from the output: the forward pass x W_l^T per Linear layer (B, n_in, n_out), then
+    the K unit rows through the last layer (K, K, n), then (B K, n_out, n_in) per earlier layer."""
+    from .engine import compile_model
+
+    eng = compile_model(model, tuple(x.shape[1:]), x.dtype, x.device)
+    Ws = [n.p["W"] for n in eng.nodes if n.kind == "linear"]
+    if len(Ws) + sum(n.kind == "rect" for n in eng.nodes) != len(eng.nodes) - 1:
+        raise ValueError("mlp_jacobian_gemms: the model must be an MLP (Linear layers and rectifiers only)")
+    B, K = x.shape[0], eng.K
+    return ([(B, W.shape[1], W.shape[0]) for W in Ws] + [(K, K, Ws[-1].shape[1])]
+            + [(B * K, W.shape[0], W.shape[1]) for W in reversed(Ws[:-1])])
+
+
+def time_many(fns, repeats: int, device) -> list:
+    """Median wall times (seconds) of each of ``fns``, run in turn ``repeats`` times after one warm-up each
+    (as :func:`time_pair`, for more than two)."""
+    for f in fns:
+        f()
+    _sync(device)
+    ts = [[] for _ in fns]
+    for _ in range(repeats):
+        for f, t in zip(fns, ts):
+            t0 = time.perf_counter()
+            f()
+            _sync(device)
+            t.append(time.perf_counter() - t0)
+    return [statistics.median(t) for t in ts]
+
+
+def roofline_row(name, model, x, repeats: int, device) -> tuple:
+    """The MLP's roofline: the closed-form J's FLOP/s against bare matrix products of the same shapes
+    (:func:`mlp_jacobian_gemms`, on seeded random operands, no masks, biases or checks), timed in turn with
+    torch.func's J in the same run. On a leaky MLP both J computations are matmul-bound, so bare / closed form
+    (the ratio column, at most about 1) says how close to the machine's matmul speed the closed form runs."""
+    gemms = mlp_jacobian_gemms(model, x)
+    flops = sum(2 * M * k * N for M, k, N in gemms)
+    g = torch.Generator().manual_seed(0)
+    ops = [(torch.randn(M, k, generator=g, dtype=torch.float64).to(device=x.device, dtype=x.dtype),
+            torch.randn(k, N, generator=g, dtype=torch.float64).to(device=x.device, dtype=x.dtype)) for M, k, N in gemms]
+    bare = lambda: [a @ b for a, b in ops]
+    t_cf, t_bare, t_ref = time_many([lambda: linearize(model, x).jacobian, bare, lambda: _jacrev(model, x)],
+                                    repeats, device)
+    rate = lambda t: f"{flops / t / 1e9:.1f} GFLOP/s"
+    return (f"J roofline, {name} (reference column: bare matmuls of J's shapes)", t_cf, t_bare, t_bare / t_cf, None,
+            "ms", "speedup", f"{flops / 1e9:.2f} GFLOP: closed form {rate(t_cf)}, bare matmuls {rate(t_bare)}, "
+                             f"torch.func {rate(t_ref)}")
 
 
 def memory_floor_note(j_bytes: int, ref_peak: int, goal: float = MEMORY_GOAL) -> str:
@@ -285,6 +365,11 @@ def format_table(rows) -> str:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--training" in argv:
+        from . import bench_training
+
+        return bench_training.main([a for a in argv if a != "--training"])
     p = argparse.ArgumentParser(prog="python -m verify.bench", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="Ratios: reference/closed for time, closed/reference for memory.")
@@ -299,6 +384,8 @@ def main(argv=None) -> int:
                    help="CPU threads for both sides (default: torch's; 1 is steadier on a shared machine)")
     p.add_argument("--allow-cudnn", action="store_true",
                    help="CUDA: let linearize use cuDNN convolutions (faster; Winograd/FFT are outside its bounds)")
+    p.add_argument("--training", action="store_true",
+                   help="run the training-step benchmark instead (its options: python -m verify.bench --training --help)")
     args = p.parse_args(argv)
     if args.allow_cudnn:
         from . import linearize as _lin

@@ -57,7 +57,8 @@ import torch.nn.functional as F
 from theory.layers import (AvgPool2d, BatchNorm, Conv2d, Flatten, Linear, MaxPool2d, Maxout, Rectifier,
                            Residual, ShapeError, SUPPORTED, UnsupportedLayerError, _pair, infer_shapes)
 
-__all__ = ["Engine", "Node", "Record", "compile_model", "unit_roundoff", "gamma", "SAFETY", "CHUNK_ELEMS"]
+__all__ = ["Engine", "Node", "Record", "compile_model", "unit_roundoff", "gamma", "SAFETY", "CHUNK_ELEMS",
+           "MIN_CHUNK_ROWS"]
 
 _U = {torch.float64: 2.0 ** -53, torch.float32: 2.0 ** -24, torch.float16: 2.0 ** -11, torch.bfloat16: 2.0 ** -8}
 
@@ -66,6 +67,10 @@ SAFETY = 1.0 + 2.0 ** -30
 
 #: Largest intermediate stack (entries) of a Jacobian product; the batch is chunked to stay below.
 CHUNK_ELEMS = 2 ** 22
+
+#: Fewest rows (chunk x K) of a product that :meth:`Engine.jacobian` chunks for memory: below, matrix
+#: products slow down more than the memory saved is worth.
+MIN_CHUNK_ROWS = 256
 
 
 def unit_roundoff(dtype: torch.dtype) -> float:
@@ -157,6 +162,7 @@ class Engine:
                   if n.kind not in ("linear", "conv", "avgpool", "bn"))
         self.macs = sum(n.macs for n in self.nodes)
         self.nonlinear = [k for k, n in enumerate(self.nodes) if n.kind in ("rect", "max")]
+        self._input_users = [k for k, n in enumerate(self.nodes) if 0 in n.src]
 
     # ---- compilation ----------------------------------------------------------------------------
     def _t(self, v, dtype=None):
@@ -347,14 +353,20 @@ class Engine:
         raise ValueError(f"adjoint is not defined for a {n.kind} node")
 
     # ---- products --------------------------------------------------------------------------------
-    def backward(self, rec: Record, R: torch.Tensor, start: int | None = None, mag: bool = False) -> torch.Tensor:
-        """R A_L ... A_1 from node ``start`` (default: the output) back to the input: (B', P, D)."""
+    def backward(self, rec: Record, R: torch.Tensor, start: int | None = None, mag: bool = False,
+                 out: torch.Tensor | None = None) -> torch.Tensor:
+        """R A_L ... A_1 from node ``start`` (default: the output) back to the input: (B', P, D). With ``out``
+        (B', P, D), when the input's only user is a Linear node, its product is written into ``out`` (no
+        temporary of the result's size; otherwise the result is returned as usual, not in ``out``)."""
         start = self.output if start is None else start
         adj = {start: R}
         for k in range(start, 0, -1):
             if k not in adj:
                 continue
             a, n = adj.pop(k), self.nodes[k]
+            if out is not None and n.kind == "linear" and n.src == (0,) and self._input_users == [k] \
+                    and a.shape[0] == out.shape[0]:                      # the last product, into ``out``
+                return torch.matmul(a, n.p["aW"] if mag else self.param(k, "W", a.dtype), out=out)
             contribs = list(zip(n.src, (a, a))) if n.kind == "sum" else [(n.src[0], self.adjoint(k, a, rec, mag))]
             for s, m in contribs:
                 adj[s] = adj[s] + m if s in adj else m
@@ -388,17 +400,32 @@ class Engine:
         """J (B, K, D) of the pattern in ``rec`` (``mag``: |A_L| ... |A_1| in float64).
 
         The product runs over chunks of the batch so that no intermediate stack exceeds
-        :data:`CHUNK_ELEMS` entries; each chunk is written into the preallocated result."""
+        :data:`CHUNK_ELEMS` entries; each chunk is written into the preallocated result. Pushed back from
+        the output (K < D), the chunks are also small enough that two intermediate stacks of a chunk (a
+        layer's input and output) hold at most 1/12 of J's entries, but never fewer than
+        :data:`MIN_CHUNK_ROWS` rows per product, so that the peak memory stays near J's own bytes
+        (``python -m verify.bench`` prints the ratio) without slowing the products; where the input's only
+        user is a Linear layer, its product writes straight into the result."""
         B = rec.vals[0].shape[0]
         dt = torch.float64 if mag else self.dtype
         order = order or ("output" if self.K < self.D else "input")
         P = self.K if order == "output" else self.D
         width = max(n.size for n in self.nodes)
         step = B if not self.nonlinear else max(1, min(B, CHUNK_ELEMS // (P * width)))
+        if self.nonlinear and order == "output":
+            inner = max(n.size for n in self.nodes[1:])
+            step = min(step, max(-(-MIN_CHUNK_ROWS // P), (B * self.D) // (24 * inner)))
         eye = torch.eye(P, dtype=dt, device=self.device).unsqueeze(0)
         out = None
         for a in range(0, B, step):
             sub = rec if step >= B else rec.slice(slice(a, a + step))
+            if order == "output" and step < B:
+                if out is None:
+                    out = torch.empty(B, self.K, self.D, dtype=dt, device=self.device)
+                J = self.backward(sub, eye, mag=mag, out=out[a:a + step])
+                if J.data_ptr() != out[a:a + step].data_ptr() or J.shape[0] != out[a:a + step].shape[0]:
+                    out[a:a + step].copy_(J)
+                continue
             if order == "output":
                 J = self.backward(sub, eye, mag=mag)
             else:

@@ -65,8 +65,12 @@ def test_main_runs_small_and_prints_every_row(capsys):
     assert rc == 0
     assert out.startswith(f"verify.bench: torch {torch.__version__}, CPU, 1 threads, float32")
     for measure in ("J time, MLP", "J time, CNN", "J time, ResNet", "J peak memory, MLP", "J peak memory, CNN",
-                    "J peak memory, ResNet", "Hessian time, MLP"):
+                    "J peak memory, ResNet", "J roofline, MLP", "Hessian time, MLP"):
         assert measure in out
+    mem = next(ln for ln in out.splitlines() if ln.startswith("J peak memory, MLP"))
+    assert "(reference column: the bytes of J)" in mem and "<= 1.25x" in mem and "torch.func's peak" in mem
+    roof = next(ln for ln in out.splitlines() if ln.startswith("J roofline, MLP"))
+    assert re.search(r"closed form [0-9.]+ GFLOP/s, bare matmuls [0-9.]+ GFLOP/s, torch.func [0-9.]+ GFLOP/s", roof)
     # the closed forms agree with torch.func on the benchmark's own models, within the rounding bound
     ratios = re.findall(r"max \|d[JH]\|/bound = ([0-9.e+-]+|inf)", out)
     unjudged = out.count("max |dJ|/bound: no point judged")
@@ -100,3 +104,42 @@ def test_agreement_ratios_see_a_wrong_reference():
     assert ratio(agreement(lin, _jacrev(model, x) * 1.001)) > 1
     assert ratio(hessian_agreement(lin, _hessian_ref(model, x, y))) <= 1
     assert ratio(hessian_agreement(lin, _hessian_ref(model, x, y) * 1.001)) > 1
+
+
+def test_mlp_jacobian_gemms_are_linearizes_products():
+    """The roofline's FLOP count: the forward pass per layer, the K unit rows through the last layer, then the
+    B K rows through each earlier one (shapes (M, k, N) of an M x k by k x N product)."""
+    from verify.networks import NetSpec
+
+    model = NetSpec("mlp", (6,), (8, 5), 4, "leaky", 0.1, True, 0).build(torch.float32)
+    x = torch.zeros(3, 6)
+    assert bench.mlp_jacobian_gemms(model, x) == [(3, 6, 8), (3, 8, 5), (3, 5, 4), (4, 4, 5), (12, 5, 8), (12, 8, 6)]
+    cnn = NetSpec("cnn", (1, 6, 6), (2,), 3, "relu", None, True, 0).build(torch.float32)
+    with pytest.raises(ValueError, match="must be an MLP"):
+        bench.mlp_jacobian_gemms(cnn, torch.zeros(2, 1, 6, 6))
+
+
+def test_jacobian_chunked_for_memory_is_the_same_product():
+    """Pushed back from the output, Engine.jacobian chunks the batch (here 64 examples in chunks of 26, the
+    fewest rows MIN_CHUNK_ROWS allows at K = 10) and writes the last product into its result: J and its
+    magnitude agree with the per-example products of torch.func within the rounding bound, at every point."""
+    from verify.engine import MIN_CHUNK_ROWS, compile_model
+    from verify.linearize import linearize
+    from verify.networks import NetSpec
+
+    model = NetSpec("mlp", (20,), (30, 30), 10, "leaky", 0.1, True, 0).build(torch.float64)
+    x = torch.randn(64, 20, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    eng = compile_model(model, (20,), torch.float64, torch.device("cpu"))
+    step = max(-(-MIN_CHUNK_ROWS // 10), 64 * 20 // (24 * 30))
+    assert step == 26 < 64 and eng._input_users == [1]
+    lin = linearize(model, x)
+    assert not bool(lin.on_kink.any())
+    gap = (lin.jacobian - bench._jacrev(model, x)).abs()
+    assert bool((gap <= 2 * lin.jacobian_bound).all())
+    # the magnitude |A_L| ... |A_1| (float64, chunked the same way) against one example's own product: two float64
+    # evaluations of the same sums of non-negative terms, each within gamma_m of the exact value
+    from verify.engine import gamma
+
+    mag, one = eng.jacobian(lin._rec, mag=True)[30], eng.jacobian(lin._rec.slice(slice(30, 31)), mag=True)[0]
+    g = gamma(eng.jac_count, 2.0 ** -53)
+    assert bool(((mag - one).abs() <= 2 * g / (1 - g) * one).all())

@@ -9,6 +9,8 @@ the runs, measures and verdict rule fixed in the code before any run:
 - :mod:`.attacks`: PGD in l-inf and l2, seeded through a ``torch.Generator``, float32 and float64;
 - :mod:`.train`: one training loop for every objective (``ce``, ``ce+R`` with R by its definition in
   :mod:`verify.regularizers`, ``at(eps)`` and ``at(eps)+emr``), checkpointed at every epoch;
+- :mod:`.penalties`: R-JAC and R-CL from the masked weight product, exact and differentiable in the weights
+  (a faster training option, ``Objective(..., method="closed-form")``; the lab uses the definitions);
 - :mod:`.measures`: every measure at every epoch, from the toolkit's own linearization;
 - :mod:`.verdicts`: the paired sign test and the bootstrap interval of CLAIMS.md, in one place;
 - :mod:`.liu2022margin` and :mod:`.wen2020robustness`: each claim's comparisons, named like the checkers;

@@ -13,6 +13,12 @@ Objectives (CLAIMS.md, "Empirical claims", Runs):
   softmax(f/T) detached. This toolkit adds lambda mean_i R(x_i) (not the official (lambda/B^2) sum_i),
   so its lambda is the official one divided by the batch size B.
 
+A training option, off by default: ``Objective("jac" or "cl", method="closed-form")`` computes R-JAC or
+R-CL from the masked weight product instead (:mod:`verify.dynamics.penalties`): the same value and weight
+gradient within their rounding bound, and faster where it is offered: R-JAC and R-CL on MLPs, R-CL on the
+CNNs (``python -m verify.bench --training`` measures it; on CNNs R-JAC's masked product is slower than
+its definition, so it is not offered there). The lab's runs use the definition, as CLAIMS.md specifies.
+
 The networks are MLPs and small CNNs of the layers the theory supports (Linear, Conv2d, ReLU, MaxPool2d,
 Flatten), so every trained network is linearized exactly; they have no BatchNorm and no Dropout, so
 train and eval mode compute the same function (the EMR term "in eval mode" is then the same term).
@@ -39,12 +45,16 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["Objective", "build_model", "parse_arch", "generator", "Diverged", "train_epoch", "make_optimizer",
-           "save_atomic", "REGULARIZERS"]
+__all__ = ["Objective", "build_model", "parse_arch", "generator", "Diverged", "train_epoch", "train_step",
+           "make_optimizer", "save_atomic", "REGULARIZERS", "METHODS"]
 
 #: Objective name -> the regularizer of :mod:`verify.regularizers` it adds.
 REGULARIZERS = {"ig": "input_gradient", "jac": "jacobian", "cl": "cross_lipschitz", "cure": "curvature",
                 "emr": "emr"}
+
+#: How a penalty is computed: ``definition`` (autograd, as the papers train; the default) or ``closed-form``
+#: (the masked weight product of :mod:`verify.dynamics.penalties`, for R-JAC and R-CL on MLPs).
+METHODS = ("definition", "closed-form")
 
 
 class Diverged(RuntimeError):
@@ -53,17 +63,24 @@ class Diverged(RuntimeError):
 
 @dataclass(frozen=True)
 class Objective:
-    """``reg`` None or a key of :data:`REGULARIZERS`; ``eps`` > 0 for adversarial training."""
+    """``reg`` None or a key of :data:`REGULARIZERS`; ``eps`` > 0 for adversarial training; ``method`` one of
+    :data:`METHODS` (``closed-form`` for jac and cl only)."""
 
     reg: str | None = None
     lam: float = 0.0
     eps: float = 0.0
     T: float = 1.0
     h: float = 0.0
+    method: str = "definition"
 
     def __post_init__(self):
         if self.reg is not None and self.reg not in REGULARIZERS:
             raise ValueError(f"unknown regularizer {self.reg!r}; known: {', '.join(REGULARIZERS)}")
+        if self.method not in METHODS:
+            raise ValueError(f"objective: method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.method == "closed-form" and self.reg not in ("jac", "cl"):
+            raise ValueError(f"objective: method='closed-form' computes the jac and cl penalties only, "
+                             f"got reg={self.reg!r}")
         for name in ("lam", "eps", "T", "h"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
@@ -79,6 +96,7 @@ class Objective:
         if self.reg is None:
             return base
         extra = {"emr": f",T={_g(self.T)}", "cure": f",h={_g(self.h)}"}.get(self.reg, "")
+        extra += ",closed-form" if self.method != "definition" else ""
         return f"{base}+{self.reg}(lam={_g(self.lam)}{extra})"
 
     @property
@@ -87,12 +105,15 @@ class Objective:
         return ("at" if self.eps > 0 else "ce") + (f"+{self.reg}" if self.reg else "")
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "family": self.family, "reg": self.reg, "lam": self.lam, "eps": self.eps,
-                "T": self.T, "h": self.h}
+        """The objective as a JSON-able dict; ``method`` appears only when it is not the default, so the
+        records of definition runs are those written before the option existed."""
+        d = {"id": self.id, "family": self.family, "reg": self.reg, "lam": self.lam, "eps": self.eps,
+             "T": self.T, "h": self.h}
+        return d if self.method == "definition" else {**d, "method": self.method}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Objective":
-        return cls(reg=d["reg"], lam=d["lam"], eps=d["eps"], T=d["T"], h=d["h"])
+        return cls(reg=d["reg"], lam=d["lam"], eps=d["eps"], T=d["T"], h=d["h"], method=d.get("method", "definition"))
 
 
 def _g(v: float) -> str:
@@ -168,6 +189,14 @@ def make_optimizer(model: nn.Module, lr: float) -> torch.optim.Optimizer:
 def _penalty(model, obj: Objective, x, y) -> torch.Tensor:
     from ..regularizers import unchecked as R
 
+    if obj.method == "closed-form":
+        from . import penalties
+
+        why = penalties.not_offered(model, obj.reg)
+        if why is not None:
+            raise ValueError(f"objective {obj.id}: method='closed-form' is not offered here: {why}; "
+                             f"use method='definition'")
+        return getattr(penalties, penalties.PENALTIES[obj.reg])(model, x).mean()
     fn = getattr(R, REGULARIZERS[obj.reg])
     if obj.reg == "ig":
         per = fn(model, x, y, create_graph=True)
@@ -194,23 +223,37 @@ def train_epoch(model, optimizer, obj: Objective, x_train, y_train, *, batch_siz
     for step, start in enumerate(range(0, len(perm), batch_size)):
         idx = perm[start:start + batch_size]
         x, y = x_train[idx], y_train[idx]
-        if attack is not None:
-            model.eval()
-            x = attack.perturb(model, x, y, generator=attack_gen).detach()
-            model.train()
-        logits = model(x)
-        loss = F.cross_entropy(logits, y)
-        if obj.reg is not None:
-            loss = loss + obj.lam * _penalty(model, obj, x, y)
-        if not torch.isfinite(loss):
-            raise Diverged(f"run {run_id}: the training loss became {loss.item()} at epoch {epoch}, step {step}")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        try:
+            loss, logits = train_step(model, optimizer, obj, x, y, attack=attack, attack_gen=attack_gen)
+        except Diverged as exc:
+            raise Diverged(f"run {run_id}: {exc} at epoch {epoch}, step {step}") from None
         total += loss.item() * len(idx)
         correct += int((logits.argmax(1) == y).sum())
         n += len(idx)
     return {"train_loss": total / n, "train_accuracy": correct / n}
+
+
+def train_step(model, optimizer, obj: Objective, x, y, *, attack=None, attack_gen=None, penalty=None):
+    """One step of the loop on the batch (x, y): the PGD points if ``attack`` (in eval mode), the objective's
+    loss, its backward pass and the optimiser's step. Returns the loss (detached) and the logits of the points
+    trained on. Raises :class:`Diverged` when the loss is not finite (before any update).
+
+    ``penalty(model, obj, x, y)``, if given, replaces the batch mean of the objective's regularizer (the
+    benchmark's estimators use it; the lab never does)."""
+    if attack is not None:
+        model.eval()
+        x = attack.perturb(model, x, y, generator=attack_gen).detach()
+        model.train()
+    logits = model(x)
+    loss = F.cross_entropy(logits, y)
+    if obj.reg is not None:
+        loss = loss + obj.lam * (penalty or _penalty)(model, obj, x, y)
+    if not torch.isfinite(loss):
+        raise Diverged(f"the training loss became {loss.item()}")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach(), logits.detach()
 
 
 def save_atomic(obj, path: str | os.PathLike) -> None:
