@@ -226,12 +226,19 @@ def eps_label(e: float) -> str:
 
 def lab_notes(fig, header: str, lines: list[str]) -> None:
     """The figure's title (``header``: the claim's verdict and the data set) and, under the panels, its
-    notes, each wrapped to the figure's width; constrained layout makes room for both."""
+    notes, each wrapped to the figure's width; constrained layout makes room for both, and the figure grows
+    by their height (at the font sizes in force, a venue's included), so that the panels keep the height
+    the figure was made with."""
     import textwrap
 
-    fig.suptitle(header, fontsize=fs(7.5), x=0.01, ha="left", multialignment="left")
+    head = fs(7.5)
+    fig.suptitle(header, fontsize=head, x=0.01, ha="left", multialignment="left")
+    grow = (header.count("\n") + 1) * head * 1.25 / 72 + 0.05
     if lines:
         size = fs(6.2)
         chars = max(40, int(fig.get_figwidth() * 72 / (0.56 * size)))   # DejaVu Sans: ~0.55 em a character
         wrapped = [w for ln in lines for w in textwrap.wrap(ln, chars, subsequent_indent="    ")]
         fig.supxlabel("\n".join(wrapped), fontsize=size, x=0.01, ha="left", multialignment="left", color="0.2")
+        grow += len(wrapped) * size * 1.25 / 72 + 0.05
+    w, h = fig.get_size_inches()
+    fig.set_size_inches(w, h + grow)

@@ -153,7 +153,7 @@ def fig_confidence_concentration(results):
     eps_roles = [(e, r) for e, r in epsilon_roles(lab) if r in REQUIRED or role_rows(lab, r)]
     s = lab.settings
     E = lab.epochs
-    fig = figure(DOUBLE, 2.75)
+    fig = figure(DOUBLE, 2.0)
     ax_c, ax_m, ax_a = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.1, 1.1, 1.0]})
 
     from_points = _distribution_panel(ax_c, lab, eps_roles, "confidence", logit, "confidences")
@@ -164,21 +164,23 @@ def fig_confidence_concentration(results):
     for x, (_, role) in enumerate(eps_roles):
         shares = [metric(rows[E], "confidence_below_half") for rows in role_rows(lab, role).values()
                   if rows and len(rows) > E and rows[E] is not None]
-        ax_c.text(x, 0.985, f"{100 * seed_median(shares):.1f} {pct()}\nbelow 1/2", transform=ax_c.get_xaxis_transform(),
-                  ha="center", va="top", fontsize=fs(5.8), color="0.2", linespacing=1.0, gid=f"below-half|{role}")
-    ax_c.set_title("(a) softmax confidence $\\mathrm{max}_k\\, p_k$", fontsize=fs(7.5), loc="left")
+        ax_c.text(x, 0.985, f"{100 * seed_median(shares):.1f}", transform=ax_c.get_xaxis_transform(),
+                  ha="center", va="top", fontsize=fs(5.8), color="0.2", gid=f"below-half|{role}")
+    ax_c.text(-0.03, 0.985, f"{pct()} below 1/2:", transform=ax_c.transAxes, ha="right", va="top", fontsize=fs(5.8),
+              color="0.2")
+    ax_c.set_title("(a) softmax confidence\n$\\mathrm{max}_k\\, p_k$", fontsize=fs(7.5), loc="left")
     ax_c.text(0.99, 0.0, "1/2", transform=ax_c.get_yaxis_transform(), ha="right", va="bottom", fontsize=fs(5.8),
               color="0.45")
 
     _distribution_panel(ax_m, lab, eps_roles, "output_margin", lambda v: np.asarray(v, dtype=float), "margins")
     ax_m.axhline(0.0, color="0.45", lw=0.6, ls="--", zorder=0, gid="boundary")
-    ax_m.set_title("(b) output margin $f_y - \\mathrm{max}_{j\\neq y}\\, f_j$", fontsize=fs(7.5), loc="left")
+    ax_m.set_title("(b) output margin\n$f_y - \\mathrm{max}_{j\\neq y}\\, f_j$", fontsize=fs(7.5), loc="left")
 
     # (c) accuracy against the training eps
     xs = np.array([e for e, _ in eps_roles])
     lines = [("clean", "clean", lambda m: 100 * metric(m, "clean_accuracy"), "black")]
     for k, e in enumerate(s.eps_grid):
-        lines.append((f"robust|{e!r}", f"PGD $\\epsilon$ = {eps_label(float(e))}",
+        lines.append((f"robust|{e!r}", f"PGD $\\epsilon$={eps_label(float(e))}",
                       lambda m, e=e: 100 * metric(m, "robust_accuracy", repr(float(e))), PALETTE[1 + k]))
     for key, label, get, colour in lines:
         table = []
@@ -194,8 +196,9 @@ def fig_confidence_concentration(results):
     ax_a.set_xticklabels([eps_label(e) for e in xs])
     ax_a.set_ylim(0, 100)
     ax_a.set_xlabel(r"training budget $\epsilon$ ($\ell_\infty$)")
-    ax_a.set_title(f"(c) accuracy ({pct()})", fontsize=fs(7.5), loc="left")
-    ax_a.legend(loc="lower right", fontsize=fs(6), handlelength=1.2, borderaxespad=0.2)
+    ax_a.set_title(f"(c) clean and robust\naccuracy ({pct()})", fontsize=fs(7.5), loc="left")
+    ax_a.legend(loc="lower right", fontsize=fs(6), handlelength=1.0, handletextpad=0.4, borderaxespad=0.1,
+                labelspacing=0.3, frameon=True, framealpha=0.85, edgecolor="none", borderpad=0.3)
 
     notes = []
     v = lab.verdicts.get(CLAIM)
@@ -203,7 +206,7 @@ def fig_confidence_concentration(results):
         notes += [text(comparison_line(c)) for c in v["comparisons"]]
     notes.append(text(f"epoch E = {E}; eps = 0 is the ce run; "
                       + ("violins: every evaluation point of every seed; " if from_points else "")
-                      + f"red dots: the seeds' medians; the % below 1/2: the median over the seeds of the share of points with confidence below 1/2; robust accuracy under PGD-{s.eval_steps} (l-inf), "
+                      + f"red dots: the seeds' medians; the numbers on top of (a): the median over the seeds of the percentage of points with confidence below 1/2; robust accuracy under PGD-{s.eval_steps} (l-inf), "
                         f"{s.eval_restarts} restart(s), adversarial training with PGD-{s.train_steps}"))
     lab_notes(fig, text(verdict_line(lab, CLAIM)), notes)
     return fig

@@ -67,7 +67,7 @@ def fig_layer_spectra(results):
     eps = np.array([e for e, _ in eps_roles])
     seeds = sorted(set().union(*(role_rows(lab, r).keys() for _, r in eps_roles)))
     nL = len(layers)
-    fig = figure(DOUBLE, 1.05 + 1.45 * len(STATISTICS))
+    fig = figure(DOUBLE, 0.5 + 1.45 * len(STATISTICS))
     axes = np.atleast_2d(fig.subplots(len(STATISTICS), nL, sharex=True, squeeze=False))
     for i, (stat, label) in enumerate(STATISTICS):
         for j, layer in enumerate(layers):
@@ -94,7 +94,11 @@ def fig_layer_spectra(results):
             if bits:
                 ax.text(0.97, 0.96, "\n".join(bits), transform=ax.transAxes, ha="right", va="top", fontsize=fs(6.3),
                         color=_VERDICT_COLOUR.get(lv["verdict"] if lv else "", "0.25"), gid=f"verdict|{stat}|{layer}")
-            ax.margins(y=0.25)
+            finite = table[np.isfinite(table)]
+            if finite.size:                            # room above the data for the verdict
+                lo, hi = float(finite.min()), float(finite.max())
+                span = (hi - lo) or abs(hi) or 1.0
+                ax.set_ylim(lo - 0.1 * span, hi + 0.5 * span)
             ax.set_xticks(eps)
             ax.set_xticklabels([eps_label(e) for e in eps])
             if i == 0:

@@ -67,12 +67,12 @@ def fig_margin_dynamics(results):
     s = lab.settings
     E, M = lab.epochs, lab.epochs // 2
     eps2 = repr(float(s.middle_eps))
-    cols = (("omega", r"effective weight norm $\omega$", lambda m: metric(m, "effective_weight_norm", "median")),
-            ("gamma", r"effective margin $\gamma$", lambda m: metric(m, "effective_margin", "median")),
-            ("certified", rf"certified: $|\gamma| \leq r$ ({pct()})", lambda m: 100 * metric(m, "certified_fraction")),
-            ("robust", f"robust acc., $\\epsilon$ = {eps_label(s.middle_eps)} ({pct()})",
+    cols = (("omega", "effective\n" r"weight norm $\omega$", lambda m: metric(m, "effective_weight_norm", "median")),
+            ("gamma", "effective\n" r"margin $\gamma$", lambda m: metric(m, "effective_margin", "median")),
+            ("certified", f"certified ({pct()}):\n" r"$|\gamma| \leq r$", lambda m: 100 * metric(m, "certified_fraction")),
+            ("robust", f"robust accuracy ({pct()})\nPGD $\\epsilon$ = {eps_label(s.middle_eps)}",
              lambda m: 100 * metric(m, "robust_accuracy", eps2)))
-    fig = figure(DOUBLE, 3.6)
+    fig = figure(DOUBLE, 2.9)
     axes = fig.subplots(2, 4, sharex=True)
     handles = {}
     for r, pair in enumerate(PAIRS):
