@@ -21,8 +21,6 @@ The title names the saved verdict and the data set; the notes list the saved com
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ..style import DOUBLE, OKABE_ITO, PALETTE, figure, fs, styled, text

@@ -8,8 +8,6 @@ venue sizes are compared with tueplots' own numbers.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import re
 import shutil
