@@ -1,10 +1,15 @@
 """``python -m figures`` (or ``regfigures``): rebuild every figure from saved results.
 
 Each figure is written as PDF (vector, fonts embedded) and PNG (200 dpi, for slides) into ``--out``
-(default ``figures/out/``). Without ``--results`` a quick sweep is run first
-(:func:`verify.sweep.run_sweep`) and its results are plotted. The exit code is 0 when every requested
-figure was written, 1 when one could not be drawn, and 2 for a usage error (unknown figure or format,
-a missing, unreadable or incompatible results file).
+(default ``figures/out/``). The sweep's figures read ``--results``; without it a quick sweep is run first
+(:func:`verify.sweep.run_sweep`) and its results are plotted. The training lab's figures
+(``margin-dynamics``, ``layer-spectra``, ``confidence-concentration``) read ``--dynamics`` (a file of
+``python -m verify dynamics``, with the verdicts it saved beside it); without it they read
+``<out>/quick-dynamics.jsonl``, and the quick lab (``python -m verify dynamics``, its defaults) is run into
+it first, or finished there (``--resume``), when it is missing or unfinished. ``--venue NAME`` sizes every
+figure to a venue's columns and font sizes, taken from tueplots (:func:`figures.style.venue`). The exit
+code is 0 when every requested figure was written, 1 when one could not be drawn, and 2 for a usage
+error (unknown figure, format or venue, a missing, unreadable or incompatible results file).
 
 Text is typeset with LaTeX when a ``latex`` executable is on PATH (unless ``REGFIGURES_USETEX=0``),
 else with mathtext (:func:`figures.style.usetex`). A figure on which the TeX toolchain fails (a
@@ -16,37 +21,57 @@ with mathtext and still written, with one warning line that names it, the cause 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 import traceback
 import warnings
 from pathlib import Path
 
-__all__ = ["main", "build_parser", "load_results", "save_figure", "render", "FORMATS"]
+__all__ = ["main", "build_parser", "load_results", "load_lab_results", "save_figure", "render", "FORMATS",
+           "QUICK_LAB"]
 
 FORMATS = ("pdf", "png", "svg")
 DEFAULT_OUT = Path("figures") / "out"
+#: Where the lab's figures look for (and, without --dynamics, run) the quick lab, inside --out.
+QUICK_LAB = "quick-dynamics.jsonl"
+#: Where the trained-crossing figure looks for (and, without --trained, makes) the checks of the lab's checkpoints.
+QUICK_TRAINED = "quick-trained.jsonl"
 
 _EPILOG = """\
 examples:
-  python -m figures                              quick sweep, then every figure into figures/out/
+  python -m figures                              quick sweep (and quick lab), then every figure into figures/out/
   python -m figures --results results/verify.jsonl
   python -m figures --results results/verify.jsonl --only curvature-small-step --format pdf
   python -m figures --results results/verify.jsonl --only gap-overview emr-limits   two figures
   python -m figures --list                       the figures and what each shows
   python -m figures --only geometry --format png --dpi 150 --out docs   the README picture
+  python -m figures --dynamics results/dynamics.jsonl --only margin-dynamics layer-spectra
+  python -m figures --venue icml2024             every figure at ICML 2024's column widths and font sizes
+                                                 (needs tueplots: pip install -e ".[figures]")
 """
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m figures",
-        description="Rebuild every figure of the paper from saved results (a JSON-lines file written by "
-                    "`python -m verify`), as PDF for the paper and PNG for slides. The figures only plot saved "
-                    "values; they compute no claim.",
+        description="Rebuild every figure of the paper from saved results (the JSON-lines files written by "
+                    "`python -m verify` and by the training lab, `python -m verify dynamics`), as PDF for the paper "
+                    "and PNG for slides, optionally sized for a venue. The figures only plot saved values and "
+                    "verdicts; they compute no claim.",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--results", metavar="FILE", help="results file to plot (default: run a quick sweep first and "
                                                       "plot its results)")
+    p.add_argument("--trained", metavar="FILE",
+                   help="checks of the lab's checkpoints (python -m verify --trained) for the trained-crossing figure, "
+                        f"which sets them beside the sweep's (default: OUT/{QUICK_TRAINED}, made first from the lab's "
+                        "results when it is missing or unfinished)")
+    p.add_argument("--dynamics", metavar="FILE",
+                   help="training-lab results (python -m verify dynamics; its verdicts beside it) for the lab's figures "
+                        f"(default: OUT/{QUICK_LAB}, running the quick lab into it first when it is missing or unfinished)")
+    p.add_argument("--venue", metavar="NAME",
+                   help="size every figure to this venue's column widths and font sizes, from tueplots (e.g. icml2024, "
+                        "neurips2024, iclr2024; needs the 'figures' extra)")
     p.add_argument("--out", metavar="DIR", default=str(DEFAULT_OUT), help=f"output folder (default {DEFAULT_OUT}/)")
     p.add_argument("--only", metavar="NAME", nargs="+", help="build only these figures (see --list)")
     p.add_argument("--list", action="store_true", help="list the figures with a one-line caption each, and exit")
@@ -107,15 +132,71 @@ def _quick_sweep(out_dir: Path) -> Path:
     return path
 
 
+def load_lab_results(path):
+    """:func:`figures.plots._lab.load_lab` (the lab's records and the verdicts saved beside them), its
+    warnings (skipped partial lines) printed to stderr."""
+    from .plots._lab import load_lab
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        lab = load_lab(path)
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    return lab
+
+
+def _quick_trained(out_dir: Path, lab_path: Path) -> Path:
+    """Check every claim on the checkpoints of the lab run ``lab_path`` into ``out_dir/QUICK_TRAINED``
+    (``python -m verify --trained LAB --out ... --resume``: only the missing checks run); its report goes to
+    stderr. Return the path."""
+    import contextlib
+
+    from verify.cli import main as verify_main
+
+    path = out_dir / QUICK_TRAINED
+    print(f"no --trained given: checking the claims on the checkpoints of {lab_path} into {path} "
+          f"(python -m verify --trained {lab_path} --out {path} --resume)", file=sys.stderr)
+    with contextlib.redirect_stdout(sys.stderr):
+        code = verify_main(["--trained", str(lab_path), "--out", str(path), "--resume", "--no-progress"])
+    if code == 2 or not path.is_file():
+        raise RuntimeError(f"the checks of the lab's checkpoints could not run into {path} (the error above); pass "
+                           f"--trained FILE written by python -m verify --trained")
+    return path
+
+
+def _quick_lab(out_dir: Path, progress: bool = True) -> Path:
+    """Run the quick training lab (``python -m verify dynamics`` with its defaults) into ``out_dir/QUICK_LAB``,
+    resuming what is there (nothing to do when it is finished: the lab then only judges it again); return
+    its path. Its report goes to stderr."""
+    try:
+        from verify.dynamics.cli import main as lab_main
+    except ImportError as exc:
+        raise RuntimeError(f"cannot run the quick training lab: verify.dynamics is not available ({exc}); pass "
+                           f"--dynamics FILE written by `python -m verify dynamics`") from None
+    path = out_dir / QUICK_LAB
+    out_dir.mkdir(parents=True, exist_ok=True)
+    print(f"no --dynamics given: {'finishing' if path.exists() else 'running'} the quick training lab in {path} "
+          f"(python -m verify dynamics --out {path} --resume; minutes when it has runs left)", file=sys.stderr)
+    with contextlib.redirect_stdout(sys.stderr):
+        code = lab_main(["--out", str(path), "--resume"] + ([] if progress else ["--no-progress"]))
+    if code == 2:
+        raise RuntimeError(f"the quick training lab could not run in {path} (the error above); delete the file to "
+                           f"run it afresh, or pass --dynamics FILE")
+    if code != 0:
+        print(f"warning: a run of the quick training lab failed or diverged; its seeds are missing from the lab's "
+              f"figures", file=sys.stderr)
+    return path
+
+
 def save_figure(fig, out_dir: Path, name: str, formats, dpi: int | None = None,
-                tex: bool | None = None) -> list[Path]:
-    """Write ``fig`` as ``out_dir/name.<fmt>`` for each format (inside the figure style, with the ``tex`` the
-    figure was drawn with; ``None``: :func:`figures.style.usetex`); return the paths."""
+                tex: bool | None = None, venue=None) -> list[Path]:
+    """Write ``fig`` as ``out_dir/name.<fmt>`` for each format (inside the figure style, with the ``tex`` and
+    the ``venue`` the figure was drawn with; ``tex=None``: :func:`figures.style.usetex`); return the paths."""
     from .style import DPI, style
 
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
-    with style(tex):
+    with style(tex, venue):
         for fmt in formats:
             path = out_dir / f"{name}.{fmt}"
             meta = {"pdf": {"CreationDate": None, "Creator": "regfigures"}, "png": {"Software": "regfigures"},
@@ -131,9 +212,9 @@ def _tex_warning(name: str, cause: str) -> str:
 
 
 def render(spec, results, out_dir: Path, formats, dpi: int | None = None,
-           on_tex_error=None) -> tuple[list[Path], str | None]:
-    """Draw the figure ``spec`` of ``results`` and write it (:func:`save_figure`); return the paths and
-    ``None``. When LaTeX typesets the text and the TeX toolchain fails on this figure, call
+           on_tex_error=None, venue=None) -> tuple[list[Path], str | None]:
+    """Draw the figure ``spec`` of ``results`` (sized for ``venue``) and write it (:func:`save_figure`);
+    return the paths and ``None``. When LaTeX typesets the text and the TeX toolchain fails on this figure, call
     ``on_tex_error(cause)`` with the one-line cause (:func:`figures.style.tex_error`), draw and write the
     figure again with mathtext, and return the paths and the cause. Any other error (:class:`NoDataError`
     included) propagates, and so does an error of the mathtext drawing."""
@@ -141,14 +222,16 @@ def render(spec, results, out_dir: Path, formats, dpi: int | None = None,
 
     tex = usetex()
     try:
-        return save_figure(spec.draw(results, tex=tex), out_dir, spec.name, formats, dpi, tex=tex), None
+        return save_figure(spec.draw(results, tex=tex, venue=venue), out_dir, spec.name, formats, dpi, tex=tex,
+                           venue=venue), None
     except Exception as exc:
         cause = tex_error(exc) if tex else None
         if cause is None:
             raise
     if on_tex_error is not None:
         on_tex_error(cause)
-    return save_figure(spec.draw(results, tex=False), out_dir, spec.name, formats, dpi, tex=False), cause
+    return save_figure(spec.draw(results, tex=False, venue=venue), out_dir, spec.name, formats, dpi, tex=False,
+                       venue=venue), cause
 
 
 def main(argv=None) -> int:
@@ -175,19 +258,53 @@ def main(argv=None) -> int:
         return _fail(f"unknown figure {', '.join(map(repr, unknown))}; the figures are: {', '.join(FIGURES)}")
     chosen = [FIGURES[n] for n in dict.fromkeys(args.only)] if args.only else list(FIGURES.values())
     out_dir = Path(args.out)
+    venue = None
+    if args.venue:
+        from .style import VenueError, venue as find_venue
+
+        try:
+            venue = find_venue(args.venue)
+        except VenueError as exc:
+            return _fail(str(exc))
 
     from verify.gap import ResultsError
 
-    results: list = []
-    if any(s.needs_results for s in chosen):
+    data: dict = {"sweep": [], "lab": None, "trained": []}
+    sources = {s.reads for s in chosen if s.needs_results}
+    if "sweep" in sources or "trained" in sources:          # the trained networks are drawn beside the sweep's
         try:
             path = Path(args.results) if args.results else _quick_sweep(out_dir)
-            results = load_results(path)
+            data["sweep"] = load_results(path)
         except ResultsError as exc:
             return _fail(str(exc))
         except RuntimeError as exc:
             return _fail(str(exc))
-        print(f"plotting {len(results)} results record(s) from {path}", file=sys.stderr)
+        print(f"plotting {len(data['sweep'])} results record(s) from {path}", file=sys.stderr)
+    if "lab" in sources:
+        try:
+            lab_path = Path(args.dynamics) if args.dynamics else _quick_lab(out_dir, progress=not args.no_progress)
+            data["lab"] = load_lab_results(lab_path)
+        except (ResultsError, RuntimeError) as exc:
+            return _fail(str(exc))
+        print(f"plotting {len(data['lab'].records)} lab record(s) from {lab_path}"
+              + (f" ({data['lab'].verdict_note})" if data["lab"].verdict_note else ""), file=sys.stderr)
+    if "trained" in sources:
+        try:
+            if args.trained:
+                trained_path = Path(args.trained)
+            else:
+                lab_path = Path(args.dynamics) if args.dynamics else _quick_lab(out_dir, progress=not args.no_progress)
+                trained_path = _quick_trained(out_dir, lab_path)
+            trained = load_results(trained_path)
+        except (ResultsError, RuntimeError) as exc:
+            return _fail(str(exc))
+        if not any(r.get("network", {}).get("trained") for r in trained):
+            return _fail(f"{trained_path} holds no check of a lab checkpoint (write it with python -m verify --trained)")
+        data["trained"] = trained + data["sweep"]
+        print(f"plotting {len(trained)} checkpoint check(s) from {trained_path}", file=sys.stderr)
+    if venue is not None:
+        print(f"sizing for {venue.name} (tueplots): column {venue.single:.4g} in, text width {venue.double:.4g} in, "
+              f"{venue.fonts.get('font.size', 0):g} pt text", file=sys.stderr)
 
     from tqdm.auto import tqdm
 
@@ -199,7 +316,8 @@ def main(argv=None) -> int:
         bar.set_postfix_str(spec.name)
         t0 = time.perf_counter()
         try:
-            paths, tex_cause = render(spec, results, out_dir, formats, args.dpi, on_tex_error=lambda cause, n=spec.name:
+            paths, tex_cause = render(spec, data[spec.reads] if spec.needs_results else None, out_dir, formats,
+                                      args.dpi, venue=venue, on_tex_error=lambda cause, n=spec.name:
                                       tqdm.write(_tex_warning(n, cause), file=sys.stderr))
         except NoDataError as exc:
             skipped.append(spec.name)

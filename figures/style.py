@@ -11,6 +11,15 @@ font), :func:`tex_error` recognises the error and the command line draws that fi
 mathtext. The text stays text in the PDFs: mathtext embeds TrueType fonts (``pdf.fonttype = 42``),
 LaTeX its own Type 1 fonts.
 
+A *venue* (``style(venue="icml2024")``, ``python -m figures --venue icml2024``) sizes the figures for a
+conference's page: :func:`venue` takes the column widths and the font sizes from ``tueplots`` (an optional
+dependency, the ``figures`` extra), never from a table of our own. Inside ``style(venue=...)`` a figure of
+width :data:`SINGLE` made by :func:`figure` gets the venue's column width, one of width :data:`DOUBLE`
+its full text width (on a one-column venue both get the text width, tueplots' default there), its height
+scaled by the same factor; the font sizes are the venue's; and a figure is saved at exactly that size
+(no tight bounding box), so that it goes into the paper at 100 %. Font sizes that a figure gives
+explicitly are written at the default 8-pt base through :func:`fs`, which scales them with the venue's.
+
 >>> import matplotlib as mpl
 >>> with style():
 ...     mpl.rcParams["pdf.fonttype"]
@@ -21,12 +30,16 @@ False
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import os
 import shutil
+from dataclasses import dataclass, field
 
 __all__ = ["SINGLE", "DOUBLE", "PALETTE", "OKABE_ITO", "GROUP_COLOURS", "DIVERGING", "rc", "style", "usetex",
-           "text", "group_colour", "DPI", "styled", "figure", "tex_error"]
+           "text", "group_colour", "DPI", "styled", "figure", "tex_error", "Venue", "VenueError", "venue",
+           "venues", "current_venue", "fs", "BASE_FONT_SIZE"]
 
 #: Figure widths in inches: one column and the full text width of a two-column paper.
 SINGLE = 3.3
@@ -48,6 +61,88 @@ GROUP_COLOURS = {
 }
 #: A diverging colormap centred at 0 for signed matrices.
 DIVERGING = "RdBu_r"
+#: The base font size of the default style (points); :func:`fs` scales sizes given against it.
+BASE_FONT_SIZE = 8.0
+
+
+class VenueError(ValueError):
+    """A venue that cannot be used: tueplots is not installed, or it does not know the venue."""
+
+
+@dataclass(frozen=True)
+class Venue:
+    """A venue's page, as tueplots gives it: ``single`` the width of one column, ``double`` the full text
+    width (inches; equal on a one-column venue), and ``fonts`` the rc font sizes."""
+
+    name: str
+    single: float
+    double: float
+    fonts: dict = field(default_factory=dict)
+
+    @property
+    def columns(self) -> int:
+        return 1 if self.single == self.double else 2
+
+    def scale(self, width: float) -> float:
+        """The factor that takes a default-style width to this venue's: :data:`SINGLE` -> ``single``,
+        :data:`DOUBLE` -> ``double`` (a width nearer SINGLE than DOUBLE counts as one column)."""
+        return self.single / SINGLE if width <= (SINGLE + DOUBLE) / 2 else self.double / DOUBLE
+
+
+_VENUE: contextvars.ContextVar = contextvars.ContextVar("regfigures_venue", default=None)
+
+_TUEPLOTS_MISSING = "--venue needs tueplots: pip install -e \".[figures]\" (or pip install tueplots)"
+
+
+def _tueplots():
+    try:
+        from tueplots import figsizes, fontsizes
+    except ImportError:
+        raise VenueError(_TUEPLOTS_MISSING) from None
+    return figsizes, fontsizes
+
+
+def venues() -> list[str]:
+    """The venues tueplots knows both the font sizes and the figure sizes of (a :class:`VenueError` when
+    tueplots is not installed)."""
+    figsizes, fontsizes = _tueplots()
+    names = [n for n in dir(fontsizes) if not n.startswith("_") and callable(getattr(fontsizes, n))]
+    return sorted(n for n in names if hasattr(figsizes, n + "_half") or callable(getattr(figsizes, n, None)))
+
+
+def _width(fn) -> float:
+    return float(fn()["figure.figsize"][0])
+
+
+@functools.lru_cache(maxsize=None)
+def venue(name: str) -> Venue:
+    """The :class:`Venue` ``name`` (e.g. ``"icml2024"``) from tueplots: ``figsizes.<name>_half()`` and
+    ``<name>_full()`` give the column and text widths of a two-column venue, ``figsizes.<name>()`` the text
+    width of a one-column one, ``fontsizes.<name>()`` the font sizes. A :class:`VenueError` with a one-line
+    message when tueplots is missing or does not know ``name``."""
+    figsizes, fontsizes = _tueplots()
+    known = venues()
+    if name not in known:
+        raise VenueError(f"unknown venue {name!r}; tueplots knows: {', '.join(known)}")
+    if hasattr(figsizes, name + "_half"):
+        single, double = _width(getattr(figsizes, name + "_half")), _width(getattr(figsizes, name + "_full"))
+    else:
+        single = double = _width(getattr(figsizes, name))
+    fonts = {k: float(v) for k, v in getattr(fontsizes, name)().items()}
+    return Venue(name, single, double, fonts)
+
+
+def current_venue() -> Venue | None:
+    """The venue of the enclosing ``style(venue=...)``, or None (the default style)."""
+    return _VENUE.get()
+
+
+def fs(size: float) -> float:
+    """A font size written against the default base (:data:`BASE_FONT_SIZE`, 8 pt), scaled to the current
+    base font size (a venue's): ``fs(6.5)`` is 6.5 in the default style and 6.5 * 9/8 at a 9-pt venue."""
+    import matplotlib as mpl
+
+    return size * float(mpl.rcParams["font.size"]) / BASE_FONT_SIZE
 
 
 def usetex() -> bool:
@@ -58,8 +153,9 @@ def usetex() -> bool:
     return shutil.which("latex") is not None
 
 
-def rc(tex: bool | None = None) -> dict:
-    """The rc settings of every figure (a fresh dict; ``tex`` overrides :func:`usetex`)."""
+def rc(tex: bool | None = None, venue: "Venue | None" = None) -> dict:
+    """The rc settings of every figure (a fresh dict; ``tex`` overrides :func:`usetex`), with a
+    :class:`Venue`'s font sizes, and its figures saved at their exact size, when ``venue`` is given."""
     from cycler import cycler
 
     tex = usetex() if tex is None else tex
@@ -86,25 +182,46 @@ def rc(tex: bool | None = None) -> dict:
         "pdf.fonttype": 42, "ps.fonttype": 42, "svg.fonttype": "none",
         "pdf.compression": 9,
     }
+    if venue is not None:
+        d.update(venue.fonts)
+        d["figure.titlesize"] = venue.fonts.get("axes.titlesize", d["figure.titlesize"])
+        d["savefig.bbox"] = None                # the page's size, not a tight crop of it
+        d["savefig.pad_inches"] = 0.015
     return d
 
 
-def style(tex: bool | None = None):
-    """A context manager applying :func:`rc` (and only inside it)."""
+@contextlib.contextmanager
+def style(tex: bool | None = None, venue: "Venue | str | None" = None):
+    """A context manager applying :func:`rc` (and only inside it); with ``venue`` (a :class:`Venue` or its
+    name), the venue's font sizes, and :func:`figure` sizes its figures to the venue's columns.
+
+    >>> with style(venue=Venue("demo", 3.0, 6.0, {"font.size": 9.0})):
+    ...     figure(SINGLE).get_size_inches().tolist(), figure(DOUBLE, 2.3).get_size_inches().round(9).tolist(), fs(8)
+    ([3.0, 2.25], [6.0, 2.0], 9.0)
+    >>> figure(SINGLE).get_size_inches().tolist()   # outside: the default widths
+    [3.3, 2.4749999999999996]
+    """
     import matplotlib as mpl
 
-    return mpl.rc_context(rc(tex))
+    v = globals()["venue"](venue) if isinstance(venue, str) else venue
+    token = _VENUE.set(v)
+    try:
+        with mpl.rc_context(rc(tex, v)):
+            yield
+    finally:
+        _VENUE.reset(token)
 
 
 def styled(fn):
     """Decorate a figure function so that it draws inside :func:`style` (its figure keeps the look when
     it is saved inside :func:`style` too, as the command line does). The decorated function takes one
-    more keyword, ``tex``: ``True`` typesets its text with LaTeX, ``False`` with mathtext, ``None`` (the
-    default) as :func:`usetex` says. Save the figure inside ``style(tex)`` with the same ``tex``."""
+    more keywords: ``tex``, ``True`` typesets its text with LaTeX, ``False`` with mathtext, ``None`` (the
+    default) as :func:`usetex` says; and ``venue`` (a :class:`Venue` or its name; default: the enclosing
+    style's). Save the figure inside ``style(tex, venue)`` with the same ``tex`` and ``venue``."""
 
     @functools.wraps(fn)
-    def wrapper(*args, tex: bool | None = None, **kwargs):
-        with style(tex):
+    def wrapper(*args, tex: bool | None = None, venue=None, **kwargs):
+        with style(tex, venue if venue is not None else current_venue()):
             return fn(*args, **kwargs)
 
     return wrapper
@@ -151,10 +268,15 @@ def tex_error(exc: BaseException) -> str | None:
 
 
 def figure(width: float = SINGLE, height: float | None = None):
-    """A new matplotlib Figure (not registered with pyplot, so nothing global is touched)."""
+    """A new matplotlib Figure (not registered with pyplot, so nothing global is touched), ``width`` x
+    ``height`` inches (default height 0.75 ``width``); inside ``style(venue=...)`` both are scaled to the
+    venue's columns (:meth:`Venue.scale`)."""
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(width, height if height is not None else width * 0.75))
+    height = height if height is not None else width * 0.75
+    v = current_venue()
+    k = v.scale(width) if v is not None else 1.0
+    return Figure(figsize=(width * k, height * k))
 
 
 _TEX_SPECIAL = {"\\": r"\textbackslash{}", "_": r"\_", "^": r"\^{}", "%": r"\%", "&": r"\&", "#": r"\#",

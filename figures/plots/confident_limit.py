@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..style import SINGLE, figure, styled
+from ..style import SINGLE, figure, fs, styled
 from ._data import SERIES_LABELS, decade_ticks, prefer_float64, require, select
 
 __all__ = ["fig_confident_limit", "CAPTION", "SUMMARY", "SERIES_ORDER"]
@@ -76,7 +76,7 @@ def fig_confident_limit(results: list[dict]):
                            label=SERIES_LABELS.get(n, n))[0] for n in shown]
         if ax is ax_up and ref is not None:
             handles.append(ax.plot([], [], color="black", lw=0.8, ls=(0, (4, 3)), label="$c^2$ reference")[0])
-        ax.legend(handles=handles, loc="upper left" if ax is ax_up else "lower left", fontsize=6.5,
+        ax.legend(handles=handles, loc="upper left" if ax is ax_up else "lower left", fontsize=fs(6.5),
                   handlelength=2.2)
     for ax in (ax_up, ax_down):
         decade_ticks(ax, "y", max_ticks=6)
@@ -84,5 +84,5 @@ def fig_confident_limit(results: list[dict]):
     n = len(pairs)
     ax_up.text(0.98, 0.04, f"{n} point{'s' if n != 1 else ''}, each swept over $c$\n"
                            f"{', '.join(sorted({g.dtype for _, g in pairs}))}",
-               transform=ax_up.transAxes, ha="right", va="bottom", fontsize=6.5, color="0.35")
+               transform=ax_up.transAxes, ha="right", va="bottom", fontsize=fs(6.5), color="0.35")
     return fig

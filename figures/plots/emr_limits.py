@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..style import DOUBLE, OKABE_ITO, SINGLE, figure, styled, text
+from ..style import DOUBLE, OKABE_ITO, SINGLE, figure, fs, styled, text
 from ._data import finite, prefer_float64, require, select
 
 __all__ = ["fig_emr_limits", "band", "CAPTION", "SUMMARY"]
@@ -129,9 +129,9 @@ def fig_emr_limits(results: list[dict], examples: int = 3):
             ax.set_ylabel(r"$R_{\mathrm{EMR}} = \|J^\top \mathrm{softmax}(f/T)\|^2$")
         arch = text(str(rec.get("network", {}).get("id", g.arch)))
         sep = "\n" if len(arch) > 24 else ", "       # a long network id would run into the next panel's title
-        ax.set_title(f"{arch}{sep}point {g.extra.get('point', 0)}", fontsize=7, loc="left", color="0.3")
+        ax.set_title(f"{arch}{sep}point {g.extra.get('point', 0)}", fontsize=fs(7), loc="left", color="0.3")
     hs = [handles["emr"]] + [handles[gid][0] for gid in ("cold", "hot") if gid in handles]
     labels = [r"$R_{\mathrm{EMR}}(T)$"] + [handles[gid][1] for gid in ("cold", "hot") if gid in handles]
-    fig.legend(hs, labels, loc="outside upper center", ncol=len(hs), fontsize=7, frameon=False,
+    fig.legend(hs, labels, loc="outside upper center", ncol=len(hs), fontsize=fs(7), frameon=False,
                handler_map={tuple: HandlerTuple(ndivide=1, pad=0)})
     return fig

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from ..style import SINGLE, figure, group_colour, styled
+from ..style import SINGLE, figure, fs, group_colour, styled
 from ._data import decade_ticks, group_key, group_label, interior, log_floor, require, select
 
 __all__ = ["fig_float_error", "CAPTION", "SUMMARY"]
@@ -78,5 +78,5 @@ def fig_float_error(results: list[dict]):
     decade_ticks(ax, "x")
     ax.set_xlabel(r"computed bound on $|J_{\mathrm{float}} - J_{\mathrm{exact}}|$ (per entry)")
     ax.set_ylabel(r"true error $|J_{\mathrm{float}} - J_{\mathrm{exact}}|$")
-    ax.legend(loc="upper left", fontsize=6.5, markerscale=2.5, handletextpad=0.2)
+    ax.legend(loc="upper left", fontsize=fs(6.5), markerscale=2.5, handletextpad=0.2)
     return fig

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from ..style import DOUBLE, figure, group_colour, styled, text
+from ..style import DOUBLE, figure, fs, group_colour, styled, text
 from ._data import decade_ticks, group_key, group_label, interior, log_floor, order_claims, require, select
 
 __all__ = ["fig_gap_overview", "CAPTION", "SUMMARY"]
@@ -99,7 +99,7 @@ def fig_gap_overview(results: list[dict]):
         note += f"\n{row['kinks']} kink{'s' if row['kinks'] != 1 else ''}"
         note += f" $\\cdot$ {row['excluded']} outside assumptions" if row["excluded"] else ""
         ax.annotate(note, xy=(1.0, y0), xycoords=("axes fraction", "data"), xytext=(4, 0),
-                    textcoords="offset points", va="center", ha="left", fontsize=6.5, color="0.25",
+                    textcoords="offset points", va="center", ha="left", fontsize=fs(6.5), color="0.25",
                     annotation_clip=False)
         if r:
             ax.axhline(y0 + 0.5, color="0.85", lw=0.5, zorder=0)

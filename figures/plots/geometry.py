@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..style import DOUBLE, OKABE_ITO, figure, styled
+from ..style import DOUBLE, OKABE_ITO, figure, fs, styled
 
 __all__ = ["fig_geometry", "CAPTION", "SUMMARY", "teaching_network", "BOX", "POINT", "DIRECTION"]
 
@@ -126,7 +126,7 @@ def fig_geometry(results: list[dict] | None = None, network=None, box=BOX, point
     ax_all.plot(*x, "o", color="black", ms=3.5, zorder=6)
     for k, (_, c) in sorted(best.items()):
         ax_all.text(*c, _CLASS_NAMES[k] if k < len(_CLASS_NAMES) else f"class {k + 1}", ha="center",
-                    va="center", fontsize=7, zorder=7,
+                    va="center", fontsize=fs(7), zorder=7,
                     bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8))
     xmin, xmax, ymin, ymax = (float(rational(v, what="box")) for v in box)
     ax_all.set_xlim(xmin, xmax)
@@ -149,7 +149,7 @@ def fig_geometry(results: list[dict] | None = None, network=None, box=BOX, point
     zx, zy = (centre[0] - half, centre[0] + half), (centre[1] - half, centre[1] + half)
     ax_all.add_patch(Rectangle((zx[0], zy[0]), 2 * half, 2 * half, fill=False, ec="black", lw=0.7, ls="--",
                                zorder=5))
-    ax_all.text(zx[0], zy[1], "(b)", ha="left", va="bottom", fontsize=7, zorder=7)
+    ax_all.text(zx[0], zy[1], "(b)", ha="left", va="bottom", fontsize=fs(7), zorder=7)
 
     draw_regions(ax_zoom, 0.6)
     ax_zoom.add_patch(Polygon(home_poly, closed=True, facecolor="white", alpha=0.55, edgecolor="none",
@@ -162,7 +162,7 @@ def fig_geometry(results: list[dict] | None = None, network=None, box=BOX, point
         ax_zoom.plot(*zip(x, foot), color=OKABE_ITO["blue"], lw=1.1, zorder=5)
         mid = (x + foot) / 2
         ax_zoom.annotate(r"$r(x)$", mid, xytext=(-3, 3), textcoords="offset points", color=OKABE_ITO["blue"],
-                         ha="right", va="bottom", fontsize=8, zorder=8,
+                         ha="right", va="bottom", fontsize=fs(8), zorder=8,
                          bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.7))
     # gamma(x): the local decision line and the perpendicular to it
     if geo.margin_foot is not None:
@@ -178,7 +178,7 @@ def fig_geometry(results: list[dict] | None = None, network=None, box=BOX, point
         corner = np.array([mf - s * u, mf - s * u + s * t, mf + s * t])
         ax_zoom.plot(corner[:, 0], corner[:, 1], color=OKABE_ITO["green"], lw=0.8, zorder=6)
         ax_zoom.annotate(r"$\gamma(x)$", (x + mf) / 2, xytext=(-3, -3), textcoords="offset points",
-                         color=OKABE_ITO["green"], ha="right", va="top", fontsize=8, zorder=8,
+                         color=OKABE_ITO["green"], ha="right", va="top", fontsize=fs(8), zorder=8,
                          bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.7))
     # t*: the exit along z
     if exit_pt is not None:
@@ -187,10 +187,10 @@ def fig_geometry(results: list[dict] | None = None, network=None, box=BOX, point
                                           gid="exit"))
         ax_zoom.plot(*exit_pt, "o", ms=3, color=OKABE_ITO["vermillion"], zorder=7)
         ax_zoom.annotate(r"$x + t^* z$", exit_pt, xytext=(4, -4), textcoords="offset points",
-                         color=OKABE_ITO["vermillion"], ha="left", va="top", fontsize=8, zorder=8,
+                         color=OKABE_ITO["vermillion"], ha="left", va="top", fontsize=fs(8), zorder=8,
                          bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.7))
     ax_zoom.plot(*x, "o", color="black", ms=4, zorder=8)
-    ax_zoom.annotate("$x$", x, xytext=(-4, -4), textcoords="offset points", ha="right", va="top", fontsize=9,
+    ax_zoom.annotate("$x$", x, xytext=(-4, -4), textcoords="offset points", ha="right", va="top", fontsize=fs(9),
                      zorder=8)
     ax_zoom.set_xlim(*zx)
     ax_zoom.set_ylim(*zy)
@@ -203,7 +203,7 @@ def fig_geometry(results: list[dict] | None = None, network=None, box=BOX, point
         rel = r"\leq" if gamma <= r else ">"
         lines.append(rf"$\gamma(x) = {gamma:.3g} {rel} r(x)$")
         lines.append("(exact distance to the decision boundary)" if gamma <= r else "(a first-order estimate)")
-    ax_zoom.text(0.98, 0.98, "\n".join(lines), transform=ax_zoom.transAxes, ha="right", va="top", fontsize=7,
+    ax_zoom.text(0.98, 0.98, "\n".join(lines), transform=ax_zoom.transAxes, ha="right", va="top", fontsize=fs(7),
                  zorder=9, bbox=dict(boxstyle="round,pad=0.3", fc="white", ec="0.6", lw=0.5, alpha=0.92))
     from matplotlib.lines import Line2D
 
@@ -212,7 +212,7 @@ def fig_geometry(results: list[dict] | None = None, network=None, box=BOX, point
                Line2D([], [], color=_HOME, lw=1.3, ls=(0, (3, 1.5)), label="region of $x$"),
                Line2D([], [], color=OKABE_ITO["green"], lw=1.0, ls=(0, (1, 1.5)),
                       label=r"local decision line $f_y = f_j$")]
-    fig.legend(handles=handles, loc="outside lower center", ncol=4, fontsize=7, frameon=False)
+    fig.legend(handles=handles, loc="outside lower center", ncol=4, fontsize=fs(7), frameon=False)
     return fig
 
 

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from ..style import DIVERGING, DOUBLE, figure, styled, text
+from ..style import DIVERGING, DOUBLE, figure, fs, styled, text
 from ._data import M_LABELS, prefer_float64, require, select
 
 __all__ = ["fig_gram_unification", "CAPTION", "SUMMARY", "ORDER"]
@@ -55,18 +55,18 @@ def fig_gram_unification(results: list[dict], example: int = 0):
         im = ax.imshow(shown, cmap=DIVERGING, vmin=-1, vmax=1, interpolation="nearest", gid=f"matrix|{name}")
         ax.set_xticks([])
         ax.set_yticks(range(K) if i % ncol == 0 else [])
-        ax.set_yticklabels([str(k + 1) for k in range(K)] if i % ncol == 0 else [], fontsize=6)
+        ax.set_yticklabels([str(k + 1) for k in range(K)] if i % ncol == 0 else [], fontsize=fs(6))
         ax.tick_params(length=0, pad=1)
         for sp in ax.spines.values():
             sp.set_visible(False)
         if name == "G":
-            ax.set_title(r"$G = J J^\top$" + "\n(Gram matrix of\nthe logit gradients)", fontsize=6.5)
+            ax.set_title(r"$G = J J^\top$" + "\n(Gram matrix of\nthe logit gradients)", fontsize=fs(6.5))
         else:                                   # three short lines: the panels are a quarter of a page wide
             reg, mdef = M_LABELS.get(name, (text(name), ""))
             ax.set_title(f"{reg}:  {mdef}\n" + r"$\langle G, M\rangle$ = " + _fmt(inner.get(name))
-                         + f"\ndefinition: {_fmt(definition.get(name))}", fontsize=6.5)
+                         + f"\ndefinition: {_fmt(definition.get(name))}", fontsize=fs(6.5))
         ax.text(0.5, -0.03, text("max |entry| = ") + f"{scale:.3g}", transform=ax.transAxes, ha="center", va="top",
-                fontsize=6, color="0.35")
+                fontsize=fs(6), color="0.35")
     spare = list(axes[len(panels):])
     for ax in spare:
         ax.axis("off")
@@ -76,9 +76,9 @@ def fig_gram_unification(results: list[dict], example: int = 0):
             cb = fig.colorbar(im, cax=cax)
         else:
             cb = fig.colorbar(im, ax=list(axes), shrink=0.7, aspect=30, pad=0.01)
-        cb.set_label(text("entry / max |entry|"), fontsize=6.5)
+        cb.set_label(text("entry / max |entry|"), fontsize=fs(6.5))
         cb.ax.tick_params(labelsize=6)
     arch = text(str(rec.get("network", {}).get("id", g.arch)))
-    fig.suptitle(f"one example (point {g.extra.get('point', 0)}, {arch}, {g.dtype}, K = {K})", fontsize=7,
+    fig.suptitle(f"one example (point {g.extra.get('point', 0)}, {arch}, {g.dtype}, K = {K})", fontsize=fs(7),
                  color="0.3", x=0.01, ha="left")
     return fig

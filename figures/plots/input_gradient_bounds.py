@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from ..style import DOUBLE, OKABE_ITO, figure, styled, text
+from ..style import DOUBLE, OKABE_ITO, figure, fs, styled, text
 from ._data import interior, log_floor, select
 
 __all__ = ["fig_input_gradient_bounds", "CAPTION", "SUMMARY", "relative_slacks"]
@@ -103,11 +103,11 @@ def fig_input_gradient_bounds(results: list[dict]):
             if d["skipped"]:
                 note += f" $\\cdot$ {d['skipped']} with rhs $\\leq$ 0"
             ax.annotate(note, xy=(1.0, y0 + 0.35), xycoords=("axes fraction", "data"), xytext=(4, 0),
-                        textcoords="offset points", va="center", ha="left", fontsize=6.5, color="0.25",
+                        textcoords="offset points", va="center", ha="left", fontsize=fs(6.5), color="0.25",
                         annotation_clip=False)
             ax.axhline(y0, color="0.75", lw=0.5, zorder=0)
         ax.set_yticks([len(names) - 1 - r + 0.35 for r in range(len(names))])
-        ax.set_yticklabels([text(n) for n in names], fontsize=6.5)
+        ax.set_yticklabels([text(n) for n in names], fontsize=fs(6.5))
         ax.tick_params(axis="y", length=0)
         ax.spines["left"].set_visible(False)
         ax.set_ylim(-0.15, len(names))

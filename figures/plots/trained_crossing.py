@@ -20,7 +20,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from ..style import OKABE_ITO, SINGLE, figure, styled
+from ..style import OKABE_ITO, SINGLE, figure, fs, styled
 from ._data import NoDataError
 
 __all__ = ["fig_trained_crossing", "CAPTION", "SUMMARY", "cure_range_share"]
@@ -131,5 +131,5 @@ def fig_trained_crossing(results: list[dict]):
     ax_b.set_title("(b) points whose region changed", loc="left")
     ax_b.set_xscale("log")
     ax_b.set_xlabel(r"per-input step $h/\sqrt{D}$")
-    ax_a.legend(loc="upper left", fontsize=5.8)
+    ax_a.legend(loc="upper left", fontsize=fs(5.8))
     return fig

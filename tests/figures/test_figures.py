@@ -177,16 +177,31 @@ def results(results_file):
 
 
 @pytest.fixture(scope="module")
-def built(results):
+def trained(trained_file, results):
+    """What the trained-crossing figure reads: the checks of the lab fixture's checkpoints, then the sweep's."""
+    return read_results(trained_file) + results
+
+
+def _input(spec, results, lab, trained=None):
+    """What the figure ``spec`` reads: the sweep's records, the lab's results, the trained checks beside the
+    sweep's, or nothing."""
+    if not spec.needs_results:
+        return None
+    return {"lab": lab, "trained": trained}.get(spec.reads, results)
+
+
+@pytest.fixture(scope="module")
+def built(results, lab, trained):
     """Every figure, built once."""
-    figs = {name: spec.function(results if spec.needs_results else None) for name, spec in FIGURES.items()}
+    figs = {name: spec.function(_input(spec, results, lab, trained)) for name, spec in FIGURES.items()}
     yield figs
 
 
 # ---- every figure builds, and plots the saved values ---------------------------------------------
 def test_registry_names_and_captions():
     assert list(FIGURES) == ["gap-overview", "curvature-small-step", "geometry", "input-gradient-bounds",
-                             "confident-limit", "gram-unification", "emr-limits", "float-error"]
+                             "confident-limit", "gram-unification", "emr-limits", "float-error", "margin-dynamics",
+                             "layer-spectra", "confidence-concentration", "trained-crossing"]
     for name, spec in FIGURES.items():
         fn, caption = spec
         assert fn.__name__ == "fig_" + name.replace("-", "_")
@@ -408,9 +423,10 @@ def _main(argv, capsys):
     return code, out.out, out.err
 
 
-def test_cli_builds_pdf_and_png_with_truetype_fonts(results_file, tmp_path, capsys, monkeypatch):
+def test_cli_builds_pdf_and_png_with_truetype_fonts(results_file, lab_file, trained_file, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("REGFIGURES_USETEX", "0")
-    code, out, err = _main(["--results", str(results_file), "--out", str(tmp_path), "--no-progress"], capsys)
+    code, out, err = _main(["--results", str(results_file), "--dynamics", str(lab_file), "--trained", str(trained_file), "--out", str(tmp_path),
+                            "--no-progress"], capsys)
     assert code == 0, err
     for name in FIGURES:
         pdf, png = tmp_path / f"{name}.pdf", tmp_path / f"{name}.png"
@@ -557,11 +573,12 @@ def _warnings(err):
 
 
 @pytest.mark.skipif(shutil.which("latex") is None, reason="needs a latex executable (LaTeX typesets the text)")
-def test_every_figure_renders_with_latex(results_file, tmp_path, capsys, monkeypatch):
+def test_every_figure_renders_with_latex(results_file, lab_file, trained_file, tmp_path, capsys, monkeypatch):
     """With LaTeX on, every figure is written as PDF and PNG by LaTeX itself: no fallback to mathtext, and
     the PDFs embed TeX's Type 1 fonts (mathtext would embed TrueType)."""
     monkeypatch.setenv("REGFIGURES_USETEX", "1")
-    code, out, err = _main(["--results", str(results_file), "--out", str(tmp_path), "--no-progress"], capsys)
+    code, out, err = _main(["--results", str(results_file), "--dynamics", str(lab_file), "--trained", str(trained_file), "--out", str(tmp_path),
+                            "--no-progress"], capsys)
     assert code == 0, err
     assert not _warnings(err) and "REGFIGURES_USETEX" not in err and "mathtext" not in out, err
     for name in FIGURES:
@@ -572,7 +589,7 @@ def test_every_figure_renders_with_latex(results_file, tmp_path, capsys, monkeyp
         assert b"/Type1" in data and b"/FontFile2" not in data, name
 
 
-def test_latex_text_has_no_silently_wrong_characters(results):
+def test_latex_text_has_no_silently_wrong_characters(results, lab, trained):
     """LaTeX's default (OT1) text fonts typeset ``|``, ``<`` and ``>`` outside math as an em dash and inverted
     punctuation, without any error; so, built with LaTeX on, no figure text holds them outside ``$...$``
     (:func:`figures.style.text` puts them in math). Building draws nothing, so this needs no latex."""
@@ -582,7 +599,7 @@ def test_latex_text_has_no_silently_wrong_characters(results):
 
     wrong = []
     for name, spec in FIGURES.items():
-        for t in spec.draw(results, tex=True).findobj(Text):
+        for t in spec.draw(_input(spec, results, lab, trained), tex=True).findobj(Text):
             outside = re.sub(r"(?<!\\)\$.*?(?<!\\)\$", "", t.get_text())
             if set(outside) & set("|<>"):
                 wrong.append(f"{name}: {t.get_text()!r}")
@@ -603,9 +620,10 @@ def _fail_latex(monkeypatch):
     monkeypatch.setenv("REGFIGURES_USETEX", "1")
 
 
-def test_a_tex_failure_draws_the_figure_with_mathtext(results_file, tmp_path, capsys, monkeypatch):
+def test_a_tex_failure_draws_the_figure_with_mathtext(results_file, lab_file, trained_file, tmp_path, capsys, monkeypatch):
     _fail_latex(monkeypatch)
-    code, out, err = _main(["--results", str(results_file), "--out", str(tmp_path), "--no-progress"], capsys)
+    code, out, err = _main(["--results", str(results_file), "--dynamics", str(lab_file), "--trained", str(trained_file), "--out", str(tmp_path),
+                            "--no-progress"], capsys)
     assert code == 0, err
     warned = _warnings(err)
     assert len(warned) == len(FIGURES), err
@@ -718,8 +736,7 @@ def test_every_checkable_claim_has_a_figure():
     from theory.claims import CLAIMS
     from figures.registry import FIGURES, figures_of
 
-    for cid, c in CLAIMS.items():
-        if c.kind != "empirical":
-            assert figures_of(cid), f"claim {cid} is shown by no figure"
+    for cid in CLAIMS:
+        assert figures_of(cid), f"claim {cid} is shown by no figure"
     for spec in FIGURES.values():
         assert all(cid in CLAIMS for cid in spec.claims), spec.name
