@@ -169,13 +169,16 @@ class PLNet:
         return b"".join(np.ascontiguousarray(pattern[k]).astype(np.int16).tobytes() for k in sorted(pattern))
 
     # ---- bounds over a box ----------------------------------------------------------------------------
-    def bounds(self, lo: np.ndarray, hi: np.ndarray, linear: bool = True, diff_rows: np.ndarray | None = None):
+    def bounds(self, lo: np.ndarray, hi: np.ndarray, linear: bool = True, diff_rows: np.ndarray | None = None,
+               fixed=None):
         """Bounds (lo, hi) per node over the box lo <= z <= hi: interval arithmetic, intersected (when
         ``linear``) with linear bounds propagated back to the input at every node that feeds a nonlinear
         node and at the output. With ``diff_rows`` (r, K), also the bounds of diff_rows @ f over the box
-        (returned as a third item)."""
+        (returned as a third item). ``fixed`` = (L, H, k): bounds already known (e.g. tightened), kept as
+        they are below node k and intersected with the new ones from k on."""
         lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
         L, H = [lo], [hi]
+        FL, FH, start = fixed if fixed is not None else (None, None, len(self.nodes))
         feeds = {self.nodes[k].src[0] for k in self.nonlinear} | {self.output}
         relax: dict = {}
         for k, n in enumerate(self.nodes[1:], 1):
@@ -197,10 +200,17 @@ class PLNet:
                 relax[k] = (gl.argmax(1), nh, gh, nl)
             else:
                 nl, nh = l + L[n.src[1]], h + H[n.src[1]]
+            if FL is not None and k < start:
+                L.append(FL[k])
+                H.append(FH[k])
+                continue
             if linear and k in feeds and k > 0:
                 bl, bh = self._backsub(k, np.eye(n.size), relax, lo, hi)
                 nl, nh = np.maximum(nl, bl), np.minimum(nh, bh)
                 nh = np.maximum(nh, nl)      # rounding: never an empty interval
+            if FL is not None:
+                nl, nh = np.maximum(nl, FL[k]), np.minimum(nh, FH[k])
+                nh = np.maximum(nh, nl)
             L.append(nl)
             H.append(nh)
         if diff_rows is None:

@@ -63,13 +63,13 @@ import numpy as np
 
 from ..errors import LabelError, NonFiniteError, ShapeError, TooFewClassesError
 
-__all__ = ["robust_radius", "RadiusResult", "exact_robust_accuracy", "NORMS", "STATUSES"]
+__all__ = ["robust_radius", "robust_at", "RadiusResult", "exact_robust_accuracy", "NORMS", "STATUSES"]
 
 #: The norms, by the names results use.
 NORMS = ("inf", "2")
 #: Every status a result can have.
 STATUSES = ("optimal", "time_limit", "node_limit", "beyond_cap", "no_class_change", "misclassified",
-            "solver_failures", "unverified", "error")
+            "solver_failures", "unverified", "decided", "undecided", "error")
 #: Without a domain and without a witness, the l-inf box grows up to this multiple of max(1, ||x||_inf).
 GROW_LIMIT = 1e4
 
@@ -580,8 +580,8 @@ def _one(b, exact, pl, float_logits, x, y, norm, dtype, dom, time_limit, node_li
                                                             r.pattern, r.nodes)
         if status in ("time_limit", "node_limit") and upper0 < radius:
             radius = upper0                     # the attack's witness is the best point known
-        if status == "beyond_cap":
-            lower = min(cap, max_radius) if max_radius is not None else cap
+        if status == "beyond_cap":                # nothing in the closed box changes class: rho > cap
+            lower = math.nextafter(min(cap, max_radius) if max_radius is not None else cap, math.inf)
             if grow and dom is not None:
                 status = "no_class_change"
                 radius = lower = math.inf
@@ -650,4 +650,105 @@ def exact_robust_accuracy(results: list[RadiusResult], eps_grid) -> dict:
         und = n - rob - non
         out[repr(e)] = {"n": n, "robust": rob, "not_robust": non, "undecided": und,
                         "fraction": rob / n if n else math.nan, "fraction_upper": (rob + und) / n if n else math.nan}
+    return out
+
+
+def robust_at(model, x, y, eps_grid, *, time_limit: float | None = 10.0, node_limit: int | None = None,
+              max_binaries: int | None = None, domain=None) -> list[RadiusResult]:
+    """Complete l-inf verification at each eps of a grid: per example, whether some point within eps changes
+    class (decided by a checked witness) or none does (decided by the program at radius eps), without
+    computing the radius itself unless it falls out. Cheaper than :func:`robust_radius` when only
+    robustness at fixed budgets is asked (the lab's exact robust accuracy).
+
+    Per example, after the attack's witness (distance ``upper``): for each eps in increasing order, a
+    witness within eps decides it (not robust); otherwise :func:`~verify.robust.milp.linf_milp` on the
+    box of radius eps either proves that no point of it changes class (robust: ``lower`` = the float just
+    above eps, since rho > eps), or
+    finds the radius (<= eps: ``status`` optimal), or stops at its share of ``time_limit``, at
+    ``node_limit``, or is not tried because it has more than ``max_binaries`` binaries (undecided; the
+    last two budgets are deterministic, a time limit depends on the machine). ``status`` is ``optimal``
+    (radius found), ``decided`` (every eps decided, the radius only bracketed by [lower, upper]),
+    ``misclassified``, or ``undecided`` (some eps undecided; the notes say why). Read the decisions with
+    :func:`exact_robust_accuracy`.
+    """
+    from .milp import linf_milp
+    from .solvers import load_milp
+
+    load_milp()
+    grid = sorted(float(e) for e in eps_grid)
+    if not grid or any(not (math.isfinite(e) and e > 0) for e in grid):
+        raise ValueError(f"eps_grid: expected budgets > 0, got {list(eps_grid)!r}")
+    time_limit = _positive("time_limit", time_limit)
+    node_limit = _positive("node_limit", node_limit, integer=True)
+    if max_binaries is not None and not (isinstance(max_binaries, int) and not isinstance(max_binaries, bool)
+                                         and max_binaries >= 0):
+        raise ValueError(f"max_binaries: expected an integer >= 0 (or None), got {max_binaries!r}")
+    exact, pl, float_logits, X, in_shape, dtype = _networks(model, x)
+    if pl.K < 2:
+        raise TooFewClassesError(f"robust_at: the model has K = {pl.K} output; expected at least 2 logits")
+    Y = _labels(y, X.shape[0], pl.K)
+    dom = _domain(domain, pl.D, X)
+    out = []
+    for b in range(X.shape[0]):
+        t0 = time.perf_counter()
+        xb = X[b]
+        fe = _exact_logits(exact, xb)
+        yb = int(Y[b]) if Y is not None else max(range(len(fe)), key=lambda k: (fe[k], -k))
+        top = max(range(len(fe)), key=lambda k: (fe[k], -k))
+        chk = _Checker(exact, float_logits, xb, yb, "inf", dtype, dom)
+        notes = []
+
+        def done(status, radius, lower, upper, rival=None, witness=None, wcheck=None, nodes=0):
+            return RadiusResult(b, "inf", yb, int(top), status, float(radius), float(lower), float(upper),
+                                0.0 if not math.isfinite(upper) else (upper - lower) / max(upper, 1e-300),
+                                rival, None if witness is None else [float(v) for v in witness], wcheck or {}, None,
+                                round(time.perf_counter() - t0, 6), time_limit, nodes, notes)
+
+        if not max(fe[k] for k in range(len(fe)) if k != yb) < fe[yb]:
+            notes.append(f"x is not strictly of class {yb}: the radius is 0")
+            out.append(done("misclassified", 0.0, 0.0, 0.0, _strict_rival(fe, yb), xb, chk.check(xb)))
+            continue
+        upper, witness, wcheck = math.inf, None, {}
+        a = _attack(pl, xb, yb, "inf", dom)
+        if a is not None:
+            wa, ca = _witness(chk, pl, a, None, None, float(np.max(np.abs(a - xb))))
+            if wa is not None and ca["float"] and ca["exact"]:
+                upper, witness, wcheck = _distance_up(wa, xb, "inf"), wa, ca
+        lower, radius, status, nodes = 0.0, math.nan, "decided", 0
+        todo = [e for e in grid if not upper <= e]
+        for i, e in enumerate(todo):
+            left = None if time_limit is None else (time_limit - (time.perf_counter() - t0)) / (len(todo) - i)
+            if left is not None and left <= 1e-3:
+                status = "undecided"
+                notes.append(f"eps {e:g}: no time left")
+                break
+            r = linf_milp(pl, xb, yb, cap=e, domain=dom, time_limit=left, node_limit=node_limit,
+                          max_binaries=max_binaries)
+            nodes += r.nodes
+            if r.status == "beyond_cap":
+                lower = math.nextafter(e, math.inf)     # no point of the closed eps-box changes class: rho > eps
+                continue
+            if r.point is not None:
+                wz, cz = _witness(chk, pl, r.point, r.rival, r.pattern, r.radius)
+                if wz is not None and cz["float"] and cz["exact"]:
+                    d = _distance_up(wz, xb, "inf")
+                    if d < upper:
+                        upper, witness, wcheck = d, wz, cz
+                else:
+                    notes.append(f"the program's point at eps {e:g} did not pass the witness checks")
+                if r.status == "optimal":
+                    radius, lower = r.radius, max(lower, r.lower)
+                    status = "optimal"
+                    break
+            status = "undecided"
+            notes.append(f"eps {e:g}: the program stopped ({r.status}{': ' + r.message if r.status == 'skipped' else ''})")
+            break
+        if status == "decided" and not all(lower > e or upper <= e for e in grid):
+            status = "undecided"
+        rival = None
+        if witness is not None:
+            fw = float_logits(witness[None])[0]
+            rival = int(np.argmax([v if k != yb else -math.inf for k, v in enumerate(fw)]))
+        out.append(done(status, radius if status == "optimal" else math.nan, lower, upper, rival, witness, wcheck,
+                        nodes))
     return out
