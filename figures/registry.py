@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .plots import (confident_limit, curvature_small_step, emr_limits, float_error, gap_overview, geometry,
-                    gram_unification, input_gradient_bounds)
+                    gram_unification, input_gradient_bounds, robust_radius)
 from .plots._data import NoDataError
 
 __all__ = ["FigureSpec", "FIGURES", "NoDataError", "names", "figures_of"]
@@ -61,6 +61,7 @@ FIGURES: dict[str, FigureSpec] = {s.name: s for s in [
     _spec("gram-unification", gram_unification, ("gram-unification",)),
     _spec("emr-limits", emr_limits, ("emr-limits",)),
     _spec("float-error", float_error, ("local-affine",)),
+    _spec("robust-radius", robust_radius, ("effective-margin", "margin-lower-bound"), needs_results=False),
 ]}
 
 

@@ -186,7 +186,7 @@ def built(results):
 # ---- every figure builds, and plots the saved values ---------------------------------------------
 def test_registry_names_and_captions():
     assert list(FIGURES) == ["gap-overview", "curvature-small-step", "geometry", "input-gradient-bounds",
-                             "confident-limit", "gram-unification", "emr-limits", "float-error"]
+                             "confident-limit", "gram-unification", "emr-limits", "float-error", "robust-radius"]
     for name, spec in FIGURES.items():
         fn, caption = spec
         assert fn.__name__ == "fig_" + name.replace("-", "_")

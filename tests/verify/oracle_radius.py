@@ -62,65 +62,75 @@ def _polytope(layers, signs):
     return np.vstack(G), np.concatenate(g), W @ M, W @ m + b
 
 
-def _l2_polytope(G, g, x, tol):
-    D = x.size
-    best = math.inf
-    if np.all(G @ x <= g + tol):
-        return 0.0
+def _l2_batch(G, g, x, tol):
+    """Per polytope n of the batch {z : G[n] z <= g[n]}: the l2 distance from x (inf if empty)."""
+    N, m, D = G.shape
+    best = np.full(N, math.inf)
+    inside = np.all(G @ x <= g + tol, axis=1)
+    best[inside] = 0.0
     for k in range(1, D + 1):
-        S = np.array(list(itertools.combinations(range(G.shape[0]), k)))
-        GS = G[S]                                            # (C, k, D)
-        Gram = GS @ GS.transpose(0, 2, 1)
+        S = np.array(list(itertools.combinations(range(m), k)))
+        GS = G[:, S]                                              # (N, C, k, D)
+        Gram = GS @ GS.swapaxes(-1, -2)
         ok = np.abs(np.linalg.det(Gram)) > 1e-12
-        if not ok.any():
-            continue
-        GS, Gram, idx = GS[ok], Gram[ok], S[ok]
-        rhs = (GS @ x) - g[idx]                              # (C, k)
+        Gram = np.where(ok[..., None, None], Gram, np.eye(k))
+        rhs = GS @ x - g[:, S]                                    # (N, C, k)
         lam = np.linalg.solve(Gram, rhs[..., None])[..., 0]
-        Z = x[None] - (GS.transpose(0, 2, 1) @ lam[..., None])[..., 0]
-        feas = np.all(Z @ G.T <= g[None] + tol, axis=1)
-        if feas.any():
-            best = min(best, float(np.min(np.linalg.norm(Z[feas] - x, axis=1))))
+        Z = x - (GS.swapaxes(-1, -2) @ lam[..., None])[..., 0]    # (N, C, D)
+        feas = ok & np.all(Z @ G.swapaxes(-1, -2) <= g[:, None, :] + tol, axis=2)
+        d = np.where(feas, np.linalg.norm(Z - x, axis=2), math.inf)
+        best = np.minimum(best, d.min(axis=1))
     return best
 
 
-def _linf_polytope(G, g, x, tol):
-    D = x.size
-    A = np.vstack([np.hstack([G, np.zeros((G.shape[0], 1))]),
-                   np.hstack([np.eye(D), -np.ones((D, 1))]), np.hstack([-np.eye(D), -np.ones((D, 1))])])
-    c = np.concatenate([g, x, -x])
-    S = np.array(list(itertools.combinations(range(A.shape[0]), D + 1)))
-    AS = A[S]
-    ok = np.abs(np.linalg.det(AS)) > 1e-12
-    AS, idx = AS[ok], S[ok]
-    V = np.linalg.solve(AS, c[idx][..., None])[..., 0]       # (C, D + 1): (z, t)
-    feas = np.all(V @ A.T <= c[None] + tol, axis=1) & (V[:, D] >= -tol)
-    return float(np.min(V[feas, D])) if feas.any() else math.inf
+def _linf_batch(G, g, x, tol, chunk=16):
+    """Per polytope of the batch: the l-inf distance from x, the least t over the vertices of the (pointed)
+    LP min t s.t. G z <= g, |z - x| <= t (inf if empty)."""
+    N, m, D = G.shape
+    box = np.vstack([np.hstack([np.eye(D), -np.ones((D, 1))]), np.hstack([-np.eye(D), -np.ones((D, 1))])])
+    A = np.concatenate([np.concatenate([G, np.zeros((N, m, 1))], axis=2), np.broadcast_to(box, (N, 2 * D, D + 1))],
+                       axis=1)
+    c = np.concatenate([g, np.broadcast_to(np.concatenate([x, -x]), (N, 2 * D))], axis=1)
+    S = np.array(list(itertools.combinations(range(m + 2 * D), D + 1)))
+    out = np.full(N, math.inf)
+    for a in range(0, N, chunk):
+        As, cs = A[a:a + chunk][:, S], c[a:a + chunk][:, S]       # (n, C, D+1, D+1), (n, C, D+1)
+        ok = np.abs(np.linalg.det(As)) > 1e-12
+        As = np.where(ok[..., None, None], As, np.eye(D + 1))
+        V = np.linalg.solve(As, cs[..., None])[..., 0]            # (n, C, D+1): (z, t)
+        feas = ok & np.all(V @ A[a:a + chunk].swapaxes(-1, -2) <= c[a:a + chunk][:, None, :] + tol, axis=2) \
+            & (V[..., D] >= -tol)
+        out[a:a + chunk] = np.where(feas, V[..., D], math.inf).min(axis=1)
+    return out
 
 
 def enumerate_radius(model, x, y: int, norm: str, domain=None, tol: float = 1e-9) -> float:
     """The radius by enumerating every activation pattern (module docstring)."""
     layers = mlp_layers(model)
     x = np.asarray(x, dtype=np.float64).reshape(-1)
+    D = x.size
     n = sum(W.shape[0] for W, _, _ in layers[:-1])
-    best = math.inf
+    Gs, gs = [], []
     for signs in itertools.product((1.0, -1.0), repeat=n):
         G, g, J, c = _polytope(layers, signs)
         if domain is not None:
             lo, hi = domain
-            D = x.size
             G = np.vstack([G, np.eye(D), -np.eye(D)])
             g = np.concatenate([g, np.full(D, hi, dtype=np.float64), -np.full(D, lo, dtype=np.float64)])
         for j in range(J.shape[0]):
             if j == y:
                 continue
-            Gj = np.vstack([G, (J[y] - J[j])[None]])       # f_j >= f_y
+            Gj = np.vstack([G, (J[y] - J[j])[None]])             # f_j >= f_y
             gj = np.append(g, c[j] - c[y])
             scale = np.maximum(np.linalg.norm(Gj, axis=1), 1e-300)
-            Gj, gj = Gj / scale[:, None], gj / scale
-            d = _l2_polytope(Gj, gj, x, tol) if norm == "2" else _linf_polytope(Gj, gj, x, tol)
-            best = min(best, d)
-    return best
+            Gs.append(Gj / scale[:, None])
+            gs.append(gj / scale)
+    G, g = np.stack(Gs), np.stack(gs)
+    d2 = _l2_batch(G, g, x, tol)                                 # inf exactly for the empty polytopes
+    if norm == "2":
+        return float(d2.min())
+    keep = np.isfinite(d2)
+    return float(_linf_batch(G[keep], g[keep], x, tol).min()) if keep.any() else math.inf
 
 
 def _seg_dist(P, Q, x, norm: str) -> Fraction:
@@ -145,13 +155,14 @@ def _seg_dist(P, Q, x, norm: str) -> Fraction:
     return min(max(abs(a[0] + t * d[0]), abs(a[1] + t * d[1])) for t in ts)
 
 
-def plane_radius(network, x, y: int, norm: str, box) -> Fraction:
-    """The exact radius of a 2-input network (squared for l2), from the exact decision segments in ``box``."""
+def plane_radius(network, x, y: int, norm: str, box, regions=None) -> Fraction:
+    """The exact radius of a 2-input network (squared for l2), from the exact decision segments in ``box``
+    (``regions``: those of :func:`theory.plane.regions_2d`, if already computed)."""
     from theory.plane import decision_segments, regions_2d
 
     xq = (Fraction(x[0]), Fraction(x[1]))
     best = None
-    for r in regions_2d(network, box=box):
+    for r in regions if regions is not None else regions_2d(network, box=box):
         for s in decision_segments(r):
             if y not in s.classes:
                 continue

@@ -319,6 +319,36 @@ def _attack(pl, x, y, norm, domain, steps: int = 60, overshoot: float = 0.02):
     return x + hi_s * (found - x)
 
 
+# ---- a cheap proved lower bound: the largest box that the bounds alone prove -------------------------------
+
+def _bounds_lower(pl, x, y, hi: float, domain, steps: int = 24) -> float:
+    """The largest eps in [0, hi] (by bisection) for which the interval and linear bounds over the l-inf box
+    of radius eps prove that no class reaches f_y: then rho_inf > eps (and rho_2 >= rho_inf). 0 if none."""
+    others = [j for j in range(pl.K) if j != y]
+    R = np.zeros((len(others), pl.K))
+    R[np.arange(len(others)), others] = 1.0
+    R[:, y] -= 1.0
+
+    def proves(e):
+        lo, up = x - e, x + e
+        if domain is not None:
+            lo, up = np.maximum(lo, domain[0]), np.minimum(up, domain[1])
+        return bool(np.all(pl.bounds(lo, up, diff_rows=R)[2][1] < 0))
+
+    if not math.isfinite(hi) or hi <= 0:
+        return 0.0
+    if proves(hi):
+        return hi
+    a, b = 0.0, hi
+    for _ in range(steps):
+        m = (a + b) / 2
+        if proves(m):
+            a = m
+        else:
+            b = m
+    return a
+
+
 # ---- witnesses ------------------------------------------------------------------------------------------
 
 class _Checker:
@@ -473,7 +503,7 @@ def _certificate(exact, x: np.ndarray, y: int, norm: str) -> dict:
 
 def robust_radius(model, x, y=None, norm="inf", *, time_limit: float | None = 60.0, node_limit: int | None = None,
                   max_radius: float | None = None, domain=None, certify: bool = True, linear_bounds: bool = True,
-                  progress: bool = False) -> list[RadiusResult]:
+                  tighten: bool = False, progress: bool = False) -> list[RadiusResult]:
     """The exact l-inf or l2 radius of every example of x (module docstring): a list of :class:`RadiusResult`.
 
     ``model``: a torch nn.Module in the theory (ReLU-family, max units, affine layers; eval mode), or a
@@ -483,7 +513,8 @@ def robust_radius(model, x, y=None, norm="inf", *, time_limit: float | None = 60
     with lower bound ``max_radius``: enough to decide robustness at every eps <= max_radius);
     ``domain``: (lo, hi), the box the perturbed points must stay in (e.g. (0, 1) for pixels);
     ``certify``: compute x's region certificate in exact arithmetic (about 0.1 s per example for a
-    64-64-64 MLP). Raises the errors of :func:`verify.linearize` for a bad model or x,
+    64-64-64 MLP); ``linear_bounds`` and ``tighten`` choose the l-inf program's bounds (linear bounds on,
+    LP tightening off by default: :func:`verify.robust.milp.linf_milp`). Raises the errors of :func:`verify.linearize` for a bad model or x,
     :class:`~verify.errors.LabelError` for bad labels, ValueError for bad options, and
     :class:`~verify.robust.solvers.SolverUnavailableError` (naming the package) without scipy.
     """
@@ -510,7 +541,7 @@ def robust_radius(model, x, y=None, norm="inf", *, time_limit: float | None = 60
     try:
         for b in range(B):
             out.append(_one(b, exact, pl, float_logits, X[b], None if Y is None else int(Y[b]), p, dtype, dom,
-                            time_limit, node_limit, max_radius, certify, linear_bounds))
+                            time_limit, node_limit, max_radius, certify, linear_bounds, tighten))
             if bar is not None:
                 bar.update(1)
     finally:
@@ -520,7 +551,7 @@ def robust_radius(model, x, y=None, norm="inf", *, time_limit: float | None = 60
 
 
 def _one(b, exact, pl, float_logits, x, y, norm, dtype, dom, time_limit, node_limit, max_radius, certify,
-         linear_bounds) -> RadiusResult:
+         linear_bounds, tighten=False) -> RadiusResult:
     from .milp import linf_milp
     from .search import l2_search
 
@@ -558,6 +589,13 @@ def _one(b, exact, pl, float_logits, x, y, norm, dtype, dom, time_limit, node_li
         wa, ca = _witness(chk, pl, a, None, None, float(np.max(np.abs(a - x))) if norm == "inf" else float(np.linalg.norm(a - x)))
         if wa is not None and ca["float"] and ca["exact"]:
             upper0, w0, c0 = _distance_up(wa, x, norm), wa, ca
+    hi = upper0 if math.isfinite(upper0) else (max_radius if max_radius is not None else
+                                               max(1.0, float(np.max(np.abs(x)))))
+    if max_radius is not None:
+        hi = min(hi, max_radius)
+    proved = _bounds_lower(pl, x, y, hi, dom)
+    if proved > 0:
+        notes.append(f"bounds alone prove rho_inf > {proved:.6g}" + (" (so rho_2 > it too)" if norm == "2" else ""))
     left = None if time_limit is None else max(time_limit - (time.perf_counter() - t0), 1e-3)
     if norm == "inf":
         cap = upper0 if math.isfinite(upper0) else None
@@ -570,7 +608,7 @@ def _one(b, exact, pl, float_logits, x, y, norm, dtype, dom, time_limit, node_li
         limit = GROW_LIMIT * max(1.0, float(np.max(np.abs(x))))
         while True:
             r = linf_milp(pl, x, y, cap=cap * (1 + 1e-9) + 1e-12, domain=dom, time_limit=left, node_limit=node_limit,
-                          linear_bounds=linear_bounds)
+                          linear_bounds=linear_bounds, tighten=tighten, t_lower=proved if proved < cap else 0.0)
             if r.status == "beyond_cap" and grow and dom is None and cap < limit:
                 cap = min(cap * 16, limit)
                 left = None if time_limit is None else max(time_limit - (time.perf_counter() - t0), 1e-3)
@@ -588,7 +626,8 @@ def _one(b, exact, pl, float_logits, x, y, norm, dtype, dom, time_limit, node_li
             elif grow:
                 notes.append(f"no class change within l-inf distance {cap:.6g} (without a witness the box grows to "
                              f"{GROW_LIMIT:g} max(1, ||x||_inf))")
-        notes.append(f"MILP: {r.binaries} binaries, {r.unstable} unstable units in the box of radius {cap:.6g}")
+        notes.append(f"MILP: {r.binaries} binaries, {r.unstable} unstable units in the box of radius {cap:.6g}, "
+                     f"{r.nodes} nodes" + (f"; {r.notes[0]}" if r.notes else ""))
     else:
         cap_u = upper0 if max_radius is None else min(upper0, max_radius * (1 + 1e-12))
         s = l2_search(pl, x, y, upper=cap_u, domain=dom, time_limit=left, node_limit=node_limit)
@@ -620,8 +659,13 @@ def _one(b, exact, pl, float_logits, x, y, norm, dtype, dom, time_limit, node_li
         radius_out = radius if status == "no_class_change" else math.inf
     else:
         radius_out = radius
+    if status not in ("misclassified", "no_class_change"):
+        best = max(proved, cert["lower"] if cert is not None and math.isfinite(cert["lower"]) else 0.0)
+        if best > lower:
+            lower = best
     if math.isfinite(upper) and math.isfinite(radius_out) and status not in ("beyond_cap",):
         lower = min(lower, upper)
+        radius_out = min(radius_out, upper)     # the checked witness may lie nearer than the solver's incumbent
     if cert is not None and math.isfinite(cert["lower"]):
         if cert["lower"] > upper:
             notes.append(f"the region certificate ({cert['lower']:.9g}) exceeds the witness distance ({upper:.9g}): "
