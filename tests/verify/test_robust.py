@@ -25,7 +25,7 @@ import torch
 
 from verify.modules import Abs, MaxoutUnit
 from verify.robust import RadiusResult, SolverUnavailableError, exact_robust_accuracy, robust_radius
-from verify.robust.radius import robust_at
+from verify.robust import robust_at
 
 from .oracle_radius import enumerate_radius, plane_radius
 
@@ -182,15 +182,15 @@ def test_limits_report_the_bounds_they_reached():
 
 
 def test_a_witness_that_fails_its_check_is_reported(monkeypatch):
-    from verify.robust import radius as R
+    from verify.robust import checks as R
 
-    real = R._Checker.check
+    real = R.Checker.check
 
     def exact_disagrees(self, w):
         out = real(self, w)
         return dict(out, exact=False)
 
-    monkeypatch.setattr(R._Checker, "check", exact_disagrees)
+    monkeypatch.setattr(R.Checker, "check", exact_disagrees)
     r = robust_radius(_mlp(2, (4,), 2, "relu", 1), torch.tensor([[0.2, 0.1]], dtype=torch.float64), norm="inf")[0]
     assert r.status == "unverified" and r.upper == math.inf and r.witness is not None
     assert r.witness_check["exact"] is False and any("did not pass the witness checks" in n for n in r.notes)
@@ -317,6 +317,7 @@ def test_the_lab_measures_the_exact_radius_at_the_last_epoch_only(tmp_path):
         assert a["robust"] + a["not_robust"] + a["undecided"] == a["n"] == s.radius_points
         assert a["contradictions"] == 0
         assert a["fraction"] <= a["pgd"] + 1e-12            # an attack can only over-estimate robust accuracy
+        assert a["fraction_upper"] <= a["pgd"] + 1e-12      # and PGD's checked points decide their points
     l2 = er["exact_l2_radius"]
     for lo, up, st in zip(l2["lower"], l2["upper"], l2["status"]):
         assert lo <= up * (1 + TOL) and st in ("optimal", "node_limit", "time_limit", "misclassified")

@@ -3,12 +3,13 @@ margin beside the exact l2 radius, on a small fixed subset of the evaluation poi
 
 :func:`radius_metrics` (called by :func:`verify.dynamics.measures.measure` at the last epoch) returns:
 
-- ``exact_robust_accuracy``: per eps of the grid, from :func:`verify.robust.radius.robust_at` (complete
+- ``exact_robust_accuracy``: per eps of the grid, from :func:`verify.robust.decide.robust_at` (complete
   l-inf verification, within the data's box): how many points are proved robust, proved not robust,
   and undecided (the per-point time limit), with ``fraction`` (robust / n, the exact robust accuracy
   when none is undecided, else a lower bound) and ``fraction_upper``; beside it ``pgd``, the robust
   accuracy of the lab's own PGD attack (same settings) on the same points, and ``pgd_gap`` = PGD minus
-  exact, the attack's over-estimate, measured where everything is decided. ``contradictions`` counts
+  exact, the attack's over-estimate, measured where everything is decided. PGD's adversarial points that
+  the exact engine confirms are used as witnesses too (each decides its point as not robust at that eps). ``contradictions`` counts
   points that PGD broke at eps but the solver proved robust there (there must be none);
 - ``exact_l2_radius``: per point of the l2 subset, the bounds [lower, upper] of the exact l2 radius
   (:func:`verify.robust.radius.robust_radius`, its lower bound raised to the l-inf one, since
@@ -41,22 +42,38 @@ def radius_metrics(model, x, y, gamma, *, eps_grid, points: int, time_limit: flo
     one was reached depends on the machine (its notes say so)."""
     from ..dynamics.attacks import PGD
     from ..dynamics.measures import summary
-    from .radius import exact_robust_accuracy, robust_at, robust_radius
+    from .decide import robust_at, witness_distances
+    from .radius import exact_robust_accuracy, robust_radius
 
     n = min(points, x.shape[0])
     xs, ys = x[:n], y[:n]
     dom = None if box is None else (float(box[0]), float(box[1]))
     linf = robust_at(model, xs, ys, eps_grid, time_limit=time_limit, node_limit=node_limit,
                      max_binaries=max_binaries, domain=dom)
-    acc = exact_robust_accuracy(linf, eps_grid)
     gen = torch.Generator().manual_seed(20261202)
+    pgd, broken = {}, {}
+    for eps in eps_grid:
+        atk = PGD(float(eps), norm="inf", steps=attack_steps, restarts=attack_restarts, box=box)
+        adv = atk.perturb(model, xs, ys, generator=gen)
+        with torch.no_grad():
+            f0, f1 = model(xs), model(adv)
+        strict = lambda f: f.gather(1, ys[:, None])[:, 0] > f.scatter(1, ys[:, None], -math.inf).max(1).values
+        broken[eps] = ~(strict(f0) & strict(f1))
+        pgd[eps] = adv
+        # PGD's adversarial points that the exact engine confirms are witnesses too: they decide "not robust"
+        hit = [i for i in range(n) if broken[eps][i] and linf[i].upper > float(eps)]
+        if hit:
+            d = witness_distances(model, xs[hit], ys[hit], adv[hit], "inf")
+            for i, di in zip(hit, d):
+                if di is not None and di < linf[i].upper:
+                    linf[i].upper = di
+                    linf[i].notes.append(f"PGD's point at eps {float(eps):g} is a checked witness at {di:.6g}")
+    acc = exact_robust_accuracy(linf, eps_grid)
     for eps in eps_grid:
         e = repr(float(eps))
-        atk = PGD(float(eps), norm="inf", steps=attack_steps, restarts=attack_restarts, box=box)
-        broke = ~atk.robust(model, xs, ys, generator=gen)
-        acc[e]["pgd"] = float(1.0 - broke.to(torch.float64).mean())
+        acc[e]["pgd"] = float(1.0 - broken[eps].to(torch.float64).mean())
         acc[e]["pgd_gap"] = acc[e]["pgd"] - acc[e]["fraction"] if acc[e]["undecided"] == 0 else math.nan
-        acc[e]["contradictions"] = int(sum(1 for r, b in zip(linf, broke.tolist()) if b and r.lower > float(eps)))
+        acc[e]["contradictions"] = int(sum(1 for r, b in zip(linf, broken[eps].tolist()) if b and r.lower > float(eps)))
     m = min(l2_points, x.shape[0])
     l2 = robust_radius(model, x[:m], y[:m], norm=2, time_limit=l2_time_limit, node_limit=l2_regions, domain=dom,
                        certify=False) if m else []

@@ -57,13 +57,14 @@ import math
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from fractions import Fraction
 
 import numpy as np
 
 from ..errors import LabelError, NonFiniteError, ShapeError, TooFewClassesError
+from .checks import (Checker, attack, bounds_lower, certificate, distance_up, exact_logits, strict_rival,
+                     find_witness)
 
-__all__ = ["robust_radius", "robust_at", "RadiusResult", "exact_robust_accuracy", "NORMS", "STATUSES"]
+__all__ = ["robust_radius", "RadiusResult", "exact_robust_accuracy", "NORMS", "STATUSES"]
 
 #: The norms, by the names results use.
 NORMS = ("inf", "2")
@@ -225,280 +226,6 @@ def _domain(domain, D: int, X: np.ndarray):
     return lo, hi
 
 
-# ---- exact arithmetic helpers ------------------------------------------------------------------------
-
-def _q(v: float) -> Fraction:
-    return Fraction(float(v))
-
-
-def _exact_logits(exact, z: np.ndarray) -> list:
-    """f(z) in rationals (Fractions), z read exactly."""
-    vals = exact.values(exact.read_input([float(v) for v in z]))
-    return [Fraction(int(q.p), int(q.q)) for q in vals[exact.output].entries()]
-
-
-def _strict_rival(f, y: int):
-    """The strongest class j != y if f_j > f_y strictly, else None (f any sequence of comparable numbers)."""
-    j = max((k for k in range(len(f)) if k != y), key=lambda k: f[k])
-    return j if f[j] > f[y] else None
-
-
-def _up(v: float) -> float:
-    return math.nextafter(v, math.inf)
-
-
-def _down(v: float) -> float:
-    return max(math.nextafter(v, -math.inf), 0.0)
-
-
-def _sqrt_up(q: Fraction) -> float:
-    s = math.sqrt(float(q))
-    while Fraction(s) ** 2 < q:
-        s = _up(s)
-    return s
-
-
-def _sqrt_down(q: Fraction) -> float:
-    s = math.sqrt(float(q))
-    while s > 0 and Fraction(s) ** 2 > q:
-        s = _down(s)
-    return s
-
-
-def _distance_up(w: np.ndarray, x: np.ndarray, norm: str) -> float:
-    """||w - x||_p computed exactly and rounded up."""
-    d = [abs(_q(a) - _q(b)) for a, b in zip(w, x)]
-    if norm == "inf":
-        m = max(d) if d else Fraction(0)
-        f = float(m)
-        return f if Fraction(f) >= m else _up(f)
-    return _sqrt_up(sum((v * v for v in d), Fraction(0)))
-
-
-# ---- the cheap attack that opens the search ------------------------------------------------------------
-
-def _attack(pl, x, y, norm, domain, steps: int = 60, overshoot: float = 0.02):
-    """DeepFool's steps on the exact local affine map of the float64 network, then a bisection along the
-    segment from x: a point where another class is strictly above y, or None."""
-    z = x.copy()
-    found = None
-    for _ in range(steps):
-        vals, pat = pl.forward(z[None])
-        f = vals[pl.output][0]
-        if _strict_rival(f, y) is not None:
-            found = z
-            break
-        reg = pl.region({k: p[0] for k, p in pat.items()})
-        best = None
-        for j in range(pl.K):
-            if j == y:
-                continue
-            g = reg.J[j] - reg.J[y]
-            dn = np.abs(g).sum() if norm == "inf" else np.linalg.norm(g)
-            if dn == 0:
-                continue
-            gap = f[y] - f[j]
-            if best is None or gap / dn < best[0]:
-                best = (gap / dn, g, dn, gap)
-        if best is None:
-            return None
-        _, g, dn, gap = best
-        step = (gap / dn) * np.sign(g) if norm == "inf" else (gap / dn ** 2) * g
-        z = z + (1 + overshoot) * step + 1e-12 * (np.sign(step) if norm == "inf" else step / max(np.linalg.norm(step), 1e-300))
-        if domain is not None:
-            z = np.clip(z, domain[0], domain[1])
-    if found is None:
-        return None
-    lo_s, hi_s = 0.0, 1.0
-    for _ in range(40):
-        s = (lo_s + hi_s) / 2
-        if _strict_rival(pl.logits((x + s * (found - x))[None])[0], y) is not None:
-            hi_s = s
-        else:
-            lo_s = s
-    return x + hi_s * (found - x)
-
-
-# ---- a cheap proved lower bound: the largest box that the bounds alone prove -------------------------------
-
-def _bounds_lower(pl, x, y, hi: float, domain, steps: int = 24) -> float:
-    """The largest eps in [0, hi] (by bisection) for which the interval and linear bounds over the l-inf box
-    of radius eps prove that no class reaches f_y: then rho_inf > eps (and rho_2 >= rho_inf). 0 if none."""
-    others = [j for j in range(pl.K) if j != y]
-    R = np.zeros((len(others), pl.K))
-    R[np.arange(len(others)), others] = 1.0
-    R[:, y] -= 1.0
-
-    def proves(e):
-        lo, up = x - e, x + e
-        if domain is not None:
-            lo, up = np.maximum(lo, domain[0]), np.minimum(up, domain[1])
-        return bool(np.all(pl.bounds(lo, up, diff_rows=R)[2][1] < 0))
-
-    if not math.isfinite(hi) or hi <= 0:
-        return 0.0
-    if proves(hi):
-        return hi
-    a, b = 0.0, hi
-    for _ in range(steps):
-        m = (a + b) / 2
-        if proves(m):
-            a = m
-        else:
-            b = m
-    return a
-
-
-# ---- witnesses ------------------------------------------------------------------------------------------
-
-class _Checker:
-    def __init__(self, exact, float_logits, x, y, norm, dtype, domain):
-        self.exact, self.float_logits, self.x, self.y, self.norm = exact, float_logits, x, y, norm
-        self.dtype, self.domain = dtype, domain
-
-    def cast(self, w: np.ndarray) -> np.ndarray:
-        """w rounded to the model's dtype (the float model evaluates exactly that point), clipped to the domain."""
-        import torch
-
-        if self.domain is not None:
-            w = np.clip(w, self.domain[0], self.domain[1])
-        if self.dtype is None:
-            return np.asarray(w, dtype=np.float64)
-        return torch.as_tensor(w, dtype=torch.float64).to(self.dtype).to(torch.float64).numpy()
-
-    def check(self, w: np.ndarray) -> dict:
-        ff = self.float_logits(w[None])[0]
-        jf = _strict_rival(ff, self.y)
-        fe = _exact_logits(self.exact, w)
-        je = _strict_rival(fe, self.y)
-        return {"float": jf is not None, "exact": je is not None, "float_class": int(np.argmax(ff)),
-                "exact_margin": float(max(fe[k] for k in range(len(fe)) if k != self.y) - fe[self.y])}
-
-
-def _margin_point(chk: _Checker, pl, reg, rival: int, mu: float):
-    """The nearest point to x of the pattern's closed region where f_rival - f_y >= mu (an LP for l-inf,
-    a least-distance problem for l2), or None."""
-    from .search import ldp
-
-    x, y, D = chk.x, chk.y, pl.D
-    G, h = -reg.A, reg.A @ x - reg.c                               # A (x + d) <= c
-    if chk.domain is not None:
-        G = np.vstack([G, np.eye(D), -np.eye(D)])
-        h = np.concatenate([h, chk.domain[0] - x, x - chk.domain[1]])
-    g, e = reg.J[rival] - reg.J[y], reg.b[rival] - reg.b[y]
-    G, h = np.vstack([G, g[None]]), np.append(h, mu - (g @ x + e))
-    if chk.norm == "2":
-        try:
-            r = ldp(G, h)
-        except RuntimeError:
-            return None
-        return None if r is None else x + r.d
-    from scipy.optimize import linprog
-
-    # variables (d, t): min t, -G d <= -h, d - t <= 0, -d - t <= 0
-    A_ub = np.vstack([np.hstack([-G, np.zeros((G.shape[0], 1))]), np.hstack([np.eye(D), -np.ones((D, 1))]),
-                      np.hstack([-np.eye(D), -np.ones((D, 1))])])
-    b_ub = np.concatenate([-h, np.zeros(2 * D)])
-    c = np.zeros(D + 1)
-    c[D] = 1.0
-    res = linprog(c, A_ub=A_ub, b_ub=b_ub, bounds=[(None, None)] * D + [(0, None)], method="highs")
-    return x + res.x[:D] if res.status == 0 else None
-
-
-def _witness(chk: _Checker, pl, z, rival, pattern, radius):
-    """A point just beyond the solver's tie point z that both checks accept: the nearest point of the
-    solver's region (its pattern) where f_rival - f_y >= mu, for growing margins mu; failing that, z
-    pushed along the steepest ascent of f_rival - f_y, or along the ray from x, by growing amounts.
-    Returns (point, checks): the first point that passes, else the last one tried."""
-    x = chk.x
-    last = None
-
-    def tried(w):
-        nonlocal last
-        w = chk.cast(w)
-        res = chk.check(w)
-        last = (w, res)
-        return res["float"] and res["exact"]
-
-    if pattern is not None and rival is not None:
-        reg = pl.region(pattern)
-        fscale = max(1.0, float(np.max(np.abs(reg.J @ z + reg.b))))
-        for k in (12, 10, 8, 7, 6, 5, 4, 3):
-            w = _margin_point(chk, pl, reg, rival, fscale * 10.0 ** -k)
-            if w is not None and tried(w):
-                return last
-        g = reg.J[rival] - reg.J[chk.y]
-        dirs = [np.sign(g) if chk.norm == "inf" else g / np.linalg.norm(g)] if np.any(g != 0) else []
-    else:
-        dirs = []
-    base = max(radius, 1e-12 * max(1.0, float(np.max(np.abs(x))) if x.size else 1.0))
-    for tau in (0.0, 1e-12, 1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2):
-        cands = [z + tau * base * d for d in dirs] + [x + (1 + tau) * (z - x)]
-        for w in cands[-1:] if tau == 0 else cands:
-            if tried(w):
-                return last
-    return last if last is not None else (None, {"float": False, "exact": False})
-
-
-# ---- the certificate of x's own region --------------------------------------------------------------------
-
-def _certificate(exact, x: np.ndarray, y: int, norm: str) -> dict:
-    from theory.layers import KinkError
-    from theory.region import linearize
-
-    try:
-        reg = linearize(exact, [float(v) for v in x])
-    except KinkError as exc:
-        return {"lower": 0.0, "exact": False, "margin_lower_bound": 0.0,
-                "note": f"x lies on a kink ({str(exc).split(';')[0]}): its region proves nothing"}
-    A, _, _ = reg._halfspaces
-    D = A.ncols()
-    Ae = [Fraction(int(q.p), int(q.q)) for q in A.entries()]
-    sl = [Fraction(int(q.p), int(q.q)) for q in reg.slacks()]
-    J = reg.jacobian_fmpq
-    K = J.nrows()
-    Je = [Fraction(int(q.p), int(q.q)) for q in J.entries()]
-    f = [Fraction(int(q.p), int(q.q)) for q in reg._vals[exact.output].entries()]
-    sq = norm == "2"
-
-    def size(vec):                          # ||v||_2^2 for l2 (squares compared), ||v||_1 for l-inf
-        return sum((v * v for v in vec), Fraction(0)) if sq else sum((abs(v) for v in vec), Fraction(0))
-
-    r = None
-    for i in range(len(sl)):
-        n = size(Ae[i * D:(i + 1) * D])
-        if n == 0:
-            continue
-        d = sl[i] * sl[i] / n if sq else sl[i] / n
-        r = d if r is None or d < r else r
-    gam, omax = None, Fraction(0)
-    for j in range(K):
-        if j == y:
-            continue
-        w = [Je[y * D + t] - Je[j * D + t] for t in range(D)]
-        n = size(w)
-        omax = max(omax, n)
-        gap = f[y] - f[j]
-        if n == 0:
-            continue
-        g = gap * gap / n if sq else gap / n
-        gam = g if gam is None or g < gam else gam
-    go = f[y] - max(f[j] for j in range(K) if j != y)
-    mlb = (go * go / omax if sq else go / omax) if omax > 0 else None
-    inf = math.inf
-
-    def out(v):
-        if v is None:
-            return inf
-        return _sqrt_down(v) if sq else _down(float(v)) if Fraction(float(v)) > v else float(v)
-
-    lower = min(v for v in (gam, r) if v is not None) if (gam is not None or r is not None) else None
-    return {"lower": out(lower), "exact": gam is not None and (r is None or gam <= r),
-            "margin_lower_bound": out(min(v for v in (mlb, r) if v is not None) if (mlb is not None or r is not None)
-                                      else None),
-            "gamma": out(gam), "r": out(r)}
-
-
 # ---- the public function -----------------------------------------------------------------------------------
 
 def robust_radius(model, x, y=None, norm="inf", *, time_limit: float | None = 60.0, node_limit: int | None = None,
@@ -556,7 +283,7 @@ def _one(b, exact, pl, float_logits, x, y, norm, dtype, dom, time_limit, node_li
     from .search import l2_search
 
     t0 = time.perf_counter()
-    fe = _exact_logits(exact, x)
+    fe = exact_logits(exact, x)
     top = max(range(len(fe)), key=lambda k: (fe[k], -k))
     tie = sum(1 for v in fe if v == fe[top]) > 1
     notes = []
@@ -564,7 +291,7 @@ def _one(b, exact, pl, float_logits, x, y, norm, dtype, dom, time_limit, node_li
         y = top
         if tie:
             notes.append("the prediction at x is a tie in exact arithmetic; the first of the tied classes is y")
-    chk = _Checker(exact, float_logits, x, y, norm, dtype, dom)
+    chk = Checker(exact, float_logits, x, y, norm, dtype, dom)
     ff = float_logits(x[None])[0]
     pred_f = int(np.argmax(ff))
 
@@ -575,25 +302,25 @@ def _one(b, exact, pl, float_logits, x, y, norm, dtype, dom, time_limit, node_li
 
     strict = max(fe[k] for k in range(len(fe)) if k != y) < fe[y]
     if not strict:
-        j = _strict_rival(fe, y)
+        j = strict_rival(fe, y)
         notes.append(f"x is already classified as {top}, not {y}: the radius is 0" if j is not None else
                      f"x lies on the decision boundary (class {y} ties with another): the radius is 0")
         return result("misclassified", 0.0, 0.0, 0.0, rival=j, witness=x, wcheck=chk.check(x))
     if pred_f != y:
         notes.append(f"the float model predicts {pred_f} at x (a rounding of a near tie); the exact engine says {y}")
-    cert = _certificate(exact, x, y, norm) if certify else None
+    cert = certificate(exact, x, y, norm) if certify else None
     # a first witness, from the attack
     upper0, w0, c0 = math.inf, None, None
-    a = _attack(pl, x, y, norm, dom)
+    a = attack(pl, x, y, norm, dom)
     if a is not None:
-        wa, ca = _witness(chk, pl, a, None, None, float(np.max(np.abs(a - x))) if norm == "inf" else float(np.linalg.norm(a - x)))
+        wa, ca = find_witness(chk, pl, a, None, None, float(np.max(np.abs(a - x))) if norm == "inf" else float(np.linalg.norm(a - x)))
         if wa is not None and ca["float"] and ca["exact"]:
-            upper0, w0, c0 = _distance_up(wa, x, norm), wa, ca
+            upper0, w0, c0 = distance_up(wa, x, norm), wa, ca
     hi = upper0 if math.isfinite(upper0) else (max_radius if max_radius is not None else
                                                max(1.0, float(np.max(np.abs(x)))))
     if max_radius is not None:
         hi = min(hi, max_radius)
-    proved = _bounds_lower(pl, x, y, hi, dom)
+    proved = bounds_lower(pl, x, y, hi, dom)
     if proved > 0:
         notes.append(f"bounds alone prove rho_inf > {proved:.6g}" + (" (so rho_2 > it too)" if norm == "2" else ""))
     left = None if time_limit is None else max(time_limit - (time.perf_counter() - t0), 1e-3)
@@ -643,9 +370,9 @@ def _one(b, exact, pl, float_logits, x, y, norm, dtype, dom, time_limit, node_li
     # the witness: the solver's point pushed over the boundary, or the attack's if it is as near
     witness, wcheck, upper = w0, c0, upper0
     if z is not None and (not math.isfinite(upper0) or radius < upper0):
-        wz, cz = _witness(chk, pl, z, rival, pat, radius)
+        wz, cz = find_witness(chk, pl, z, rival, pat, radius)
         if wz is not None and cz["float"] and cz["exact"]:
-            witness, wcheck, upper = wz, cz, _distance_up(wz, x, norm)
+            witness, wcheck, upper = wz, cz, distance_up(wz, x, norm)
         else:
             if w0 is None:
                 witness, wcheck = wz, cz
@@ -694,105 +421,4 @@ def exact_robust_accuracy(results: list[RadiusResult], eps_grid) -> dict:
         und = n - rob - non
         out[repr(e)] = {"n": n, "robust": rob, "not_robust": non, "undecided": und,
                         "fraction": rob / n if n else math.nan, "fraction_upper": (rob + und) / n if n else math.nan}
-    return out
-
-
-def robust_at(model, x, y, eps_grid, *, time_limit: float | None = 10.0, node_limit: int | None = None,
-              max_binaries: int | None = None, domain=None) -> list[RadiusResult]:
-    """Complete l-inf verification at each eps of a grid: per example, whether some point within eps changes
-    class (decided by a checked witness) or none does (decided by the program at radius eps), without
-    computing the radius itself unless it falls out. Cheaper than :func:`robust_radius` when only
-    robustness at fixed budgets is asked (the lab's exact robust accuracy).
-
-    Per example, after the attack's witness (distance ``upper``): for each eps in increasing order, a
-    witness within eps decides it (not robust); otherwise :func:`~verify.robust.milp.linf_milp` on the
-    box of radius eps either proves that no point of it changes class (robust: ``lower`` = the float just
-    above eps, since rho > eps), or
-    finds the radius (<= eps: ``status`` optimal), or stops at its share of ``time_limit``, at
-    ``node_limit``, or is not tried because it has more than ``max_binaries`` binaries (undecided; the
-    last two budgets are deterministic, a time limit depends on the machine). ``status`` is ``optimal``
-    (radius found), ``decided`` (every eps decided, the radius only bracketed by [lower, upper]),
-    ``misclassified``, or ``undecided`` (some eps undecided; the notes say why). Read the decisions with
-    :func:`exact_robust_accuracy`.
-    """
-    from .milp import linf_milp
-    from .solvers import load_milp
-
-    load_milp()
-    grid = sorted(float(e) for e in eps_grid)
-    if not grid or any(not (math.isfinite(e) and e > 0) for e in grid):
-        raise ValueError(f"eps_grid: expected budgets > 0, got {list(eps_grid)!r}")
-    time_limit = _positive("time_limit", time_limit)
-    node_limit = _positive("node_limit", node_limit, integer=True)
-    if max_binaries is not None and not (isinstance(max_binaries, int) and not isinstance(max_binaries, bool)
-                                         and max_binaries >= 0):
-        raise ValueError(f"max_binaries: expected an integer >= 0 (or None), got {max_binaries!r}")
-    exact, pl, float_logits, X, in_shape, dtype = _networks(model, x)
-    if pl.K < 2:
-        raise TooFewClassesError(f"robust_at: the model has K = {pl.K} output; expected at least 2 logits")
-    Y = _labels(y, X.shape[0], pl.K)
-    dom = _domain(domain, pl.D, X)
-    out = []
-    for b in range(X.shape[0]):
-        t0 = time.perf_counter()
-        xb = X[b]
-        fe = _exact_logits(exact, xb)
-        yb = int(Y[b]) if Y is not None else max(range(len(fe)), key=lambda k: (fe[k], -k))
-        top = max(range(len(fe)), key=lambda k: (fe[k], -k))
-        chk = _Checker(exact, float_logits, xb, yb, "inf", dtype, dom)
-        notes = []
-
-        def done(status, radius, lower, upper, rival=None, witness=None, wcheck=None, nodes=0):
-            return RadiusResult(b, "inf", yb, int(top), status, float(radius), float(lower), float(upper),
-                                0.0 if not math.isfinite(upper) else (upper - lower) / max(upper, 1e-300),
-                                rival, None if witness is None else [float(v) for v in witness], wcheck or {}, None,
-                                round(time.perf_counter() - t0, 6), time_limit, nodes, notes)
-
-        if not max(fe[k] for k in range(len(fe)) if k != yb) < fe[yb]:
-            notes.append(f"x is not strictly of class {yb}: the radius is 0")
-            out.append(done("misclassified", 0.0, 0.0, 0.0, _strict_rival(fe, yb), xb, chk.check(xb)))
-            continue
-        upper, witness, wcheck = math.inf, None, {}
-        a = _attack(pl, xb, yb, "inf", dom)
-        if a is not None:
-            wa, ca = _witness(chk, pl, a, None, None, float(np.max(np.abs(a - xb))))
-            if wa is not None and ca["float"] and ca["exact"]:
-                upper, witness, wcheck = _distance_up(wa, xb, "inf"), wa, ca
-        lower, radius, status, nodes = 0.0, math.nan, "decided", 0
-        todo = [e for e in grid if not upper <= e]
-        for i, e in enumerate(todo):
-            left = None if time_limit is None else (time_limit - (time.perf_counter() - t0)) / (len(todo) - i)
-            if left is not None and left <= 1e-3:
-                status = "undecided"
-                notes.append(f"eps {e:g}: no time left")
-                break
-            r = linf_milp(pl, xb, yb, cap=e, domain=dom, time_limit=left, node_limit=node_limit,
-                          max_binaries=max_binaries)
-            nodes += r.nodes
-            if r.status == "beyond_cap":
-                lower = math.nextafter(e, math.inf)     # no point of the closed eps-box changes class: rho > eps
-                continue
-            if r.point is not None:
-                wz, cz = _witness(chk, pl, r.point, r.rival, r.pattern, r.radius)
-                if wz is not None and cz["float"] and cz["exact"]:
-                    d = _distance_up(wz, xb, "inf")
-                    if d < upper:
-                        upper, witness, wcheck = d, wz, cz
-                else:
-                    notes.append(f"the program's point at eps {e:g} did not pass the witness checks")
-                if r.status == "optimal":
-                    radius, lower = r.radius, max(lower, r.lower)
-                    status = "optimal"
-                    break
-            status = "undecided"
-            notes.append(f"eps {e:g}: the program stopped ({r.status}{': ' + r.message if r.status == 'skipped' else ''})")
-            break
-        if status == "decided" and not all(lower > e or upper <= e for e in grid):
-            status = "undecided"
-        rival = None
-        if witness is not None:
-            fw = float_logits(witness[None])[0]
-            rival = int(np.argmax([v if k != yb else -math.inf for k, v in enumerate(fw)]))
-        out.append(done(status, radius if status == "optimal" else math.nan, lower, upper, rival, witness, wcheck,
-                        nodes))
     return out
