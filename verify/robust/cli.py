@@ -32,9 +32,10 @@ Every point reports: the status (optimal, or time_limit / node_limit with the bo
 misclassified: x is not of class y, radius 0), the radius and its bounds [lower, upper], the solver's
 gap, and a witness just beyond the boundary, re-checked by the float model and, in rational
 arithmetic, by the exact engine: upper is the witness's exact distance, so it is proved. A witness that
-fails a check is reported as such (status unverified), never dropped. With --certify (default) the
-lower bound that x's own region proves is shown too: min(min_j gamma_j, r(x)), exact when the
-effective margin gamma is at most the distance r(x) to the region's boundary.
+fails a check is reported as such (status unverified), never dropped. Unless --no-certify, the lower
+bound that x's own region proves is shown too: min(min_j gamma_j, r(x)) in exact arithmetic, exact
+(marked =) when the effective margin gamma is at most the distance r(x) to the region's boundary.
+lower also uses the largest box that interval and linear bounds alone prove free of any class change.
 
 The model must be piecewise linear (Linear, Conv2d, pooling, BatchNorm in eval mode, ReLU-family
 activations, maxout, residual additions). The search is exponential in the worst case: it finishes

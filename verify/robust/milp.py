@@ -32,7 +32,11 @@ which is why every witness is re-checked exactly.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import math
+import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -102,11 +106,34 @@ class _Encoding:
         return csr_matrix(A), np.concatenate(self.rl), np.concatenate(self.ru)
 
 
+@contextlib.contextmanager
+def _quiet_c_stdout():
+    """HiGHS prints some internal messages with C's printf even when told to be silent: send file
+    descriptor 1 to /dev/null while it runs (C's buffer flushed before restoring)."""
+    try:
+        sys.stdout.flush()
+        saved, null = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    os.dup2(null, 1)
+    try:
+        yield
+    finally:
+        try:
+            ctypes.CDLL(None).fflush(None)
+        except (OSError, AttributeError):  # pragma: no cover - no C library to flush
+            pass
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(null)
+
+
 def _solve(milp, LinearConstraint, Bounds, enc: _Encoding, c: np.ndarray, *, relax: bool, opts: dict):
     A, rl, ru = enc.matrix()
     nv = enc.nv
     integ = np.zeros(nv) if relax else enc.integ[:nv]
-    with warnings.catch_warnings():                 # the HiGHS options scipy passes on verbatim, with a warning
+    with warnings.catch_warnings(), _quiet_c_stdout():  # the HiGHS options scipy passes on verbatim warn
         warnings.simplefilter("ignore", RuntimeWarning)
         return milp(c[:nv], integrality=integ, bounds=Bounds(enc.lb[:nv], enc.ub[:nv]),
                     constraints=LinearConstraint(A, rl, ru), options=opts)

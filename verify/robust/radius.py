@@ -363,7 +363,7 @@ def _one(b, exact, pl, float_logits, x, y, norm, dtype, dom, time_limit, node_li
         if s.failures:
             notes.append(f"{s.failures} least-distance problem(s) were not solved by NNLS")
         if z is None and status in ("optimal", "solver_failures") and not (max_radius is None or upper0 <= max_radius):
-            status, radius, lower = "beyond_cap", math.inf, max_radius
+            status, radius = "beyond_cap", math.inf        # lower: the search's front, ~max_radius
         if status == "no_class_change":
             radius = lower = math.inf
         gap = (radius - lower) / radius if math.isfinite(radius) and radius > 0 else 0.0
@@ -373,6 +373,9 @@ def _one(b, exact, pl, float_logits, x, y, norm, dtype, dom, time_limit, node_li
         wz, cz = find_witness(chk, pl, z, rival, pat, radius)
         if wz is not None and cz["float"] and cz["exact"]:
             witness, wcheck, upper = wz, cz, distance_up(wz, x, norm)
+        elif w0 is not None and upper0 <= radius * (1 + 1e-6):
+            notes.append(f"the solver's point (distance {radius:.9g}) did not pass the witness checks; the attack's "
+                         f"witness, within 1e-6 of it ({upper0:.9g}), did")
         else:
             if w0 is None:
                 witness, wcheck = wz, cz
