@@ -16,7 +16,7 @@ from typing import Callable
 
 from .plots import (confidence_concentration, confident_limit, curvature_small_step, emr_limits, float_error,
                     gap_overview, geometry, gram_unification, input_gradient_bounds, layer_spectra, margin_dynamics,
-                    trained_crossing)
+                    robust_radius, trained_crossing)
 from .plots._data import NoDataError
 
 __all__ = ["FigureSpec", "FIGURES", "NoDataError", "names", "figures_of", "SOURCES"]
@@ -76,6 +76,7 @@ FIGURES: dict[str, FigureSpec] = {s.name: s for s in [
     _spec("layer-spectra", layer_spectra, ("layer-smoothing",), reads="lab"),
     _spec("confidence-concentration", confidence_concentration, ("confidence-concentration",), reads="lab"),
     _spec("trained-crossing", trained_crossing, ("curvature-region-crossing",), reads="trained"),
+    _spec("robust-radius", robust_radius, ("effective-margin", "margin-lower-bound"), needs_results=False),
 ]}
 
 

@@ -3,7 +3,8 @@
 The float half of the toolkit: :func:`linearize` (pattern, J, b, rounding bounds, kink distance and
 region geometry of a batch, in closed form), random networks as data (:class:`NetSpec`,
 :func:`draw_spec`, :func:`draw_inputs`), and the checks of every claim against its bound.
-``check_implementation`` and ``Gap`` are imported on first use.
+``check_implementation``, ``Gap`` and ``robust_radius`` (:mod:`verify.robust`, the exact distance to
+the decision boundary) are imported on first use.
 
 >>> import torch
 >>> spec = NetSpec("mlp", (3,), (4,), 2, "relu", None, True, 0)
@@ -20,7 +21,7 @@ from .networks import NetSpec, draw_inputs, draw_spec
 
 __all__ = [
     "linearize", "Linearization", "NetSpec", "draw_spec", "draw_inputs", "MaxoutUnit", "Abs",
-    "check_implementation", "Gap",
+    "check_implementation", "Gap", "robust_radius",
     "ShapeError", "UnsupportedLayerError", "TrainingModeError", "KinkError", "NonFiniteError", "EmptyBatchError",
     "TooFewClassesError", "DeviceMismatchError", "DTypeMismatchError",
 ]
@@ -35,4 +36,8 @@ def __getattr__(name):
         from .gap import Gap
 
         return Gap
+    if name == "robust_radius":
+        from .robust import robust_radius
+
+        return robust_radius
     raise AttributeError(f"module 'verify' has no attribute {name!r}")

@@ -41,6 +41,7 @@ examples:
   python -m verify dynamics                 train on real data and judge the empirical claims (see dynamics --help)
   python -m verify --trained                every claim on the lab's checkpoints (after python -m verify dynamics)
   python -m verify --trained results/dynamics-mnist-5k.jsonl --epochs all --dtype float64
+  python -m verify radius --model net.pt --inputs x.pt [--norm inf|2]   exact robustness radii (see radius --help)
 
 The results file has one JSON line per network and dtype; `python -m figures --results FILE` plots it.
 Wherever the units run, this process alone writes it. Exit codes: 0 no claim fails, 1 a claim fails,
@@ -86,7 +87,8 @@ def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("command", nargs="?", choices=["sweep", "merge", "notes", "dynamics"], default="sweep",
                    help="sweep (default): run the checks; merge: join shard result files given as FILES into --out FILE "
                         "(see merge --help); dynamics: the training lab, which trains networks and judges the "
-                        "empirical claims (see dynamics --help); notes: "
+                        "empirical claims (see dynamics --help); radius: exact robustness radii of a saved model "
+                        "(see radius --help); notes: "
                         "rewrite the generated blocks of paper_notes.md (proofs and tests always; the measured "
                         "tables from the results FILE, when one is given)")
     p.add_argument("files", nargs="*", help="with merge: the shard result files to join; with notes: at most one "
@@ -562,6 +564,10 @@ def main(argv=None) -> int:
         from .dynamics.cli import main as dynamics_main
 
         return dynamics_main(argv[1:])
+    if argv[:1] == ["radius"]:                  # the exact radius has its own options and --help
+        from .robust.cli import main as radius_main
+
+        return radius_main(argv[1:])
     parser = build_parser(add_help=False)
     parser.add_argument("-h", "--help", action="store_true", help="show this help message and exit")
     args = parser.parse_args(argv)

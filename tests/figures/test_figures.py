@@ -201,7 +201,7 @@ def built(results, lab, trained):
 def test_registry_names_and_captions():
     assert list(FIGURES) == ["gap-overview", "curvature-small-step", "geometry", "input-gradient-bounds",
                              "confident-limit", "gram-unification", "emr-limits", "float-error", "margin-dynamics",
-                             "layer-spectra", "confidence-concentration", "trained-crossing"]
+                             "layer-spectra", "confidence-concentration", "trained-crossing", "robust-radius"]
     for name, spec in FIGURES.items():
         fn, caption = spec
         assert fn.__name__ == "fig_" + name.replace("-", "_")

@@ -131,10 +131,17 @@ def run_unit(unit: dict, ckpt_root: str | Path, *, resume: bool = False) -> list
         opt.load_state_dict(st["optim"])
         records, start = st["records"], st["epoch"]
 
+    radius = None
+    if unit["role"] in s.radius_roles and s.radius_points + s.radius_l2_points > 0:
+        radius = dict(points=s.radius_points, time_limit=s.radius_time_limit, node_limit=s.radius_node_limit,
+                      max_binaries=s.radius_max_binaries, l2_points=s.radius_l2_points,
+                      l2_time_limit=s.radius_l2_time_limit, l2_regions=s.radius_l2_regions)
+
     def evaluate(epoch):
         return measure(model, x_ev, y_ev, eps_grid=s.eps_grid, attack_steps=s.eval_steps,
                        attack_restarts=s.eval_restarts, box=ds.box, n_spectra=s.n_spectra,
-                       generator=generator("measure", unit["seed"], epoch), keep_points=epoch == s.epochs)
+                       generator=generator("measure", unit["seed"], epoch), keep_points=epoch == s.epochs,
+                       radius=radius if epoch == s.epochs else None)
 
     def save(epoch):
         model.eval()

@@ -14,7 +14,9 @@ Per evaluation point, summarised by quantiles (:func:`summary`):
   (:func:`singular_values`, which also says when a value counts as zero);
 - ``output_margin`` f_y - max_{j != y} f_j and ``confidence`` max_k p_k, with ``confidence_below_half``;
 - ``clean_accuracy``, and ``robust_accuracy`` under l-inf PGD at each eps of the grid, with the attack's
-  settings beside it (``attack``).
+  settings beside it (``attack``);
+- when asked (``radius``, the lab's last epoch): ``exact_radius``, the exact robust accuracy beside PGD's
+  and the exact l2 radius beside gamma(x) on the first evaluation points (:mod:`verify.robust.lab`).
 
 Points within rounding of a kink (``Linearization.on_kink``: the pattern, so J, is not determined in the
 model's precision) are counted (``kinks``) and left out of the linearization's measures, as everywhere in
@@ -91,10 +93,11 @@ def _spectra(lin, keep: torch.Tensor) -> dict:
 
 
 def measure(model, x, y, *, eps_grid, attack_steps: int, attack_restarts: int, box, generator: torch.Generator,
-            n_spectra: int | None = None, keep_points: bool = False) -> dict:
+            n_spectra: int | None = None, keep_points: bool = False, radius: dict | None = None) -> dict:
     """The ``metrics`` of one epoch (module docstring) on the evaluation set (x, y), the model in eval mode
     (restored after). The layer spectra use the first ``n_spectra`` points (default all). ``keep_points`` adds the per-point ``confidence``, ``output_margin`` and
-    ``effective_margin`` values (the distributions kept for the figures)."""
+    ``effective_margin`` values (the distributions kept for the figures). ``radius`` (points, time_limit,
+    l2_points, l2_time_limit) adds ``exact_radius`` (:func:`verify.robust.lab.radius_metrics`)."""
     from ..linearize import linearize
     from ..regularizers import unchecked as R
     from .attacks import PGD, robust_accuracy
@@ -148,6 +151,13 @@ def measure(model, x, y, *, eps_grid, attack_steps: int, attack_restarts: int, b
             "attack": attacks,
             "layer_spectra": _spectra(lin, keep & (torch.arange(len(keep), device=keep.device) < (n_spectra or len(keep)))),
         }
+        if radius:
+            from ..robust.lab import radius_metrics
+
+            g = torch.where(keep, gamma, torch.full_like(gamma, math.nan))
+            metrics["exact_radius"] = radius_metrics(model, x, y, g.tolist(), eps_grid=eps_grid, box=box,
+                                                     attack_steps=attack_steps, attack_restarts=attack_restarts,
+                                                     **radius)
         if keep_points:
             metrics["points"] = {"confidence": conf.tolist(), "output_margin": m_out.tolist(),
                                  "effective_margin": [float(v) if k else math.nan for v, k in zip(gamma, keep)]}

@@ -11,7 +11,7 @@ from .lab import CLAIM_ROLES, run_table
 from .verdicts import format_effect
 
 __all__ = ["JUDGES", "EMPIRICAL_CLAIMS", "judge_all", "format_report", "write_verdicts", "verdicts_path",
-           "accuracy_lines"]
+           "accuracy_lines", "radius_lines"]
 
 JUDGES = {liu2022margin.CLAIM: liu2022margin.judge,
           wen2020robustness.LAYER_SMOOTHING: wen2020robustness.judge_layer_smoothing,
@@ -49,6 +49,51 @@ def accuracy_lines(table) -> list[str]:
         rob = [med([r["robust_accuracy"][repr(float(e))] for r in rows]) for e in s.eps_grid]
         lines.append(f"  {role:<14} {med([r['clean_accuracy'] for r in rows]):6.3f}   "
                      + "  ".join(f"{v:5.3f}" for v in rob) + f"   ({len(rows)} seeds)")
+    return lines + radius_lines(table)
+
+
+def radius_lines(table) -> list[str]:
+    """The exact radius at the final epoch, per role that measured it, pooled over seeds (outside every
+    verdict): exact robust accuracy (complete l-inf verification) beside PGD's on the same points, and the
+    effective margin beside the exact l2 radius."""
+    s = table["settings"]
+    E = s.epochs
+    got = {role: [r[E]["exact_radius"] for r in seeds.values() if r and r[E] is not None and "exact_radius" in r[E]]
+           for role, seeds in table["runs"].items()}
+    got = {k: v for k, v in got.items() if v}
+    if not got:
+        return []
+    st = next(iter(got.values()))[0]["settings"]
+    lines = [f"exact robust accuracy at epoch {E} (complete l-inf verification, MILP; first {st['points']} points; "
+             f"at most {st['max_binaries']} binaries and {st['node_limit']} nodes per program, {st['time_limit']:g} s "
+             f"per point), pooled over seeds, beside PGD on the same points:"]
+    for role, ms in got.items():
+        cells = []
+        for e in s.eps_grid:
+            a = [m["exact_robust_accuracy"][repr(float(e))] for m in ms]
+            n, rob, und = sum(v["n"] for v in a), sum(v["robust"] for v in a), sum(v["undecided"] for v in a)
+            pgd = sum(v["pgd"] * v["n"] for v in a) / n if n else float("nan")
+            bad = sum(v["contradictions"] for v in a)
+            span = f"{rob / n:.3f}" if not und else f"[{rob / n:.3f}, {(rob + und) / n:.3f}]"
+            cells.append(f"eps {e:.4g}: exact {span} PGD {pgd:.3f}" + (f" ({und} undecided)" if und else "")
+                         + (f" ({bad} PGD points proved robust: a contradiction)" if bad else ""))
+        lines.append(f"  {role:<14} " + "; ".join(cells) + f"   ({len(ms)} seeds)")
+    lines.append(f"effective margin gamma beside the exact l2 radius rho_2 (region search; first {st['l2_points']} "
+                 f"points, at most {st['l2_regions']} regions and {st['l2_time_limit']:g} s per point), pooled over seeds:")
+    for role, ms in got.items():
+        pts = [(g, lo, up, st_) for m in ms for g, lo, up, st_ in zip(m["exact_l2_radius"]["gamma"],
+                                                                      m["exact_l2_radius"]["lower"],
+                                                                      m["exact_l2_radius"]["upper"],
+                                                                      m["exact_l2_radius"]["status"])]
+        use = [(g, lo, up, st_) for g, lo, up, st_ in pts if st_ != "misclassified" and math.isfinite(g)
+               and math.isfinite(up) and up > 0]
+        exact = sorted(g / up for g, lo, up, st_ in use if st_ == "optimal")
+        bound = sorted(g / up for g, lo, up, st_ in use)
+        mid = lambda v: v[len(v) // 2] if v else float("nan")
+        lines.append(f"  {role:<14} rho_2 found at {sum(1 for p in pts if p[3] == 'optimal')}/{len(pts)} points"
+                     + (f", gamma/rho_2 median {mid(exact):.3g} there" if exact else "")
+                     + f"; over {len(use)} points gamma/upper (<= gamma/rho_2, upper a checked witness's distance) "
+                       f"median {mid(bound):.3g}, and gamma > upper at {sum(1 for g, lo, up, _ in use if g > up)}")
     return lines
 
 

@@ -48,6 +48,15 @@ class LabSettings:
     n_eval: int                     # evaluation points drawn from the test split
     n_spectra: int                  # the first n_spectra of them give the layer spectra
     reasons: dict = field(default_factory=dict)
+    # the exact radius (verify.robust), at the last epoch only, on the first points of the evaluation set
+    radius_points: int = 0          # l-inf: complete verification at each eps (exact robust accuracy)
+    radius_max_binaries: int = 0    # l-inf: programs with more binaries are not solved (undecided)
+    radius_node_limit: int = 0      # l-inf: branch-and-bound nodes per program
+    radius_time_limit: float = 0.0  # seconds per point (l-inf), all eps together: a safety stop
+    radius_l2_points: int = 0       # l2: the exact radius beside the effective margin
+    radius_l2_regions: int = 0      # l2: regions visited per point
+    radius_l2_time_limit: float = 0.0  # seconds per point (l2): a safety stop
+    radius_roles: tuple = ()        # the roles measured (the others skip it)
 
     @property
     def middle_eps(self) -> float:
@@ -56,11 +65,12 @@ class LabSettings:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["eps_grid"] = list(self.eps_grid)
+        d["radius_roles"] = list(self.radius_roles)
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "LabSettings":
-        return cls(**dict(d, eps_grid=tuple(d["eps_grid"])))
+        return cls(**dict(d, eps_grid=tuple(d["eps_grid"]), radius_roles=tuple(d.get("radius_roles", ()))))
 
 
 def _lam_from_pilot(means: dict) -> dict:
@@ -96,18 +106,42 @@ _COMMON_REASONS = {
     "lam": "lambda R ~ 1 nat on the pilot network (module docstring)",
     "cure_h": "h = eps_2 sqrt(D): CURE's unit-norm direction then moves each input by eps_2, the middle "
               "budget, so the curvature is regularized at the scale of the attacks",
+    "radius_roles": "the exact radius is measured on the runs whose robustness the margin claim compares (ce, "
+                    "ce+emr, at(eps2), at(eps2)+emr): exact robust accuracy beside PGD's there, and whether EMR "
+                    "raises the true radius; the other roles skip it, to keep the quick run's time",
+    "radius_points": "complete l-inf verification (a MILP per point and eps): 16 points per run, at the last "
+                     "epoch only, keep the quick run near its budget",
+    "radius_max_binaries": "a MILP with more than 40 binaries (unstable units over the eps-box) is not tried: on a "
+                           "ce-trained digits MLP (python -m verify.bench_radius --lab 16 --no-digits --sizes mlp8) "
+                           "the programs with up to 40 binaries all finished in under 1 s, those with 41 to 60 took "
+                           "7 to 8 s, and of 13 with more than 60 one finished within 10 s; the programs of the two "
+                           "smaller budgets mostly have no binary at all (bounds alone decide them, in milliseconds). "
+                           "Points left this way are counted as undecided, never guessed; a budget of binaries and "
+                           "nodes, unlike a time limit, gives the same result on every machine",
+    "radius_node_limit": "500 branch-and-bound nodes per MILP: the deterministic work budget",
+    "radius_time_limit": "a safety stop of 2 s per point (all eps together); a result that reached it depends on "
+                         "the machine and is counted in time_limit_reached",
+    "radius_l2_points": "the exact l2 radius (a search over activation regions) finishes only where few regions lie "
+                        "within the radius; 8 points per run show how often it does, and where it does not, a "
+                        "checked witness still bounds gamma / rho_2 from below",
+    "radius_l2_regions": "10 regions per point: the deterministic work budget (~50 ms per region on the digits MLP)",
+    "radius_l2_time_limit": "a safety stop of 2 s per point",
 }
 
 
 def _make(data: str, D: int, *, arch: str, epochs: int, batch_size: int, lr: float, eps_grid: tuple,
-          train_steps: int, n_eval: int, reasons: dict) -> LabSettings:
+          train_steps: int, n_eval: int, reasons: dict, radius: tuple = (16, 40, 500, 2.0, 8, 10, 2.0)) -> LabSettings:
     eps2 = eps_grid[len(eps_grid) // 2]
     stand_in = data if data in PILOT else _PILOT_STAND_IN.get(data, "digits")
     pilot = PILOT[stand_in]
     return LabSettings(data=data, arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, eps_grid=eps_grid,
                        train_steps=train_steps, eval_steps=2 * train_steps, eval_restarts=1,
                        lam=_lam_from_pilot(pilot), T=1.0, cure_h=round(eps2 * math.sqrt(D), 6), n_eval=n_eval,
-                       n_spectra=min(64, n_eval),
+                       n_spectra=min(64, n_eval), radius_points=min(radius[0], n_eval), radius_max_binaries=radius[1],
+                       radius_node_limit=radius[2], radius_time_limit=radius[3],
+                       radius_l2_points=min(radius[4], n_eval), radius_l2_regions=radius[5],
+                       radius_l2_time_limit=radius[6],
+                       radius_roles=("ce", "ce+emr", "at(eps2)", "at(eps2)+emr"),
                        reasons={**_COMMON_REASONS, **reasons,
                                 "lam_pilot": "pilot means of " + ("this data set" if data in PILOT else
                                                                     f"{stand_in} (no pilot of its own yet)")})
@@ -159,7 +193,8 @@ SETTINGS: dict[str, LabSettings] = {
         "synthetic", 16, arch="mlp32x32", epochs=6, batch_size=64, lr=3e-3, eps_grid=(0.05, 0.1, 0.2),
         train_steps=3, n_eval=128,
         reasons={"eps_grid": "small against the blobs' separation; for the tests", "arch": "tiny, for the tests",
-                 "epochs": "a few, for the tests"}),
+                 "epochs": "a few, for the tests", "radius_points": "4 points (2 for l2), small budgets: for the tests"},
+        radius=(4, 40, 200, 10.0, 2, 50, 10.0)),
 }
 
 

@@ -1,0 +1,326 @@
+"""The exact robustness radius (verify.robust): against independent oracles, its certificates, its limits,
+its witnesses, its bad input, the ``python -m verify radius`` command and the lab's measure.
+
+The oracles (tests/verify/oracle_radius.py) share nothing with the solvers: every activation pattern of a
+small MLP, each pattern's polytope built from the torch weights, and each problem solved by brute force
+over its candidate optima in NumPy linear algebra; and, on the plane, the exact decision segments of
+theory.plane in rational arithmetic.
+
+Tolerances. ``upper`` is the distance of a witness that the float model and the exact engine both checked,
+so the true radius is at most ``upper`` (up to the oracle's own rounding, ~1e-15 relative). ``radius`` and
+``lower`` come from the solvers: HiGHS stops at a relative gap of 1e-7 with feasibility tolerances of 1e-9
+(:data:`verify.robust.milp.HIGHS_OPTIONS`), and NNLS solves each least-distance problem to rounding, so
+they may differ from the truth by ~1e-7 relative: TOL = 1e-6 relative covers both, with a factor 10.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+
+from verify.modules import Abs, MaxoutUnit
+from verify.robust import RadiusResult, SolverUnavailableError, exact_robust_accuracy, robust_radius
+from verify.robust import robust_at
+
+from .oracle_radius import enumerate_radius, plane_radius
+
+TOL = 1e-6
+
+
+def _mlp(D, hidden, K, act, seed, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    layers, dims = [], (D,) + tuple(hidden)
+    for i, o in zip(dims[:-1], dims[1:]):
+        lin = torch.nn.Linear(i, o, dtype=torch.float64)
+        with torch.no_grad():
+            lin.weight.copy_(torch.randn(o, i, generator=g, dtype=torch.float64))
+            lin.bias.copy_(torch.randn(o, generator=g, dtype=torch.float64) * 0.5)
+        layers += [lin, {"relu": torch.nn.ReLU(), "leaky": torch.nn.LeakyReLU(0.1), "abs": Abs()}[act]]
+    head = torch.nn.Linear(dims[-1], K, dtype=torch.float64)
+    with torch.no_grad():
+        head.weight.copy_(torch.randn(K, dims[-1], generator=g, dtype=torch.float64))
+        head.bias.copy_(torch.randn(K, generator=g, dtype=torch.float64))
+    return torch.nn.Sequential(*layers, head).to(dtype).eval()
+
+
+def _agrees(r: RadiusResult, truth: float):
+    assert r.status == "optimal", (r.status, r.notes)
+    assert r.witness_check["float"] and r.witness_check["exact"], r.witness_check
+    assert truth <= r.upper * (1 + 1e-12), (truth, r.upper)                    # the witness is checked
+    assert r.lower <= truth * (1 + TOL) + 1e-12 and abs(r.radius - truth) <= TOL * truth + 1e-12, (r, truth)
+
+
+CASES = [  # (D, hidden, K, activation, seed, domain): D <= 4, up to 8 hidden units for the enumeration
+    pytest.param(4, (6,), 3, "relu", 1, None, id="mlp4-6-3-relu"),
+    pytest.param(3, (4, 4), 3, "leaky", 2, None, id="mlp3-4x4-3-leaky0.1"),
+    pytest.param(4, (3, 3), 2, "abs", 3, None, id="mlp4-3x3-2-abs"),
+    pytest.param(2, (8,), 3, "relu", 4, (-1.0, 1.0), id="mlp2-8-3-relu-box"),
+]
+
+
+@pytest.mark.parametrize("D,hidden,K,act,seed,domain", CASES)
+@pytest.mark.parametrize("norm", ["inf", "2"])
+def test_radius_matches_the_enumeration_of_every_activation_pattern(D, hidden, K, act, seed, domain, norm):
+    model = _mlp(D, hidden, K, act, seed)
+    g = torch.Generator().manual_seed(100 + seed)
+    x = torch.rand(2, D, generator=g, dtype=torch.float64) * 1.6 - 0.8
+    for r, xi in zip(robust_radius(model, x, norm=norm, domain=domain), x):
+        truth = enumerate_radius(model, xi.numpy(), r.label, norm, domain=domain)
+        _agrees(r, truth)
+        assert r.certified["lower"] <= truth * (1 + 1e-12)                      # the region's proved bound
+        if r.certified["exact"]:                                                 # gamma <= r(x): gamma is the radius
+            assert r.certified["lower"] == pytest.approx(truth, rel=1e-12)
+
+
+@pytest.fixture(scope="module")
+def teaching():
+    from theory.plane import regions_2d, teaching_network
+
+    net = teaching_network()
+    return net, regions_2d(net, box=(-3, 3, -3, 3))
+
+
+@pytest.mark.parametrize("norm", ["inf", "2"])
+def test_the_teaching_network_matches_its_exact_decision_boundary(teaching, norm):
+    """The 2-6-6-3 leaky-ReLU network (12 hidden units), as an exact theory Network, against the exact
+    segments of its decision boundary (rational arithmetic)."""
+    net, regions = teaching
+    pts = np.array([[-0.15, 0.25], [0.5, -0.5], [1.0, 1.0]])
+    for r, p in zip(robust_radius(net, pts, norm=norm), pts):
+        d = plane_radius(net, p, r.label, norm, (-3, 3, -3, 3), regions)
+        _agrees(r, float(d) if norm == "inf" else math.sqrt(d))
+
+
+def test_maxout_and_max_pooling_units():
+    """Maxout on the plane against the exact boundary (both norms); max pooling over 2x2 windows gives the
+    l-inf radius of the same network written with maxout (9 inputs: too many regions for a quick l2 search)."""
+    from theory.plane import regions_2d
+    from theory.torch_bridge import from_torch
+
+    g = torch.Generator().manual_seed(5)
+    first = torch.nn.Linear(2, 8, dtype=torch.float64)
+    head = torch.nn.Linear(2, 3, dtype=torch.float64)
+    with torch.no_grad():
+        for p in (*first.parameters(), *head.parameters()):
+            p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float64))
+    maxout = torch.nn.Sequential(first, MaxoutUnit(4), head).eval()
+    x = torch.tensor([[0.3, -0.2]], dtype=torch.float64)
+    box = (-4, 4, -4, 4)
+    net = from_torch(maxout, (2,))
+    regions = regions_2d(net, box=box)
+    r2, ri = robust_radius(maxout, x, norm=2)[0], robust_radius(maxout, x, norm="inf")[0]
+    _agrees(r2, math.sqrt(plane_radius(net, x[0].numpy(), r2.label, "2", box, regions)))
+    _agrees(ri, float(plane_radius(net, x[0].numpy(), ri.label, "inf", box, regions)))
+
+    # max pooling: a 3x3 image, a 2x2 convolution to two channels, ReLU, 2x2 max pooling, a linear head;
+    # the same network with the convolution written as a matrix and the pooling as maxout over each channel
+    conv = torch.nn.Conv2d(1, 2, 2, dtype=torch.float64)
+    with torch.no_grad():
+        for p in conv.parameters():
+            p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float64))
+    cnn = torch.nn.Sequential(conv, torch.nn.ReLU(), torch.nn.MaxPool2d(2), torch.nn.Flatten(), head).eval()
+    mat = torch.nn.Linear(9, 8, dtype=torch.float64)
+    with torch.no_grad():
+        mat.weight.copy_(torch.func.jacrev(lambda z: conv(z.reshape(1, 1, 3, 3)).reshape(-1))(torch.zeros(9,
+                                                                                                  dtype=torch.float64)))
+        mat.bias.copy_(conv.bias.repeat_interleave(4))
+    flat = torch.nn.Sequential(mat, torch.nn.ReLU(), MaxoutUnit(4), head).eval()
+    xi = torch.rand(1, 1, 3, 3, generator=g, dtype=torch.float64)
+    assert torch.allclose(cnn(xi), flat(xi.reshape(1, 9)))
+    a, b = robust_radius(cnn, xi, norm="inf")[0], robust_radius(flat, xi.reshape(1, 9), norm="inf")[0]
+    assert a.status == b.status == "optimal" and a.witness_check["exact"] and b.witness_check["exact"]
+    assert a.radius == pytest.approx(b.radius, rel=TOL)
+
+
+def test_a_float32_model_gets_float32_witnesses_checked_in_float32_and_rationals():
+    model = _mlp(3, (5,), 3, "relu", 7, dtype=torch.float32)
+    x = torch.tensor([[0.1, -0.3, 0.2]], dtype=torch.float32)
+    r = robust_radius(model, x, norm="inf")[0]
+    w = torch.tensor(r.witness, dtype=torch.float64)
+    assert torch.equal(w.to(torch.float32).to(torch.float64), w)               # a float32 point
+    assert r.witness_check["float"] and r.witness_check["exact"]
+    assert int(model(w.to(torch.float32)[None]).argmax()) != r.label
+    truth = enumerate_radius(model.double(), x[0].double().numpy(), r.label, "inf")
+    _agrees(r, truth)
+
+
+@pytest.mark.claim("effective-margin")
+@pytest.mark.claim("margin-lower-bound")
+def test_the_region_certificate_is_exact_when_gamma_is_within_r():
+    """Near a flat decision boundary gamma <= r(x): the certificate equals the radius; the weaker bound of
+    margin-lower-bound, min(gamma_O / max_j ||w_y - w_j||, r(x)), is below it."""
+    lin = torch.nn.Linear(2, 3, dtype=torch.float64)
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]]))
+        lin.bias.zero_()
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2, dtype=torch.float64), torch.nn.ReLU(), lin).eval()
+    with torch.no_grad():
+        model[0].weight.copy_(torch.eye(2))
+        model[0].bias.copy_(torch.tensor([5.0, 5.0]))            # both units active near the origin: r(x) = 5.x
+    x = torch.tensor([[0.3, 0.1]], dtype=torch.float64)           # f = (5.3, 5.1, -10.4): y = 0, gamma to class 1
+    for norm, gamma in (("2", 0.2 / math.sqrt(2)), ("inf", 0.1)):
+        r = robust_radius(model, x, norm=norm)[0]
+        assert r.certified["exact"] and r.certified["lower"] == pytest.approx(gamma, rel=1e-15)
+        assert r.certified["margin_lower_bound"] <= r.certified["lower"]
+        _agrees(r, gamma)
+
+
+def test_limits_report_the_bounds_they_reached():
+    model = _mlp(3, (4, 4), 3, "relu", 2)
+    x = torch.tensor([[0.5, -0.4, 0.3]], dtype=torch.float64)
+    full = robust_radius(model, x, norm=2)[0]
+    assert full.status == "optimal" and full.nodes > 1
+    cut = robust_radius(model, x, norm=2, node_limit=1)[0]
+    assert cut.status == "node_limit" and cut.lower <= full.radius * (1 + TOL) <= cut.upper * (1 + TOL)
+    capped = robust_radius(model, x, norm="inf", max_radius=full.radius / 10)[0]
+    assert capped.status == "beyond_cap" and capped.lower > full.radius / 10 and capped.radius == math.inf
+
+
+def test_a_witness_that_fails_its_check_is_reported(monkeypatch):
+    from verify.robust import checks as R
+
+    real = R.Checker.check
+
+    def exact_disagrees(self, w):
+        out = real(self, w)
+        return dict(out, exact=False)
+
+    monkeypatch.setattr(R.Checker, "check", exact_disagrees)
+    r = robust_radius(_mlp(2, (4,), 2, "relu", 1), torch.tensor([[0.2, 0.1]], dtype=torch.float64), norm="inf")[0]
+    assert r.status == "unverified" and r.upper == math.inf and r.witness is not None
+    assert r.witness_check["exact"] is False and any("did not pass the witness checks" in n for n in r.notes)
+
+
+def test_robust_at_decides_every_eps_as_the_true_radius_does():
+    model = _mlp(3, (5,), 3, "relu", 1)
+    x = torch.rand(3, 3, generator=torch.Generator().manual_seed(101), dtype=torch.float64) * 1.6 - 0.8
+    truth = [enumerate_radius(model, xi.numpy(), int(model(xi[None]).argmax()), "inf") for xi in x]
+    grid = sorted({t * f for t in truth for f in (0.5, 1.5)})
+    res = robust_at(model, x, None, grid)
+    acc = exact_robust_accuracy(res, grid)
+    for e in grid:
+        a = acc[repr(float(e))]
+        assert a["undecided"] == 0 and a["robust"] == sum(t > e for t in truth), (e, a, truth)
+
+
+def test_misclassified_points_have_radius_zero_and_say_so():
+    model = _mlp(2, (4,), 2, "relu", 1)
+    x = torch.tensor([[0.2, 0.1]], dtype=torch.float64)
+    wrong = 1 - int(model(x).argmax())
+    r = robust_radius(model, x, torch.tensor([wrong]), norm="inf")[0]
+    assert (r.status, r.radius, r.lower, r.upper) == ("misclassified", 0.0, 0.0, 0.0)
+    assert any("already classified as" in n and f"not {wrong}" in n for n in r.notes)
+
+
+def test_bad_input_is_refused_with_one_line_errors(monkeypatch):
+    from verify.errors import LabelError, NonFiniteError, ShapeError, UnsupportedLayerError
+
+    model = _mlp(2, (4,), 2, "relu", 1)
+    x = torch.zeros(1, 2, dtype=torch.float64)
+    with pytest.raises(UnsupportedLayerError, match="GELU .* is not piecewise linear"):
+        robust_radius(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.GELU()).double(), x)
+    with pytest.raises(NonFiniteError, match="expected finite numbers, got nan"):
+        robust_radius(model, torch.tensor([[0.0, math.nan]], dtype=torch.float64))
+    with pytest.raises(ShapeError, match=r"expected a batch of shape \(B, \*in_shape\)"):
+        robust_radius(model, torch.zeros(2, dtype=torch.float64))
+    with pytest.raises(LabelError, match=r"y: expected 1 labels of shape \(1,\), got shape \(2,\)"):
+        robust_radius(model, x, torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="norm: expected 'inf' or 2, got 1"):
+        robust_radius(model, x, norm=1)
+    with pytest.raises(ValueError, match="time_limit: expected a number > 0"):
+        robust_radius(model, x, time_limit=-1)
+    with pytest.raises(ValueError, match=r"x\[0\] lies outside the domain"):
+        robust_radius(model, x + 2, domain=(0, 1))
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_milp(name, globals=None, locals=None, fromlist=(), level=0):
+        if name == "scipy.optimize" and fromlist and "milp" in fromlist:
+            raise ImportError("cannot import name 'milp'")
+        return real_import(name, globals, locals, fromlist, level)
+
+    monkeypatch.setattr(builtins, "__import__", no_milp)
+    with pytest.raises(SolverUnavailableError, match=r"needs scipy >= 1.9 \(scipy.optimize.milp"):
+        robust_radius(model, x, norm="inf")
+
+
+def test_the_radius_command(tmp_path, capsys):
+    from verify.cli import main
+
+    model = _mlp(3, (5,), 3, "relu", 7)
+    x = torch.rand(3, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64) - 0.5
+    torch.save(model, tmp_path / "net.pt")
+    torch.save(x, tmp_path / "x.pt")
+    out = tmp_path / "r.jsonl"
+    args = ["radius", "--model", str(tmp_path / "net.pt"), "--inputs", str(tmp_path / "x.pt"), "--out", str(out),
+            "--no-progress"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "3 points (l-inf)" in text and "3 optimal" in text
+    recs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["result"]["index"] for r in recs] == [0, 1, 2]
+    for rec, xi in zip(recs, x):
+        res = rec["result"]
+        assert res["status"] == "optimal" and res["witness_check"] == {**res["witness_check"], "float": True,
+                                                                      "exact": True}
+        _agrees(RadiusResult(**{k: (float(v) if k in ("radius", "lower", "upper", "gap") else v)
+                                for k, v in res.items()}), enumerate_radius(model, xi.numpy(), res["label"], "inf"))
+    assert main(args + ["--resume"]) == 0                          # nothing left to do
+    assert "3 of 3 points already in" in capsys.readouterr().out and len(out.read_text().splitlines()) == 3
+    assert main(args + ["--resume", "--norm", "2"]) == 2           # other settings: refused
+    assert "was written with other settings (norm: 'inf' there, '2' now)" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as ex:
+        main(["radius", "--help"])
+    assert ex.value.code == 0 and "--norm {inf,2}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--model", "missing.pt", "--inputs", "x.pt"], "error: no such file: missing.pt"),
+    (["--model", "{net}", "--inputs", "{x}", "--time-limit", "0"], "error: --time-limit must be a number > 0, got 0.0"),
+    (["--model", "{gelu}", "--inputs", "{x}"], "is not piecewise linear"),
+    (["--model", "{net}", "--inputs", "{x}", "--domain", "1", "0"], "error: --domain LO HI needs LO < HI"),
+])
+def test_radius_usage_errors_are_one_line(tmp_path, capsys, argv, message):
+    from verify.cli import main
+
+    torch.save(_mlp(3, (5,), 3, "relu", 7), tmp_path / "net.pt")
+    torch.save(torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.GELU()).double().eval(), tmp_path / "gelu.pt")
+    torch.save(torch.zeros(2, 3, dtype=torch.float64), tmp_path / "x.pt")
+    paths = {"net": tmp_path / "net.pt", "gelu": tmp_path / "gelu.pt", "x": tmp_path / "x.pt"}
+    argv = [a.format(**paths) for a in argv]
+    assert main(["radius", *argv, "--out", str(tmp_path / "o.jsonl"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1, err
+
+
+def test_the_lab_measures_the_exact_radius_at_the_last_epoch_only(tmp_path):
+    from verify.dynamics.lab import plan, run_unit
+    from verify.dynamics.report import radius_lines
+    from verify.dynamics.settings import settings_for
+
+    s = settings_for("synthetic", epochs=1)
+    cfg = {"data": "synthetic", "seeds": 1, "claims": ["confidence-concentration"], "dtype": "float64",
+           "device": "cpu", "full": False, "settings": s.to_dict()}
+    unit = next(u for u in plan(cfg) if u["role"] == "ce")
+    recs = run_unit(unit, tmp_path)
+    first, last = recs[0]["metrics"], recs[-1]["metrics"]
+    assert "exact_radius" not in first and "exact_radius" in last
+    er = last["exact_radius"]
+    for e in s.eps_grid:
+        a = er["exact_robust_accuracy"][repr(float(e))]
+        assert a["robust"] + a["not_robust"] + a["undecided"] == a["n"] == s.radius_points
+        assert a["contradictions"] == 0
+        assert a["fraction"] <= a["pgd"] + 1e-12            # an attack can only over-estimate robust accuracy
+        assert a["fraction_upper"] <= a["pgd"] + 1e-12      # and PGD's checked points decide their points
+    l2 = er["exact_l2_radius"]
+    for lo, up, st in zip(l2["lower"], l2["upper"], l2["status"]):
+        assert lo <= up * (1 + TOL) and st in ("optimal", "node_limit", "time_limit", "misclassified")
+    table = {"settings": s, "runs": {"ce": {0: [None] * s.epochs + [last]}}}
+    lines = radius_lines(table)
+    assert lines[0].startswith("exact robust accuracy at epoch 1") and "PGD" in lines[1]

@@ -1,0 +1,232 @@
+"""``python -m verify radius``: the exact robustness radius of each input of a saved model.
+
+Exit codes: 0 when every point was solved or stopped at a limit (its bounds are reported); 1 when some
+result is unverified (a solver's point failed the witness checks) or errored; 2 for a usage error (bad
+file, bad option, a model outside the theory, a missing solver).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["main", "build_parser", "RADIUS_SCHEMA", "RADIUS_RESULTS"]
+
+RADIUS_SCHEMA = "relu-regularizer-verification/radius/1"
+#: Where ``python -m verify radius`` writes by default.
+RADIUS_RESULTS = "results/radius.jsonl"
+
+_DESCRIPTION = """\
+The exact distance from each input x to the nearest point the model classifies differently (its
+label y, or the model's prediction), by complete search rather than an attack:
+
+  --norm inf  a mixed-integer linear program over the network's rectifier and max units (big-M from
+              interval and linear bounds), solved by HiGHS (scipy.optimize.milp);
+  --norm 2    a search over activation regions in order of their exact distance, each region's
+              distance a least-distance problem (NNLS) with a dual certificate.
+
+Every point reports: the status (optimal, or time_limit / node_limit with the bounds reached, or
+misclassified: x is not of class y, radius 0), the radius and its bounds [lower, upper], the solver's
+gap, and a witness just beyond the boundary, re-checked by the float model and, in rational
+arithmetic, by the exact engine: upper is the witness's exact distance, so it is proved. A witness that
+fails a check is reported as such (status unverified), never dropped. Unless --no-certify, the lower
+bound that x's own region proves is shown too: min(min_j gamma_j, r(x)) in exact arithmetic, exact
+(marked =) when the effective margin gamma is at most the distance r(x) to the region's boundary.
+lower also uses the largest box that interval and linear bounds alone prove free of any class change.
+
+The model must be piecewise linear (Linear, Conv2d, pooling, BatchNorm in eval mode, ReLU-family
+activations, maxout, residual additions). The search is exponential in the worst case: it finishes
+on small networks; --time-limit bounds each point, and its bounds are kept when it stops.
+"""
+
+_EPILOG = """\
+examples:
+  python -m verify radius --model net.pt --inputs x.pt
+  python -m verify radius --model net.pt --inputs x.pt --labels y.pt --norm 2 --time-limit 30
+  python -m verify radius --model net.pt --inputs x.pt --domain 0 1 --max-radius 0.1
+                          (points stay in [0, 1]; radii above 0.1 are reported as beyond_cap)
+  python -m verify radius --model net.pt --inputs x.pt --resume     continue an interrupted run
+
+results: one JSON line per input in --out (default results/radius.jsonl): the model and settings, and
+  the result (status, radius, lower, upper, gap, witness, witness_check, certified, seconds, notes).
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m verify radius", description=_DESCRIPTION, epilog=_EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True, metavar="FILE",
+                   help="a torch.save'd nn.Module (saved in eval mode) or a TorchScript file")
+    p.add_argument("--inputs", required=True, metavar="FILE", help="a saved input tensor (B, *input shape)")
+    p.add_argument("--labels", metavar="FILE", help="a saved label tensor (B,); default: the predicted classes")
+    p.add_argument("--norm", default="inf", choices=["inf", "2"], help="the norm of the radius (default inf)")
+    p.add_argument("--time-limit", type=float, default=60.0, metavar="S",
+                   help="seconds per point (default 60); the bounds reached are reported when it stops")
+    p.add_argument("--node-limit", type=int, metavar="N",
+                   help="branch-and-bound nodes (inf) or regions (2) per point (default: none)")
+    p.add_argument("--max-radius", type=float, metavar="R",
+                   help="search only up to R: a larger radius is reported as beyond_cap, with lower bound R")
+    p.add_argument("--domain", type=float, nargs=2, metavar=("LO", "HI"),
+                   help="keep the perturbed points in [LO, HI] in every coordinate (e.g. 0 1 for pixels)")
+    p.add_argument("--dtype", choices=["float64", "float32"],
+                   help="convert the model and inputs to this dtype (default: the model's own)")
+    p.add_argument("--no-certify", action="store_true",
+                   help="skip the exact region certificate of each x (about 0.1 s per point for a 64-64-64 MLP)")
+    p.add_argument("--out", default=RADIUS_RESULTS, metavar="FILE", help=f"results file (default {RADIUS_RESULTS})")
+    p.add_argument("--resume", action="store_true", help="keep the points already in --out (same settings) and "
+                                                          "compute the others")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal)")
+    return p
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float) and not math.isfinite(v):
+        return "inf" if v > 0 else ("nan" if math.isnan(v) else "-inf")
+    return f"{v:.7g}"
+
+
+def _settings(args, dtype: str) -> dict:
+    return {"model": str(args.model), "inputs": str(args.inputs), "labels": args.labels, "norm": args.norm,
+            "time_limit": args.time_limit, "node_limit": args.node_limit, "max_radius": args.max_radius,
+            "domain": args.domain, "dtype": dtype, "certify": not args.no_certify}
+
+
+def _done(out: Path, settings: dict) -> dict:
+    from ..runner import json_lines
+
+    if not out.exists():
+        return {}
+    got = {}
+    for n, rec in json_lines(out, "radius results"):
+        if not isinstance(rec, dict) or rec.get("schema") != RADIUS_SCHEMA:
+            raise ValueError(f"{out}:{n} is not a radius results line; use another --out file")
+        if rec["settings"] != settings:
+            raise ValueError(f"{out} was written with other settings ({_diff(rec['settings'], settings)}); use the "
+                             f"same options to resume, or another --out file")
+        got[rec["result"]["index"]] = rec
+    return got
+
+
+def _diff(a: dict, b: dict) -> str:
+    return ", ".join(f"{k}: {a.get(k)!r} there, {b.get(k)!r} now" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k))
+
+
+def _row(r: dict) -> str:
+    cert = r.get("certified") or {}
+    c = _fmt(cert.get("lower")) + ("=" if cert.get("exact") else "") if cert else "-"
+    wc = r.get("witness_check") or {}
+    w = "ok" if wc.get("float") and wc.get("exact") else ("-" if not wc else
+                                                          f"FAILED (float {wc.get('float')}, exact {wc.get('exact')})")
+    span = f"[{_fmt(r['lower'])}, {_fmt(r['upper'])}]"
+    return (f"{r['index']:>5}  {r['label']:>5}  {r['status']:<15} {_fmt(r['radius']):>12}  {span:<28}  {c:>13}  "
+            f"{r['seconds']:8.2f}  {w}")
+
+
+def main(argv=None) -> int:
+    import torch
+
+    from ..cli import _fail, _first_line, _layer_shape_error, _load_model, _load_tensor, _user_dtypes
+    from ..errors import LabelError, NonFiniteError, ShapeError, TrainingModeError, UnsupportedLayerError
+    from ..gap import ResultsError, write_record
+    from ..runner import keep_previous
+    from .radius import robust_radius
+    from .solvers import SolverUnavailableError
+
+    args = build_parser().parse_args(argv)
+    for name, v in (("--time-limit", args.time_limit), ("--max-radius", args.max_radius)):
+        if v is not None and not (math.isfinite(v) and v > 0):
+            return _fail(f"{name} must be a number > 0, got {v}")
+    if args.node_limit is not None and args.node_limit < 1:
+        return _fail(f"--node-limit must be at least 1, got {args.node_limit}")
+    if args.domain is not None and not args.domain[0] < args.domain[1]:
+        return _fail(f"--domain LO HI needs LO < HI, got {args.domain[0]} {args.domain[1]}")
+    for f in (args.model, args.inputs, args.labels):
+        if f and not Path(f).is_file():
+            return _fail(f"no such file: {f}")
+    try:
+        model = _load_model(args.model)
+        x = _load_tensor(args.inputs, "the inputs", "x.pt")
+        y = _load_tensor(args.labels, "the labels", "y.pt") if args.labels else None
+    except ValueError as exc:
+        return _fail(str(exc))
+    model, x, dtype, notes = _user_dtypes(model, x, args.dtype or "both")
+    if x.dim() < 2:
+        return _fail(f"{args.inputs} holds a tensor of shape {tuple(x.shape)}; expected a batch (B, *input shape) "
+                     f"(save x.unsqueeze(0) for one example)")
+    if y is not None and tuple(y.shape) != (x.shape[0],):
+        return _fail(f"{args.labels} holds labels of shape {tuple(y.shape)}; expected ({x.shape[0]},), one per input")
+    if y is not None and (y.is_floating_point() or y.is_complex()):
+        return _fail(f"{args.labels} holds {str(y.dtype).replace('torch.', '')} labels; expected integer classes")
+    out = Path(args.out)
+    settings = _settings(args, str(dtype).replace("torch.", ""))
+    try:
+        done = _done(out, settings) if args.resume else {}
+    except (ValueError, ResultsError) as exc:
+        return _fail(str(exc))
+    if not args.resume:
+        keep_previous(out)
+    for note in notes:
+        print(note)
+    todo = [i for i in range(x.shape[0]) if i not in done]
+    if args.resume:
+        print(f"resuming: {len(done)} of {x.shape[0]} points already in {out}; computing the other {len(todo)}")
+    bar = None
+    if not args.no_progress and todo:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(todo), desc=f"radius (l-{args.norm})", unit="point", disable=not sys.stderr.isatty())
+    t0 = time.perf_counter()
+    print(f"{'point':>5}  {'label':>5}  {'status':<15} {'radius':>12}  {'[lower, upper]':<28}  "
+          f"{'certified':>13}  {'seconds':>8}  witness")
+    for r in [done[i]["result"] for i in sorted(done)]:
+        print(_row(r))
+    results = {i: done[i]["result"] for i in done}
+    try:
+        for i in todo:
+            yi = None if y is None else y[i:i + 1]
+            res = robust_radius(model, x[i:i + 1], yi, norm=args.norm, time_limit=args.time_limit,
+                                node_limit=args.node_limit, max_radius=args.max_radius,
+                                domain=None if args.domain is None else tuple(args.domain),
+                                certify=not args.no_certify)[0]
+            rec = res.to_dict()
+            rec["index"] = i
+            write_record(out, {"schema": RADIUS_SCHEMA, "settings": settings, "result": rec})
+            results[i] = rec
+            if bar is not None:
+                bar.update(1)
+                bar.clear()
+            print(_row(rec), flush=True)
+    except TrainingModeError as exc:
+        return _fail(f"{exc}; {args.model} was saved with it in training mode: call model.eval() before "
+                     f"torch.save(model, ...)")
+    except ShapeError as exc:
+        return _fail(_layer_shape_error(model, exc, args.inputs))
+    except NonFiniteError as exc:
+        return _fail(f"{args.inputs}: {_first_line(exc)}")
+    except UnsupportedLayerError as exc:
+        return _fail(f"{args.model}: {_first_line(exc)}")
+    except (LabelError, SolverUnavailableError, ValueError) as exc:
+        return _fail(_first_line(exc))
+    except RuntimeError as exc:
+        return _fail(f"{args.model} could not be run on the inputs of shape {tuple(x.shape)}: {_first_line(exc)}")
+    finally:
+        if bar is not None:
+            bar.close()
+    counts = {}
+    for r in results.values():
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    for i in sorted(results):
+        for note in results[i].get("notes", []):
+            if not note.startswith("MILP:"):
+                print(f"note: point {i}: {note}")
+    print(f"\n{len(results)} points (l-{args.norm}) in {time.perf_counter() - t0:.1f} s: "
+          + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + f". Results: {out}")
+    bad = counts.get("unverified", 0) + counts.get("error", 0)
+    if bad:
+        print(f"{bad} point(s) unverified or failed: their solver's point did not pass the witness checks")
+    return 1 if bad else 0

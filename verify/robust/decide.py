@@ -1,0 +1,147 @@
+"""Robustness at fixed budgets, without the radius itself: :func:`robust_at` (complete l-inf verification at
+each eps of a grid, the lab's exact robust accuracy) and :func:`witness_distances` (other methods'
+adversarial points, e.g. PGD's, checked as witnesses).
+
+>>> import torch
+>>> m = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.ReLU(), torch.nn.Linear(2, 2)).double()
+>>> with torch.no_grad():
+...     _ = m[0].weight.copy_(torch.eye(2)); _ = m[0].bias.zero_()
+...     _ = m[2].weight.copy_(torch.eye(2)); _ = m[2].bias.zero_()
+>>> r = robust_at(m, torch.tensor([[2.0, 1.0]], dtype=torch.float64), None, [0.25, 1.0])[0]
+>>> r.lower > 0.25, r.upper <= 1.0              # robust at 0.25, not at 1 (the radius is 0.5)
+(True, True)
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from ..errors import TooFewClassesError
+from .checks import Checker, attack, distance_up, exact_logits, find_witness, strict_rival
+from .radius import RadiusResult, _domain, _labels, _networks, _norm, _positive
+
+__all__ = ["robust_at", "witness_distances"]
+
+
+def robust_at(model, x, y, eps_grid, *, time_limit: float | None = 10.0, node_limit: int | None = None,
+              max_binaries: int | None = None, domain=None) -> list[RadiusResult]:
+    """Complete l-inf verification at each eps of a grid: per example, whether some point within eps changes
+    class (decided by a checked witness) or none does (decided by the program at radius eps), without
+    computing the radius itself unless it falls out. Cheaper than :func:`robust_radius` when only
+    robustness at fixed budgets is asked (the lab's exact robust accuracy).
+
+    Per example, after the attack's witness (distance ``upper``): for each eps in increasing order, a
+    witness within eps decides it (not robust); otherwise :func:`~verify.robust.milp.linf_milp` on the
+    box of radius eps either proves that no point of it changes class (robust: ``lower`` = the float just
+    above eps, since rho > eps), or
+    finds the radius (<= eps: ``status`` optimal), or stops at its share of ``time_limit``, at
+    ``node_limit``, or is not tried because it has more than ``max_binaries`` binaries (undecided; the
+    last two budgets are deterministic, a time limit depends on the machine). ``status`` is ``optimal``
+    (radius found), ``decided`` (every eps decided, the radius only bracketed by [lower, upper]),
+    ``misclassified``, or ``undecided`` (some eps undecided; the notes say why). Read the decisions with
+    :func:`exact_robust_accuracy`.
+    """
+    from .milp import linf_milp
+    from .solvers import load_milp
+
+    load_milp()
+    grid = sorted(float(e) for e in eps_grid)
+    if not grid or any(not (math.isfinite(e) and e > 0) for e in grid):
+        raise ValueError(f"eps_grid: expected budgets > 0, got {list(eps_grid)!r}")
+    time_limit = _positive("time_limit", time_limit)
+    node_limit = _positive("node_limit", node_limit, integer=True)
+    if max_binaries is not None and not (isinstance(max_binaries, int) and not isinstance(max_binaries, bool)
+                                         and max_binaries >= 0):
+        raise ValueError(f"max_binaries: expected an integer >= 0 (or None), got {max_binaries!r}")
+    exact, pl, float_logits, X, in_shape, dtype = _networks(model, x)
+    if pl.K < 2:
+        raise TooFewClassesError(f"robust_at: the model has K = {pl.K} output; expected at least 2 logits")
+    Y = _labels(y, X.shape[0], pl.K)
+    dom = _domain(domain, pl.D, X)
+    out = []
+    for b in range(X.shape[0]):
+        t0 = time.perf_counter()
+        xb = X[b]
+        fe = exact_logits(exact, xb)
+        yb = int(Y[b]) if Y is not None else max(range(len(fe)), key=lambda k: (fe[k], -k))
+        top = max(range(len(fe)), key=lambda k: (fe[k], -k))
+        chk = Checker(exact, float_logits, xb, yb, "inf", dtype, dom)
+        notes = []
+
+        def done(status, radius, lower, upper, rival=None, witness=None, wcheck=None, nodes=0):
+            return RadiusResult(b, "inf", yb, int(top), status, float(radius), float(lower), float(upper),
+                                0.0 if not math.isfinite(upper) else (upper - lower) / max(upper, 1e-300),
+                                rival, None if witness is None else [float(v) for v in witness], wcheck or {}, None,
+                                round(time.perf_counter() - t0, 6), time_limit, nodes, notes)
+
+        if not max(fe[k] for k in range(len(fe)) if k != yb) < fe[yb]:
+            notes.append(f"x is not strictly of class {yb}: the radius is 0")
+            out.append(done("misclassified", 0.0, 0.0, 0.0, strict_rival(fe, yb), xb, chk.check(xb)))
+            continue
+        upper, witness, wcheck = math.inf, None, {}
+        a = attack(pl, xb, yb, "inf", dom)
+        if a is not None:
+            wa, ca = find_witness(chk, pl, a, None, None, float(np.max(np.abs(a - xb))))
+            if wa is not None and ca["float"] and ca["exact"]:
+                upper, witness, wcheck = distance_up(wa, xb, "inf"), wa, ca
+        lower, radius, status, nodes = 0.0, math.nan, "decided", 0
+        todo = [e for e in grid if not upper <= e]
+        for i, e in enumerate(todo):
+            left = None if time_limit is None else (time_limit - (time.perf_counter() - t0)) / (len(todo) - i)
+            if left is not None and left <= 1e-3:
+                status = "undecided"
+                notes.append(f"eps {e:g}: no time left")
+                break
+            r = linf_milp(pl, xb, yb, cap=e, domain=dom, time_limit=left, node_limit=node_limit,
+                          max_binaries=max_binaries)
+            nodes += r.nodes
+            if r.status == "beyond_cap":
+                lower = math.nextafter(e, math.inf)     # no point of the closed eps-box changes class: rho > eps
+                continue
+            if r.point is not None:
+                wz, cz = find_witness(chk, pl, r.point, r.rival, r.pattern, r.radius)
+                if wz is not None and cz["float"] and cz["exact"]:
+                    d = distance_up(wz, xb, "inf")
+                    if d < upper:
+                        upper, witness, wcheck = d, wz, cz
+                else:
+                    notes.append(f"the program's point at eps {e:g} did not pass the witness checks")
+                if r.status == "optimal":
+                    radius, lower = r.radius, max(lower, r.lower)
+                    status = "optimal"
+                    break
+            status = "undecided"
+            notes.append(f"eps {e:g}: the program stopped ({r.status}{': ' + r.message if r.status == 'skipped' else ''})")
+            break
+        if status == "decided" and not all(lower > e or upper <= e for e in grid):
+            status = "undecided"
+        rival = None
+        if witness is not None:
+            fw = float_logits(witness[None])[0]
+            rival = int(np.argmax([v if k != yb else -math.inf for k, v in enumerate(fw)]))
+        out.append(done(status, radius if status == "optimal" else math.nan, lower, upper, rival, witness, wcheck,
+                        nodes))
+    return out
+
+
+def witness_distances(model, x, y, points, norm="inf") -> list:
+    """For each example, the exact distance (rounded up) from x to the given point if the point is a witness
+    (the float model and, in rationals, the exact engine both put a class strictly above y there), else
+    None: how another method's adversarial points (e.g. PGD's) become checked upper bounds on the radius."""
+    import torch
+
+    p = _norm(norm)
+    exact, pl, float_logits, X, in_shape, dtype = _networks(model, x)
+    Y = _labels(y, X.shape[0], pl.K)
+    P = points.detach().to(torch.float64).reshape(X.shape[0], -1).cpu().numpy() if isinstance(points, torch.Tensor) \
+        else np.asarray(points, dtype=np.float64).reshape(X.shape[0], -1)
+    out = []
+    for b in range(X.shape[0]):
+        chk = Checker(exact, float_logits, X[b], int(Y[b]), p, dtype, None)
+        w = chk.cast(P[b])
+        res = chk.check(w)
+        out.append(distance_up(w, X[b], p) if res["float"] and res["exact"] else None)
+    return out
