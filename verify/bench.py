@@ -236,24 +236,32 @@ def _max_ratio(d: torch.Tensor, b: torch.Tensor) -> float:
 def agreement(lin, J_ref: torch.Tensor) -> str:
     """How closely the reference J agrees with the closed form, against the rounding bound: both are float
     evaluations of the same product of layer matrices at the same pattern, so each is within
-    ``lin.jacobian_bound`` of the exact J, and |dJ| <= 2 bound entrywise at points off kinks (where
-    jacrev may pick another subgradient; those are counted, not compared)."""
+    ``lin.jacobian_bound`` of the exact J, and |dJ| <= 2 bound entrywise wherever the float pattern is
+    certified exact. That includes the points within rounding of a kink that the re-decision recovers
+    (:mod:`verify.kinks`: the same network in float64, then exactly); the rest (real kinks, where jacrev may
+    pick another subgradient, float patterns certified wrong, undecided) are counted, not compared."""
     keep = ~lin.on_kink
     full = (lin.jacobian.double() - J_ref.reshape(lin.jacobian.shape).double()).abs()
     ratio = _max_ratio(full[keep], 2 * lin.jacobian_bound[keep])
-    if bool(keep.all()):
-        return f"max |dJ|/bound = {ratio:.2g}"
-    near = full[~keep].max().item()
+    c = lin.kinks.counts()
+    dtype = lin.kinks.dtype
+    doubt = ""
+    if c["in_doubt"]:
+        doubt = (f"; {c['in_doubt']} within {dtype} rounding of a kink, {c['recovered']} of them recovered "
+                 f"({c['float64']} by float64, {c['exact']} exactly) and judged")
+        rest = [f"{c[k]} {what}" for k, what in (("kink", "real kink"), ("wrong", f"{dtype} pattern wrong"),
+                                                 ("undecided", "undecided")) if c[k]]
+        if rest:
+            doubt += f", not judged: {', '.join(rest)} (max |dJ| there {full[~keep].max().item():.1e})"
     if not bool(keep.any()):
-        return f"max |dJ|/bound: no point judged, all {lin.B} within rounding of a kink (max |dJ| there {near:.1e})"
-    return (f"max |dJ|/bound = {ratio:.2g}; {int((~keep).sum())} of {lin.B} points within rounding of a kink, "
-            f"not judged (max |dJ| there {near:.1e})")
+        return f"max |dJ|/bound: no point judged of {lin.B}{doubt}"
+    return f"max |dJ|/bound = {ratio:.2g} at {int(keep.sum())} of {lin.B} points{doubt}"
 
 
 def hessian_agreement(lin, H_ref: torch.Tensor) -> str:
     """As :func:`agreement` for the input Hessian: the closed form J^T S J with its Bounded rounding bound
     (:mod:`verify.bounds`), and torch.func's Hessian within vjp_err(J, S J) of the exact one (its tangent
-    S J e_d is pushed back through the same layer matrices)."""
+    S J e_d is pushed back through the same layer matrices); judged where the pattern is certified."""
     from . import closed_forms as cf
     from .bounds import Bounded, softmax, vjp_err
 
@@ -264,7 +272,7 @@ def hessian_agreement(lin, H_ref: torch.Tensor) -> str:
     keep = ~lin.on_kink
     bound = (H.err + vjp_err(J, S @ J))[keep]
     ratio = _max_ratio((H.value.double() - H_ref.reshape(H.value.shape).double()).abs()[keep], bound)
-    return f"max |dH|/bound = {ratio:.2g}"
+    return f"max |dH|/bound = {ratio:.2g} at {int(keep.sum())} of {lin.B} points"
 
 
 def _all_bounds(lin):

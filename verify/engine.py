@@ -145,6 +145,7 @@ class Engine:
 
     def __init__(self, layers, in_shape, dtype: torch.dtype, device: torch.device):
         self.dtype, self.device, self.u = dtype, torch.device(device), unit_roundoff(dtype)
+        self.layers = tuple(layers)            # the descriptions, kept for the same network in another dtype
         self.in_shape = tuple(int(s) for s in in_shape)
         self.shapes = infer_shapes(layers, self.in_shape)
         if len(self.shapes[-1]) != 1:

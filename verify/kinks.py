@@ -1,0 +1,287 @@
+"""Kinks decided for real: :func:`redecide_kinks`, for the points a float pass leaves in doubt.
+
+A float pass certifies the side of a half-space of the region (a rectifier's pre-activation u, or a
+max unit's winner minus one competitor) when |u~| > e, its forward rounding bound
+(:meth:`verify.engine.Engine.forward_bound`): the exact value then has the float sign. Where
+|u~| <= e the float pattern is in doubt there: in float32 that is common on trained networks (the
+bound of a 784-input unit is about 800 u times the sizes summed), and a float pass alone cannot tell a
+real kink (exact u = 0) from a point merely close to one. Since float weights and inputs are exact
+dyadic rationals, the same network can decide it:
+
+1. **float64**: the same layer descriptions compiled in float64 (weights and input converted exactly),
+   with their own float64 forward bound e64. With s the orientation the model-dtype pattern gives
+   (the float sign of u, or winner minus competitor), sigma = s u; sigma64 > e64 certifies sigma > 0
+   (the model-dtype side is the exact side), sigma64 < -e64 certifies sigma < 0 (the model-dtype pass
+   put the point on the wrong side). Skipped for a float64 model, whose pass it would repeat.
+2. **exact** (:class:`theory.network.Network`, python-flint rationals), for the half-spaces still in
+   doubt: sigma > 0 right, sigma = 0 a real kink, sigma < 0 wrong. Skipped, leaving them undecided,
+   when the exact network's dense layer matrices would exceed :data:`EXACT_MAX_ENTRIES` entries.
+
+Units that are structurally constant on the region (a tie of identical affine functions) are not
+kinks, as in :mod:`theory.region`, and are never in doubt. Each point gets one decision, a code:
+
+- ``""``: not in doubt: the model-dtype pass certifies every side itself;
+- ``"float64"``, ``"exact"``: **recovered**: in doubt, and every doubtful side is certified right (by
+  float64 alone, or with the exact engine): the model-dtype pattern is the exact pattern, so the point is
+  not a kink, and J with its bound holds there;
+- ``"kink"``: a **real kink**: some unit's exact sigma is 0;
+- ``"wrong"``: no real kink, but some side is certified wrong: the model-dtype pass rounded the pattern
+  to another region's (its J is that region's, not the exact J at x);
+- ``"undecided"``: none of these, and some side could not be decided (exact stage too large).
+
+When several apply, the first of kink, wrong, undecided is the point's code. The last three are not
+judged: they are what :attr:`verify.linearize.Linearization.on_kink` flags.
+
+Assumption for the checks that differentiate the model itself at a recovered point: autograd's float
+pass selects the model-dtype pattern of the engine's pass (the same float operations on the same
+batch; a network with eval BatchNorm computes it from the running statistics instead, within the
+bound, and a sign that differs would show as a failing check, never as a pass).
+
+>>> import torch
+>>> from verify.linearize import linearize
+>>> m = torch.nn.Sequential(torch.nn.Linear(2, 1, bias=False), torch.nn.ReLU(), torch.nn.Linear(1, 2, bias=False))
+>>> with torch.no_grad():
+...     _ = m[0].weight.copy_(torch.tensor([[1.0, -1.0]])); _ = m[2].weight.copy_(torch.tensor([[1.0], [-1.0]]))
+>>> x = torch.tensor([[1.0, 1.0], [1.0, 1.0 - 2.0 ** -24], [3.0, 1.0]])   # u = 0, u = 2^-24, u = 2
+>>> d = redecide_kinks(linearize(m, x))
+>>> d.codes                       # 0 exactly: a real kink; 2^-24 is certified positive in float64
+['kink', 'float64', '']
+>>> d.counts()["recovered"], d.on_kink.tolist()
+(1, [True, False, False])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import prod
+
+import torch
+
+from .gap import KINK_DECISIONS, NOT_JUDGED
+
+__all__ = ["KinkDecision", "redecide_kinks", "combine_codes", "EXACT_MAX_ENTRIES", "RECOVERED", "NOT_JUDGED",
+           "CODES", "dense_entries"]
+
+#: The exact stage runs when the exact network's dense layer matrices (theory builds a dense rational
+#: matrix per affine layer, BatchNorm and convolution included) hold at most this many entries: about
+#: 15 s to build on one core, once per network (a 784-256-256-10 MLP has 0.27 M entries).
+EXACT_MAX_ENTRIES = 2_000_000
+
+#: Every decision code (defined with the record, :data:`verify.gap.KINK_DECISIONS`), and those of the points
+#: that are not judged (the Linearization's ``on_kink``).
+CODES = KINK_DECISIONS
+#: The codes of points in doubt whose pattern was certified right: judged.
+RECOVERED = ("float64", "exact")
+
+_PRIORITY = {"kink": 5, "wrong": 4, "undecided": 3, "exact": 2, "float64": 1, "": 0}
+
+
+def combine_codes(*codes) -> list:
+    """Elementwise, the decision of a check that reads several points at once (e.g. x and x + h z): the
+    first of kink, wrong, undecided among them, else recovered if any was, else ``""``.
+
+    >>> combine_codes(["", "float64", "kink"], ["exact", "", "float64"])
+    ['exact', 'float64', 'kink']
+    """
+    lists = [list(c) for c in codes]
+    if len({len(c) for c in lists}) > 1:
+        raise ValueError(f"combine_codes: the code lists have different lengths {[len(c) for c in lists]}")
+    return [max(col, key=_PRIORITY.__getitem__) for col in zip(*lists)]
+
+
+@dataclass
+class KinkDecision:
+    """The decision of every point of a batch (see the module docstring).
+
+    ``codes``: one code per point; ``dtype``: the dtype of the pass that was in doubt; ``decided_by``:
+    per point in doubt, the stages that ran (``"float64"``, ``"exact"``); ``sides``: per point, how many
+    sides were in doubt; ``lower``: per nonlinear node, (B, m_k) float64 certified lower bounds on the
+    exact sigma of every side (0 where not certified positive), which the kink distance uses.
+    """
+
+    codes: list
+    dtype: str
+    sides: list = field(default_factory=list)
+    lower: list = field(default_factory=list, repr=False)
+    exact_skipped: str | None = None
+
+    def _mask(self, keep) -> torch.Tensor:
+        return torch.tensor([c in keep for c in self.codes], dtype=torch.bool)
+
+    @property
+    def doubt(self) -> torch.Tensor:
+        """(B,) bool, CPU: within rounding of a kink in the model's dtype (decided again)."""
+        return torch.tensor([c != "" for c in self.codes], dtype=torch.bool)
+
+    @property
+    def recovered(self) -> torch.Tensor:
+        """(B,) bool, CPU: in doubt, and the model-dtype pattern certified exact."""
+        return self._mask(RECOVERED)
+
+    @property
+    def on_kink(self) -> torch.Tensor:
+        """(B,) bool, CPU: not judged: a real kink, a wrong model-dtype pattern, or undecided."""
+        return self._mask(NOT_JUDGED)
+
+    def counts(self) -> dict:
+        """Points per outcome: in_doubt, recovered (= float64 + exact), float64, exact, kink, wrong, undecided."""
+        n = {c: self.codes.count(c) for c in CODES[1:]}
+        return {"points": len(self.codes), "in_doubt": sum(n.values()), "recovered": n["float64"] + n["exact"], **n}
+
+    def summary(self) -> str:
+        """One line: how many points were in doubt and what each became.
+
+        >>> KinkDecision(["", "float64", "kink"], "float32").summary()
+        '2 of 3 points within float32 rounding of a kink: 1 recovered (1 by float64, 0 exactly), 1 real kink, 0 float32 pattern wrong, 0 undecided'
+        """
+        c = self.counts()
+        if not c["in_doubt"]:
+            return f"none of {c['points']} points within {self.dtype} rounding of a kink"
+        s = (f"{c['in_doubt']} of {c['points']} points within {self.dtype} rounding of a kink: {c['recovered']} "
+             f"recovered ({c['float64']} by float64, {c['exact']} exactly), {c['kink']} real kink"
+             f"{'s' if c['kink'] != 1 else ''}, {c['wrong']} {self.dtype} pattern wrong, {c['undecided']} undecided")
+        return s + (f" ({self.exact_skipped})" if c["undecided"] and self.exact_skipped else "")
+
+
+# ---- the two stages ----------------------------------------------------------------------------------
+def _engine64(eng):
+    """The same network compiled in float64 (cached on the engine)."""
+    if getattr(eng, "_engine64", None) is None:
+        from .engine import Engine
+
+        eng._engine64 = Engine(eng.layers, eng.in_shape, torch.float64, eng.device)
+    return eng._engine64
+
+
+def dense_entries(eng) -> int:
+    """Entries of the dense rational matrices that :class:`theory.network.Network` builds for ``eng``'s
+    network (one n_out x n_in matrix per affine node)."""
+    return sum(prod(eng.nodes[n.src[0]].out_shape) * n.size for n in eng.nodes[1:]
+               if n.kind in ("linear", "conv", "avgpool", "bn"))
+
+
+def _exact_network(eng, limit: int):
+    """(the exact network, None) or (None, why it was skipped); cached on the engine."""
+    cached = getattr(eng, "_exact_net", None)
+    if cached is not None:
+        return cached
+    n = dense_entries(eng)
+    if n > limit:
+        out = (None, f"exact stage skipped: the exact network would hold {n:,} matrix entries, above {limit:,}")
+    else:
+        from theory.network import Network
+
+        net = Network(eng.layers, eng.in_shape)
+        for k in eng.nonlinear:
+            if getattr(net.nodes[k], "name", None) != eng.nodes[k].name:
+                raise RuntimeError(f"the exact network's node {k} is {getattr(net.nodes[k], 'name', None)!r}, the float "
+                                   f"engine's is {eng.nodes[k].name!r}: the two compilations disagree")
+        out = (net, None)
+    eng._exact_net = out
+    return out
+
+
+def _sides(eng, k: int, rec, rows, u: torch.Tensor, e: torch.Tensor):
+    """For nonlinear node k at the points ``rows`` of ``rec`` (the model-dtype pass): sigma = s u under the
+    model-dtype orientation, evaluated from the source values ``u`` (len(rows), n_src) with bounds ``e``,
+    and its bound, each (len(rows), m_k); and the flat source indices (plus, minus) of each side, so that
+    sigma = u[plus] - u[minus] (rectifiers: minus is -1, and plus carries the sign)."""
+    u, e = u.to(torch.float64), e.to(torch.float64)
+    if eng.nodes[k].kind == "rect":
+        s = rec.sign(k)[rows].to(torch.float64)
+        idx = torch.arange(u.shape[1], device=u.device).expand(len(rows), -1)
+        return s * u, e, (idx, s)
+    comp, _ = eng.competitors(k, rec.pos(k)[rows])                      # (b, n, g-1)
+    w = rec.win[k][rows]
+    uw, ew = u.gather(1, w).unsqueeze(2), e.gather(1, w).unsqueeze(2)
+    flat = comp.reshape(comp.shape[0], -1)
+    uc, ec = u.gather(1, flat).reshape(comp.shape), e.gather(1, flat).reshape(comp.shape)
+    sig = eng.cut(k, uw - uc)
+    err = eng.cut(k, ew + ec) + 2.0 ** -53 * sig.abs()                 # + the rounding of the subtraction
+    return sig, err, (eng.cut(k, w.unsqueeze(2).expand_as(comp)), eng.cut(k, comp))
+
+
+def redecide_kinks(lin, *, exact_max_entries: int = EXACT_MAX_ENTRIES) -> KinkDecision:
+    """Decide again every point of ``lin`` (a :class:`verify.linearize.Linearization`) within its dtype's
+    rounding of a kink: in float64, then exactly (see the module docstring). Returns a :class:`KinkDecision`.
+
+    Cost: one float64 forward pass with bounds over the points in doubt; the exact stage builds the exact
+    network once per model (cached) and evaluates it once per point still in doubt in float64.
+    """
+    eng, rec = lin.engine, lin._rec
+    B = lin.B
+    table = lin._table
+    lower, doubt = [], []
+    for slack, err, const, _ in table:
+        d = (slack <= err) & ~const
+        doubt.append(d)
+        lower.append(torch.where(d | const, torch.zeros_like(slack), (slack - err).clamp_min(0)))
+    any_doubt = torch.zeros(B, dtype=torch.bool, device=lin.device)
+    for d in doubt:
+        if d.shape[1]:
+            any_doubt |= d.any(1)
+    codes = [""] * B
+    sides = [0] * B
+    rows = any_doubt.nonzero().squeeze(1)
+    dtype = str(lin.dtype).replace("torch.", "")
+    if not len(rows):
+        return KinkDecision(codes, dtype, sides, lower)
+    # state per doubtful side: 1 right, -1 wrong, 2 kink, 0 open; stage: which stage decided each point
+    state = [torch.zeros(len(rows), t.shape[1], dtype=torch.int8, device=lin.device) for t in doubt]
+    dsub = [t[rows] for t in doubt]
+    srcs = [eng.nodes[k].src[0] for k in eng.nonlinear]
+    keys = []
+    x64 = rec.vals[0][rows].to(torch.float64)
+    if lin.dtype != torch.float64:
+        e64 = _engine64(eng)
+        r64 = e64.forward(x64)
+        fb = e64.forward_bound(r64)
+        for i, (k, s) in enumerate(zip(eng.nonlinear, srcs)):
+            sig, err, key = _sides(eng, k, rec, rows, r64.vals[s], fb[s])
+            keys.append(key)
+            ok, bad = dsub[i] & (sig > err), dsub[i] & (sig < -err)
+            state[i][ok], state[i][bad] = 1, -1
+            lo = lower[i][rows]
+            lo[ok] = (sig - err)[ok]
+            lower[i][rows] = lo
+    else:
+        for i, (k, s) in enumerate(zip(eng.nonlinear, srcs)):
+            keys.append(_sides(eng, k, rec, rows, rec.vals[s][rows], lin._fb[s][rows])[2])
+    open_pts = torch.zeros(len(rows), dtype=torch.bool, device=lin.device)
+    for d, st in zip(dsub, state):
+        if d.shape[1]:
+            open_pts |= (d & (st == 0)).any(1)
+    exact_used = set()
+    skipped = None
+    if bool(open_pts.any()):
+        net, skipped = _exact_network(eng, exact_max_entries)
+        if net is not None:
+            for j in open_pts.nonzero().squeeze(1).tolist():
+                exact_used.add(j)
+                vals = net.values(net.read_input(x64[j].cpu().numpy()))
+                for i, (k, s) in enumerate(zip(eng.nonlinear, srcs)):
+                    cols = (dsub[i][j] & (state[i][j] == 0)).nonzero().squeeze(1).tolist()
+                    if not cols:
+                        continue
+                    u = vals[s].entries()
+                    plus, minus = keys[i][0][j].tolist(), keys[i][1][j].tolist()
+                    rect = eng.nodes[k].kind == "rect"
+                    for c in cols:
+                        sig = u[plus[c]] * int(minus[c]) if rect else u[plus[c]] - u[minus[c]]
+                        if sig > 0:
+                            state[i][j, c] = 1
+                            lower[i][rows[j], c] = float(sig) * (1 - 2.0 ** -50)
+                        else:
+                            state[i][j, c] = 2 if sig == 0 else -1
+    for j, p in enumerate(rows.tolist()):
+        st = torch.cat([s_[j][d[j]] for s_, d in zip(state, dsub)])
+        sides[p] = int(st.numel())
+        if bool((st == 2).any()):
+            codes[p] = "kink"
+        elif bool((st == -1).any()):
+            codes[p] = "wrong"
+        elif bool((st == 0).any()):
+            codes[p] = "undecided"
+        else:
+            codes[p] = "exact" if j in exact_used else "float64"
+    return KinkDecision(codes, dtype, sides, lower, skipped)
