@@ -239,7 +239,8 @@ def agreement(lin, J_ref: torch.Tensor) -> str:
     ``lin.jacobian_bound`` of the exact J, and |dJ| <= 2 bound entrywise wherever the float pattern is
     certified exact. That includes the points within rounding of a kink that the re-decision recovers
     (:mod:`verify.kinks`: the same network in float64, then exactly); the rest (real kinks, where jacrev may
-    pick another subgradient, float patterns certified wrong, undecided) are counted, not compared."""
+    pick another subgradient, float patterns certified wrong, undecided, float ties of an abs or maxout unit)
+    are counted, not compared."""
     keep = ~lin.on_kink
     full = (lin.jacobian.double() - J_ref.reshape(lin.jacobian.shape).double()).abs()
     ratio = _max_ratio(full[keep], 2 * lin.jacobian_bound[keep])
@@ -250,7 +251,7 @@ def agreement(lin, J_ref: torch.Tensor) -> str:
         doubt = (f"; {c['in_doubt']} within {dtype} rounding of a kink, {c['recovered']} of them recovered "
                  f"({c['float64']} by float64, {c['exact']} exactly) and judged")
         rest = [f"{c[k]} {what}" for k, what in (("kink", "real kink"), ("wrong", f"{dtype} pattern wrong"),
-                                                 ("undecided", "undecided")) if c[k]]
+                                                 ("undecided", "undecided"), ("float-tie", "float tie")) if c[k]]
         if rest:
             doubt += f", not judged: {', '.join(rest)} (max |dJ| there {full[~keep].max().item():.1e})"
     if not bool(keep.any()):

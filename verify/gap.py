@@ -21,7 +21,8 @@ the checker through ``on_kink``) are counted and excluded from the verdict, beca
 assumption (an interior point) does not hold there. ``kink_decision`` says, per point, what a point
 within the dtype's rounding of a kink was decided to be (:mod:`verify.kinks`): ``""`` not in doubt,
 ``"float64"`` / ``"exact"`` recovered (judged), ``"kink"`` a real kink, ``"wrong"`` a float pattern
-certified wrong, ``"undecided"``; the last three are exactly the points ``on_kink``. Points outside a
+certified wrong, ``"undecided"``, ``"float-tie"`` (pattern certified, but autograd's derivative at the
+float tie of an abs or maxout unit is neither side); the last four are exactly the points ``on_kink``. Points outside a
 claim's other assumptions (``excluded``, e.g. x + h z left the region of x) are likewise counted
 and excluded. Both counts are reported beside every verdict.
 
@@ -56,8 +57,8 @@ _KINDS = ("identity", "inequality", "measurement")
 
 #: The decision codes of :mod:`verify.kinks` (defined here, with the record, so that reading results needs
 #: no torch), and those of the points that are not judged.
-KINK_DECISIONS = ("", "float64", "exact", "kink", "wrong", "undecided")
-NOT_JUDGED = ("kink", "wrong", "undecided")
+KINK_DECISIONS = ("", "float64", "exact", "kink", "wrong", "undecided", "float-tie")
+NOT_JUDGED = ("kink", "wrong", "undecided", "float-tie")
 
 #: A point is informative when its bound is below this fraction of the values' size: then |a - b|
 #: for a = 2 b (or b = 2 a, or opposite signs) exceeds the bound.

@@ -27,10 +27,16 @@ kinks, as in :mod:`theory.region`, and are never in doubt. Each point gets one d
 - ``"kink"``: a **real kink**: some unit's exact sigma is 0;
 - ``"wrong"``: no real kink, but some side is certified wrong: the model-dtype pass rounded the pattern
   to another region's (its J is that region's, not the exact J at x);
-- ``"undecided"``: none of these, and some side could not be decided (exact stage too large).
+- ``"undecided"``: none of these, and some side could not be decided (exact stage too large);
+- ``"float-tie"``: every side certified right, but the float pass lands exactly on the kink (u~ = 0, or
+  a tie) of a unit where autograd's derivative is neither side: torch.abs has derivative 0 at 0, and a
+  maxout's amax shares the gradient among tied entries. The closed form's J is the certified one, but
+  the definition side, autograd through the model, differentiates something else there.
 
-When several apply, the first of kink, wrong, undecided is the point's code. The last three are not
-judged: they are what :attr:`verify.linearize.Linearization.on_kink` flags.
+When several apply, the first of kink, wrong, undecided, float-tie is the point's code. These four are
+not judged: they are what :attr:`verify.linearize.Linearization.on_kink` flags. (At u~ = 0 a ReLU, leaky
+ReLU or PReLU takes the "off" side, u <= 0, as the float pattern does, and a max-pool the first maximum,
+as the engine does: there a recovered point is judged.)
 
 Assumption for the checks that differentiate the model itself at a recovered point: autograd's float
 pass selects the model-dtype pattern of the engine's pass (the same float operations on the same
@@ -73,12 +79,12 @@ CODES = KINK_DECISIONS
 #: The codes of points in doubt whose pattern was certified right: judged.
 RECOVERED = ("float64", "exact")
 
-_PRIORITY = {"kink": 5, "wrong": 4, "undecided": 3, "exact": 2, "float64": 1, "": 0}
+_PRIORITY = {"kink": 6, "wrong": 5, "undecided": 4, "float-tie": 3, "exact": 2, "float64": 1, "": 0}
 
 
 def combine_codes(*codes) -> list:
     """Elementwise, the decision of a check that reads several points at once (e.g. x and x + h z): the
-    first of kink, wrong, undecided among them, else recovered if any was, else ``""``.
+    first of kink, wrong, undecided, float-tie among them, else recovered if any was, else ``""``.
 
     >>> combine_codes(["", "float64", "kink"], ["exact", "", "float64"])
     ['exact', 'float64', 'kink']
@@ -120,11 +126,12 @@ class KinkDecision:
 
     @property
     def on_kink(self) -> torch.Tensor:
-        """(B,) bool, CPU: not judged: a real kink, a wrong model-dtype pattern, or undecided."""
+        """(B,) bool, CPU: not judged: a real kink, a wrong model-dtype pattern, undecided, or a float tie."""
         return self._mask(NOT_JUDGED)
 
     def counts(self) -> dict:
-        """Points per outcome: in_doubt, recovered (= float64 + exact), float64, exact, kink, wrong, undecided."""
+        """Points per outcome: in_doubt, recovered (= float64 + exact), float64, exact, kink, wrong, undecided,
+        float-tie."""
         n = {c: self.codes.count(c) for c in CODES[1:]}
         return {"points": len(self.codes), "in_doubt": sum(n.values()), "recovered": n["float64"] + n["exact"], **n}
 
@@ -140,7 +147,9 @@ class KinkDecision:
         s = (f"{c['in_doubt']} of {c['points']} points within {self.dtype} rounding of a kink: {c['recovered']} "
              f"recovered ({c['float64']} by float64, {c['exact']} exactly), {c['kink']} real kink"
              f"{'s' if c['kink'] != 1 else ''}, {c['wrong']} {self.dtype} pattern wrong, {c['undecided']} undecided")
-        return s + (f" ({self.exact_skipped})" if c["undecided"] and self.exact_skipped else "")
+        s += f" ({self.exact_skipped})" if c["undecided"] and self.exact_skipped else ""
+        return s + (f", {c['float-tie']} on a float tie of an abs or maxout unit (autograd takes neither side)"
+                    if c["float-tie"] else "")
 
 
 # ---- the two stages ----------------------------------------------------------------------------------
@@ -161,14 +170,12 @@ def dense_entries(eng) -> int:
 
 
 def _exact_network(eng, limit: int):
-    """(the exact network, None) or (None, why it was skipped); cached on the engine."""
-    cached = getattr(eng, "_exact_net", None)
-    if cached is not None:
-        return cached
+    """(the exact network, None), the network cached on the engine; or (None, why it was skipped) when its
+    dense matrices would exceed ``limit`` entries."""
     n = dense_entries(eng)
     if n > limit:
-        out = (None, f"exact stage skipped: the exact network would hold {n:,} matrix entries, above {limit:,}")
-    else:
+        return None, f"exact stage skipped: the exact network would hold {n:,} matrix entries, above {limit:,}"
+    if getattr(eng, "_exact_net", None) is None:
         from theory.network import Network
 
         net = Network(eng.layers, eng.in_shape)
@@ -176,9 +183,8 @@ def _exact_network(eng, limit: int):
             if getattr(net.nodes[k], "name", None) != eng.nodes[k].name:
                 raise RuntimeError(f"the exact network's node {k} is {getattr(net.nodes[k], 'name', None)!r}, the float "
                                    f"engine's is {eng.nodes[k].name!r}: the two compilations disagree")
-        out = (net, None)
-    eng._exact_net = out
-    return out
+        eng._exact_net = net
+    return eng._exact_net, None
 
 
 def _sides(eng, k: int, rec, rows, u: torch.Tensor, e: torch.Tensor):
@@ -199,6 +205,24 @@ def _sides(eng, k: int, rec, rows, u: torch.Tensor, e: torch.Tensor):
     sig = eng.cut(k, uw - uc)
     err = eng.cut(k, ew + ec) + 2.0 ** -53 * sig.abs()                 # + the rounding of the subtraction
     return sig, err, (eng.cut(k, w.unsqueeze(2).expand_as(comp)), eng.cut(k, comp))
+
+
+def _no_side_ties(eng, table, rows, dsub) -> torch.Tensor:
+    """(len(rows),) bool: some doubtful side sits exactly on its kink in the float pass (slack 0) at a unit
+    whose autograd derivative there is neither side: a rectifier of slope -1 (torch.abs: 0 at 0) or a max unit
+    that is not a max-pool (maxout's amax shares the gradient among ties)."""
+    out = torch.zeros(len(rows), dtype=torch.bool, device=rows.device)
+    for (slack, _, _, _), d, k in zip(table, dsub, eng.nonlinear):
+        node = eng.nodes[k]
+        if node.kind == "rect":
+            bad = (node.p["a"] == -1).unsqueeze(0)
+        elif "pool" not in node.p:
+            bad = torch.ones(1, d.shape[1], dtype=torch.bool, device=d.device)
+        else:
+            continue
+        if d.shape[1]:
+            out |= (d & bad & (slack[rows] == 0)).any(1)
+    return out
 
 
 def redecide_kinks(lin, *, exact_max_entries: int = EXACT_MAX_ENTRIES) -> KinkDecision:
@@ -273,6 +297,7 @@ def redecide_kinks(lin, *, exact_max_entries: int = EXACT_MAX_ENTRIES) -> KinkDe
                             lower[i][rows[j], c] = float(sig) * (1 - 2.0 ** -50)
                         else:
                             state[i][j, c] = 2 if sig == 0 else -1
+    tie = _no_side_ties(eng, table, rows, dsub)
     for j, p in enumerate(rows.tolist()):
         st = torch.cat([s_[j][d[j]] for s_, d in zip(state, dsub)])
         sides[p] = int(st.numel())
@@ -282,6 +307,8 @@ def redecide_kinks(lin, *, exact_max_entries: int = EXACT_MAX_ENTRIES) -> KinkDe
             codes[p] = "wrong"
         elif bool((st == 0).any()):
             codes[p] = "undecided"
+        elif bool(tie[j]):
+            codes[p] = "float-tie"
         else:
             codes[p] = "exact" if j in exact_used else "float64"
     return KinkDecision(codes, dtype, sides, lower, skipped)
