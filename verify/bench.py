@@ -38,6 +38,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .errors import DeviceUnavailableError, resolve_device
+from .kinks import confirm_own_pass
 from .linearize import linearize
 from .networks import NetSpec
 
@@ -183,7 +184,7 @@ def run(device, dtype, repeats: int, batch: int, conv_batch: int, hess_batch: in
         for name, model, x in nets:
             cf = lambda: linearize(model, x).jacobian
             ref = lambda: _jacrev(model, x)
-            agree = agreement(linearize(model, x), ref())
+            agree = agreement(linearize(model, x), ref(), model)
             t_cf, t_ref = time_pair(cf, ref, repeats, device)
             rows.append((f"J time, {name}, B={x.shape[0]}", t_cf, t_ref, t_ref / t_cf, 2.0 if gpu else 1.0,
                          "ms", "speedup", agree))
@@ -201,7 +202,7 @@ def run(device, dtype, repeats: int, batch: int, conv_batch: int, hess_batch: in
         y = torch.arange(xh.shape[0], device=device) % 10
         cf = lambda: closed_form_hessian(linearize(model, xh))
         ref = lambda: _hessian_ref(model, xh, y)
-        agree = hessian_agreement(linearize(model, xh), ref())
+        agree = hessian_agreement(linearize(model, xh), ref(), model)
         t_cf, t_ref = time_pair(cf, ref, repeats, device)
         rows.append((f"Hessian time, {name}, B={xh.shape[0]}", t_cf, t_ref, t_ref / t_cf, 10.0, "ms", "speedup",
                      agree))
@@ -233,19 +234,21 @@ def _max_ratio(d: torch.Tensor, b: torch.Tensor) -> float:
     return (d / b).nan_to_num(nan=0.0, posinf=float("inf")).max().item() if d.numel() else 0.0
 
 
-def agreement(lin, J_ref: torch.Tensor) -> str:
+def agreement(lin, J_ref: torch.Tensor, model=None) -> str:
     """How closely the reference J agrees with the closed form, against the rounding bound: both are float
     evaluations of the same product of layer matrices at the same pattern, so each is within
     ``lin.jacobian_bound`` of the exact J, and |dJ| <= 2 bound entrywise wherever the float pattern is
     certified exact. That includes the points within rounding of a kink that the re-decision recovers
     (:mod:`verify.kinks`: the same network in float64, then exactly); the rest (real kinks, where jacrev may
     pick another subgradient, float patterns certified wrong, undecided, float ties of an abs or maxout unit)
-    are counted, not compared."""
-    keep = ~lin.on_kink
+    are counted, not compared. ``model``: the reference's model, whose own float pass under vmap (the one
+    jacrev differentiates) is read at the recovered points (:func:`verify.kinks.confirm_own_pass`)."""
+    dec = lin.kinks if model is None else confirm_own_pass(lin, lin.kinks, model, mode="vmap")
+    keep = ~dec.on_kink.to(lin.device)
     full = (lin.jacobian.double() - J_ref.reshape(lin.jacobian.shape).double()).abs()
     ratio = _max_ratio(full[keep], 2 * lin.jacobian_bound[keep])
-    c = lin.kinks.counts()
-    dtype = lin.kinks.dtype
+    c = dec.counts()
+    dtype = dec.dtype
     doubt = ""
     if c["in_doubt"]:
         doubt = (f"; {c['in_doubt']} within {dtype} rounding of a kink, {c['recovered']} of them recovered "
@@ -259,7 +262,7 @@ def agreement(lin, J_ref: torch.Tensor) -> str:
     return f"max |dJ|/bound = {ratio:.2g} at {int(keep.sum())} of {lin.B} points{doubt}"
 
 
-def hessian_agreement(lin, H_ref: torch.Tensor) -> str:
+def hessian_agreement(lin, H_ref: torch.Tensor, model=None) -> str:
     """As :func:`agreement` for the input Hessian: the closed form J^T S J with its Bounded rounding bound
     (:mod:`verify.bounds`), and torch.func's Hessian within vjp_err(J, S J) of the exact one (its tangent
     S J e_d is pushed back through the same layer matrices); judged where the pattern is certified."""
@@ -270,7 +273,8 @@ def hessian_agreement(lin, H_ref: torch.Tensor) -> str:
     p = softmax(Bounded(lin.logits, lin.logits_bound))
     S = cf.softmax_covariance(p)
     H = cf.hessian(J, p)
-    keep = ~lin.on_kink
+    dec = lin.kinks if model is None else confirm_own_pass(lin, lin.kinks, model, mode="vmap")
+    keep = ~dec.on_kink.to(lin.device)
     bound = (H.err + vjp_err(J, S @ J))[keep]
     ratio = _max_ratio((H.value.double() - H_ref.reshape(H.value.shape).double()).abs()[keep], bound)
     return f"max |dH|/bound = {ratio:.2g} at {int(keep.sum())} of {lin.B} points"

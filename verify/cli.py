@@ -158,6 +158,9 @@ def _report(records, out: Path | None, seconds: float | None) -> int:
     vacuous = vacuous_summary(rows)
     if vacuous:
         print("\n" + vacuous)
+    by_dtype = _status_by_dtype(records)
+    if by_dtype:
+        print("\n" + by_dtype)
     failing = [r for r in rows if r.status == "FAILS"]
     for r in failing:
         for g in r.failures[:3]:
@@ -167,6 +170,24 @@ def _report(records, out: Path | None, seconds: float | None) -> int:
     where = f"; results in {out}" if out else ""
     print(f"\n{n_net} network runs{timing}{where}. " + _verdict(records, rows, failing, vacuous))
     return 1 if failing else 0
+
+
+def _status_by_dtype(records) -> str:
+    """The claims whose status differs between the dtypes of the records (the table's status is over all of
+    them), one line each; empty when there is one dtype or none differs."""
+    from .sweep import summarize
+
+    dtypes = sorted({rec["run"].get("dtype") for rec in records}, key=lambda d: (d != "float64", str(d)))
+    if len(dtypes) < 2:
+        return ""
+    status = {d: {r.claim: r.status for r in summarize([rec for rec in records if rec["run"].get("dtype") == d])}
+              for d in dtypes}
+    claims = [r.claim for r in summarize(records)]
+    lines = [f"  {c}: " + ", ".join(f"{d} {status[d].get(c, 'n/a')}" for d in dtypes) for c in claims
+             if len({status[d].get(c) for d in dtypes}) > 1]
+    if not lines:
+        return ""
+    return "claims whose status differs between the dtypes (the table's status is over both):\n" + "\n".join(lines)
 
 
 def _is_torchscript(path) -> bool:

@@ -26,7 +26,11 @@ kinks, as in :mod:`theory.region`, and are never in doubt. Each point gets one d
   not a kink, and J with its bound holds there;
 - ``"kink"``: a **real kink**: some unit's exact sigma is 0;
 - ``"wrong"``: no real kink, but some side is certified wrong: the model-dtype pass rounded the pattern
-  to another region's (its J is that region's, not the exact J at x);
+  to another region's (its J is that region's, not the exact J at x). With the model at hand (as
+  :func:`verify.linearize.linearize` passes it), the model's own forward pass, the one autograd
+  differentiates, is read at the doubtful units too (through its torch.fx graph, the same calls on the
+  same batch): where it falls on another side than the certified one (an eval BatchNorm, computed from
+  the running statistics, rounds differently from the folded scale and shift), the point is wrong too;
 - ``"undecided"``: none of these, and some side could not be decided (exact stage too large);
 - ``"float-tie"``: every side certified right, but the float pass lands exactly on the kink (u~ = 0, or
   a tie) of a unit where autograd's derivative is neither side: torch.abs has derivative 0 at 0, and a
@@ -39,9 +43,9 @@ ReLU or PReLU takes the "off" side, u <= 0, as the float pattern does, and a max
 as the engine does: there a recovered point is judged.)
 
 Assumption for the checks that differentiate the model itself at a recovered point: autograd's float
-pass selects the model-dtype pattern of the engine's pass (the same float operations on the same
-batch; a network with eval BatchNorm computes it from the running statistics instead, within the
-bound, and a sign that differs would show as a failing check, never as a pass).
+pass selects the pattern of the model's own eager forward pass on the batch, which is read as said
+above (torch.func's vmap(jacrev) evaluates the same layers batched; a sign that differed there would
+show as a failing check, never as a pass).
 
 >>> import torch
 >>> from verify.linearize import linearize
@@ -65,7 +69,7 @@ import torch
 
 from .gap import KINK_DECISIONS, NOT_JUDGED
 
-__all__ = ["KinkDecision", "redecide_kinks", "combine_codes", "EXACT_MAX_ENTRIES", "RECOVERED", "NOT_JUDGED",
+__all__ = ["KinkDecision", "redecide_kinks", "confirm_own_pass", "combine_codes", "EXACT_MAX_ENTRIES", "RECOVERED", "NOT_JUDGED",
            "CODES", "dense_entries"]
 
 #: The exact stage runs when the exact network's dense layer matrices (theory builds a dense rational
@@ -207,10 +211,11 @@ def _sides(eng, k: int, rec, rows, u: torch.Tensor, e: torch.Tensor):
     return sig, err, (eng.cut(k, w.unsqueeze(2).expand_as(comp)), eng.cut(k, comp))
 
 
-def _no_side_ties(eng, table, rows, dsub) -> torch.Tensor:
-    """(len(rows),) bool: some doubtful side sits exactly on its kink in the float pass (slack 0) at a unit
-    whose autograd derivative there is neither side: a rectifier of slope -1 (torch.abs: 0 at 0) or a max unit
-    that is not a max-pool (maxout's amax shares the gradient among ties)."""
+def _no_side_ties(eng, rec, table, rows, dsub, own=None) -> torch.Tensor:
+    """(len(rows),) bool: some doubtful side sits exactly on its kink in the float pass (slack 0; in the
+    model's own pass where it was read, ``own``) at a unit whose autograd derivative there is neither side:
+    a rectifier of slope -1 (torch.abs: 0 at 0) or a max unit that is not a max-pool (maxout's amax shares
+    the gradient among ties)."""
     out = torch.zeros(len(rows), dtype=torch.bool, device=rows.device)
     for (slack, _, _, _), d, k in zip(table, dsub, eng.nonlinear):
         node = eng.nodes[k]
@@ -220,18 +225,99 @@ def _no_side_ties(eng, table, rows, dsub) -> torch.Tensor:
             bad = torch.ones(1, d.shape[1], dtype=torch.bool, device=d.device)
         else:
             continue
-        if d.shape[1]:
-            out |= (d & bad & (slack[rows] == 0)).any(1)
+        if not d.shape[1]:
+            continue
+        if own and k in own:
+            u = own[k][rows].to(torch.float64)
+            at = _sides(eng, k, rec, rows, u, u.abs())[0].abs()
+        else:
+            at = slack[rows]
+        out |= (d & bad & (at == 0)).any(1)
     return out
 
 
-def redecide_kinks(lin, *, exact_max_entries: int = EXACT_MAX_ENTRIES) -> KinkDecision:
+def _own_sources(model, x: torch.Tensor, eng, mode: str = "batch") -> dict:
+    """The model's own float values at the source of each nonlinear node of ``eng``, from its forward pass on
+    the batch x (B, *in_shape) evaluated as ``mode`` says (see :func:`confirm_own_pass`): {node k: (B, n_src)};
+    a node whose call cannot be told apart (its description's name matches no graph call, or the calls and
+    nodes of one name differ in number or size) is left out."""
+    import torch.fx
+
+    from theory.torch_bridge import trace
+
+    try:
+        gm = trace(model)
+    except Exception:                      # the engine compiled from the same trace; be safe all the same
+        return {}
+    names = {}
+    for k in eng.nonlinear:
+        names.setdefault(eng.nodes[k].name.rsplit("/", 1)[-1].split(":", 1)[1], []).append(k)
+    seen: dict = {}
+
+    class _Capture(torch.fx.Interpreter):
+        def run_node(self, n):
+            if n.op in ("call_module", "call_function", "call_method"):
+                key = n.target if n.op == "call_module" else n.name
+                if key in names:
+                    args, _ = self.fetch_args_kwargs_from_env(n)
+                    seen.setdefault(key, []).append(args[0].detach().reshape(args[0].shape[0], -1))
+            return super().run_node(n)
+
+    def run(xb):
+        seen.clear()
+        _Capture(gm).run(xb)
+        return [(key, t) for key in seen for t in seen[key]]
+
+    with torch.no_grad():
+        if mode == "batch":
+            run(x)
+        else:
+            if mode == "vmap":
+                order = []
+
+                def one(xi):
+                    got = run(xi.unsqueeze(0))
+                    order[:] = [key for key, _ in got]
+                    return tuple(t.squeeze(0) for _, t in got)
+                vals = torch.func.vmap(one)(x)
+            else:
+                per = [run(x[i:i + 1]) for i in range(x.shape[0])]
+                order = [key for key, _ in per[0]]
+                vals = [torch.cat([p[j][1] for p in per]) for j in range(len(order))]
+            seen.clear()
+            for key, t in zip(order, vals):
+                seen.setdefault(key, []).append(t.reshape(x.shape[0], -1))
+    out = {}
+    for key, ks in names.items():
+        got = seen.get(key, [])
+        if len(got) == len(ks) and all(t.shape[1] == eng.nodes[eng.nodes[k].src[0]].size for t, k in zip(got, ks)):
+            out.update(zip(ks, got))
+    return out
+
+
+def _own_disagrees(eng, k: int, rec, rows, own: torch.Tensor, s: int) -> torch.Tensor:
+    """(len(rows), m_k) bool: the model's own float pass is on another side than the engine's pass: a
+    rectifier's sign differs, or a max unit's winner does not beat (or tie exactly as in the engine) the
+    competitor."""
+    mine, _, _ = _sides(eng, k, rec, rows, rec.vals[s][rows], rec.vals[s][rows].abs())
+    if eng.nodes[k].kind == "rect":
+        return (own[rows] > 0) != (rec.vals[s][rows] > 0)
+    theirs, _, _ = _sides(eng, k, rec, rows, own[rows], own[rows].abs())
+    return ~((theirs > 0) | ((theirs == 0) & (mine == 0)))
+
+
+def redecide_kinks(lin, *, model=None, exact_max_entries: int = EXACT_MAX_ENTRIES) -> KinkDecision:
     """Decide again every point of ``lin`` (a :class:`verify.linearize.Linearization`) within its dtype's
-    rounding of a kink: in float64, then exactly (see the module docstring). Returns a :class:`KinkDecision`.
+    rounding of a kink: in float64, then exactly (see the module docstring). ``model``: the torch model
+    ``lin`` linearizes (default: the one :func:`verify.linearize.linearize` recorded), whose own forward
+    pass is read at the doubtful units of the points recovered; None with a Linearization built otherwise.
+    Returns a :class:`KinkDecision`.
 
     Cost: one float64 forward pass with bounds over the points in doubt; the exact stage builds the exact
-    network once per model (cached) and evaluates it once per point still in doubt in float64.
+    network once per model (cached) and evaluates it once per point still in doubt in float64; one forward
+    pass of the model through its torch.fx graph when a point is recovered.
     """
+    model = getattr(lin, "_model", None) if model is None else model
     eng, rec = lin.engine, lin._rec
     B = lin.B
     table = lin._table
@@ -297,7 +383,6 @@ def redecide_kinks(lin, *, exact_max_entries: int = EXACT_MAX_ENTRIES) -> KinkDe
                             lower[i][rows[j], c] = float(sig) * (1 - 2.0 ** -50)
                         else:
                             state[i][j, c] = 2 if sig == 0 else -1
-    tie = _no_side_ties(eng, table, rows, dsub)
     for j, p in enumerate(rows.tolist()):
         st = torch.cat([s_[j][d[j]] for s_, d in zip(state, dsub)])
         sides[p] = int(st.numel())
@@ -307,8 +392,53 @@ def redecide_kinks(lin, *, exact_max_entries: int = EXACT_MAX_ENTRIES) -> KinkDe
             codes[p] = "wrong"
         elif bool((st == 0).any()):
             codes[p] = "undecided"
-        elif bool(tie[j]):
-            codes[p] = "float-tie"
         else:
             codes[p] = "exact" if j in exact_used else "float64"
-    return KinkDecision(codes, dtype, sides, lower, skipped)
+    dec = KinkDecision(codes, dtype, sides, lower, skipped)
+    return confirm_own_pass(lin, dec, model)
+
+
+def confirm_own_pass(lin, decision: KinkDecision, model=None, *, mode: str = "batch") -> KinkDecision:
+    """``decision`` with its recovered points checked against a float pass of the model itself, the one that
+    autograd (or torch.func) differentiates: a point whose doubtful sides fall elsewhere in that pass becomes
+    ``"wrong"``, and one that sits exactly on the kink of an abs or maxout unit there, ``"float-tie"``.
+
+    ``mode``: how that pass evaluates the batch ``lin.x``: ``"batch"`` (eager, the whole batch at once, as
+    the definitions' autograd does), ``"vmap"`` (one example at a time under ``torch.func.vmap``, as
+    ``vmap(jacrev)`` and ``vmap(hessian)`` do) or ``"each"`` (eager, one example per call). ``model`` None:
+    the engine's own pass stands in for it (only the ties are checked). Returns a new decision.
+    """
+    if mode not in ("batch", "vmap", "each"):
+        raise ValueError(f"confirm_own_pass: mode must be 'batch', 'vmap' or 'each', got {mode!r}")
+    picked = [i for i, c in enumerate(decision.codes) if c in RECOVERED]
+    if not picked:
+        return decision
+    eng, rec, table = lin.engine, lin._rec, lin._table
+    rows = torch.tensor(picked, device=lin.device)
+    dsub = [((slack <= err) & ~const)[rows] for slack, err, const, _ in table]
+    own = {}
+    if model is not None:
+        own = _own_sources(model, rec.vals[0].reshape((lin.B,) + tuple(eng.in_shape)), eng, mode)
+    off = torch.zeros(len(rows), dtype=torch.bool, device=lin.device)
+    lower = [t.clone() for t in decision.lower]
+    for i, k in enumerate(eng.nonlinear):
+        if k in own and dsub[i].shape[1]:
+            s = eng.nodes[k].src[0]
+            bad = dsub[i] & _own_disagrees(eng, k, rec, rows, own[k].to(rec.vals[s].dtype), s)
+            off |= bad.any(1)
+            lo = lower[i][rows]
+            lo[bad] = 0
+            lower[i][rows] = lo
+    tie = _no_side_ties(eng, rec, table, rows, dsub, own)
+    codes = list(decision.codes)
+    for j, p in enumerate(picked):
+        if bool(off[j]):
+            codes[p] = "wrong"
+        elif bool(tie[j]):
+            codes[p] = "float-tie"
+    for i in range(len(lower)):                     # a point no longer recovered has no certified distance
+        gone = torch.tensor([codes[p] not in RECOVERED for p in picked], device=lin.device)
+        lo = lower[i][rows]
+        lo[gone] = 0
+        lower[i][rows] = lo
+    return KinkDecision(codes, decision.dtype, list(decision.sides), lower, decision.exact_skipped)

@@ -150,6 +150,7 @@ def linearize(model: torch.nn.Module, x: torch.Tensor, *, halfspaces: bool = Fal
         J = eng.jacobian(rec, order=order)
     flags["jacobian_order"] = order
     lin = Linearization(eng, rec, logits, J, flags)
+    lin._model = model                  # the model's own forward pass is read where a kink is decided again
     if halfspaces:
         lin.halfspaces()
     return lin

@@ -23,7 +23,7 @@ from theory import KinkError, from_torch, linearize as exact_linearize
 from verify.checkers import run_checks
 from verify.cli import main
 from verify.gap import Gap
-from verify.kinks import KinkDecision, combine_codes, redecide_kinks
+from verify.kinks import KinkDecision, combine_codes, confirm_own_pass, redecide_kinks
 from verify.linearize import linearize
 from verify.modules import Abs, MaxoutUnit
 
@@ -113,6 +113,32 @@ def test_a_float_tie_where_autograd_takes_no_side_is_not_judged():
         mx[0].bias.copy_(torch.tensor([2.0 ** -26, 0.0]))         # float32: (1, 1); exactly 1 + 2^-26 > 1
         mx[2].weight.copy_(torch.tensor([[1.0], [-1.0]]))
     assert linearize(mx, x).kinks.codes == ["float-tie"]
+
+
+@pytest.mark.claim("local-affine")
+def test_the_model_s_own_pass_is_read_at_the_recovered_points():
+    """A recovered point is judged only if the float pass that autograd differentiates falls on the certified
+    side too. A twin model whose doubtful unit falls on the other side stands for a pass that rounds
+    differently: the point becomes wrong. On a ResNet with eval BatchNorm and points placed on kinks (the
+    case that first showed it: vmap(jacrev) rounds otherwise than the engine), jacrev's J agrees with the
+    closed form within the bound at every point the vmap pass confirms."""
+    m = _chain(2.0 ** -22, -1.0, torch.float32)
+    lin = linearize(m, torch.ones(1, 1))
+    assert lin.kinks.codes == ["float64"]
+    twin = _chain(-(2.0 ** -22), -1.0, torch.float32)                    # u_2 = -2^-22 in its own pass
+    assert confirm_own_pass(lin, lin.kinks, twin).codes == ["wrong"]
+    assert confirm_own_pass(lin, lin.kinks, m, mode="vmap").codes == ["float64"]
+    with pytest.raises(ValueError, match="mode must be 'batch', 'vmap' or 'each', got 'loop'"):
+        confirm_own_pass(lin, lin.kinks, m, mode="loop")
+    from tests.verify.test_checkers import batch
+    from verify.bench import _jacrev
+
+    spec, model, x, _, _ = batch(1, "resnet", torch.float64)
+    lin = linearize(model, x)
+    assert lin.kinks.counts()["recovered"] > 0
+    keep = ~confirm_own_pass(lin, lin.kinks, model, mode="vmap").on_kink
+    diff = (lin.jacobian - _jacrev(model, x).reshape(lin.jacobian.shape)).abs()
+    assert bool((diff[keep] <= 2 * lin.jacobian_bound[keep]).all())
 
 
 def test_an_exact_stage_too_large_leaves_the_point_undecided():

@@ -15,7 +15,7 @@ from .. import closed_forms as cf
 from ..regularizers import unchecked as reg      # the context has checked and linearized the batch
 from ..bounds import Bounded, const, eig_extreme, onehot, singular_values, softmax, sq_norm, vjp_err
 from ..gap import Gap
-from ..kinks import NOT_JUDGED, combine_codes
+from ..kinks import NOT_JUDGED, combine_codes, confirm_own_pass
 from .common import C_GRID, H_GRID, CheckContext, f64, to_list, upper
 
 __all__ = ["CHECKERS"]
@@ -83,13 +83,15 @@ def local_affine(ctx: CheckContext) -> list:
     try:
         if prelu:
             raise RuntimeError("per-channel PReLU: vmap(jacrev) is unreliable in torch 2.13")
-        Jr, how = torch.func.vmap(torch.func.jacrev(fn))(ctx.x), "vmap(jacrev)"
+        Jr, how, mode = torch.func.vmap(torch.func.jacrev(fn))(ctx.x), "vmap(jacrev)", "vmap"
     except RuntimeError as exc:
         Jr = torch.stack([torch.func.jacrev(fn)(xi) for xi in ctx.x])
-        how = f"jacrev per example ({str(exc)[:120]})"
+        how, mode = f"jacrev per example ({str(exc)[:120]})", "each"
     Jr = Jr.reshape(ctx.B, ctx.K, ctx.D)
+    # jacrev evaluates the model example by example: at a recovered point its own float pass is read too
+    own = confirm_own_pass(ctx.lin, ctx.lin.kinks, ctx.model, mode=mode).codes
     gaps.append(ctx.gap("local-affine", "J = torch.func.jacrev", "identity", Bounded(Jr, ctx.lin.jacobian_bound), ctx.J,
-                        extra={"jacrev": how}))
+                        kinks=own, extra={"jacrev": how}))
     small = ctx.D * ctx.K <= 5000 and ctx.D <= 1024
     if ctx.exact or (ctx.exact is None and small):
         gaps.append(_exact_jacobians(ctx))
