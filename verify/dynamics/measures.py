@@ -16,9 +16,10 @@ Per evaluation point, summarised by quantiles (:func:`summary`):
 - ``clean_accuracy``, and ``robust_accuracy`` under l-inf PGD at each eps of the grid, with the attack's
   settings beside it (``attack``).
 
-Points within rounding of a kink (``Linearization.on_kink``: the pattern, so J, is not determined in the
-model's precision) are counted (``kinks``) and left out of the linearization's measures, as everywhere in
-the toolkit; the other measures use every point.
+Points where the float pattern is not certified (``Linearization.on_kink``: a real kink, or a point within
+the model dtype's rounding of a kink that the re-decision of :mod:`verify.kinks` did not recover) are
+counted (``kinks``) and left out of the linearization's measures, as everywhere in the toolkit; the other
+measures use every point.
 """
 
 from __future__ import annotations
