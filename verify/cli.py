@@ -187,7 +187,7 @@ def _status_by_dtype(records) -> str:
              if len({status[d].get(c) for d in dtypes}) > 1]
     if not lines:
         return ""
-    return "claims whose status differs between the dtypes (the table's status is over both):\n" + "\n".join(lines)
+    return "claims whose status differs between the dtypes (the table's status is over all of them):\n" + "\n".join(lines)
 
 
 def _is_torchscript(path) -> bool:

@@ -255,3 +255,25 @@ def test_cli_checks_a_float32_model_in_both_dtypes_and_counts_the_recovered(trai
     assert [r["run"]["dtype"] for r in recs] == ["float32", "float64"]
     g32 = next(g for g in recs[0]["gaps"] if g["check"] == "grad L = J^T (p - e_y)")
     assert sum(c in ("float64", "exact") for c in g32["kink_decision"]) == n
+
+
+def test_the_report_counts_decisions_per_claim_and_dtype_and_names_status_differences():
+    from verify.cli import _status_by_dtype
+    from verify.sweep import kink_summary
+
+    kw = dict(device="cpu", seed=0, arch="a")
+    # float32: 4 points, two recovered (one of them excluded), one real kink, one wrong; the bound is too
+    # wide to see anything (vacuous). float64: the same network, every point informative.
+    g32 = Gap("input-gradient", "grad", "identity", [1.0] * 4, [1.0] * 4, [1.0] * 4, dtype="float32",
+              kink_decision=["float64", "exact", "kink", "wrong"], excluded=[False, True, False, False], **kw)
+    g64 = Gap("input-gradient", "grad", "identity", [1.0] * 4, [1.0] * 4, [1e-9] * 4, dtype="float64",
+              kink_decision=[""] * 4, **kw)
+    recs = [{"run": {"dtype": "float32"}, "network": {"index": 0}, "gaps": [g32]},
+            {"run": {"dtype": "float64"}, "network": {"index": 0}, "gaps": [g64]}]
+    text = kink_summary(recs)
+    row = next(line for line in text.splitlines() if line.strip().startswith("input-gradient"))
+    #              in doubt, recovered, by float64, exactly, judged, real kinks, wrong, undecided, float tie
+    assert row.split()[1:] == ["float32", "4", "2", "1", "1", "1", "1", "1", "0", "0"], row
+    assert "float64" not in [line.split()[1] for line in text.splitlines()[4:]]   # no point in doubt there
+    assert _status_by_dtype(recs).splitlines()[1] == "  input-gradient: float64 HOLDS, float32 VACUOUS"
+    assert _status_by_dtype(recs[:1]) == ""
