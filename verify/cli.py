@@ -7,6 +7,7 @@ usage error (bad file, unknown claim, bad option), and 0 otherwise.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -377,10 +378,12 @@ def _user_model(args) -> int:
     model, x, dtype, notes = _user_dtypes(model, x, args.dtype)
     runs = [(model, x, dtype)]
     if _also_float64(model, dtype, args.dtype):
-        name = _dtype_name(dtype)
+        from .bounds import unit_roundoff
+
+        name, ratio = _dtype_name(dtype), round(math.log2(unit_roundoff(dtype) / unit_roundoff(torch.float64)))
         notes.insert(0, f"note: checking the {name} model in {name} (its own dtype) and in float64 (the very same "
                         f"network: {name} weights and inputs convert exactly to float64, so the float64 check is "
-                        f"of the saved network, with rounding errors about 2^29 times smaller); --dtype {name} or "
+                        f"of the saved network, with rounding errors about 2^{ratio} times smaller); --dtype {name} or "
                         f"--dtype float64 checks one")
         runs.append((copy.deepcopy(model).to(torch.float64), x.to(torch.float64), torch.float64))  # the same points
     runs = [(m.to(device), xx.to(device), d) for m, xx, d in runs]
@@ -407,6 +410,7 @@ def _user_model(args) -> int:
         for m, xx, d in runs:
             gaps = run_checks(m, xx, y, claims=args.claims, seed=args.seed, arch=Path(args.model).name)
             results.append((d, gaps, _kink_line(m, xx)))
+            print(f"inputs: {results[-1][2]}", flush=True)          # as each dtype finishes
     except TrainingModeError as exc:
         return _fail(f"{exc}; {args.model} was saved with it in training mode: call model.eval() before "
                      f"torch.save(model, ...)")
@@ -422,8 +426,6 @@ def _user_model(args) -> int:
         write_record(out, rec)
         rec["gaps"] = gaps
         records.append(rec)
-    for _, _, line in results:
-        print(f"inputs: {line}")
     return _report(records, out, time.perf_counter() - t0)
 
 

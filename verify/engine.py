@@ -158,6 +158,7 @@ class Engine:
                   if n.kind not in ("linear", "conv", "avgpool", "bn"))
         self.macs = sum(n.macs for n in self.nodes)
         self.nonlinear = [k for k, n in enumerate(self.nodes) if n.kind in ("rect", "max")]
+        self._engine64 = self._exact_net = None     # the same network in float64, and exact (verify.kinks)
 
     # ---- compilation ----------------------------------------------------------------------------
     def _t(self, v, dtype=None):

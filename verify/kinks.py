@@ -42,10 +42,12 @@ not judged: they are what :attr:`verify.linearize.Linearization.on_kink` flags. 
 ReLU or PReLU takes the "off" side, u <= 0, as the float pattern does, and a max-pool the first maximum,
 as the engine does: there a recovered point is judged.)
 
-Assumption for the checks that differentiate the model itself at a recovered point: autograd's float
-pass selects the pattern of the model's own eager forward pass on the batch, which is read as said
-above (torch.func's vmap(jacrev) evaluates the same layers batched; a sign that differed there would
-show as a failing check, never as a pass).
+The pass that autograd differentiates is read, not assumed: the recovered points are confirmed against
+the model's own eager forward pass on the batch (:func:`redecide_kinks`, given the model), and for
+``torch.func.vmap(jacrev)`` against the vmapped pass (:func:`confirm_own_pass` with ``mode="vmap"``, as
+the jacrev check and the benchmark do). A check that differentiates the model in yet another way relies
+on it selecting the float pattern of one of these (a sign that differed would show as a failing check,
+never as a pass).
 
 >>> import torch
 >>> from verify.linearize import linearize
@@ -69,8 +71,8 @@ import torch
 
 from .gap import KINK_DECISIONS, NOT_JUDGED
 
-__all__ = ["KinkDecision", "redecide_kinks", "confirm_own_pass", "combine_codes", "EXACT_MAX_ENTRIES", "RECOVERED", "NOT_JUDGED",
-           "CODES", "dense_entries"]
+__all__ = ["KinkDecision", "redecide_kinks", "confirm_own_pass", "combine_codes", "dense_entries",
+           "EXACT_MAX_ENTRIES", "RECOVERED", "NOT_JUDGED", "CODES"]
 
 #: The exact stage runs when the exact network's dense layer matrices (theory builds a dense rational
 #: matrix per affine layer, BatchNorm and convolution included) hold at most this many entries: about
@@ -103,10 +105,10 @@ def combine_codes(*codes) -> list:
 class KinkDecision:
     """The decision of every point of a batch (see the module docstring).
 
-    ``codes``: one code per point; ``dtype``: the dtype of the pass that was in doubt; ``decided_by``:
-    per point in doubt, the stages that ran (``"float64"``, ``"exact"``); ``sides``: per point, how many
-    sides were in doubt; ``lower``: per nonlinear node, (B, m_k) float64 certified lower bounds on the
-    exact sigma of every side (0 where not certified positive), which the kink distance uses.
+    ``codes``: one code per point; ``dtype``: the dtype of the pass that was in doubt; ``sides``: per point,
+    how many sides (units, or max competitors) were in doubt; ``lower``: per nonlinear node, (B, m_k) float64
+    certified lower bounds on the exact sigma of every side (0 where not certified positive), which the kink
+    distance uses; ``exact_skipped``: why the exact stage did not run, when it was needed and did not.
     """
 
     codes: list
@@ -159,7 +161,7 @@ class KinkDecision:
 # ---- the two stages ----------------------------------------------------------------------------------
 def _engine64(eng):
     """The same network compiled in float64 (cached on the engine)."""
-    if getattr(eng, "_engine64", None) is None:
+    if eng._engine64 is None:
         from .engine import Engine
 
         eng._engine64 = Engine(eng.layers, eng.in_shape, torch.float64, eng.device)
@@ -179,7 +181,7 @@ def _exact_network(eng, limit: int):
     n = dense_entries(eng)
     if n > limit:
         return None, f"exact stage skipped: the exact network would hold {n:,} matrix entries, above {limit:,}"
-    if getattr(eng, "_exact_net", None) is None:
+    if eng._exact_net is None:
         from theory.network import Network
 
         net = Network(eng.layers, eng.in_shape)
@@ -245,10 +247,7 @@ def _own_sources(model, x: torch.Tensor, eng, mode: str = "batch") -> dict:
 
     from theory.torch_bridge import trace
 
-    try:
-        gm = trace(model)
-    except Exception:                      # the engine compiled from the same trace; be safe all the same
-        return {}
+    gm = trace(model)                      # the engine was compiled from this same trace
     names = {}
     for k in eng.nonlinear:
         names.setdefault(eng.nodes[k].name.rsplit("/", 1)[-1].split(":", 1)[1], []).append(k)
