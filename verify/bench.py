@@ -240,7 +240,7 @@ def agreement(lin, J_ref: torch.Tensor, model=None) -> str:
     ``lin.jacobian_bound`` of the exact J, and |dJ| <= 2 bound entrywise wherever the float pattern is
     certified exact. That includes the points within rounding of a kink that the re-decision recovers
     (:mod:`verify.kinks`: the same network in float64, then exactly); the rest (real kinks, where jacrev may
-    pick another subgradient, float patterns certified wrong, undecided, float ties of an abs or maxout unit)
+    pick another subgradient, float patterns certified wrong, undecided, points exactly on a kink in float only)
     are counted, not compared. ``model``: the reference's model, whose own float pass under vmap (the one
     jacrev differentiates) is read at the recovered points (:func:`verify.kinks.confirm_own_pass`)."""
     dec = lin.kinks if model is None else confirm_own_pass(lin, lin.kinks, model, mode="vmap")

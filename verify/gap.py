@@ -21,8 +21,8 @@ the checker through ``on_kink``) are counted and excluded from the verdict, beca
 assumption (an interior point) does not hold there. ``kink_decision`` says, per point, what a point
 within the dtype's rounding of a kink was decided to be (:mod:`verify.kinks`): ``""`` not in doubt,
 ``"float64"`` / ``"exact"`` recovered (judged), ``"kink"`` a real kink, ``"wrong"`` a float pattern
-certified wrong, ``"undecided"``, ``"float-tie"`` (pattern certified, but autograd's derivative at the
-float tie of an abs or maxout unit is neither side); the last four are exactly the points ``on_kink``. Points outside a
+certified wrong, ``"undecided"``, ``"float-tie"`` (pattern certified, but the float pass is exactly on a kink,
+where autograd's side is a convention); the last four are exactly the points ``on_kink``. Points outside a
 claim's other assumptions (``excluded``, e.g. x + h z left the region of x) are likewise counted
 and excluded. Both counts are reported beside every verdict.
 

@@ -32,15 +32,15 @@ kinks, as in :mod:`theory.region`, and are never in doubt. Each point gets one d
   same batch): where it falls on another side than the certified one (an eval BatchNorm, computed from
   the running statistics, rounds differently from the folded scale and shift), the point is wrong too;
 - ``"undecided"``: none of these, and some side could not be decided (exact stage too large);
-- ``"float-tie"``: every side certified right, but the float pass lands exactly on the kink (u~ = 0, or
-  a tie) of a unit where autograd's derivative is neither side: torch.abs has derivative 0 at 0, and a
-  maxout's amax shares the gradient among tied entries. The closed form's J is the certified one, but
-  the definition side, autograd through the model, differentiates something else there.
+- ``"float-tie"``: every side certified right, but the float pass lands exactly on a kink (u~ = 0, or a
+  tied max) at a doubtful unit (:attr:`~verify.linearize.Linearization.at_kink`). The closed form's J is
+  the certified one, but autograd through the model differentiates at a float kink, where the side it
+  takes is a convention of each operation and of each derivative order: torch.abs has derivative 0 at 0,
+  maxout's amax shares the gradient among tied entries, and a per-channel PReLU's second derivative (in
+  double backprop) takes the other side than its first (measured, torch 2.13). So it is not judged.
 
 When several apply, the first of kink, wrong, undecided, float-tie is the point's code. These four are
-not judged: they are what :attr:`verify.linearize.Linearization.on_kink` flags. (At u~ = 0 a ReLU, leaky
-ReLU or PReLU takes the "off" side, u <= 0, as the float pattern does, and a max-pool the first maximum,
-as the engine does: there a recovered point is judged.)
+not judged: they are what :attr:`verify.linearize.Linearization.on_kink` flags.
 
 The pass that autograd differentiates is read, not assumed: the recovered points are confirmed against
 the model's own eager forward pass on the batch (:func:`redecide_kinks`, given the model), and for
@@ -154,8 +154,8 @@ class KinkDecision:
              f"recovered ({c['float64']} by float64, {c['exact']} exactly), {c['kink']} real kink"
              f"{'s' if c['kink'] != 1 else ''}, {c['wrong']} {self.dtype} pattern wrong, {c['undecided']} undecided")
         s += f" ({self.exact_skipped})" if c["undecided"] and self.exact_skipped else ""
-        return s + (f", {c['float-tie']} on a float tie of an abs or maxout unit (autograd takes neither side)"
-                    if c["float-tie"] else "")
+        return s + (f", {c['float-tie']} exactly on a kink in {self.dtype} though not exactly (autograd's side "
+                    f"there is a convention)" if c["float-tie"] else "")
 
 
 # ---- the two stages ----------------------------------------------------------------------------------
@@ -213,28 +213,18 @@ def _sides(eng, k: int, rec, rows, u: torch.Tensor, e: torch.Tensor):
     return sig, err, (eng.cut(k, w.unsqueeze(2).expand_as(comp)), eng.cut(k, comp))
 
 
-def _no_side_ties(eng, rec, table, rows, dsub, own=None) -> torch.Tensor:
-    """(len(rows),) bool: some doubtful side sits exactly on its kink in the float pass (slack 0; in the
-    model's own pass where it was read, ``own``) at a unit whose autograd derivative there is neither side:
-    a rectifier of slope -1 (torch.abs: 0 at 0) or a max unit that is not a max-pool (maxout's amax shares
-    the gradient among ties)."""
+def _float_ties(eng, rec, table, rows, dsub, own=None) -> torch.Tensor:
+    """(len(rows),) bool: some doubtful side sits exactly on its kink in the float pass: slack 0, in the
+    engine's pass, or in the model's own pass where it was read and differs (``own``)."""
     out = torch.zeros(len(rows), dtype=torch.bool, device=rows.device)
     for (slack, _, _, _), d, k in zip(table, dsub, eng.nonlinear):
-        node = eng.nodes[k]
-        if node.kind == "rect":
-            bad = (node.p["a"] == -1).unsqueeze(0)
-        elif "pool" not in node.p:
-            bad = torch.ones(1, d.shape[1], dtype=torch.bool, device=d.device)
-        else:
-            continue
         if not d.shape[1]:
             continue
+        at = slack[rows] == 0
         if own and k in own:
             u = own[k][rows].to(torch.float64)
-            at = _sides(eng, k, rec, rows, u, u.abs())[0].abs()
-        else:
-            at = slack[rows]
-        out |= (d & bad & (at == 0)).any(1)
+            at |= _sides(eng, k, rec, rows, u, u.abs())[0] == 0
+        out |= (d & at).any(1)
     return out
 
 
@@ -298,9 +288,9 @@ def _own_disagrees(eng, k: int, rec, rows, own: torch.Tensor, s: int) -> torch.T
     """(len(rows), m_k) bool: the model's own float pass is on another side than the engine's pass: a
     rectifier's sign differs, or a max unit's winner does not beat (or tie exactly as in the engine) the
     competitor."""
-    mine, _, _ = _sides(eng, k, rec, rows, rec.vals[s][rows], rec.vals[s][rows].abs())
     if eng.nodes[k].kind == "rect":
         return (own[rows] > 0) != (rec.vals[s][rows] > 0)
+    mine, _, _ = _sides(eng, k, rec, rows, rec.vals[s][rows], rec.vals[s][rows].abs())
     theirs, _, _ = _sides(eng, k, rec, rows, own[rows], own[rows].abs())
     return ~((theirs > 0) | ((theirs == 0) & (mine == 0)))
 
@@ -400,7 +390,7 @@ def redecide_kinks(lin, *, model=None, exact_max_entries: int = EXACT_MAX_ENTRIE
 def confirm_own_pass(lin, decision: KinkDecision, model=None, *, mode: str = "batch") -> KinkDecision:
     """``decision`` with its recovered points checked against a float pass of the model itself, the one that
     autograd (or torch.func) differentiates: a point whose doubtful sides fall elsewhere in that pass becomes
-    ``"wrong"``, and one that sits exactly on the kink of an abs or maxout unit there, ``"float-tie"``.
+    ``"wrong"``, and one that sits exactly on a kink in it (or in the engine's pass), ``"float-tie"``.
 
     ``mode``: how that pass evaluates the batch ``lin.x``: ``"batch"`` (eager, the whole batch at once, as
     the definitions' autograd does), ``"vmap"`` (one example at a time under ``torch.func.vmap``, as
@@ -418,6 +408,9 @@ def confirm_own_pass(lin, decision: KinkDecision, model=None, *, mode: str = "ba
     own = {}
     if model is not None:
         own = _own_sources(model, rec.vals[0].reshape((lin.B,) + tuple(eng.in_shape)), eng, mode)
+        # where the model's pass computed the very same values as the engine's, it selects the same sides
+        own = {k: t for k, t in own.items()
+               if not torch.equal(t[rows].to(lin.dtype), rec.vals[eng.nodes[k].src[0]][rows])}
     off = torch.zeros(len(rows), dtype=torch.bool, device=lin.device)
     lower = [t.clone() for t in decision.lower]
     for i, k in enumerate(eng.nonlinear):
@@ -428,7 +421,7 @@ def confirm_own_pass(lin, decision: KinkDecision, model=None, *, mode: str = "ba
             lo = lower[i][rows]
             lo[bad] = 0
             lower[i][rows] = lo
-    tie = _no_side_ties(eng, rec, table, rows, dsub, own)
+    tie = _float_ties(eng, rec, table, rows, dsub, own)
     codes = list(decision.codes)
     for j, p in enumerate(picked):
         if bool(off[j]):

@@ -96,23 +96,25 @@ def test_max_unit_ties():
 
 
 @pytest.mark.claim("local-affine")
-def test_a_float_tie_where_autograd_takes_no_side_is_not_judged():
+def test_a_float_tie_is_not_judged():
     """u_1 = 1 - 2^-26 rounds to 1 in float32, so u_2 = u_1 - 1 is exactly 0 in float32 and -2^-26 exactly: the
-    float side (off) is right. A ReLU's autograd takes the off side at 0: recovered. torch.abs has derivative 0
-    at 0, neither side: a float tie, not judged. Likewise a maxout whose float tie is no exact tie."""
-    relu, x = _chain(-(2.0 ** -26), -1.0, torch.float32), torch.ones(1, 1)
-    assert linearize(relu, x).kinks.codes == ["float64"]
-    absm = _chain(-(2.0 ** -26), -1.0, torch.float32)
-    absm[3] = Abs()
-    lin = linearize(absm, x)
-    assert lin.at_kink.tolist() == [True] and lin.kinks.codes == ["float-tie"] and lin.on_kink.tolist() == [True]
-    assert "1 on a float tie of an abs or maxout unit" in lin.kinks.summary()
+    float side (off) is right, but autograd differentiates at a float kink, where its side is a convention
+    (torch.abs: 0; a PReLU's double backprop: the on side): a float tie, not judged, whatever the activation.
+    Likewise a maxout whose float tie is no exact tie. 2^-22 from the kink in float, the same unit is judged."""
+    x = torch.ones(1, 1)
+    for act in (nn.ReLU(), Abs(), nn.PReLU(1, init=0.25)):
+        m = _chain(-(2.0 ** -26), -1.0, torch.float32)
+        m[3] = act
+        lin = linearize(m, x)
+        assert lin.at_kink.tolist() == [True] and lin.kinks.codes == ["float-tie"] and lin.on_kink.tolist() == [True]
+        assert "1 exactly on a kink in float32 though not exactly" in lin.kinks.summary()
     mx = nn.Sequential(nn.Linear(1, 2), MaxoutUnit(2), nn.Linear(1, 2, bias=False)).eval()
     with torch.no_grad():
         mx[0].weight.fill_(1.0)
         mx[0].bias.copy_(torch.tensor([2.0 ** -26, 0.0]))         # float32: (1, 1); exactly 1 + 2^-26 > 1
         mx[2].weight.copy_(torch.tensor([[1.0], [-1.0]]))
     assert linearize(mx, x).kinks.codes == ["float-tie"]
+    assert linearize(_chain(-(2.0 ** -22), -1.0, torch.float32), x).kinks.codes == ["float64"]
 
 
 @pytest.mark.claim("local-affine")
