@@ -39,6 +39,15 @@ def _chain(b1: float, b2: float, dtype) -> nn.Module:
     return m.eval()
 
 
+def _maxout(w2: float) -> nn.Module:
+    """x -> max(x_1, w2 x_2) -> (m, m)."""
+    m = nn.Sequential(nn.Linear(2, 2, bias=False), MaxoutUnit(2), nn.Linear(1, 2, bias=False)).eval()
+    with torch.no_grad():
+        m[0].weight.copy_(torch.tensor([[1.0, 0.0], [0.0, w2]]))
+        m[2].weight.fill_(1.0)
+    return m
+
+
 # ---- constructed cases ------------------------------------------------------------------------------------
 @pytest.mark.claim("local-affine")
 def test_a_preactivation_exactly_zero_stays_a_kink():
@@ -130,6 +139,12 @@ def test_the_model_s_own_pass_is_read_at_the_recovered_points():
     twin = _chain(-(2.0 ** -22), -1.0, torch.float32)                    # u_2 = -2^-22 in its own pass
     assert confirm_own_pass(lin, lin.kinks, twin).codes == ["wrong"]
     assert confirm_own_pass(lin, lin.kinks, m, mode="vmap").codes == ["float64"]
+    # a max unit: the engine's winner x_1 = 1 beats x_2 = 1 - 2^-24 (certified); the twin's pass lets x_2 win
+    xm = torch.tensor([[1.0, 1.0 - 2.0 ** -24]])
+    lin = linearize(_maxout(1.0), xm)
+    assert lin.kinks.codes == ["float64"]
+    assert confirm_own_pass(lin, lin.kinks, _maxout(1.0 + 2.0 ** -22)).codes == ["wrong"]
+    assert confirm_own_pass(lin, lin.kinks, _maxout(1.0), mode="each").codes == ["float64"]
     with pytest.raises(ValueError, match="mode must be 'batch', 'vmap' or 'each', got 'loop'"):
         confirm_own_pass(lin, lin.kinks, m, mode="loop")
     from tests.verify.test_checkers import batch
