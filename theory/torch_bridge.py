@@ -33,7 +33,7 @@ from .layers import (AvgPool2d, BatchNorm, Conv2d, Flatten, Linear, MaxPool2d, M
                      ShapeError, SUPPORTED, TrainingModeError, UnsupportedLayerError)
 from .network import Network
 
-__all__ = ["from_torch", "layers_from_torch", "MaxoutUnit", "Abs", "NOT_PIECEWISE_LINEAR"]
+__all__ = ["from_torch", "layers_from_torch", "trace", "MaxoutUnit", "Abs", "NOT_PIECEWISE_LINEAR"]
 
 
 class MaxoutUnit(nn.Module):
@@ -225,6 +225,16 @@ def _unscript(module):
                                     f"containers can be rebuilt from TorchScript. Save the nn.Module with torch.save")
     eager.train(module.training)
     return eager
+
+
+def trace(module: nn.Module) -> torch.fx.GraphModule:
+    """The model as the torch.fx graph that :func:`layers_from_torch` reads (MaxoutUnit and Abs kept as
+    leaves; a TorchScript model of standard layers is rebuilt first), runnable: it calls the model's own
+    submodules and functions. Layer descriptions are named after its nodes: a module call by the module's
+    qualified name (the node's target), any other call by the node's name."""
+    if isinstance(module, torch.jit.ScriptModule):
+        module = _unscript(module)
+    return torch.fx.GraphModule(module, _Tracer().trace(module))
 
 
 def layers_from_torch(module: nn.Module) -> list:

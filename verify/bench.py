@@ -45,6 +45,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .errors import DeviceUnavailableError, resolve_device
+from .kinks import confirm_own_pass
 from .linearize import linearize
 from .networks import NetSpec
 
@@ -191,7 +192,7 @@ def run(device, dtype, repeats: int, batch: int, conv_batch: int, hess_batch: in
         for name, model, x in nets:
             cf = lambda: linearize(model, x).jacobian
             ref = lambda: _jacrev(model, x)
-            agree = agreement(linearize(model, x), ref())
+            agree = agreement(linearize(model, x), ref(), model)
             t_cf, t_ref = time_pair(cf, ref, repeats, device)
             rows.append((f"J time, {name}, B={x.shape[0]}", t_cf, t_ref, t_ref / t_cf, 2.0 if gpu else 1.0,
                          "ms", "speedup", agree))
@@ -206,7 +207,7 @@ def run(device, dtype, repeats: int, batch: int, conv_batch: int, hess_batch: in
         y = torch.arange(xh.shape[0], device=device) % 10
         cf = lambda: closed_form_hessian(linearize(model, xh))
         ref = lambda: _hessian_ref(model, xh, y)
-        agree = hessian_agreement(linearize(model, xh), ref())
+        agree = hessian_agreement(linearize(model, xh), ref(), model)
         t_cf, t_ref = time_pair(cf, ref, repeats, device)
         rows.append((f"Hessian time, {name}, B={xh.shape[0]}", t_cf, t_ref, t_ref / t_cf, 10.0, "ms", "speedup",
                      agree))
@@ -313,27 +314,38 @@ def _max_ratio(d: torch.Tensor, b: torch.Tensor) -> float:
     return (d / b).nan_to_num(nan=0.0, posinf=float("inf")).max().item() if d.numel() else 0.0
 
 
-def agreement(lin, J_ref: torch.Tensor) -> str:
+def agreement(lin, J_ref: torch.Tensor, model=None) -> str:
     """How closely the reference J agrees with the closed form, against the rounding bound: both are float
     evaluations of the same product of layer matrices at the same pattern, so each is within
-    ``lin.jacobian_bound`` of the exact J, and |dJ| <= 2 bound entrywise at points off kinks (where
-    jacrev may pick another subgradient; those are counted, not compared)."""
-    keep = ~lin.on_kink
+    ``lin.jacobian_bound`` of the exact J, and |dJ| <= 2 bound entrywise wherever the float pattern is
+    certified exact. That includes the points within rounding of a kink that the re-decision recovers
+    (:mod:`verify.kinks`: the same network in float64, then exactly); the rest (real kinks, where jacrev may
+    pick another subgradient, float patterns certified wrong, undecided, points exactly on a kink in float only)
+    are counted, not compared. ``model``: the reference's model, whose own float pass under vmap (the one
+    jacrev differentiates) is read at the recovered points (:func:`verify.kinks.confirm_own_pass`)."""
+    dec = lin.kinks if model is None else confirm_own_pass(lin, lin.kinks, model, mode="vmap")
+    keep = ~dec.on_kink.to(lin.device)
     full = (lin.jacobian.double() - J_ref.reshape(lin.jacobian.shape).double()).abs()
     ratio = _max_ratio(full[keep], 2 * lin.jacobian_bound[keep])
-    if bool(keep.all()):
-        return f"max |dJ|/bound = {ratio:.2g}"
-    near = full[~keep].max().item()
+    c = dec.counts()
+    dtype = dec.dtype
+    doubt = ""
+    if c["in_doubt"]:
+        doubt = (f"; {c['in_doubt']} within {dtype} rounding of a kink, {c['recovered']} of them recovered "
+                 f"({c['float64']} by float64, {c['exact']} exactly) and judged")
+        rest = [f"{c[k]} {what}" for k, what in (("kink", "real kink"), ("wrong", f"{dtype} pattern wrong"),
+                                                 ("undecided", "undecided"), ("float-tie", "float tie")) if c[k]]
+        if rest:
+            doubt += f", not judged: {', '.join(rest)} (max |dJ| there {full[~keep].max().item():.1e})"
     if not bool(keep.any()):
-        return f"max |dJ|/bound: no point judged, all {lin.B} within rounding of a kink (max |dJ| there {near:.1e})"
-    return (f"max |dJ|/bound = {ratio:.2g}; {int((~keep).sum())} of {lin.B} points within rounding of a kink, "
-            f"not judged (max |dJ| there {near:.1e})")
+        return f"max |dJ|/bound: no point judged of {lin.B}{doubt}"
+    return f"max |dJ|/bound = {ratio:.2g} at {int(keep.sum())} of {lin.B} points{doubt}"
 
 
-def hessian_agreement(lin, H_ref: torch.Tensor) -> str:
+def hessian_agreement(lin, H_ref: torch.Tensor, model=None) -> str:
     """As :func:`agreement` for the input Hessian: the closed form J^T S J with its Bounded rounding bound
     (:mod:`verify.bounds`), and torch.func's Hessian within vjp_err(J, S J) of the exact one (its tangent
-    S J e_d is pushed back through the same layer matrices)."""
+    S J e_d is pushed back through the same layer matrices); judged where the pattern is certified."""
     from . import closed_forms as cf
     from .bounds import Bounded, softmax, vjp_err
 
@@ -341,10 +353,11 @@ def hessian_agreement(lin, H_ref: torch.Tensor) -> str:
     p = softmax(Bounded(lin.logits, lin.logits_bound))
     S = cf.softmax_covariance(p)
     H = cf.hessian(J, p)
-    keep = ~lin.on_kink
+    dec = lin.kinks if model is None else confirm_own_pass(lin, lin.kinks, model, mode="vmap")
+    keep = ~dec.on_kink.to(lin.device)
     bound = (H.err + vjp_err(J, S @ J))[keep]
     ratio = _max_ratio((H.value.double() - H_ref.reshape(H.value.shape).double()).abs()[keep], bound)
-    return f"max |dH|/bound = {ratio:.2g}"
+    return f"max |dH|/bound = {ratio:.2g} at {int(keep.sum())} of {lin.B} points"
 
 
 def _all_bounds(lin):

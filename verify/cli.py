@@ -8,6 +8,7 @@ stderr with its message; ``--resume`` runs it again) and no claim fails, and 0 o
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -173,16 +174,22 @@ def _verdict(records, rows, failing, vacuous) -> str:
 def _report(records, out: Path | None, seconds: float | None) -> int:
     """Print the table, the crossing summary, the vacuous checks, a diagnosis per failure and the verdict
     line (``seconds``: the run's time, None when no run was timed, as after a merge); 1 if a claim fails."""
-    from .sweep import crossing_summary, format_table, summarize, vacuous_summary
+    from .sweep import crossing_summary, format_table, kink_summary, summarize, vacuous_summary
 
     rows = summarize(records)
     print(format_table(rows))
     crossing = crossing_summary(records)
     if crossing:
         print("\n" + crossing)
+    kinks = kink_summary(records)
+    if kinks:
+        print("\n" + kinks)
     vacuous = vacuous_summary(rows)
     if vacuous:
         print("\n" + vacuous)
+    by_dtype = _status_by_dtype(records)
+    if by_dtype:
+        print("\n" + by_dtype)
     failing = [r for r in rows if r.status == "FAILS"]
     for r in failing:
         for g in r.failures[:3]:
@@ -204,6 +211,24 @@ def _sweep_report(res, out: Path, seconds: float) -> int:
         print(f"\n{len(res.failures)} unit(s) raised and are not in {out}: " + "; ".join(map(str, res.failures))
               + f". Rerun with --resume --out {out} to run them again.", file=sys.stderr)
     return code or (3 if res.failures else 0)
+
+
+def _status_by_dtype(records) -> str:
+    """The claims whose status differs between the dtypes of the records (the table's status is over all of
+    them), one line each; empty when there is one dtype or none differs."""
+    from .sweep import summarize
+
+    dtypes = sorted({rec["run"].get("dtype") for rec in records}, key=lambda d: (d != "float64", str(d)))
+    if len(dtypes) < 2:
+        return ""
+    status = {d: {r.claim: r.status for r in summarize([rec for rec in records if rec["run"].get("dtype") == d])}
+              for d in dtypes}
+    claims = [r.claim for r in summarize(records)]
+    lines = [f"  {c}: " + ", ".join(f"{d} {status[d].get(c, 'n/a')}" for d in dtypes) for c in claims
+             if len({status[d].get(c) for d in dtypes}) > 1]
+    if not lines:
+        return ""
+    return "claims whose status differs between the dtypes (the table's status is over all of them):\n" + "\n".join(lines)
 
 
 def _is_torchscript(path) -> bool:
@@ -364,7 +389,18 @@ def _user_dtypes(model, x, asked: str):
     return model, x, dtype, notes
 
 
+def _also_float64(model, dtype, asked: str) -> bool:
+    """Whether a ``--model`` run without a --dtype choice also checks the same network in float64: when the
+    model's own dtype is narrower (float32, float16, bfloat16 weights convert exactly to float64)."""
+    import torch
+
+    own = {t.dtype for t in list(model.parameters()) + list(model.buffers()) if t.is_floating_point()}
+    return asked == "both" and dtype != torch.float64 and bool(own) and all(_exact(d, torch.float64) for d in own)
+
+
 def _user_model(args) -> int:
+    import copy
+
     import torch
 
     from .checkers import run_checks
@@ -380,7 +416,18 @@ def _user_model(args) -> int:
         return _fail(str(exc))
     device = str(resolve_device(args.device))
     model, x, dtype, notes = _user_dtypes(model, x, args.dtype)
-    model, x = model.to(device), x.to(device)
+    runs = [(model, x, dtype)]
+    if _also_float64(model, dtype, args.dtype):
+        from .bounds import unit_roundoff
+
+        name, ratio = _dtype_name(dtype), round(math.log2(unit_roundoff(dtype) / unit_roundoff(torch.float64)))
+        notes.insert(0, f"note: checking the {name} model in {name} (its own dtype) and in float64 (the very same "
+                        f"network: {name} weights and inputs convert exactly to float64, so the float64 check is "
+                        f"of the saved network, with rounding errors about 2^{ratio} times smaller); --dtype {name} or "
+                        f"--dtype float64 checks one")
+        runs.append((copy.deepcopy(model).to(torch.float64), x.to(torch.float64), torch.float64))  # the same points
+    runs = [(m.to(device), xx.to(device), d) for m, xx, d in runs]
+    model, x = runs[0][0], runs[0][1]
     try:
         if y is None:
             try:
@@ -399,19 +446,34 @@ def _user_model(args) -> int:
         for note in notes:
             print(note)
         t0 = time.perf_counter()
-        gaps = run_checks(model, x, y, claims=args.claims, seed=args.seed, arch=Path(args.model).name)
+        results = []
+        for m, xx, d in runs:
+            gaps = run_checks(m, xx, y, claims=args.claims, seed=args.seed, arch=Path(args.model).name)
+            results.append((d, gaps, _kink_line(m, xx)))
+            print(f"inputs: {results[-1][2]}", flush=True)          # as each dtype finishes
     except TrainingModeError as exc:
         return _fail(f"{exc}; {args.model} was saved with it in training mode: call model.eval() before "
                      f"torch.save(model, ...)")
     except ShapeError as exc:
         return _fail(_layer_shape_error(model, exc, args.inputs))
-    rec = network_record({"id": Path(args.model).name, "index": 0, "device": device, "arch": "user"},
-                         run_facts(_dtype_name(dtype), device, args.seed, _flags(device)), gaps)
     out = Path(args.out)
     keep_previous(out)
-    write_record(out, rec)
-    rec["gaps"] = gaps
-    return _report([rec], out, time.perf_counter() - t0)
+    records = []
+    for d, gaps, line in results:
+        facts = run_facts(_dtype_name(d), device, args.seed, _flags(device))
+        facts["kinks"] = line
+        rec = network_record({"id": Path(args.model).name, "index": 0, "device": device, "arch": "user"}, facts, gaps)
+        write_record(out, rec)
+        rec["gaps"] = gaps
+        records.append(rec)
+    return _report(records, out, time.perf_counter() - t0)
+
+
+def _kink_line(model, x) -> str:
+    """What the re-decision made of the batch's points within rounding of a kink (one line)."""
+    from .linearize import linearize
+
+    return linearize(model, x).kinks.summary()
 
 
 def _trained(args) -> int:

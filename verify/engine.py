@@ -150,6 +150,7 @@ class Engine:
 
     def __init__(self, layers, in_shape, dtype: torch.dtype, device: torch.device):
         self.dtype, self.device, self.u = dtype, torch.device(device), unit_roundoff(dtype)
+        self.layers = tuple(layers)            # the descriptions, kept for the same network in another dtype
         self.in_shape = tuple(int(s) for s in in_shape)
         self.shapes = infer_shapes(layers, self.in_shape)
         if len(self.shapes[-1]) != 1:
@@ -163,6 +164,7 @@ class Engine:
         self.macs = sum(n.macs for n in self.nodes)
         self.nonlinear = [k for k, n in enumerate(self.nodes) if n.kind in ("rect", "max")]
         self._input_users = [k for k, n in enumerate(self.nodes) if 0 in n.src]
+        self._engine64 = self._exact_net = None     # the same network in float64, and exact (verify.kinks)
 
     # ---- compilation ----------------------------------------------------------------------------
     def _t(self, v, dtype=None):

@@ -16,9 +16,13 @@ bound) is *uninformative*: a value off by a factor of 2 could pass there. Uninfo
 points still count against a failure, never for a pass: :attr:`Gap.n_informative` says how many
 interior points tested the statement, and a check with none is :attr:`Gap.vacuous`.
 
-Points on a kink (``kink_distance == 0``, or closer to a kink than the rounding error of the
-pre-activation, as decided by the checker through ``on_kink``) are counted and excluded from the
-verdict, because the claim's assumption (an interior point) does not hold there. Points outside a
+Points on a kink (``kink_distance == 0``, or where the float pattern is not certified, as decided by
+the checker through ``on_kink``) are counted and excluded from the verdict, because the claim's
+assumption (an interior point) does not hold there. ``kink_decision`` says, per point, what a point
+within the dtype's rounding of a kink was decided to be (:mod:`verify.kinks`): ``""`` not in doubt,
+``"float64"`` / ``"exact"`` recovered (judged), ``"kink"`` a real kink, ``"wrong"`` a float pattern
+certified wrong, ``"undecided"``, ``"float-tie"`` (pattern certified, but the float pass is exactly on a kink,
+where autograd's side is a convention); the last four are exactly the points ``on_kink``. Points outside a
 claim's other assumptions (``excluded``, e.g. x + h z left the region of x) are likewise counted
 and excluded. Both counts are reported beside every verdict.
 
@@ -44,12 +48,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-__all__ = ["Gap", "INFORMATIVE_RESOLUTION", "RESULTS_SCHEMA", "ResultsError", "write_record", "read_results", "network_record"]
+__all__ = ["Gap", "INFORMATIVE_RESOLUTION", "KINK_DECISIONS", "NOT_JUDGED", "RESULTS_SCHEMA", "ResultsError", "write_record", "read_results", "network_record"]
 
 #: Version tag written on every results line; readers refuse other major versions.
 RESULTS_SCHEMA = "relu-regularizer-verification/results/1"
 
 _KINDS = ("identity", "inequality", "measurement")
+
+#: The decision codes of :mod:`verify.kinks` (defined here, with the record, so that reading results needs
+#: no torch), and those of the points that are not judged.
+KINK_DECISIONS = ("", "float64", "exact", "kink", "wrong", "undecided", "float-tie")
+NOT_JUDGED = ("kink", "wrong", "undecided", "float-tie")
 
 #: A point is informative when its bound is below this fraction of the values' size: then |a - b|
 #: for a = 2 b (or b = 2 a, or opposite signs) exceeds the bound.
@@ -80,6 +89,7 @@ class Gap:
     excluded: Sequence[bool] | None = None
     extra: dict = field(default_factory=dict)
     scale: Sequence[float] | None = None
+    kink_decision: Sequence[str] | None = None
 
     def __post_init__(self):
         if self.kind not in _KINDS:
@@ -91,6 +101,18 @@ class Gap:
                              f"point; got {n}, {len(self.rhs)} and {len(self.bound)}")
         if self.kink_distance is not None:
             self.kink_distance = _floats(self.kink_distance)
+        if self.kink_decision is not None:
+            self.kink_decision = [str(c) for c in self.kink_decision]
+            bad = sorted({c for c in self.kink_decision if c not in KINK_DECISIONS})
+            if bad:
+                raise ValueError(f"Gap {self.claim}/{self.check}: kink_decision codes must be among {KINK_DECISIONS}, "
+                                 f"got {bad}")
+            judged = [c in NOT_JUDGED for c in self.kink_decision]
+            if self.on_kink is None:
+                self.on_kink = judged
+            elif len(self.on_kink) == n and [bool(v) for v in self.on_kink] != judged:
+                raise ValueError(f"Gap {self.claim}/{self.check}: on_kink must be True exactly where kink_decision "
+                                 f"is one of {NOT_JUDGED}")
         if self.on_kink is None and self.kink_distance is not None:
             self.on_kink = [d == 0.0 for d in self.kink_distance]
         if self.on_kink is not None:
@@ -101,7 +123,7 @@ class Gap:
             self.excluded = [bool(v) for v in self.excluded]
         if self.scale is not None:
             self.scale = _floats(self.scale)
-        for name in ("kink_distance", "on_kink", "pattern_changed", "excluded", "scale"):
+        for name in ("kink_distance", "on_kink", "pattern_changed", "excluded", "scale", "kink_decision"):
             v = getattr(self, name)
             if v is not None and len(v) != n:
                 raise ValueError(f"Gap {self.claim}/{self.check}: {name} has {len(v)} entries for {n} points")
@@ -174,6 +196,11 @@ class Gap:
     def n_kinks(self) -> int:
         return sum(self.on_kink or [])
 
+    def n_decided(self, *codes: str) -> int:
+        """Points whose ``kink_decision`` is one of ``codes`` (0 without a decision record), e.g.
+        ``n_decided("float64", "exact")``: the points within rounding of a kink that were recovered."""
+        return sum(c in codes for c in self.kink_decision or [])
+
     @property
     def n_excluded(self) -> int:
         return sum(self.excluded or [])
@@ -223,12 +250,15 @@ class Gap:
             return head + ": no points"
         kd = self.kink_distance[i] if self.kink_distance else float("nan")
         pc = self.pattern_changed[i] if self.pattern_changed else None
+        dec = self.kink_decision[i] if self.kink_decision else ""
+        why = {"float64": " (within rounding of a kink; pattern certified in float64)",
+               "exact": " (within rounding of a kink; pattern certified exactly)"}.get(dec, "")
         rel = "<=" if self.kind == "inequality" else "=="
         verdict = ("HOLDS" if not bad else f"FAILS at {len(bad)} of {len(idx)} interior points") + \
             f" ({self.n_informative} of {len(idx)} interior points informative)"
         return (f"{head}: {verdict}; worst point {i}: lhs={self.lhs[i]!r} {rel} rhs={self.rhs[i]!r}, "
                 f"error {self.abs_err[i]:.3e} vs bound {self.bound[i]:.3e} (ratio {gob[i]:.3g}); "
-                f"kink distance {kd:.3e}; pattern changed: {pc}; kinks excluded: {self.n_kinks}; "
+                f"kink distance {kd:.3e}{why}; pattern changed: {pc}; kinks excluded: {self.n_kinks}; "
                 f"outside assumptions: {self.n_excluded}")
 
     __str__ = diagnosis

@@ -7,14 +7,21 @@ and beside them rigorous rounding bounds against the *exact* values of the same 
 (:mod:`theory.rounding`, mirrored in float), and the distance to the nearest kink.
 
 - ``jacobian_bound``: |J~ - J_exact| <= gamma_m |A_L| ... |A_1| entrywise, valid when the float pass
-  selects the exact pattern, i.e. when ``on_kink`` is False;
+  selects the exact pattern, i.e. when ``on_kink`` is False (certified by this pass, or decided again);
 - ``logits_bound``: |f~(x) - f(x)| per logit (valid at every x);
+- ``rounding_doubt``: the points where some non-constant unit is within its forward rounding bound of a
+  kink, so that this dtype's pass alone cannot tell the exact pattern;
+- ``kinks``: those points decided again by :func:`verify.kinks.redecide_kinks`, from the same network in
+  float64 (weights and inputs converted exactly) and, where still in doubt, in exact arithmetic: each
+  is recovered (the float pattern is certified exact), a real kink, a float pattern certified wrong, or
+  undecided; ``on_kink`` flags the last three, the points where the float pattern is not certified;
 - ``kink_distance``: a certified lower bound on min_i |u_i| / ||a_i||_2 over the non-constant units
   (u_i a pre-activation, or a max's margin over a competitor; a_i its input gradient under the
-  pattern): each |u_i| is reduced by its forward rounding bound, so the value is exactly 0 when some
-  unit is within rounding of a kink (``on_kink``). ||a_i|| is exact (float64) when the forward
-  product is cheap, otherwise an upper bound (``flags["kink_distance"]`` says which); both give a
-  lower bound on the distance, so a kink is never hidden.
+  pattern): each |u_i| is reduced by its forward rounding bound (at a recovered point, by the float64
+  bound of the unit decided again, or its exact value), so the value is exactly 0 at the points
+  ``on_kink``. ||a_i|| is exact (float64) when the forward product is cheap, otherwise an upper bound
+  (``flags["kink_distance"]`` says which); both give a lower bound on the distance, so a kink is never
+  hidden.
 - Ties of identical affine functions (a max over dead ReLUs, a dead unit at exactly 0) are not kinks
   (as in :mod:`theory.region`): a unit whose gradient is structurally zero is constant on the region.
 
@@ -143,6 +150,7 @@ def linearize(model: torch.nn.Module, x: torch.Tensor, *, halfspaces: bool = Fal
         J = eng.jacobian(rec, order=order)
     flags["jacobian_order"] = order
     lin = Linearization(eng, rec, logits, J, flags)
+    lin._model = model                  # the model's own forward pass is read where a kink is decided again
     if halfspaces:
         lin.halfspaces()
     return lin
@@ -154,7 +162,8 @@ class Linearization:
     Attributes: ``logits`` (B, K), ``jacobian`` (B, K, D), ``dtype``, ``device``, ``flags``; on first
     access: ``bias`` (B, K), ``pattern`` (layer name -> (B, n): int8 signs for rectifiers, argmax
     positions for max units, as in :mod:`theory.region`), and in float64 ``jacobian_bound`` (B, K, D),
-    ``logits_bound`` (B, K), ``kink_distance`` (B,), ``on_kink`` (B,) bool.
+    ``logits_bound`` (B, K), ``kink_distance`` (B,), ``rounding_doubt`` and ``on_kink`` (B,) bool, ``kinks``
+    (:class:`verify.kinks.KinkDecision`).
     """
 
     def __init__(self, engine: Engine, rec: Record, logits, jacobian, flags: dict):
@@ -277,8 +286,7 @@ class Linearization:
         exact = self._hs is not None or self.B * eng.D * eng.macs <= KINK_EXACT_MACS
         self.flags["kink_distance"] = "exact-norms" if exact else "norm-upper-bound"
         best = torch.full((self.B,), math.inf, dtype=torch.float64, device=self.device)
-        for slack, err, const, nrm in self._unit_table(exact):
-            num = (slack - err).clamp_min(0)
+        for (_, _, const, nrm), num in zip(self._unit_table(exact), self.kinks.lower):
             d = torch.where(num <= 0, torch.zeros_like(num), num / nrm)
             d = torch.where(const, torch.full_like(d, math.inf), d)
             if d.shape[1]:
@@ -298,14 +306,30 @@ class Linearization:
         return out
 
     @cached_property
-    def on_kink(self) -> torch.Tensor:
+    def rounding_doubt(self) -> torch.Tensor:
         """(B,) bool: some non-constant unit is within its forward rounding bound of a kink (or exactly on
-        one): the pattern, and so J, is not determined in this precision."""
+        one): this pass alone does not determine the pattern, and so J (decided again in :attr:`kinks`)."""
         out = torch.zeros(self.B, dtype=torch.bool, device=self.device)
         for slack, err, const, _ in self._unit_table(False):
             if slack.shape[1]:
                 out |= ((slack <= err) & ~const).any(dim=1)
         return out
+
+    @cached_property
+    def kinks(self):
+        """The :class:`verify.kinks.KinkDecision` of every point: the points in :attr:`rounding_doubt` decided
+        again in float64 and, where still in doubt, exactly (:func:`verify.kinks.redecide_kinks`)."""
+        from .kinks import redecide_kinks
+
+        with self._guard():
+            return redecide_kinks(self)
+
+    @cached_property
+    def on_kink(self) -> torch.Tensor:
+        """(B,) bool: the float pattern at x is not certified to be the exact one: x is on a real kink, or
+        the float pass rounded the pattern wrong, or the point stayed undecided (:attr:`kinks`). Points
+        within rounding of a kink whose float pattern was certified again (recovered) are not on a kink."""
+        return self.kinks.on_kink.to(self.device)
 
     # ---- region geometry ------------------------------------------------------------------------
     def halfspaces(self):

@@ -293,10 +293,11 @@ def draw_inputs(model: nn.Module, spec: NetSpec, n: int, *, generator: torch.Gen
     """``n`` inputs (n, *in_shape) in the model's dtype and device, and labels (n,) in [0, K).
 
     Most inputs are standard normal. A fraction ``near_kink_fraction`` is placed on kinks, so a sweep
-    sees them: half of those exactly on a first-layer kink (one coordinate solved, in float64, so
-    that a pre-activation of the first nonlinear layer is 0 up to rounding: ``on_kink`` is True), the
-    other half near a deeper one (moved along the unit's input gradient to make its pre-activation
-    about 0). Labels are uniform, except a third equal to the argmax of the logits.
+    sees them: half of those on a first-layer kink up to rounding (one coordinate solved, in float64,
+    so that a pre-activation of the first nonlinear layer is 0 up to rounding: ``rounding_doubt`` is
+    True; decided again in exact arithmetic, such a point is seldom exactly on the kink, and is then
+    recovered or found rounded to the wrong side, see :mod:`verify.kinks`), the other half near a deeper
+    one (moved along the unit's input gradient to make its pre-activation about 0). Labels are uniform, except a third equal to the argmax of the logits.
     """
     if n < 0 or not 0 <= near_kink_fraction <= 1:
         raise ValueError(f"draw_inputs: expected n >= 0 and near_kink_fraction in [0, 1], got n={n}, "

@@ -27,7 +27,8 @@ from .gap import Gap, ResultsError, network_record, read_results, write_record
 from .runner import drive, drop_cut_lines, keep_previous
 
 __all__ = ["SweepConfig", "SweepRecords", "unit_id", "plan", "run_sweep", "merge", "merge_files", "MergeResult",
-           "summarize", "vacuous_summary", "ClaimSummary", "default_device", "run_facts", "keep_previous", "crossing_summary", "QUICK", "ARCHS"]
+           "summarize", "vacuous_summary", "ClaimSummary", "default_device", "run_facts", "keep_previous",
+           "crossing_summary", "crossing_by_h", "kink_summary", "QUICK", "ARCHS"]
 
 ARCHS = ("mlp", "cnn", "resnet", "maxout")
 
@@ -457,6 +458,49 @@ def crossing_summary(records: Iterable[dict]) -> str:
                      f"90% {q(0.9):.1e}")
         lines.append("  (x + t z leaves the region of x at t = t*: the region changes at step h when h >= t*)")
     return "\n".join(lines)
+
+
+def kink_summary(records: Iterable[dict]) -> str:
+    """Per claim and dtype, what became of the points within rounding of a kink in their dtype, decided again
+    in float64 and then exactly (:mod:`verify.kinks`): recovered (by float64, exactly; of those, judged:
+    not excluded by the claim's other assumptions), and not judged: real kinks, float pattern wrong,
+    undecided, exactly on a kink in float only (float tie). Counts are of the claims' points, as the table's.
+    Empty when no point was in doubt.
+    """
+    cols = ("float64", "exact", "kink", "wrong", "undecided", "float-tie")
+    counts: dict[tuple, list] = {}
+    for rec in records:
+        for g in rec["gaps"]:
+            dec = g.kink_decision
+            if not dec or not any(dec):
+                continue
+            row = counts.setdefault((g.claim, g.dtype), [0] * (len(cols) + 2))
+            out = g.excluded or [False] * g.n_points
+            row[0] += sum(c != "" for c in dec)
+            row[1] += sum(c in ("float64", "exact") and not o for c, o in zip(dec, out))
+            for i, c in enumerate(cols):
+                row[2 + i] += g.n_decided(c)
+    if not counts:
+        return ""
+    from theory.claims import CLAIMS
+
+    order = {cid: i for i, cid in enumerate(CLAIMS)}
+    keys = sorted(counts, key=lambda k: (order.get(k[0], len(order)), k[1] != "float64", k[1]))
+    head = ["claim", "dtype", "in doubt", "recovered", "by float64", "exactly", "judged", "real kinks",
+            "pattern wrong", "undecided", "float tie"]
+    body = []
+    for claim, dtype in keys:
+        v = counts[(claim, dtype)]
+        body.append([claim, dtype, str(v[0]), str(v[2] + v[3]), str(v[2]), str(v[3]), str(v[1])]
+                    + [str(n) for n in v[4:]])
+    widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(head)]
+    line = lambda cells: "  " + "  ".join(c.ljust(w) if i < 2 else c.rjust(w)
+                                          for i, (c, w) in enumerate(zip(cells, widths)))
+    return "\n".join(["points within rounding of a kink in their dtype, decided again from the same network in "
+                      "float64, then exactly:",
+                      "(recovered: the pattern is certified, and judged unless another assumption of the claim "
+                      "excludes the point; the last four columns are not judged: they are the table's kinks)",
+                      line(head), line(["-" * w for w in widths])] + [line(b) for b in body])
 
 
 def vacuous_summary(rows: list[ClaimSummary]) -> str:

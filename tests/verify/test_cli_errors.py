@@ -105,9 +105,11 @@ def test_cli_inputs_or_labels_without_model_are_refused(tmp_path, capsys, user_f
     (torch.float64, torch.float32, "both",
      ["note: cast the inputs from float32 to float64 (the model's dtype; exact)"]),
     (torch.float32, torch.float64, "both",
-     ["note: cast the inputs from float64 to float32 (the model's dtype; float64 inputs cast to a float32 model "
+     ["note: checking the float32 model in float32 (its own dtype) and in float64 (the very same network",
+      "note: cast the inputs from float64 to float32 (the model's dtype; float64 inputs cast to a float32 model "
       "lose precision)"]),
-], ids=["f64-model-as-f32", "f32-model-as-f64", "f32-inputs-f64-model", "f64-inputs-f32-model"])
+    (torch.float32, torch.float32, "float32", []),
+], ids=["f64-model-as-f32", "f32-model-as-f64", "f32-inputs-f64-model", "f64-inputs-f32-model", "f32-model-as-f32"])
 def test_cli_model_dtype_is_honoured_and_conversions_are_noted(tmp_path, capsys, model_dtype, input_dtype, asked,
                                                                notes):
     net, x, out = tmp_path / "net.pt", tmp_path / "x.pt", tmp_path / "user.jsonl"
@@ -119,9 +121,11 @@ def test_cli_model_dtype_is_honoured_and_conversions_are_noted(tmp_path, capsys,
     printed = [line for line in text.splitlines() if line.startswith("note:")]
     assert len(printed) == len(notes) and all(p.startswith(n) for p, n in zip(printed, notes)), printed
     assert _row("input-gradient", "HOLDS").search(text), text
-    (rec,) = _quiet_read(out)
-    want = asked if asked != "both" else str(model_dtype).replace("torch.", "")
-    assert rec["run"]["dtype"] == want and {g.dtype for g in rec["gaps"]} == {want}
+    recs = _quiet_read(out)
+    want = [asked] if asked != "both" else [str(model_dtype).replace("torch.", "")]
+    if want == ["float32"] and asked == "both":    # a float32 model, no --dtype: also the same network in float64
+        want.append("float64")
+    assert [r["run"]["dtype"] for r in recs] == want and [{g.dtype for g in r["gaps"]} for r in recs] == [{w} for w in want]
 
 
 # ---- 3. files that cannot be loaded -------------------------------------------------------------------------

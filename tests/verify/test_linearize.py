@@ -7,7 +7,8 @@ they are, and ``|float - exact| <= bound`` is decided in rational arithmetic.
 
 - J and logits: within ``jacobian_bound`` / ``logits_bound`` at every point that is not ``on_kink``;
   the float bounds are >= theory's (:mod:`theory.rounding`), which they mirror.
-- Kinks are never hidden: where the exact engine finds a kink, ``on_kink`` is True.
+- Kinks are never hidden: where the exact engine finds a kink, ``on_kink`` is True; a point within rounding
+  of a kink that the re-decision recovers (:mod:`verify.kinks`) is checked like any interior point.
 - Geometry: each float quantity lies in a bracket derived from the errors of its inputs (slack
   errors from the forward bound, normals and rates from gamma_m times the magnitude product).
 - J agrees with torch.func.jacrev within twice the bound (both are float products of the same J).
@@ -424,9 +425,13 @@ def test_cache_follows_weight_updates():
 
 
 def test_within_rounding_of_a_kink_is_not_exactly_on_it():
-    """A pre-activation of a few ulps is within its rounding bound of the kink (on_kink: the exact pattern is
-    not certain) but not exactly on it (at_kink: autograd's derivative of the float network is unambiguous)."""
+    """A pre-activation of a few ulps is within its rounding bound of the kink (rounding_doubt: this pass alone
+    does not certify the pattern) but not exactly on it (at_kink: autograd's derivative of the float network is
+    unambiguous); decided again exactly (a float64 model), its pattern is certified, so it is not on_kink."""
     m = _two_unit_mlp(torch.float64)
     x = torch.tensor([[0.5 + 2.0 ** -52, 0.5]], dtype=torch.float64)      # u_1 = 2^-52, |error bound| > that
     lin = linearize(m, x)
-    assert lin.on_kink.tolist() == [True] and lin.at_kink.tolist() == [False]
+    assert lin.rounding_doubt.tolist() == [True] and lin.at_kink.tolist() == [False]
+    assert lin.kinks.codes == ["exact"] and lin.on_kink.tolist() == [False]
+    # its kink distance: u_1 = 2^-52 exactly over |a_1| = sqrt 2, certified from below
+    assert 0 < lin.kink_distance.item() <= 2.0 ** -52 / math.sqrt(2) * (1 + 2.0 ** -50)

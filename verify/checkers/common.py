@@ -13,7 +13,11 @@ form: autograd multiplies the seed by the same layer matrices (``bounds.vjp_err`
 product bound gamma_m |A_1|^T ... |A_L|^T |seed| <= jacobian_bound^T |seed| applies to it, and its
 softmax is bounded by ``bounds.softmax``. A gap's bound is the sum of the two. The bounds hold at
 points that are not on a kink (``lin.on_kink``), where both computations select the exact pattern;
-points on a kink are counted and excluded by :class:`Gap`.
+points on a kink are counted and excluded by :class:`Gap`. A point within the model dtype's rounding of
+a kink is first decided again (:mod:`verify.kinks`): where the float pattern is certified exact
+(recovered) it is judged like any interior point, with the model dtype's bounds, since the closed form's
+J is then the J of the certified region and autograd's float pass selects the same float pattern. Every
+Gap records each point's decision (``kink_decision``), so the recovered points are counted per claim.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from .. import closed_forms as cf
 from ..regularizers import unchecked as reg      # the context has checked and linearized the batch
 from ..bounds import Bounded, SAFETY, gamma, onehot, softmax, vjp_err, worst_entry
 from ..gap import Gap
+from ..kinks import NOT_JUDGED, combine_codes
 
 __all__ = ["CheckContext", "LogitScale", "H_GRID", "C_GRID", "HESS_FULL_MAX", "bias_free", "to_list", "f64"]
 
@@ -125,6 +130,12 @@ class CheckContext:
     @cached_property
     def on_kink(self) -> torch.Tensor:
         return self.lin.on_kink.cpu()
+
+    @cached_property
+    def kink_codes(self) -> list:
+        """Per point, its decision code (:mod:`verify.kinks`): "" not in doubt, "float64" or "exact" recovered,
+        "kink", "wrong" or "undecided" not judged."""
+        return list(self.lin.kinks.codes)
 
     # ---- closed-form side (the linearization) ---------------------------------------------------------
     @cached_property
@@ -255,8 +266,9 @@ class CheckContext:
             J2, f2 = Jb[s], fb[s]
             p2 = softmax(f2)
             g1 = Bounded(G[s], vjp_err(J2, p2 - onehot(self.y, self.K, p2)))
-            out[h] = dict(x=xs[i], J=J2, f=f2, p=p2, g=g1, changed=~same[s].cpu(),
-                          on_kink=(self.on_kink | LIN.on_kink[s].cpu()))
+            codes = combine_codes(self.kink_codes, LIN.kinks.codes[s])
+            out[h] = dict(x=xs[i], J=J2, f=f2, p=p2, g=g1, changed=~same[s].cpu(), kinks=codes,
+                          on_kink=torch.tensor([c in NOT_JUDGED for c in codes], dtype=torch.bool))
         return out
 
     def pattern_equal(self, other, reps: int) -> torch.Tensor:
@@ -283,11 +295,14 @@ class CheckContext:
         return Bounded(t.value * c, t.err * abs(c), t.u)
 
     # ---- gaps -------------------------------------------------------------------------------------------
-    def gap(self, claim, check, kind, lhs, rhs, bound=None, *, on_kink=None, pattern_changed=None,
+    def gap(self, claim, check, kind, lhs, rhs, bound=None, *, kinks=None, pattern_changed=None,
             excluded=None, extra=None, per_point=True, scale=None) -> Gap:
         """A Gap from Bounded or plain sides. Vector sides are reduced per point to the worst entry
-        (largest |lhs - rhs| / bound) for identities. ``scale`` (B,): the size against which the
-        bound is judged informative, where max(|lhs|, |rhs|) is not it (see :class:`verify.gap.Gap`)."""
+        (largest |lhs - rhs| / bound) for identities. ``kinks``: the decision code of each point (default
+        the context's; a check that also reads other points passes their combination, e.g. the shifted
+        points' ``kinks``); the points not judged are those of :data:`verify.kinks.NOT_JUDGED`. ``scale``
+        (B,): the size against which the bound is judged informative, where max(|lhs|, |rhs|) is not it
+        (see :class:`verify.gap.Gap`)."""
         if isinstance(lhs, Bounded) or isinstance(rhs, Bounded):
             L = lhs if isinstance(lhs, Bounded) else Bounded(torch.as_tensor(lhs, dtype=torch.float64))
             R = rhs if isinstance(rhs, Bounded) else Bounded(torch.as_tensor(rhs, dtype=torch.float64))
@@ -303,11 +318,12 @@ class CheckContext:
             bound = torch.zeros(len(lhs) if not isinstance(lhs, torch.Tensor) else lhs.numel())
         lists = [to_list(torch.as_tensor(v)) for v in (lhs, rhs, bound)]
         n = len(lists[0])
-        ok = to_list(on_kink if on_kink is not None else self.on_kink) if per_point and n else None
+        codes = list(kinks if kinks is not None else self.kink_codes) if per_point and n else None
         return Gap(claim, check, kind, *lists, dtype=str(self.dtype).replace("torch.", ""),
                    device=str(self.device), seed=int(self.seed), arch=self.arch,
                    kink_distance=self.kink if per_point and n else None,
-                   on_kink=[bool(v) for v in ok] if ok is not None else None,
+                   on_kink=[c in NOT_JUDGED for c in codes] if codes is not None else None,
+                   kink_decision=codes,
                    pattern_changed=[bool(v) for v in to_list(pattern_changed)] if pattern_changed is not None else None,
                    excluded=[bool(v) for v in to_list(excluded)] if excluded is not None else None,
                    extra=extra or {}, scale=to_list(torch.as_tensor(scale)) if scale is not None else None)

@@ -15,6 +15,7 @@ from .. import closed_forms as cf
 from ..regularizers import unchecked as reg      # the context has checked and linearized the batch
 from ..bounds import Bounded, const, eig_extreme, onehot, singular_values, softmax, sq_norm, vjp_err
 from ..gap import Gap
+from ..kinks import NOT_JUDGED, combine_codes, confirm_own_pass
 from .common import C_GRID, H_GRID, CheckContext, f64, to_list, upper
 
 __all__ = ["CHECKERS"]
@@ -32,7 +33,7 @@ def _exact_jacobians(ctx: CheckContext, max_entries: int = 2000):
 
     net = theory.from_torch(ctx.model, tuple(ctx.x.shape[1:]))
     n_pts = max(1, min(ctx.B, max_entries // (ctx.K * ctx.D)))
-    lhs, rhs, bnd, kd, ok = [], [], [], [], []
+    lhs, rhs, bnd, kd, ok, codes = [], [], [], [], [], []
     u64 = 2.0 ** -53
     for i in range(n_pts):
         Jf = f64(ctx.lin.jacobian[i]).reshape(-1)[: max_entries].cpu()
@@ -40,18 +41,20 @@ def _exact_jacobians(ctx: CheckContext, max_entries: int = 2000):
         try:
             r = theory.linearize(net, f64(ctx.x[i]).reshape(-1).cpu().numpy())
             ex = torch.tensor([float(v) for v in r.jacobian_fmpq.entries()], dtype=torch.float64)[: len(Jf)]
-            kink = bool(ctx.on_kink[i])
-        except KinkError:
-            ex, kink = torch.full_like(Jf, math.nan), True
+            code = ctx.kink_codes[i]
+        except KinkError:                       # the exact engine finds x on a kink: so did the re-decision
+            ex, code = torch.full_like(Jf, math.nan), "kink"
+        kink = code in NOT_JUDGED
         lhs += Jf.tolist()
         rhs += ex.tolist()
         bnd += (jb + u64 * ex.abs().nan_to_num()).mul(1 + 2.0 ** -40).tolist()   # + rounding of the exact to float64
         kd += [ctx.kink[i]] * len(Jf)
         ok += [kink] * len(Jf)
+        codes += [code] * len(Jf)
         if len(lhs) >= max_entries:
             break
     return Gap("local-affine", "float J vs exact J", "identity", lhs, rhs, bnd, str(ctx.dtype).replace("torch.", ""),
-               str(ctx.device), int(ctx.seed), ctx.arch, kink_distance=kd, on_kink=ok,
+               str(ctx.device), int(ctx.seed), ctx.arch, kink_distance=kd, on_kink=ok, kink_decision=codes,
                extra={"points": n_pts, "entries": len(lhs), "unit": "one value per Jacobian entry"})
 
 
@@ -71,7 +74,7 @@ def local_affine(ctx: CheckContext) -> list:
         f2 = Bounded(ctx.model(x2), lin2.logits_bound)
     rhs = (ctx.J @ x2.reshape(ctx.B, -1).unsqueeze(-1)).squeeze(-1) + ctx.b
     gaps.append(ctx.gap("local-affine", "f(x') = J x' + b for x' in R(x)", "identity", f2, rhs,
-                        on_kink=ctx.on_kink | lin2.on_kink.cpu(), pattern_changed=changed, excluded=changed,
+                        kinks=combine_codes(ctx.kink_codes, lin2.kinks.codes), pattern_changed=changed, excluded=changed,
                         extra={"t": to_list(t)}))
     fn = lambda xi: ctx.model(xi.unsqueeze(0)).squeeze(0)
     # torch 2.13: vmap(jacrev) through a per-channel PReLU raises a size error when B != K and returns
@@ -80,13 +83,15 @@ def local_affine(ctx: CheckContext) -> list:
     try:
         if prelu:
             raise RuntimeError("per-channel PReLU: vmap(jacrev) is unreliable in torch 2.13")
-        Jr, how = torch.func.vmap(torch.func.jacrev(fn))(ctx.x), "vmap(jacrev)"
+        Jr, how, mode = torch.func.vmap(torch.func.jacrev(fn))(ctx.x), "vmap(jacrev)", "vmap"
     except RuntimeError as exc:
         Jr = torch.stack([torch.func.jacrev(fn)(xi) for xi in ctx.x])
-        how = f"jacrev per example ({str(exc)[:120]})"
+        how, mode = f"jacrev per example ({str(exc)[:120]})", "each"
     Jr = Jr.reshape(ctx.B, ctx.K, ctx.D)
+    # jacrev evaluates the model example by example: at a recovered point its own float pass is read too
+    own = confirm_own_pass(ctx.lin, ctx.lin.kinks, ctx.model, mode=mode).codes
     gaps.append(ctx.gap("local-affine", "J = torch.func.jacrev", "identity", Bounded(Jr, ctx.lin.jacobian_bound), ctx.J,
-                        extra={"jacrev": how}))
+                        kinks=own, extra={"jacrev": how}))
     small = ctx.D * ctx.K <= 5000 and ctx.D <= 1024
     if ctx.exact or (ctx.exact is None and small):
         gaps.append(_exact_jacobians(ctx))
@@ -220,7 +225,7 @@ def curvature_soft_label_gradient(ctx: CheckContext) -> list:
         diff = s["g"] - ctx.g_def
         gs = reg.loss_gradient(ctx.model, s["x"], soft).reshape(ctx.B, -1)
         gsoft = Bounded(gs, vjp_err(s["J"], s["p"] - ctx.p_def))
-        kw = dict(on_kink=s["on_kink"], pattern_changed=s["changed"], excluded=s["changed"], extra={"h": h})
+        kw = dict(kinks=s["kinks"], pattern_changed=s["changed"], excluded=s["changed"], extra={"h": h})
         gaps.append(ctx.gap(c, "grad L(x+hz) - grad L(x) = J^T (p(x+hz) - p(x))", "identity", diff,
                             cf.cure_soft_label(ctx.J, s["p"], ctx.p), **kw))
         gaps.append(ctx.gap(c, "grad L(x+hz) - grad L(x) = grad_x CE(x+hz; p(x))", "identity", diff, gsoft, **kw))
@@ -247,7 +252,7 @@ def curvature_small_step(ctx: CheckContext) -> list:
         s = ctx.shifted[h]
         rhs = cf.cure_small_step(ctx.J, ctx.p, z.value, h)
         gaps.append(ctx.gap(c, "R-CURE vs h^2 |Hz|^2", "measurement", _cure_def(ctx, h).value, rhs.value,
-                            torch.zeros(ctx.B), on_kink=s["on_kink"], pattern_changed=s["changed"], extra={"h": h}))
+                            torch.zeros(ctx.B), kinks=s["kinks"], pattern_changed=s["changed"], extra={"h": h}))
     JF = ctx.frobenius_upper()
     for h in H_GRID:
         gaps.append(_small_step_identity(ctx, h, JF))
@@ -270,7 +275,7 @@ def _small_step_identity(ctx: CheckContext, h: float, JF: torch.Tensor):
     nHs = f64(Hs.value).norm(dim=-1) + Hs.err.norm(dim=-1)
     rem = upper(h * JF * rho ** 2 * nHs / 2 + h ** 2 * JF ** 2 * rho ** 4 / 16)
     return ctx.gap(c, "R-CURE/h^2 = |Hz|^2 + O(h)", "identity", lhs, rhs, rem,
-                   on_kink=s["on_kink"], pattern_changed=s["changed"], excluded=s["changed"],
+                   kinks=s["kinks"], pattern_changed=s["changed"], excluded=s["changed"],
                    extra={"h": h, "remainder": to_list(rem), "note": "z replaced by the float step s/h"})
 
 
@@ -281,7 +286,7 @@ def curvature_region_crossing(ctx: CheckContext) -> list:
     for h in H_GRID:
         s = ctx.shifted[h]
         inside, change = cf.cure_decomposition(ctx.J, ctx.p, s["J"], s["p"], ctx.y)
-        kw = dict(on_kink=s["on_kink"], pattern_changed=s["changed"])
+        kw = dict(kinks=s["kinks"], pattern_changed=s["changed"])
         gaps.append(ctx.gap(c, "decomposition", "identity", _cure_def(ctx, h), sq_norm(inside + change, -1),
                             extra={"h": h}, **kw))
         ni, nc = f64(inside.value).norm(dim=-1), f64(change.value).norm(dim=-1)
@@ -395,7 +400,7 @@ def _limit_inequalities(ctx: CheckContext, m_lo: torch.Tensor, JF: torch.Tensor,
     m1_lo = f64(m1.value) - m1.err
     rhs_cure = upper(2 * (K - 1) ** 2 * cv ** 2 * JF ** 2 * (torch.exp(-cv * m_lo) + torch.exp(-cv * m1_lo)) ** 2)
     gaps.append(ctx.gap(c_id, "R-CURE(c f) <= 2 (K-1)^2 c^2 |J|_F^2 (exp(-c m) + exp(-c m'))^2", "inequality",
-                        cure, Bounded(rhs_cure), on_kink=s["on_kink"], pattern_changed=s["changed"],
+                        cure, Bounded(rhs_cure), kinks=s["kinks"], pattern_changed=s["changed"],
                         excluded=excl | s["changed"], extra={"c": cv, "h": h, "label": "predicted"}))
     return gaps
 

@@ -225,6 +225,7 @@ def _grid_gap(ctx: CheckContext, check: str, lhs: list, rhs: Bounded | list, tru
     return Gap("emr-limits", check, "identity", to_list(L), to_list(R), to_list(bound),
                dtype=str(ctx.dtype).replace("torch.", ""), device=str(ctx.device), seed=int(ctx.seed),
                arch=ctx.arch, kink_distance=ctx.kink * n, on_kink=[bool(v) for v in ctx.on_kink.repeat(n)],
+               kink_decision=ctx.kink_codes * n,
                excluded=[bool(v) for v in ex] if ex is not None else None,
                extra=dict(extra, T=[T for T in Ts for _ in range(ctx.B)],
                           truncation=to_list(torch.stack(trunc))))

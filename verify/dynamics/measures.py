@@ -18,9 +18,10 @@ Per evaluation point, summarised by quantiles (:func:`summary`):
 - when asked (``radius``, the lab's last epoch): ``exact_radius``, the exact robust accuracy beside PGD's
   and the exact l2 radius beside gamma(x) on the first evaluation points (:mod:`verify.robust.lab`).
 
-Points within rounding of a kink (``Linearization.on_kink``: the pattern, so J, is not determined in the
-model's precision) are counted (``kinks``) and left out of the linearization's measures, as everywhere in
-the toolkit; the other measures use every point.
+Points where the float pattern is not certified (``Linearization.on_kink``: a real kink, or a point within
+the model dtype's rounding of a kink that the re-decision of :mod:`verify.kinks` did not recover) are
+counted (``kinks``) and left out of the linearization's measures, as everywhere in the toolkit; the other
+measures use every point.
 """
 
 from __future__ import annotations

@@ -1,0 +1,436 @@
+"""Kinks decided for real: :func:`redecide_kinks`, for the points a float pass leaves in doubt.
+
+A float pass certifies the side of a half-space of the region (a rectifier's pre-activation u, or a
+max unit's winner minus one competitor) when |u~| > e, its forward rounding bound
+(:meth:`verify.engine.Engine.forward_bound`): the exact value then has the float sign. Where
+|u~| <= e the float pattern is in doubt there: in float32 that is common on trained networks (the
+bound of a 784-input unit is about 800 u times the sizes summed), and a float pass alone cannot tell a
+real kink (exact u = 0) from a point merely close to one. Since float weights and inputs are exact
+dyadic rationals, the same network can decide it:
+
+1. **float64**: the same layer descriptions compiled in float64 (weights and input converted exactly),
+   with their own float64 forward bound e64. With s the orientation the model-dtype pattern gives
+   (the float sign of u, or winner minus competitor), sigma = s u; sigma64 > e64 certifies sigma > 0
+   (the model-dtype side is the exact side), sigma64 < -e64 certifies sigma < 0 (the model-dtype pass
+   put the point on the wrong side). Skipped for a float64 model, whose pass it would repeat.
+2. **exact** (:class:`theory.network.Network`, python-flint rationals), for the half-spaces still in
+   doubt: sigma > 0 right, sigma = 0 a real kink, sigma < 0 wrong. Skipped, leaving them undecided,
+   when the exact network's dense layer matrices would exceed :data:`EXACT_MAX_ENTRIES` entries.
+
+Units that are structurally constant on the region (a tie of identical affine functions) are not
+kinks, as in :mod:`theory.region`, and are never in doubt. Each point gets one decision, a code:
+
+- ``""``: not in doubt: the model-dtype pass certifies every side itself;
+- ``"float64"``, ``"exact"``: **recovered**: in doubt, and every doubtful side is certified right (by
+  float64 alone, or with the exact engine): the model-dtype pattern is the exact pattern, so the point is
+  not a kink, and J with its bound holds there;
+- ``"kink"``: a **real kink**: some unit's exact sigma is 0;
+- ``"wrong"``: no real kink, but some side is certified wrong: the model-dtype pass rounded the pattern
+  to another region's (its J is that region's, not the exact J at x). With the model at hand (as
+  :func:`verify.linearize.linearize` passes it), the model's own forward pass, the one autograd
+  differentiates, is read at the doubtful units too (through its torch.fx graph, the same calls on the
+  same batch): where it falls on another side than the certified one (an eval BatchNorm, computed from
+  the running statistics, rounds differently from the folded scale and shift), the point is wrong too;
+- ``"undecided"``: none of these, and some side could not be decided (exact stage too large);
+- ``"float-tie"``: every side certified right, but the float pass lands exactly on a kink (u~ = 0, or a
+  tied max) at a doubtful unit (:attr:`~verify.linearize.Linearization.at_kink`). The closed form's J is
+  the certified one, but autograd through the model differentiates at a float kink, where the side it
+  takes is a convention of each operation and of each derivative order: torch.abs has derivative 0 at 0,
+  maxout's amax shares the gradient among tied entries, and a per-channel PReLU's second derivative (in
+  double backprop) takes the other side than its first (measured, torch 2.13). So it is not judged.
+
+When several apply, the first of kink, wrong, undecided, float-tie is the point's code. These four are
+not judged: they are what :attr:`verify.linearize.Linearization.on_kink` flags.
+
+The pass that autograd differentiates is read, not assumed: the recovered points are confirmed against
+the model's own eager forward pass on the batch (:func:`redecide_kinks`, given the model), and for
+``torch.func.vmap(jacrev)`` against the vmapped pass (:func:`confirm_own_pass` with ``mode="vmap"``, as
+the jacrev check and the benchmark do). A check that differentiates the model in yet another way relies
+on it selecting the float pattern of one of these (a sign that differed would show as a failing check,
+never as a pass).
+
+>>> import torch
+>>> from verify.linearize import linearize
+>>> m = torch.nn.Sequential(torch.nn.Linear(2, 1, bias=False), torch.nn.ReLU(), torch.nn.Linear(1, 2, bias=False))
+>>> with torch.no_grad():
+...     _ = m[0].weight.copy_(torch.tensor([[1.0, -1.0]])); _ = m[2].weight.copy_(torch.tensor([[1.0], [-1.0]]))
+>>> x = torch.tensor([[1.0, 1.0], [1.0, 1.0 - 2.0 ** -24], [3.0, 1.0]])   # u = 0, u = 2^-24, u = 2
+>>> d = redecide_kinks(linearize(m, x))
+>>> d.codes                       # 0 exactly: a real kink; 2^-24 is certified positive in float64
+['kink', 'float64', '']
+>>> d.counts()["recovered"], d.on_kink.tolist()
+(1, [True, False, False])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import prod
+
+import torch
+
+from .gap import KINK_DECISIONS, NOT_JUDGED
+
+__all__ = ["KinkDecision", "redecide_kinks", "confirm_own_pass", "combine_codes", "dense_entries",
+           "EXACT_MAX_ENTRIES", "RECOVERED", "NOT_JUDGED", "CODES"]
+
+#: The exact stage runs when the exact network's dense layer matrices (theory builds a dense rational
+#: matrix per affine layer, BatchNorm and convolution included) hold at most this many entries: about
+#: 15 s to build on one core, once per network (a 784-256-256-10 MLP has 0.27 M entries).
+EXACT_MAX_ENTRIES = 2_000_000
+
+#: Every decision code (defined with the record, :data:`verify.gap.KINK_DECISIONS`), and those of the points
+#: that are not judged (the Linearization's ``on_kink``).
+CODES = KINK_DECISIONS
+#: The codes of points in doubt whose pattern was certified right: judged.
+RECOVERED = ("float64", "exact")
+
+_PRIORITY = {"kink": 6, "wrong": 5, "undecided": 4, "float-tie": 3, "exact": 2, "float64": 1, "": 0}
+
+
+def combine_codes(*codes) -> list:
+    """Elementwise, the decision of a check that reads several points at once (e.g. x and x + h z): the
+    first of kink, wrong, undecided, float-tie among them, else recovered if any was, else ``""``.
+
+    >>> combine_codes(["", "float64", "kink"], ["exact", "", "float64"])
+    ['exact', 'float64', 'kink']
+    """
+    lists = [list(c) for c in codes]
+    if len({len(c) for c in lists}) > 1:
+        raise ValueError(f"combine_codes: the code lists have different lengths {[len(c) for c in lists]}")
+    return [max(col, key=_PRIORITY.__getitem__) for col in zip(*lists)]
+
+
+@dataclass
+class KinkDecision:
+    """The decision of every point of a batch (see the module docstring).
+
+    ``codes``: one code per point; ``dtype``: the dtype of the pass that was in doubt; ``sides``: per point,
+    how many sides (units, or max competitors) were in doubt; ``lower``: per nonlinear node, (B, m_k) float64
+    certified lower bounds on the exact sigma of every side (0 where not certified positive), which the kink
+    distance uses; ``exact_skipped``: why the exact stage did not run, when it was needed and did not.
+    """
+
+    codes: list
+    dtype: str
+    sides: list = field(default_factory=list)
+    lower: list = field(default_factory=list, repr=False)
+    exact_skipped: str | None = None
+
+    def _mask(self, keep) -> torch.Tensor:
+        return torch.tensor([c in keep for c in self.codes], dtype=torch.bool)
+
+    @property
+    def doubt(self) -> torch.Tensor:
+        """(B,) bool, CPU: within rounding of a kink in the model's dtype (decided again)."""
+        return torch.tensor([c != "" for c in self.codes], dtype=torch.bool)
+
+    @property
+    def recovered(self) -> torch.Tensor:
+        """(B,) bool, CPU: in doubt, and the model-dtype pattern certified exact."""
+        return self._mask(RECOVERED)
+
+    @property
+    def on_kink(self) -> torch.Tensor:
+        """(B,) bool, CPU: not judged: a real kink, a wrong model-dtype pattern, undecided, or a float tie."""
+        return self._mask(NOT_JUDGED)
+
+    def counts(self) -> dict:
+        """Points per outcome: in_doubt, recovered (= float64 + exact), float64, exact, kink, wrong, undecided,
+        float-tie."""
+        n = {c: self.codes.count(c) for c in CODES[1:]}
+        return {"points": len(self.codes), "in_doubt": sum(n.values()), "recovered": n["float64"] + n["exact"], **n}
+
+    def summary(self) -> str:
+        """One line: how many points were in doubt and what each became.
+
+        >>> KinkDecision(["", "float64", "kink"], "float32").summary()
+        '2 of 3 points within float32 rounding of a kink: 1 recovered (1 by float64, 0 exactly), 1 real kink, 0 float32 pattern wrong, 0 undecided'
+        """
+        c = self.counts()
+        if not c["in_doubt"]:
+            return f"none of {c['points']} points within {self.dtype} rounding of a kink"
+        s = (f"{c['in_doubt']} of {c['points']} points within {self.dtype} rounding of a kink: {c['recovered']} "
+             f"recovered ({c['float64']} by float64, {c['exact']} exactly), {c['kink']} real kink"
+             f"{'s' if c['kink'] != 1 else ''}, {c['wrong']} {self.dtype} pattern wrong, {c['undecided']} undecided")
+        s += f" ({self.exact_skipped})" if c["undecided"] and self.exact_skipped else ""
+        return s + (f", {c['float-tie']} exactly on a kink in {self.dtype} though not exactly (autograd's side "
+                    f"there is a convention)" if c["float-tie"] else "")
+
+
+# ---- the two stages ----------------------------------------------------------------------------------
+def _engine64(eng):
+    """The same network compiled in float64 (cached on the engine)."""
+    if eng._engine64 is None:
+        from .engine import Engine
+
+        eng._engine64 = Engine(eng.layers, eng.in_shape, torch.float64, eng.device)
+    return eng._engine64
+
+
+def dense_entries(eng) -> int:
+    """Entries of the dense rational matrices that :class:`theory.network.Network` builds for ``eng``'s
+    network (one n_out x n_in matrix per affine node)."""
+    return sum(prod(eng.nodes[n.src[0]].out_shape) * n.size for n in eng.nodes[1:]
+               if n.kind in ("linear", "conv", "avgpool", "bn"))
+
+
+def _exact_network(eng, limit: int):
+    """(the exact network, None), the network cached on the engine; or (None, why it was skipped) when its
+    dense matrices would exceed ``limit`` entries."""
+    n = dense_entries(eng)
+    if n > limit:
+        return None, f"exact stage skipped: the exact network would hold {n:,} matrix entries, above {limit:,}"
+    if eng._exact_net is None:
+        from theory.network import Network
+
+        net = Network(eng.layers, eng.in_shape)
+        for k in eng.nonlinear:
+            if getattr(net.nodes[k], "name", None) != eng.nodes[k].name:
+                raise RuntimeError(f"the exact network's node {k} is {getattr(net.nodes[k], 'name', None)!r}, the float "
+                                   f"engine's is {eng.nodes[k].name!r}: the two compilations disagree")
+        eng._exact_net = net
+    return eng._exact_net, None
+
+
+def _sides(eng, k: int, rec, rows, u: torch.Tensor, e: torch.Tensor):
+    """For nonlinear node k at the points ``rows`` of ``rec`` (the model-dtype pass): sigma = s u under the
+    model-dtype orientation, evaluated from the source values ``u`` (len(rows), n_src) with bounds ``e``,
+    and its bound, each (len(rows), m_k); and the flat source indices (plus, minus) of each side, so that
+    sigma = u[plus] - u[minus] (rectifiers: minus is -1, and plus carries the sign)."""
+    u, e = u.to(torch.float64), e.to(torch.float64)
+    if eng.nodes[k].kind == "rect":
+        s = rec.sign(k)[rows].to(torch.float64)
+        idx = torch.arange(u.shape[1], device=u.device).expand(len(rows), -1)
+        return s * u, e, (idx, s)
+    comp, _ = eng.competitors(k, rec.pos(k)[rows])                      # (b, n, g-1)
+    w = rec.win[k][rows]
+    uw, ew = u.gather(1, w).unsqueeze(2), e.gather(1, w).unsqueeze(2)
+    flat = comp.reshape(comp.shape[0], -1)
+    uc, ec = u.gather(1, flat).reshape(comp.shape), e.gather(1, flat).reshape(comp.shape)
+    sig = eng.cut(k, uw - uc)
+    err = eng.cut(k, ew + ec) + 2.0 ** -53 * sig.abs()                 # + the rounding of the subtraction
+    return sig, err, (eng.cut(k, w.unsqueeze(2).expand_as(comp)), eng.cut(k, comp))
+
+
+def _float_ties(eng, rec, table, rows, dsub, own=None) -> torch.Tensor:
+    """(len(rows),) bool: some doubtful side sits exactly on its kink in the float pass: slack 0, in the
+    engine's pass, or in the model's own pass where it was read and differs (``own``)."""
+    out = torch.zeros(len(rows), dtype=torch.bool, device=rows.device)
+    for (slack, _, _, _), d, k in zip(table, dsub, eng.nonlinear):
+        if not d.shape[1]:
+            continue
+        at = slack[rows] == 0
+        if own and k in own:
+            u = own[k][rows].to(torch.float64)
+            at |= _sides(eng, k, rec, rows, u, u.abs())[0] == 0
+        out |= (d & at).any(1)
+    return out
+
+
+def _own_sources(model, x: torch.Tensor, eng, mode: str = "batch") -> dict:
+    """The model's own float values at the source of each nonlinear node of ``eng``, from its forward pass on
+    the batch x (B, *in_shape) evaluated as ``mode`` says (see :func:`confirm_own_pass`): {node k: (B, n_src)};
+    a node whose call cannot be told apart (its description's name matches no graph call, or the calls and
+    nodes of one name differ in number or size) is left out."""
+    import torch.fx
+
+    from theory.torch_bridge import trace
+
+    gm = trace(model)                      # the engine was compiled from this same trace
+    names = {}
+    for k in eng.nonlinear:
+        names.setdefault(eng.nodes[k].name.rsplit("/", 1)[-1].split(":", 1)[1], []).append(k)
+    seen: dict = {}
+
+    class _Capture(torch.fx.Interpreter):
+        def run_node(self, n):
+            if n.op in ("call_module", "call_function", "call_method"):
+                key = n.target if n.op == "call_module" else n.name
+                if key in names:
+                    args, _ = self.fetch_args_kwargs_from_env(n)
+                    seen.setdefault(key, []).append(args[0].detach().reshape(args[0].shape[0], -1))
+            return super().run_node(n)
+
+    def run(xb):
+        seen.clear()
+        _Capture(gm).run(xb)
+        return [(key, t) for key in seen for t in seen[key]]
+
+    with torch.no_grad():
+        if mode == "batch":
+            run(x)
+        else:
+            if mode == "vmap":
+                order = []
+
+                def one(xi):
+                    got = run(xi.unsqueeze(0))
+                    order[:] = [key for key, _ in got]
+                    return tuple(t.squeeze(0) for _, t in got)
+                vals = torch.func.vmap(one)(x)
+            else:
+                per = [run(x[i:i + 1]) for i in range(x.shape[0])]
+                order = [key for key, _ in per[0]]
+                vals = [torch.cat([p[j][1] for p in per]) for j in range(len(order))]
+            seen.clear()
+            for key, t in zip(order, vals):
+                seen.setdefault(key, []).append(t.reshape(x.shape[0], -1))
+    out = {}
+    for key, ks in names.items():
+        got = seen.get(key, [])
+        if len(got) == len(ks) and all(t.shape[1] == eng.nodes[eng.nodes[k].src[0]].size for t, k in zip(got, ks)):
+            out.update(zip(ks, got))
+    return out
+
+
+def _own_disagrees(eng, k: int, rec, rows, own: torch.Tensor, s: int) -> torch.Tensor:
+    """(len(rows), m_k) bool: the model's own float pass is on another side than the engine's pass: a
+    rectifier's sign differs, or a max unit's winner does not beat (or tie exactly as in the engine) the
+    competitor."""
+    if eng.nodes[k].kind == "rect":
+        return (own[rows] > 0) != (rec.vals[s][rows] > 0)
+    mine, _, _ = _sides(eng, k, rec, rows, rec.vals[s][rows], rec.vals[s][rows].abs())
+    theirs, _, _ = _sides(eng, k, rec, rows, own[rows], own[rows].abs())
+    return ~((theirs > 0) | ((theirs == 0) & (mine == 0)))
+
+
+def redecide_kinks(lin, *, model=None, exact_max_entries: int = EXACT_MAX_ENTRIES) -> KinkDecision:
+    """Decide again every point of ``lin`` (a :class:`verify.linearize.Linearization`) within its dtype's
+    rounding of a kink: in float64, then exactly (see the module docstring). ``model``: the torch model
+    ``lin`` linearizes (default: the one :func:`verify.linearize.linearize` recorded), whose own forward
+    pass is read at the doubtful units of the points recovered; None with a Linearization built otherwise.
+    Returns a :class:`KinkDecision`.
+
+    Cost: one float64 forward pass with bounds over the points in doubt; the exact stage builds the exact
+    network once per model (cached) and evaluates it once per point still in doubt in float64; one forward
+    pass of the model through its torch.fx graph when a point is recovered.
+    """
+    model = getattr(lin, "_model", None) if model is None else model
+    eng, rec = lin.engine, lin._rec
+    B = lin.B
+    table = lin._table
+    lower, doubt = [], []
+    for slack, err, const, _ in table:
+        d = (slack <= err) & ~const
+        doubt.append(d)
+        lower.append(torch.where(d | const, torch.zeros_like(slack), (slack - err).clamp_min(0)))
+    any_doubt = torch.zeros(B, dtype=torch.bool, device=lin.device)
+    for d in doubt:
+        if d.shape[1]:
+            any_doubt |= d.any(1)
+    codes = [""] * B
+    sides = [0] * B
+    rows = any_doubt.nonzero().squeeze(1)
+    dtype = str(lin.dtype).replace("torch.", "")
+    if not len(rows):
+        return KinkDecision(codes, dtype, sides, lower)
+    # state per doubtful side: 1 right, -1 wrong, 2 kink, 0 open; stage: which stage decided each point
+    state = [torch.zeros(len(rows), t.shape[1], dtype=torch.int8, device=lin.device) for t in doubt]
+    dsub = [t[rows] for t in doubt]
+    srcs = [eng.nodes[k].src[0] for k in eng.nonlinear]
+    keys = []
+    x64 = rec.vals[0][rows].to(torch.float64)
+    if lin.dtype != torch.float64:
+        e64 = _engine64(eng)
+        r64 = e64.forward(x64)
+        fb = e64.forward_bound(r64)
+        for i, (k, s) in enumerate(zip(eng.nonlinear, srcs)):
+            sig, err, key = _sides(eng, k, rec, rows, r64.vals[s], fb[s])
+            keys.append(key)
+            ok, bad = dsub[i] & (sig > err), dsub[i] & (sig < -err)
+            state[i][ok], state[i][bad] = 1, -1
+            lo = lower[i][rows]
+            lo[ok] = (sig - err)[ok]
+            lower[i][rows] = lo
+    else:
+        for i, (k, s) in enumerate(zip(eng.nonlinear, srcs)):
+            keys.append(_sides(eng, k, rec, rows, rec.vals[s][rows], lin._fb[s][rows])[2])
+    open_pts = torch.zeros(len(rows), dtype=torch.bool, device=lin.device)
+    for d, st in zip(dsub, state):
+        if d.shape[1]:
+            open_pts |= (d & (st == 0)).any(1)
+    exact_used = set()
+    skipped = None
+    if bool(open_pts.any()):
+        net, skipped = _exact_network(eng, exact_max_entries)
+        if net is not None:
+            for j in open_pts.nonzero().squeeze(1).tolist():
+                exact_used.add(j)
+                vals = net.values(net.read_input(x64[j].cpu().numpy()))
+                for i, (k, s) in enumerate(zip(eng.nonlinear, srcs)):
+                    cols = (dsub[i][j] & (state[i][j] == 0)).nonzero().squeeze(1).tolist()
+                    if not cols:
+                        continue
+                    u = vals[s].entries()
+                    plus, minus = keys[i][0][j].tolist(), keys[i][1][j].tolist()
+                    rect = eng.nodes[k].kind == "rect"
+                    for c in cols:
+                        sig = u[plus[c]] * int(minus[c]) if rect else u[plus[c]] - u[minus[c]]
+                        if sig > 0:
+                            state[i][j, c] = 1
+                            lower[i][rows[j], c] = float(sig) * (1 - 2.0 ** -50)
+                        else:
+                            state[i][j, c] = 2 if sig == 0 else -1
+    for j, p in enumerate(rows.tolist()):
+        st = torch.cat([s_[j][d[j]] for s_, d in zip(state, dsub)])
+        sides[p] = int(st.numel())
+        if bool((st == 2).any()):
+            codes[p] = "kink"
+        elif bool((st == -1).any()):
+            codes[p] = "wrong"
+        elif bool((st == 0).any()):
+            codes[p] = "undecided"
+        else:
+            codes[p] = "exact" if j in exact_used else "float64"
+    dec = KinkDecision(codes, dtype, sides, lower, skipped)
+    return confirm_own_pass(lin, dec, model)
+
+
+def confirm_own_pass(lin, decision: KinkDecision, model=None, *, mode: str = "batch") -> KinkDecision:
+    """``decision`` with its recovered points checked against a float pass of the model itself, the one that
+    autograd (or torch.func) differentiates: a point whose doubtful sides fall elsewhere in that pass becomes
+    ``"wrong"``, and one that sits exactly on a kink in it (or in the engine's pass), ``"float-tie"``.
+
+    ``mode``: how that pass evaluates the batch ``lin.x``: ``"batch"`` (eager, the whole batch at once, as
+    the definitions' autograd does), ``"vmap"`` (one example at a time under ``torch.func.vmap``, as
+    ``vmap(jacrev)`` and ``vmap(hessian)`` do) or ``"each"`` (eager, one example per call). ``model`` None:
+    the engine's own pass stands in for it (only the ties are checked). Returns a new decision.
+    """
+    if mode not in ("batch", "vmap", "each"):
+        raise ValueError(f"confirm_own_pass: mode must be 'batch', 'vmap' or 'each', got {mode!r}")
+    picked = [i for i, c in enumerate(decision.codes) if c in RECOVERED]
+    if not picked:
+        return decision
+    eng, rec, table = lin.engine, lin._rec, lin._table
+    rows = torch.tensor(picked, device=lin.device)
+    dsub = [((slack <= err) & ~const)[rows] for slack, err, const, _ in table]
+    own = {}
+    if model is not None:
+        own = _own_sources(model, rec.vals[0].reshape((lin.B,) + tuple(eng.in_shape)), eng, mode)
+        # where the model's pass computed the very same values as the engine's, it selects the same sides
+        own = {k: t for k, t in own.items()
+               if not torch.equal(t[rows].to(lin.dtype), rec.vals[eng.nodes[k].src[0]][rows])}
+    off = torch.zeros(len(rows), dtype=torch.bool, device=lin.device)
+    lower = [t.clone() for t in decision.lower]
+    for i, k in enumerate(eng.nonlinear):
+        if k in own and dsub[i].shape[1]:
+            s = eng.nodes[k].src[0]
+            bad = dsub[i] & _own_disagrees(eng, k, rec, rows, own[k].to(rec.vals[s].dtype), s)
+            off |= bad.any(1)
+            lo = lower[i][rows]
+            lo[bad] = 0
+            lower[i][rows] = lo
+    tie = _float_ties(eng, rec, table, rows, dsub, own)
+    codes = list(decision.codes)
+    for j, p in enumerate(picked):
+        if bool(off[j]):
+            codes[p] = "wrong"
+        elif bool(tie[j]):
+            codes[p] = "float-tie"
+    for i in range(len(lower)):                     # a point no longer recovered has no certified distance
+        gone = torch.tensor([codes[p] not in RECOVERED for p in picked], device=lin.device)
+        lo = lower[i][rows]
+        lo[gone] = 0
+        lower[i][rows] = lo
+    return KinkDecision(codes, decision.dtype, list(decision.sides), lower, decision.exact_skipped)
