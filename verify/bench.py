@@ -82,18 +82,7 @@ def time_call(fn, repeats: int, device) -> float:
 def time_pair(fa, fb, repeats: int, device) -> tuple:
     """Median wall times (seconds) of ``fa()`` and ``fb()``, run alternately ``repeats`` times each
     after one warm-up each, so that both see the same machine load (``fb`` may be None)."""
-    fns = [f for f in (fa, fb) if f is not None]
-    for f in fns:
-        f()
-    _sync(device)
-    ts = [[] for _ in fns]
-    for _ in range(repeats):
-        for f, t in zip(fns, ts):
-            t0 = time.perf_counter()
-            f()
-            _sync(device)
-            t.append(time.perf_counter() - t0)
-    med = [statistics.median(t) for t in ts]
+    med = time_many([f for f in (fa, fb) if f is not None], repeats, device)
     return (med[0], med[1] if fb is not None else None)
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..style import DOUBLE, OKABE_ITO, figure, fs, styled
 
-__all__ = ["fig_geometry", "CAPTION", "SUMMARY", "teaching_network", "BOX", "POINT", "DIRECTION"]
+__all__ = ["fig_geometry", "CAPTION", "SUMMARY", "teaching_network", "region_tiles", "BOX", "POINT", "DIRECTION"]
 
 #: One line for ``--list``: what to see.
 SUMMARY = "exact activation regions and decision boundary of a 2-D network; one point's t*, r(x) and gamma(x)"
@@ -57,6 +57,23 @@ def _colouring(regions, n_colours: int) -> list[int]:
     return colour
 
 
+def region_tiles(regions):
+    """What the region pictures draw of exact regions (``theory.plane.regions_2d``): the colour index of each
+    region, its polygon in floats, and the decision-boundary segments, each once."""
+    from theory.plane import decision_segments
+
+    cols = _colouring(regions, len(_TINTS))
+    polys = [np.array([_f(v) for v in r.vertices]) for r in regions]
+    segs, seen = [], set()
+    for r in regions:
+        for s in decision_segments(r):
+            key = frozenset((s.start, s.end))
+            if key not in seen:
+                seen.add(key)
+                segs.append([_f(s.start), _f(s.end)])
+    return cols, polys, segs
+
+
 def _tint(hex_colour: str, amount: float) -> tuple:
     """The colour mixed with white: amount 0 is white, 1 the colour."""
     h = hex_colour.lstrip("#")
@@ -81,21 +98,13 @@ def fig_geometry(results: list[dict] | None = None, network=None, box=BOX, point
     from matplotlib.patches import Circle, FancyArrowPatch, Polygon, Rectangle
 
     from theory.exact import rational
-    from theory.plane import class_cells, decision_segments, point_geometry, regions_2d
+    from theory.plane import class_cells, point_geometry, regions_2d
 
     net = network if network is not None else teaching_network()
     regions = regions_2d(net, box=box)
     geo = point_geometry(net, list(point), list(direction))
     home = next(r for r in regions if r.pattern == geo.region.pattern)
-    cols = _colouring(regions, len(_TINTS))
-    polys = [np.array([_f(v) for v in r.vertices]) for r in regions]
-    segs, seen = [], set()
-    for r in regions:
-        for s in decision_segments(r):
-            key = frozenset((s.start, s.end))
-            if key not in seen:
-                seen.add(key)
-                segs.append([_f(s.start), _f(s.end)])
+    cols, polys, segs = region_tiles(regions)
     # where to write the class names: the centroid of each class's largest cell
     best: dict = {}
     for r in regions:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..style import DOUBLE, OKABE_ITO, figure, styled
-from .geometry import BOX, POINT, _colouring, _f, _TINTS, teaching_network
+from .geometry import BOX, POINT, _f, _TINTS, region_tiles, teaching_network
 
 __all__ = ["fig_robust_radius", "CAPTION", "SUMMARY", "SECOND"]
 
@@ -92,20 +92,12 @@ def fig_robust_radius(results: list[dict] | None = None, network=None, box=BOX, 
     """The teaching figure; ``results`` are not used. ``network`` (2 inputs), ``box`` and the two points
     replace the defaults (the first is the geometry figure's)."""
     from theory.exact import rational
-    from theory.plane import decision_segments, point_geometry, regions_2d
+    from theory.plane import point_geometry, regions_2d
     from verify.robust import robust_radius
 
     net = network if network is not None else teaching_network()
     regions = regions_2d(net, box=box)
-    cols = _colouring(regions, len(_TINTS))
-    polys = [np.array([_f(v) for v in r.vertices]) for r in regions]
-    segs, seen = [], set()
-    for r in regions:
-        for s in decision_segments(r):
-            key = frozenset((s.start, s.end))
-            if key not in seen:
-                seen.add(key)
-                segs.append([_f(s.start), _f(s.end)])
+    cols, polys, segs = region_tiles(regions)
 
     def at(p):
         geo = point_geometry(net, list(p), [1, 0])
