@@ -84,7 +84,7 @@ def figures_of(claim_id: str) -> list[str]:
     """The figures that show a claim.
 
     >>> figures_of("curvature-region-crossing")
-    ['gap-overview', 'curvature-small-step']
+    ['gap-overview', 'curvature-small-step', 'trained-crossing']
     """
     return [name for name, spec in FIGURES.items() if claim_id in spec.claims]
 

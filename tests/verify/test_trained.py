@@ -34,6 +34,7 @@ def test_find_runs_reads_every_run_and_plan_checks_the_shared_initial_weights_on
     assert [u["epoch"] for u in plan(runs, epochs="1", dtypes=("float64",))] == [1, 1]
 
 
+@pytest.mark.claim("local-affine", "input-gradient", "curvature-region-crossing")
 def test_trained_check_holds_reports_what_training_changed_and_the_crossing_share(lab, tmp_path, capsys):
     out = tmp_path / "trained.jsonl"
     assert main(["--trained", str(lab), "--points", "6", "--claims", *CLAIMS, "--out", str(out),
