@@ -11,7 +11,7 @@ from .lab import CLAIM_ROLES, run_table
 from .verdicts import format_effect
 
 __all__ = ["JUDGES", "EMPIRICAL_CLAIMS", "judge_all", "format_report", "write_verdicts", "verdicts_path",
-           "accuracy_lines", "radius_lines"]
+           "accuracy_lines", "untrained_lines", "radius_lines"]
 
 JUDGES = {liu2022margin.CLAIM: liu2022margin.judge,
           wen2020robustness.LAYER_SMOOTHING: wen2020robustness.judge_layer_smoothing,
@@ -49,7 +49,27 @@ def accuracy_lines(table) -> list[str]:
         rob = [med([r["robust_accuracy"][repr(float(e))] for r in rows]) for e in s.eps_grid]
         lines.append(f"  {role:<14} {med([r['clean_accuracy'] for r in rows]):6.3f}   "
                      + "  ".join(f"{v:5.3f}" for v in rob) + f"   ({len(rows)} seeds)")
-    return lines + radius_lines(table)
+    return lines + untrained_lines(table) + radius_lines(table)
+
+
+#: Every data set the lab reads has 10 classes (digits, MNIST, MNIST-1D, Fashion-MNIST, CIFAR-10, synthetic).
+CLASSES = 10
+
+
+def untrained_lines(table, classes: int = CLASSES) -> list[str]:
+    """A warning per role with a seed whose final clean accuracy is below 1.5 / classes (near chance): such a
+    network did not learn, and a comparison that uses it tests nothing about the claim. The verdict rule is
+    not changed by it (CLAIMS.md fixes the rule); the warning says which verdicts to read with care."""
+    E = table["settings"].epochs
+    lines = []
+    for role, seeds in table["runs"].items():
+        bad = {seed: r[E]["clean_accuracy"] for seed, r in seeds.items() if r and r[E] is not None
+               and r[E].get("clean_accuracy", 1.0) < 1.5 / classes}
+        if bad:
+            lines.append(f"  warning: {role} did not learn in {len(bad)} of {len(seeds)} seed(s) (final clean accuracy "
+                         + ", ".join(f"{v:.3f} (seed {k})" for k, v in sorted(bad.items()))
+                         + f"; chance is {1 / classes:.2f}): the comparisons that use these seeds test nothing about the claim")
+    return lines
 
 
 def radius_lines(table) -> list[str]:

@@ -217,3 +217,19 @@ def test_pilot_trains_and_each_lambda_is_the_power_of_ten_at_or_below_one_over_t
     assert main(["--pilot", "--data", "synthetic", "--epochs", "1", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "pilot on synthetic: plain ce, seed 100, 1 epochs" in out and "lambda = " in out
+
+
+def test_a_role_near_chance_is_named_as_not_learning_and_a_trained_one_is_not():
+    from types import SimpleNamespace
+
+    from verify.dynamics.report import untrained_lines
+
+    table = {"settings": SimpleNamespace(epochs=2),
+             "runs": {"ce": {0: [None, None, {"clean_accuracy": 0.93}], 1: [None, None, {"clean_accuracy": 0.95}]},
+                      "at(eps3)": {0: [None, None, {"clean_accuracy": 0.11}], 1: [None, None, {"clean_accuracy": 0.6}],
+                                   2: None}}}
+    lines = untrained_lines(table)
+    assert len(lines) == 1 and lines[0].startswith("  warning: at(eps3) did not learn in 1 of 3 seed(s)")
+    assert "0.110 (seed 0)" in lines[0] and "chance is 0.10" in lines[0]
+    two = untrained_lines(table, classes=2)                     # below 0.75 with two classes: 0.11 and 0.6
+    assert len(two) == 1 and "did not learn in 2 of 3 seed(s)" in two[0] and "chance is 0.50" in two[0]
