@@ -40,6 +40,16 @@ TRAINED_RESULTS = "results/trained.jsonl"
 INITIAL_ROLE = "every objective"
 
 _EPOCH_FILE = re.compile(r"epoch-(\d{3,})\.pt$")
+_SEED = re.compile(r"-s(\d+)$")
+
+
+def _check_id(run: str, epoch: int) -> str:
+    """The network id of one checkpoint's check: ``<run id>@<epoch, 3 digits>``."""
+    return f"{run}@{epoch:03d}"
+
+
+def _unit_key(unit: dict) -> tuple:
+    return _check_id(unit["run"], unit["epoch"]), unit["dtype"]
 
 
 class TrainedError(ValueError):
@@ -57,6 +67,7 @@ def find_runs(source: str | Path | None = None) -> list[dict]:
     or one run's folder. Each run: {"id", "folder", "epochs" (the epochs with a checkpoint, ascending),
     "config" (the lab's config: data, settings, dtype ...), "objective", "role", "seed"}."""
     from .dynamics.lab import checkpoint_dir
+    from .dynamics.train import Objective
 
     src = Path(source) if source is not None else _default_source()
     if src.suffix == ".jsonl" or (src.is_file() and not src.is_dir()):
@@ -83,9 +94,9 @@ def find_runs(source: str | Path | None = None) -> list[dict]:
             raise TrainedError(f"{state} is not a lab checkpoint ({type(exc).__name__}: {exc})") from exc
         if not isinstance(st, dict) or "config" not in st or "objective" not in st:
             raise TrainedError(f"{state} is not a lab checkpoint (no config and objective in it)")
-        from .dynamics.train import Objective
         obj = Objective.from_dict(st["objective"])
-        seed = int(re.search(r"-s(\d+)$", d.name).group(1)) if re.search(r"-s(\d+)$", d.name) else 0
+        m = _SEED.search(d.name)                        # the lab names a run <data>-<arch>-<objective>-s<seed>
+        seed = int(m.group(1)) if m else 0
         runs.append({"id": d.name, "folder": str(d), "epochs": epochs, "config": st["config"],
                      "objective": st["objective"], "role": _role_of(obj, st["config"]), "seed": seed})
     if not runs:
@@ -146,7 +157,7 @@ def plan(runs: list[dict], *, epochs: str = "first,last", points: int = 32, dtyp
         initial.add(init_key)
         for epoch in chosen:
             for dtype in dtypes:
-                units.append({"id": f"{run['id']}@{epoch:03d}/{dtype}", "run": run["id"], "folder": run["folder"],
+                units.append({"id": f"{_check_id(run['id'], epoch)}/{dtype}", "run": run["id"], "folder": run["folder"],
                               "epoch": epoch, "last": epoch == run["epochs"][-1] and epoch > 0,
                               "dtype": dtype, "device": device, "points": points,
                               "role": INITIAL_ROLE if epoch == 0 else run["role"],
@@ -193,7 +204,7 @@ def run_unit(unit: dict) -> dict:
     facts["seconds"] = round(time.perf_counter() - t0, 3)
     with torch.no_grad():
         acc = float((model(x).argmax(-1) == y).double().mean())
-    network = {"id": f"{unit['run']}@{unit['epoch']:03d}", "index": unit["index"], "device": unit["device"],
+    network = {"id": _check_id(unit["run"], unit["epoch"]), "index": unit["index"], "device": unit["device"],
                "arch": cfg["settings"]["arch"], "data": cfg["data"], "D": int(math.prod(ds.in_shape)),
                "role": unit["role"], "objective": unit["objective"], "seed": unit["seed"], "epoch": unit["epoch"],
                "last": unit["last"], "trained": True, "accuracy": acc}
@@ -224,16 +235,16 @@ def run_trained(source=None, out: str | Path = TRAINED_RESULTS, *, epochs: str =
     if resume and out.exists():
         drop_cut_lines(out)
         done = {_key(r): r for r in finished_records(read_results, out)}
-        print(f"resuming: {sum((u['run'] + '@' + format(u['epoch'], '03d'), u['dtype']) in done for u in units)} "
+        print(f"resuming: {sum(_unit_key(u) in done for u in units)} "
               f"of {len(units)} checkpoint checks already in {out}")
     elif not resume:
         keep_previous(out)
-    todo = [u for u in units if (f"{u['run']}@{u['epoch']:03d}", u["dtype"]) not in done]
+    todo = [u for u in units if _unit_key(u) not in done]
     res = drive(todo, run_unit, out, executor=executor, progress=progress, desc="checkpoints", unit_name="ckpt",
                 label=lambda u: u["id"])
     for rec in res.records:
         rec["gaps"] = [Gap.from_dict(g) for g in rec["gaps"]]
-    wanted = {(f"{u['run']}@{u['epoch']:03d}", u["dtype"]) for u in units}
+    wanted = {_unit_key(u) for u in units}
     records = [r for r in done.values() if _key(r) in wanted] + res.records
     records.sort(key=lambda r: r["network"]["index"])
     return records, res.failures
