@@ -57,6 +57,25 @@ class LabSettings:
     radius_l2_regions: int = 0      # l2: regions visited per point
     radius_l2_time_limit: float = 0.0  # seconds per point (l2): a safety stop
     radius_roles: tuple = ()        # the roles measured (the others skip it)
+    # at(eps) and at(eps)+emr: the training budget grows linearly over the first ceil(eps_warmup * epochs)
+    # epochs (eps * e / W at epoch e) and is eps from then on; 0 = the full eps from the first step
+    eps_warmup: float = 0.0
+
+    def warmup_epochs(self) -> int:
+        """W, the epochs over which adversarial training's budget grows (0: none)."""
+        return max(1, math.ceil(self.eps_warmup * self.epochs)) if self.eps_warmup > 0 else 0
+
+    def train_eps(self, eps: float, epoch: int) -> float:
+        """The l-inf budget that adversarial training at ``eps`` attacks with in ``epoch`` (1-based).
+
+        >>> s = replace(settings_for("mnist-5k"), epochs=20)
+        >>> s.warmup_epochs(), [s.train_eps(0.3, e) for e in (1, 5, 6, 20)]
+        (5, [0.06, 0.3, 0.3, 0.3])
+        >>> settings_for("digits").train_eps(0.125, 1)
+        0.125
+        """
+        W = self.warmup_epochs()
+        return eps if W == 0 or epoch >= W else round(eps * epoch / W, 12)
 
     @property
     def middle_eps(self) -> float:
@@ -126,11 +145,13 @@ _COMMON_REASONS = {
                         "checked witness still bounds gamma / rho_2 from below",
     "radius_l2_regions": "10 regions per point: the deterministic work budget (~50 ms per region on the digits MLP)",
     "radius_l2_time_limit": "a safety stop of 2 s per point",
+    "eps_warmup": "none: adversarial training attacks with the full eps from its first step",
 }
 
 
 def _make(data: str, D: int, *, arch: str, epochs: int, batch_size: int, lr: float, eps_grid: tuple,
-          train_steps: int, n_eval: int, reasons: dict, radius: tuple = (16, 40, 500, 2.0, 8, 10, 2.0)) -> LabSettings:
+          train_steps: int, n_eval: int, reasons: dict, radius: tuple = (16, 40, 500, 2.0, 8, 10, 2.0),
+          eps_warmup: float = 0.0) -> LabSettings:
     eps2 = eps_grid[len(eps_grid) // 2]
     stand_in = data if data in PILOT else _PILOT_STAND_IN.get(data, "digits")
     pilot = PILOT[stand_in]
@@ -141,11 +162,22 @@ def _make(data: str, D: int, *, arch: str, epochs: int, batch_size: int, lr: flo
                        radius_node_limit=radius[2], radius_time_limit=radius[3],
                        radius_l2_points=min(radius[4], n_eval), radius_l2_regions=radius[5],
                        radius_l2_time_limit=radius[6],
-                       radius_roles=("ce", "ce+emr", "at(eps2)", "at(eps2)+emr"),
+                       radius_roles=("ce", "ce+emr", "at(eps2)", "at(eps2)+emr"), eps_warmup=eps_warmup,
                        reasons={**_COMMON_REASONS, **reasons,
                                 "lam_pilot": "pilot means of " + ("this data set" if data in PILOT else
                                                                     f"{stand_in} (no pilot of its own yet)")})
 
+
+#: Why MNIST's adversarial training ramps its budget up (fixed 2026-12-02, from training runs alone, before
+#: any verdict with it; the verdict rule, the grid, lambda, T and the epochs are unchanged).
+_MNIST_WARMUP = (
+    "the budget grows linearly over the first quarter of the epochs (5 of 20: eps/5, 2eps/5, ... eps), then stays "
+    "at eps, so the whole of M to E trains at the full budget. Without it at(0.3) does not learn: on mnist-5k its "
+    "training loss stayed at ln 10 (the uniform prediction) for all 20 epochs in all 5 verdict seeds of the first "
+    "run, and in the pilot seed 100, with clean accuracy 0.09 to 0.13, and at(0.2) did the same in seed 3. With the "
+    "ramp, seeds 100, 101, 102 (outside the verdict's) learn: at(0.3) ends at clean accuracy 0.68 to 0.73 (PGD "
+    "training accuracy 0.25), at(0.2) and at(0.2)+emr at 0.90 to 0.91. The criterion, fixed before those pilot runs, "
+    "was learning alone (clean accuracy far above chance), never a verdict")
 
 #: The settings of each named data set; the user's files (mnist:DIR ...) use their family's.
 SETTINGS: dict[str, LabSettings] = {
@@ -163,16 +195,18 @@ SETTINGS: dict[str, LabSettings] = {
                            "spectra cost one eigenproblem per point and layer)"}),
     "mnist-5k": _make(
         "mnist-5k", 784, arch="mlp128x128", epochs=20, batch_size=64, lr=1e-3, eps_grid=(0.1, 0.2, 0.3),
-        train_steps=5, n_eval=512,
+        train_steps=5, n_eval=512, eps_warmup=0.25,
         reasons={"eps_grid": "MNIST's customary l-inf budgets, up to Madry et al.'s eps = 0.3",
                  "arch": "a small MLP that reaches > 90 % on 4,000 MNIST digits",
-                 "epochs": "20 epochs on 4,000 digits"}),
+                 "epochs": "20 epochs on 4,000 digits",
+                 "eps_warmup": _MNIST_WARMUP}),
     "mnist": _make(
         "mnist", 784, arch="mlp128x128", epochs=10, batch_size=128, lr=1e-3, eps_grid=(0.1, 0.2, 0.3),
-        train_steps=5, n_eval=1024,
+        train_steps=5, n_eval=1024, eps_warmup=0.25,
         reasons={"eps_grid": "MNIST's customary l-inf budgets, up to Madry et al.'s eps = 0.3",
                  "arch": "a small MLP (> 97 % on MNIST with plain training)",
-                 "epochs": "10 epochs of 60,000 digits"}),
+                 "epochs": "10 epochs of 60,000 digits",
+                 "eps_warmup": _MNIST_WARMUP + "; carried over to the full MNIST files untried there"}),
     "fashion-mnist": _make(
         "fashion-mnist", 784, arch="mlp128x128", epochs=10, batch_size=128, lr=1e-3, eps_grid=(0.025, 0.05, 0.1),
         train_steps=5, n_eval=1024,

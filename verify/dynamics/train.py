@@ -8,7 +8,9 @@ Objectives (CLAIMS.md, "Empirical claims", Runs):
   ``create_graph=True`` so the penalty is differentiated in the weights);
 - ``at(eps)``: PGD adversarial training (Madry et al.): the cross-entropy at the l-inf PGD points
   (``settings.train_steps`` steps of 2.5 eps / steps, random start), the attack being an argument of the
-  same loop, as in MadryLab's robustness library;
+  same loop, as in MadryLab's robustness library. Where a data set's settings fix a warm-up
+  (``eps_warmup``, MNIST's), the first epochs attack with a budget that grows linearly to eps, and the
+  step is 2.5 times that epoch's budget over the steps;
 - ``at(eps)+emr``: as the EMR official code does: R-EMR is evaluated at the PGD points with p~ =
   softmax(f/T) detached. This toolkit adds lambda mean_i R(x_i) (not the official (lambda/B^2) sum_i),
   so its lambda is the official one divided by the batch size B.
@@ -210,13 +212,20 @@ def _penalty(model, obj: Objective, x, y) -> torch.Tensor:
 
 
 def train_epoch(model, optimizer, obj: Objective, x_train, y_train, *, batch_size: int, order: torch.Generator,
-                attack_gen: torch.Generator, attack_steps: int, box, run_id: str, epoch: int) -> dict:
+                attack_gen: torch.Generator, attack_steps: int, box, run_id: str, epoch: int,
+                attack_eps: float | None = None) -> dict:
     """One pass over the training set in the order drawn from ``order``; returns the epoch's mean loss and
     training accuracy (of the points trained on: clean, or PGD points for adversarial training). Raises
-    :class:`Diverged` (naming the run, epoch and step) when the loss is not finite."""
+    :class:`Diverged` (naming the run, epoch and step) when the loss is not finite.
+
+    ``attack_eps``, for adversarial training, is this epoch's budget where it differs from ``obj.eps`` (the
+    warm-up of :meth:`verify.dynamics.settings.LabSettings.train_eps`); it must lie in (0, obj.eps]."""
     from .attacks import PGD
 
-    attack = PGD(obj.eps, norm="inf", steps=attack_steps, box=box) if obj.eps > 0 else None
+    eps = obj.eps if attack_eps is None else attack_eps
+    if obj.eps > 0 and not (0 < eps <= obj.eps):
+        raise ValueError(f"run {run_id}: the epoch's attack budget must lie in (0, {obj.eps}], got {attack_eps!r}")
+    attack = PGD(eps, norm="inf", steps=attack_steps, box=box) if obj.eps > 0 else None
     perm = torch.randperm(x_train.shape[0], generator=order).to(x_train.device)
     total, correct, n = 0.0, 0, 0
     model.train()

@@ -233,3 +233,39 @@ def test_a_role_near_chance_is_named_as_not_learning_and_a_trained_one_is_not():
     assert "0.110 (seed 0)" in lines[0] and "chance is 0.10" in lines[0]
     two = untrained_lines(table, classes=2)                     # below 0.75 with two classes: 0.11 and 0.6
     assert len(two) == 1 and "did not learn in 2 of 3 seed(s)" in two[0] and "chance is 0.50" in two[0]
+
+
+def test_a_warm_up_ramps_the_training_budget_and_each_epoch_attacks_with_the_one_it_records(tmp_path, monkeypatch):
+    s = replace(settings_for("synthetic", epochs=4), eps_warmup=0.5)     # W = 2: eps/2, eps, eps, eps
+    cfg = dict(_config(epochs=4), settings=s.to_dict())
+    unit = next(u for u in plan(cfg) if u["role"] == "at(eps3)")
+    eps = unit["objective"]["eps"]
+    seen = []
+    real = lab.train_epoch
+
+    def spy(*a, **k):
+        seen.append(k["attack_eps"])
+        return real(*a, **k)
+
+    monkeypatch.setattr(lab, "train_epoch", spy)
+    recs = run_unit(unit, tmp_path)
+    assert seen == [eps / 2, eps, eps, eps]
+    assert [r["metrics"]["train_eps"] for r in recs[1:]] == seen
+    assert recs[-1]["run"]["lab"]["settings"]["eps_warmup"] == 0.5
+    ce = next(u for u in plan(cfg) if u["role"] == "ce")
+    assert "train_eps" not in run_unit(ce, tmp_path)[-1]["metrics"]
+    # the data sets whose adversarial runs learned without a ramp keep none
+    assert settings_for("digits").warmup_epochs() == settings_for("mnist1d").warmup_epochs() == 0
+    assert settings_for("mnist-5k").warmup_epochs() == 5 and "ln 10" in settings_for("mnist-5k").reasons["eps_warmup"]
+
+
+def test_an_epoch_budget_outside_the_objectives_is_refused():
+    from verify.dynamics.train import train_epoch
+
+    model = build_model("mlp4", (2,), 2, 0)
+    x, y = torch.zeros(4, 2, dtype=torch.float64), torch.zeros(4, dtype=torch.long)
+    for bad in (0.0, 0.3):
+        with pytest.raises(ValueError, match=r"attack budget must lie in \(0, 0.2\]"):
+            train_epoch(model, torch.optim.Adam(model.parameters()), Objective(eps=0.2), x, y, batch_size=2,
+                        order=torch.Generator(), attack_gen=torch.Generator(), attack_steps=1, box=(0, 1),
+                        run_id="r", epoch=1, attack_eps=bad)
