@@ -132,7 +132,8 @@ def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="with notes: the notes file (default paper_notes.md, in the repository's top folder)")
     p.add_argument("--dynamics", nargs="+", default=[], metavar="FILE",
                    help="with notes: lab results files (python -m verify dynamics) whose verdicts fill the empirical "
-                        "claims' measured blocks, one file per data set")
+                        "claims' measured blocks, one file per data set: each replaces its own data set's part of "
+                        "those blocks and the other data sets' parts are kept")
     p.add_argument("--check", action="store_true",
                    help="with notes: write nothing; exit 1 if a block would change")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal)")

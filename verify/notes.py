@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Iterable
 
 __all__ = ["BLOCK", "NotesError", "blocks", "replace_blocks", "marked_claims", "claim_tests", "static_blocks",
-           "measured_blocks", "dynamics_blocks", "update_notes", "SWEEP_RESULTS"]
+           "measured_blocks", "dynamics_blocks", "merge_dynamics_blocks", "update_notes", "SWEEP_RESULTS"]
 
 #: One generated block: its name and body.
 BLOCK = re.compile(r"<!-- generated: (?P<name>[\w:.-]+) -->\n(?P<body>.*?)<!-- end: (?P=name) -->", re.S)
@@ -258,6 +258,32 @@ def dynamics_blocks(paths) -> dict[str, str]:
             for c, body in parts.items()}
 
 
+#: The head line of one data set's part of a ``dynamics:ID`` block (:func:`dynamics_blocks` writes it).
+_DATA_PART = re.compile(r"^\*\*(?P<data>[^*\n]+)\*\*, from `", re.M)
+
+
+def _data_parts(body: str) -> list[tuple[str, str]]:
+    """The (data set, text) parts of a ``dynamics:ID`` block body, in order (none for a placeholder)."""
+    heads = list(_DATA_PART.finditer(body))
+    ends = [m.start() for m in heads[1:]] + [len(body)]
+    return [(m["data"], body[m.start():end].rstrip()) for m, end in zip(heads, ends)]
+
+
+def merge_dynamics_blocks(old: dict[str, str], fresh: dict[str, str]) -> dict[str, str]:
+    """Each ``dynamics:ID`` block with the parts of the data sets measured in ``fresh`` replaced (or added at
+    the end) and the parts of the other data sets kept as they were in ``old``: a lab results file updates its
+    own data set's part, so a long run on one data set need not be repeated to refresh another's."""
+    out = {}
+    for name, body in fresh.items():
+        new_parts = dict(_data_parts(body))
+        if not new_parts:
+            out[name] = old.get(name, body).rstrip("\n") if _data_parts(old.get(name, "")) else body
+            continue
+        kept = [(d, new_parts.pop(d) if d in new_parts else text) for d, text in _data_parts(old.get(name, ""))]
+        out[name] = "\n\n".join(text for _, text in kept + list(new_parts.items()))
+    return out
+
+
 def update_notes(notes: str | Path, *, results: str | Path | None = None, root: str | Path | None = None,
                  check: bool = False, proofs=None, dynamics=()) -> list[str]:
     """Regenerate the blocks of ``notes``: the code-derived ones always, the measured ones when a
@@ -277,10 +303,10 @@ def update_notes(notes: str | Path, *, results: str | Path | None = None, root: 
         from .gap import read_results
 
         new.update(measured_blocks(read_results(results), str(results)))
-    if dynamics:
-        new.update(dynamics_blocks(dynamics))
     text = notes.read_text(encoding="utf-8")
     old = blocks(text)
+    if dynamics:
+        new.update(merge_dynamics_blocks(old, dynamics_blocks(dynamics)))
     unknown = sorted(n for n in old if n not in new and not n.startswith(("run", "summary", "measured:", "dynamics:")))
     if unknown:
         raise NotesError(f"{notes} has generated block(s) that nothing writes: {', '.join(unknown)}")

@@ -184,3 +184,22 @@ def test_cuda_records_get_columns_and_rows_of_their_own(tmp_path, proofs, result
     assert [m[0] for m in re.findall(r"^\| (float\d+ \| (cpu|cuda)) \|", got["measured:input-gradient"], re.M)] == [
         "float64 | cpu", "float32 | cpu", "float64 | cuda", "float32 | cuda"]
     assert "cuda (a GPU)" in got["run"]
+
+
+def test_a_lab_file_replaces_its_own_data_sets_part_of_the_dynamics_blocks_and_keeps_the_others():
+    part = lambda data, verdict: f"**{data}**, from `results/{data}.jsonl`: 5 seeds.\n\nVerdict: **{verdict}**.\n\n```\nrows\n```"
+    old = {"dynamics:layer-smoothing": part("digits", "SUPPORTED") + "\n\n" + part("mnist-5k", "INCONCLUSIVE") + "\n",
+           "dynamics:confidence-concentration": "Not measured: no lab results file was given.\n"}
+    fresh = {"dynamics:layer-smoothing": part("mnist-5k", "CONTRADICTED") + "\n\n" + part("mnist1d", "SUPPORTED"),
+             "dynamics:confidence-concentration": part("mnist-5k", "SUPPORTED"),
+             "dynamics:standard-training-small-margin": "Not measured: no lab results file was given."}
+    got = vn.merge_dynamics_blocks(old, fresh)
+    ls = got["dynamics:layer-smoothing"]
+    assert [d for d, _ in vn._data_parts(ls)] == ["digits", "mnist-5k", "mnist1d"]     # kept order, new one last
+    assert "**SUPPORTED**" in ls.split("**mnist-5k**")[0] and "INCONCLUSIVE" not in ls
+    assert "**CONTRADICTED**" in ls.split("**mnist-5k**")[1].split("**mnist1d**")[0]
+    assert got["dynamics:confidence-concentration"] == part("mnist-5k", "SUPPORTED")    # the placeholder goes
+    assert got["dynamics:standard-training-small-margin"].startswith("Not measured")
+    # an old block with parts is kept whole where no file measured its claim
+    assert vn.merge_dynamics_blocks(old, {"dynamics:layer-smoothing": "Not measured: no lab results file was given."}) \
+        == {"dynamics:layer-smoothing": old["dynamics:layer-smoothing"].rstrip("\n")}
