@@ -78,6 +78,7 @@ def build_merge_parser() -> argparse.ArgumentParser:
 
 
 def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    from .executors import add_executor_arguments
     p = argparse.ArgumentParser(
         prog="python -m verify", add_help=add_help,
         description="Compute each robustness regularizer by its definition (autograd, as the papers train) and by "
@@ -109,13 +110,8 @@ def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
                                  f"with merge: the file to write (required)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted sweep in --out, keeping finished networks")
     p.add_argument("--shard", default="0/1", metavar="I/N", help="run only shard I of N of the sweep (default 0/1)")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--jobs", type=int, metavar="N",
-                       help="run the units in N local worker processes (default: one after the other in this process)")
-    where.add_argument("--dask", metavar="ADDRESS",
-                       help="run the units on a Dask cluster: local:N (a LocalCluster of N workers), a scheduler "
-                            "address tcp://HOST:PORT, or a scheduler file FILE.json; this process still writes "
-                            "--out (needs pip install -e \".[cluster]\")")
+    add_executor_arguments(p, what="units", jobs_help="run the units in N local worker processes (default: one "
+                                                      "after the other in this process)")
     p.add_argument("--model", metavar="FILE", help="check your own network: a torch.save'd nn.Module (saved in eval "
                                                    "mode) or a TorchScript file")
     p.add_argument("--inputs", metavar="FILE", help="with --model: a saved input tensor (B, *input shape)")

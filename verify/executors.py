@@ -32,7 +32,7 @@ import contextlib
 import sys
 from pathlib import Path
 
-__all__ = ["make_executor", "parse_dask", "ClusterError", "CLUSTER_EXTRA"]
+__all__ = ["add_executor_arguments", "make_executor", "parse_dask", "ClusterError", "CLUSTER_EXTRA"]
 
 #: What to install for ``--dask``.
 CLUSTER_EXTRA = 'pip install -e ".[cluster]"'
@@ -94,6 +94,18 @@ def _check_workers(client) -> None:
     if max(threads) > 1:
         _note(f"some Dask workers have {max(threads)} threads; each runs one unit at a time (torch's settings are "
               f"process-wide), so start workers with --nthreads 1 and more processes (--nworkers N)")
+
+
+def add_executor_arguments(parser, *, what: str, jobs_help: str, writes: str = "--out") -> None:
+    """The ``--jobs N`` / ``--dask ADDRESS`` pair (mutually exclusive) of a command that runs ``what`` (units,
+    runs, checks): one wording for every command, with its own default in ``jobs_help`` and what the driver
+    process still writes in ``writes``. :func:`make_executor` checks the values."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--jobs", type=int, metavar="N", help=jobs_help)
+    where.add_argument("--dask", metavar="ADDRESS",
+                       help=f"run the {what} on a Dask cluster: local:N (a LocalCluster of N workers), a scheduler "
+                            f"address tcp://HOST:PORT, or a scheduler file FILE.json; this process still writes "
+                            f"{writes} (needs pip install -e \".[cluster]\")")
 
 
 @contextlib.contextmanager

@@ -53,6 +53,7 @@ results: one JSON line per run and epoch in --out (default results/dynamics.json
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ..executors import add_executor_arguments
     from .lab import DYNAMICS_RESULTS
 
     p = argparse.ArgumentParser(prog="python -m verify dynamics", description=_DESCRIPTION, epilog=_EPILOG,
@@ -74,13 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eps-grid", metavar="E1,E2,E3", help="exploration only: three increasing l-inf budgets > 0")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoints")
     p.add_argument("--shard", default="0/1", metavar="I/N", help="run only shard I of N of the runs (default 0/1)")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--jobs", type=int, metavar="N",
-                       help="worker processes (default on CPU: one per CPU core, at most 4; 1 runs in this process)")
-    where.add_argument("--dask", metavar="ADDRESS",
-                       help="run the runs on a Dask cluster: local:N (a LocalCluster of N workers), a scheduler "
-                            "address tcp://HOST:PORT, or a scheduler file FILE.json; this process still writes --out, "
-                            "the workers write the checkpoints (needs pip install -e \".[cluster]\")")
+    add_executor_arguments(p, what="runs", writes="--out, the workers write the checkpoints",
+                           jobs_help="worker processes (default on CPU: one per CPU core, at most 4; 1 runs in this "
+                                     "process)")
     p.add_argument("--out", metavar="FILE", help=f"results file (default {DYNAMICS_RESULTS}); with merge: the new file")
     p.add_argument("--pilot", action="store_true", help="train the pilot network of --data and print the mean of "
                                                         "each regularizer (what each lambda was fixed from)")
