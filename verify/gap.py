@@ -43,7 +43,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -303,20 +302,10 @@ def read_results(path: str | os.PathLike) -> list[dict]:
         raise ResultsError(f"results file {str(path)!r} does not exist; run `python -m verify` to make one")
     if not path.is_file():
         raise ResultsError(f"results path {str(path)!r} is not a file")
-    try:
-        with open(path, encoding="utf-8") as fh:
-            lines = fh.readlines()
-    except UnicodeDecodeError:
-        raise ResultsError(f"results file {str(path)!r} is not a text (UTF-8 JSON lines) file") from None
+    from .runner import json_lines
+
     records = []
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            warnings.warn(f"{path}:{lineno}: skipped a partially written or corrupt line", stacklevel=2)
-            continue
+    for lineno, rec in json_lines(path, "results"):
         if not isinstance(rec, dict) or "schema" not in rec:
             raise ResultsError(f"{path}:{lineno}: not a results record (no 'schema' field)")
         if rec["schema"] != RESULTS_SCHEMA:
