@@ -250,7 +250,9 @@ def dynamics_blocks(paths) -> dict[str, str]:
         head = (f"**{cfg['data']}**, from `{path}`: {cfg['seeds']} seeds, {st.arch}, {st.epochs} epochs, {cfg['dtype']} "
                 f"on {runs.get('device', '?')} ({runs.get('device_name', '?')}), torch {runs.get('torch', '?')}"
                 + (f", {days[-1]}" if days else "") + f"; eps grid {', '.join(f'{e:.4g}' for e in st.eps_grid)}, "
-                f"lambda {st.lam}, T = {st.T:g}, CURE h = {st.cure_h:g}.")
+                f"lambda {st.lam}, T = {st.T:g}, CURE h = {st.cure_h:g}"
+                + (f"; adversarial training's eps grows over the first {st.warmup_epochs()} epochs" if st.eps_warmup else "")
+                + ".")
         for v in verdicts:
             parts[v.claim] += [head, "", f"Verdict: **{v.verdict}**.", "", "```",
                                *accuracy_lines(table), "", format_report(table, [v]), "```", ""]

@@ -204,7 +204,7 @@ def _lab_key(cfg: dict) -> dict:
 
 
 def run_table(records: list[dict]) -> dict:
-    """{"config", "settings", "runs", "diverged"}: ``runs`` maps role -> seed -> the list of epoch metrics
+    """{"config", "settings", "runs", "diverged"}: ``runs`` maps role -> seed (both in plan order) -> the list of epoch metrics
     (index = epoch; None where missing); ``diverged`` maps a diverged run's id to its message."""
     if not records:
         raise ResultsError("no records")
@@ -222,6 +222,9 @@ def run_table(records: list[dict]) -> dict:
             diverged[r["run"]["id"]] = r["metrics"].get("message", "")
             continue
         row[r["epoch"]] = r["metrics"]
+    # in the order of ROLES and of the seeds, whatever order parallel workers finished in
+    rank = lambda role: (ROLES.index(role) if role in ROLES else len(ROLES), role)
+    table = {role: dict(sorted(table[role].items())) for role in sorted(table, key=rank)}
     return {"config": cfg, "settings": LabSettings.from_dict(cfg["settings"]), "runs": table, "diverged": diverged}
 
 
