@@ -278,11 +278,8 @@ def merge_dynamics_blocks(old: dict[str, str], fresh: dict[str, str]) -> dict[st
     out = {}
     for name, body in fresh.items():
         new_parts = dict(_data_parts(body))
-        if not new_parts:
-            out[name] = old.get(name, body).rstrip("\n") if _data_parts(old.get(name, "")) else body
-            continue
-        kept = [(d, new_parts.pop(d) if d in new_parts else text) for d, text in _data_parts(old.get(name, ""))]
-        out[name] = "\n\n".join(text for _, text in kept + list(new_parts.items()))
+        parts = [new_parts.pop(d, text) for d, text in _data_parts(old.get(name, ""))] + list(new_parts.values())
+        out[name] = "\n\n".join(parts) if parts else body       # no part anywhere: the placeholder
     return out
 
 

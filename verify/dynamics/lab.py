@@ -156,14 +156,15 @@ def run_unit(unit: dict, ckpt_root: str | Path, *, resume: bool = False) -> list
         save(0)
     for epoch in range(start + 1, s.epochs + 1):
         t0 = time.perf_counter()
+        eps = s.train_eps(obj.eps, epoch) if obj.eps > 0 else None
         try:
             train = train_epoch(model, opt, obj, x_tr, y_tr, batch_size=s.batch_size,
                                 order=generator("order", unit["seed"], epoch),
                                 attack_gen=generator("attack", unit["seed"], epoch, obj.id),
                                 attack_steps=s.train_steps, box=ds.box, run_id=unit["id"], epoch=epoch,
-                                attack_eps=s.train_eps(obj.eps, epoch) if obj.eps > 0 else None)
-            if obj.eps > 0:
-                train["train_eps"] = s.train_eps(obj.eps, epoch)
+                                attack_eps=eps)
+            if eps is not None:
+                train["train_eps"] = eps
         except Diverged as exc:
             print(f"error: {exc}; kept the checkpoint of epoch {epoch - 1} in {folder}; the other runs go on",
                   file=sys.stderr)
