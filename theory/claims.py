@@ -1,6 +1,6 @@
 """The registry of claims: one id per claim, used by the proof, the checker, the test and the figure.
 
-The ids, statements and provenance tags follow ``CLAIMS.md`` of the project specification.
+The ids, statements and provenance tags follow ``SPEC.md`` of the project specification.
 Provenance tags:
 
 - ``abstract``: a seed paper's abstract says this in words; the formal version is ours.

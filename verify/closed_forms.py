@@ -1,4 +1,4 @@
-"""The derived closed forms of CLAIMS.md in terms of J, p, S and G, batched. Provenance: [derived].
+"""The derived closed forms of SPEC.md in terms of J, p, S and G, batched. Provenance: [derived].
 
 Every function takes batched arrays: J (B, K, D) with rows w_k = grad_x f_k, logits f and
 probabilities p (B, K), labels y (B,) of int64. Each works on plain torch tensors *and* on
@@ -173,7 +173,7 @@ def weighting_matrices(p, y, pt):
             "trH": S, "R-EMR": pt.unsqueeze(-1) * pt.unsqueeze(-2), "softmax-Jacobian": S @ S}
 
 
-#: The rows of the gram-unification table, in CLAIMS.md order.
+#: The rows of the gram-unification table, in SPEC.md order.
 GRAM_ROWS = ("R-JAC", "R-CL", "R-IG", "trH", "R-EMR", "softmax-Jacobian", "R-CURE/h^2 (h->0)")
 
 

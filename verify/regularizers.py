@@ -1,8 +1,8 @@
 """The regularizers by their DEFINITIONS, computed with autograd exactly as training code does.
 
-Provenance: [definition] (CLAIMS.md, "Regularizer definitions"). Every function returns per-example
+Provenance: [definition] (SPEC.md, "Regularizer definitions"). Every function returns per-example
 values, a tensor (B,), when ``convention=None``; a named convention returns the batch scalar exactly
-as that public implementation computes it (CLAIMS.md, "Peer conventions"). ``create_graph=True``
+as that public implementation computes it (SPEC.md, "Peer conventions"). ``create_graph=True``
 keeps the graph, as training does when it backpropagates through the penalty.
 
 Per-example gradients are taken as the gradient of a sum over the batch, which is exact because the

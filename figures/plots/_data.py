@@ -68,7 +68,7 @@ def group_key(dtype: str, device: str) -> tuple:
 
 
 def order_claims(ids: Iterable[str]) -> list[str]:
-    """Claim ids in the order of the claim registry (CLAIMS.md), unknown ids last, sorted."""
+    """Claim ids in the order of the claim registry (SPEC.md), unknown ids last, sorted."""
     from theory.claims import CLAIMS
 
     rank = {c: i for i, c in enumerate(CLAIMS)}
@@ -94,7 +94,7 @@ def prefer_float64(pairs: list) -> list:
     return f64 or pairs
 
 
-#: Mathtext labels of the regularizers and related quantities (CLAIMS.md notation).
+#: Mathtext labels of the regularizers and related quantities (SPEC.md notation).
 SERIES_LABELS = {
     "R-IG": r"$R_{\mathrm{IG}} = \|\nabla_x L\|^2$",
     "trH": r"$\mathrm{tr}\,\nabla_x^2 L$",

@@ -1,6 +1,6 @@
 """Figure ``confidence-concentration``: confidences, output margins and accuracy against the training budget.
 
-Claim ``confidence-concentration`` (CLAIMS.md, "Empirical claims"): as the adversarial-training budget eps
+Claim ``confidence-concentration`` (SPEC.md, "Empirical claims"): as the adversarial-training budget eps
 grows, clean accuracy falls and the output margins m(x) = f_y - max_{j != y} f_j and the softmax confidences
 max_k p_k shift toward 0: the samples concentrate near the decision boundaries. At the last epoch E, for
 eps_0 = 0 (``ce``: PGD at eps = 0 is the clean point) and eps_1 < eps_2 < eps_3 of ``at(eps)`` (eps_1 and

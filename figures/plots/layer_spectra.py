@@ -1,6 +1,6 @@
 """Figure ``layer-spectra``: the singular values of the layer Jacobians against the training budget eps.
 
-Claim ``layer-smoothing`` (CLAIMS.md, "Empirical claims"): adversarial training with budget eps shrinks the
+Claim ``layer-smoothing`` (SPEC.md, "Empirical claims"): adversarial training with budget eps shrinks the
 singular values of the layer Jacobians J_l(x) = Lambda_l V_l for most layers, across the whole spectrum.
 One panel per spectrum statistic (rows: largest, mean, smallest non-zero singular value) and rectified
 layer (columns), at the last epoch E: the median over the points the lab measured the spectra on, against

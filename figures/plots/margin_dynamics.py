@@ -1,6 +1,6 @@
 """Figure ``margin-dynamics``: the effective weight norm and the effective margin over training.
 
-Claim ``standard-training-small-margin`` (CLAIMS.md, "Empirical claims"): under plain cross-entropy the
+Claim ``standard-training-small-margin`` (SPEC.md, "Empirical claims"): under plain cross-entropy the
 effective weight norm omega(x) = ||w_y - w_j|| keeps growing while the effective margin
 gamma(x) = (f_y - f_j) / omega(x) stalls; adding EMR gives larger margins and more robustness, in standard
 and in adversarial training. Drawn from the lab's saved records, against the epoch (epoch 0 is the

@@ -1,4 +1,4 @@
-"""The regularizers by their definitions (verify.regularizers), and every peer convention of CLAIMS.md
+"""The regularizers by their definitions (verify.regularizers), and every peer convention of SPEC.md
 reproduced by an independent re-implementation written the way that paper's public code is written.
 Hoffman et al.'s random-projection estimator is tested for unbiasedness and its 1/n variance.
 """

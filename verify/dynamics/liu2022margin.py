@@ -2,7 +2,7 @@
 
 Under plain cross-entropy the effective weight norm keeps growing while the effective margin stalls;
 adding EMR gives larger effective margins and more robustness, in standard and in adversarial training.
-The comparisons (CLAIMS.md, "The verdict rule"; E the last epoch, M = E // 2 the middle one, every
+The comparisons (SPEC.md, "The verdict rule"; E the last epoch, M = E // 2 the middle one, every
 quantity the median over the evaluation points, each comparison per seed on paired runs):
 
 1. under ``ce``: omega_M < omega_E;

@@ -1,4 +1,4 @@
-"""Every measure of CLAIMS.md ("Empirical claims", Measures), on the fixed evaluation set, at one epoch.
+"""Every measure of SPEC.md ("Empirical claims", Measures), on the fixed evaluation set, at one epoch.
 
 Per evaluation point, summarised by quantiles (:func:`summary`):
 

@@ -59,7 +59,7 @@ CLASSES = 10
 def untrained_lines(table, classes: int = CLASSES) -> list[str]:
     """A warning per role with a seed whose final clean accuracy is below 1.5 / classes (near chance): such a
     network did not learn, and a comparison that uses it tests nothing about the claim. The verdict rule is
-    not changed by it (CLAIMS.md fixes the rule); the warning says which verdicts to read with care."""
+    not changed by it (SPEC.md fixes the rule); the warning says which verdicts to read with care."""
     E = table["settings"].epochs
     lines = []
     for role, seeds in table["runs"].items():

@@ -1,6 +1,6 @@
 """The lab's fixed settings per data set: the epsilon grid, the attacks, lambda, T, h, the network and the
 optimiser, each with its reason. They are constants, chosen before any verdict was computed and recorded
-in every results line; a verdict never depends on a number chosen after a run (CLAIMS.md, "Empirical
+in every results line; a verdict never depends on a number chosen after a run (SPEC.md, "Empirical
 claims").
 
 How lambda was fixed (once, before any verdict was computed): each regularizer's weight is the power of
@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 __all__ = ["LabSettings", "SETTINGS", "settings_for", "PILOT", "QUICK_SEEDS", "FULL_SEEDS"]
 
-#: Seeds of the quick run (CLAIMS.md: with 5 seeds, p < 0.05 needs all 5 to agree) and of --full.
+#: Seeds of the quick run (SPEC.md: with 5 seeds, p < 0.05 needs all 5 to agree) and of --full.
 QUICK_SEEDS = 5
 FULL_SEEDS = 10
 
@@ -117,7 +117,7 @@ _COMMON_REASONS = {
                  "objective differs between paired runs; weight decay would itself limit the weight norm",
     "T": "T = 1: the EMR weights p~ are then the softmax itself (the official code's form with no extra "
          "temperature)",
-    "train_steps": "PGD steps of size 2.5 eps / steps with a random start (Madry et al.'s rule, CLAIMS.md)",
+    "train_steps": "PGD steps of size 2.5 eps / steps with a random start (Madry et al.'s rule, SPEC.md)",
     "eval_steps": "twice the training steps and one restart: an attack stronger than the one trained against",
     "n_eval": "a fixed evaluation set from the test split, the same at every epoch and in every run",
     "n_spectra": "the layer spectra take one eigenproblem per point and layer, most of a measure's time: they "

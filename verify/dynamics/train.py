@@ -1,6 +1,6 @@
 """One training loop for every objective of the lab, checkpointed at every epoch.
 
-Objectives (CLAIMS.md, "Empirical claims", Runs):
+Objectives (SPEC.md, "Empirical claims", Runs):
 
 - ``ce``: plain cross-entropy;
 - ``ce+R`` for R in ig, jac, cl, cure, emr: L = CE + lambda mean_i R(x_i), with R computed by its
@@ -19,7 +19,7 @@ A training option, off by default: ``Objective("jac" or "cl", method="closed-for
 R-CL from the masked weight product instead (:mod:`verify.dynamics.penalties`): the same value and weight
 gradient within their rounding bound, and faster where it is offered: R-JAC and R-CL on MLPs, R-CL on the
 CNNs (``python -m verify.bench --training`` measures it; on CNNs R-JAC's masked product is slower than
-its definition, so it is not offered there). The lab's runs use the definition, as CLAIMS.md specifies.
+its definition, so it is not offered there). The lab's runs use the definition, as SPEC.md specifies.
 
 The networks are MLPs and small CNNs of the layers the theory supports (Linear, Conv2d, ReLU, MaxPool2d,
 Flatten), so every trained network is linearized exactly; they have no BatchNorm and no Dropout, so

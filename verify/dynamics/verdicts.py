@@ -1,6 +1,6 @@
 """The verdict rule of the empirical claims, in one place: a paired sign test and a bootstrap effect.
 
-The rule (CLAIMS.md, "Empirical claims", "The verdict rule"), fixed before any run and never tuned
+The rule (SPEC.md, "Empirical claims", "The verdict rule"), fixed before any run and never tuned
 after one:
 
 - A comparison "A < B" is made seed by seed, on paired runs (runs that differ only in what is compared
@@ -271,7 +271,7 @@ def compare(name: str, a, b, seeds=None, *, ratio: bool = True) -> Comparison:
     counts for the comparison when a_i < b_i, against it when a_i > b_i, as a tie when a_i = b_i and
     as missing when either is NaN; ties and missing seeds are dropped from the test. The verdict is
     SUPPORTED when ``sign_test(n_for, n_against) < ALPHA``, CONTRADICTED when
-    ``sign_test(n_against, n_for) < ALPHA``, and INCONCLUSIVE otherwise (CLAIMS.md, "The verdict
+    ``sign_test(n_against, n_for) < ALPHA``, and INCONCLUSIVE otherwise (SPEC.md, "The verdict
     rule"). Set ``ratio=False`` when B/A means nothing (e.g. the sides are differences of logs): the
     effect is then ``None``.
 

@@ -20,7 +20,7 @@ margin beside the exact l2 radius, on a small fixed subset of the evaluation poi
   ``gamma_above_radius`` counts the points where gamma exceeds a checked witness's distance (there gamma
   is proved to over-estimate the true l2 radius).
 
-Nothing here enters a verdict: the verdict rule of CLAIMS.md is fixed, and these are reported beside it.
+Nothing here enters a verdict: the verdict rule of SPEC.md is fixed, and these are reported beside it.
 """
 
 from __future__ import annotations

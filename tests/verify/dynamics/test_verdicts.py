@@ -1,4 +1,4 @@
-"""The verdict rule of CLAIMS.md ("The verdict rule"), on inputs built to land on each side of it."""
+"""The verdict rule of SPEC.md ("The verdict rule"), on inputs built to land on each side of it."""
 
 import json
 import math
