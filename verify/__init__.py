@@ -13,11 +13,10 @@ the decision boundary) are imported on first use.
 (1, 2, 3)
 """
 
-from .errors import (DeviceMismatchError, DTypeMismatchError, EmptyBatchError, KinkError, NonFiniteError,
-                     ShapeError, TooFewClassesError, TrainingModeError, UnsupportedLayerError)
-from .linearize import Linearization, linearize
-from .modules import Abs, MaxoutUnit
-from .networks import NetSpec, draw_inputs, draw_spec
+from verify.errors import DeviceMismatchError, DTypeMismatchError, EmptyBatchError, KinkError, NonFiniteError, ShapeError, TooFewClassesError, TrainingModeError, UnsupportedLayerError
+from verify.linearize import Linearization, linearize
+from verify.modules import Abs, MaxoutUnit
+from verify.networks import NetSpec, draw_inputs, draw_spec
 
 __all__ = [
     "linearize", "Linearization", "NetSpec", "draw_spec", "draw_inputs", "MaxoutUnit", "Abs",
@@ -29,15 +28,15 @@ __all__ = [
 
 def __getattr__(name):
     if name == "check_implementation":
-        from .implementation import check_implementation
+        from verify.implementation import check_implementation
 
         return check_implementation
     if name == "Gap":
-        from .gap import Gap
+        from verify.gap import Gap
 
         return Gap
     if name == "robust_radius":
-        from .robust import robust_radius
+        from verify.robust import robust_radius
 
         return robust_radius
     raise AttributeError(f"module 'verify' has no attribute {name!r}")

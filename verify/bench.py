@@ -44,10 +44,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .errors import DeviceUnavailableError, resolve_device
-from .kinks import confirm_own_pass
-from .linearize import linearize
-from .networks import NetSpec
+from verify.errors import DeviceUnavailableError, resolve_device
+from verify.kinks import confirm_own_pass
+from verify.linearize import linearize
+from verify.networks import NetSpec
 
 __all__ = ["main", "models", "run", "format_table", "time_call", "time_pair", "time_many", "peak_memory",
            "closed_form_hessian", "memory_floor_note", "memory_rows", "roofline_row", "mlp_jacobian_gemms",
@@ -238,7 +238,7 @@ def mlp_jacobian_gemms(model, x) -> list:
     """The matrix products (M, k, N) that :func:`verify.linearize` runs for J of an MLP at x (B examples,
     K logits), pushed back from the output: the forward pass x W_l^T per Linear layer (B, n_in, n_out), then
     the K unit rows through the last layer (K, K, n), then (B K, n_out, n_in) per earlier layer."""
-    from .engine import compile_model
+    from verify.engine import compile_model
 
     eng = compile_model(model, tuple(x.shape[1:]), x.dtype, x.device)
     Ws = [n.p["W"] for n in eng.nodes if n.kind == "linear"]
@@ -335,8 +335,8 @@ def hessian_agreement(lin, H_ref: torch.Tensor, model=None) -> str:
     """As :func:`agreement` for the input Hessian: the closed form J^T S J with its Bounded rounding bound
     (:mod:`verify.bounds`), and torch.func's Hessian within vjp_err(J, S J) of the exact one (its tangent
     S J e_d is pushed back through the same layer matrices); judged where the pattern is certified."""
-    from . import closed_forms as cf
-    from .bounds import Bounded, softmax, vjp_err
+    from verify import closed_forms as cf
+    from verify.bounds import Bounded, softmax, vjp_err
 
     J = Bounded(lin.jacobian, lin.jacobian_bound)
     p = softmax(Bounded(lin.logits, lin.logits_bound))
@@ -369,7 +369,7 @@ def format_table(rows) -> str:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if "--training" in argv:
-        from . import bench_training
+        from verify import bench_training
 
         return bench_training.main([a for a in argv if a != "--training"])
     p = argparse.ArgumentParser(prog="python -m verify.bench", description=__doc__.split("\n\n")[0],
@@ -390,7 +390,7 @@ def main(argv=None) -> int:
                    help="run the training-step benchmark instead (its options: python -m verify.bench --training --help)")
     args = p.parse_args(argv)
     if args.allow_cudnn:
-        from . import linearize as _lin
+        from verify import linearize as _lin
 
         _lin.CUDNN_DURING_VERIFICATION = True
     if args.threads is not None:

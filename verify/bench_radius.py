@@ -38,7 +38,7 @@ def _binaries(r) -> int | None:
 
 def bench_network(model, x, y, *, norm: str, time_limit: float, domain=None, tighten: bool = False) -> dict:
     """One network and norm: per point seconds, statuses and search sizes, and their summary."""
-    from .robust import robust_radius
+    from verify.robust import robust_radius
 
     rows = []
     for i in range(x.shape[0]):
@@ -58,9 +58,9 @@ def bench_network(model, x, y, *, norm: str, time_limit: float, domain=None, tig
 def _digits(points: int):
     import torch
 
-    from .dynamics.lab import _data, _eval_set
-    from .dynamics.settings import settings_for
-    from .dynamics.train import Objective, build_model, generator, make_optimizer, train_epoch
+    from verify.dynamics.lab import _data, _eval_set
+    from verify.dynamics.settings import settings_for
+    from verify.dynamics.train import Objective, build_model, generator, make_optimizer, train_epoch
 
     s = settings_for("digits")
     ds = _data("digits")
@@ -82,9 +82,9 @@ def _lab_programs(points: int, time_limit: float) -> list:
 
     from theory.torch_bridge import from_torch
 
-    from .dynamics.settings import settings_for
-    from .robust.milp import linf_milp
-    from .robust.plnet import plnet
+    from verify.dynamics.settings import settings_for
+    from verify.robust.milp import linf_milp
+    from verify.robust.plnet import plnet
 
     model, x, y, box = _digits(points)
     pl = plnet(from_torch(model, tuple(x.shape[1:])))
@@ -113,7 +113,7 @@ def _lab_programs(points: int, time_limit: float) -> list:
 def main(argv=None) -> int:
     import torch
 
-    from .dynamics.train import build_model
+    from verify.dynamics.train import build_model
 
     p = argparse.ArgumentParser(prog="python -m verify.bench_radius", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

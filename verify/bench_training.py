@@ -37,8 +37,8 @@ from pathlib import Path
 
 import torch
 
-from .bench import peak_memory
-from .errors import DeviceUnavailableError, resolve_device
+from verify.bench import peak_memory
+from verify.errors import DeviceUnavailableError, resolve_device
 
 __all__ = ["main", "networks", "variants", "run", "format_rows", "closed_form_agreement", "QUICK_BATCH"]
 
@@ -49,8 +49,8 @@ QUICK_BATCH = 8
 def networks(dtype, device, batch: int, which=("mlp", "cnn")) -> list:
     """[(key, name, model, x, y, settings)]: the benchmark's networks, each with its batch and the lab settings
     whose lambda, h, T, eps and PGD steps its objectives take."""
-    from .dynamics.settings import settings_for
-    from .dynamics.train import build_model
+    from verify.dynamics.settings import settings_for
+    from verify.dynamics.train import build_model
 
     specs = {"mlp": ("MLP 784-256-256-10 (mlp256x256)", "mlp256x256", (784,), "mnist"),
              "cnn": ("CNN 3x32x32 (cnn16x32)", "cnn16x32", (3, 32, 32), "cifar10")}
@@ -66,7 +66,7 @@ def networks(dtype, device, batch: int, which=("mlp", "cnn")) -> list:
 
 
 def _hoffman(gen):
-    from .regularizers import unchecked as R
+    from verify.regularizers import unchecked as R
 
     def penalty(model, obj, x, y):
         return R.jacobian(model, x, projections=1, generator=gen, create_graph=True).mean()
@@ -80,7 +80,7 @@ def _torch_func(model, obj, x, y):
 
 
 def _masked(reg):
-    from .dynamics import penalties
+    from verify.dynamics import penalties
 
     fn = getattr(penalties, penalties.PENALTIES[reg])
     return lambda model, obj, x, y: fn(model, x).mean()
@@ -90,8 +90,8 @@ def variants(s, model) -> list:
     """[(label, objective, penalty or None)] in the order printed; ``penalty`` replaces the objective's own
     (the estimators, and the masked product where the training option is not offered:
     :func:`verify.dynamics.penalties.not_offered`)."""
-    from .dynamics.penalties import not_offered
-    from .dynamics.train import Objective
+    from verify.dynamics.penalties import not_offered
+    from verify.dynamics.train import Objective
 
     eps = s.middle_eps
     emr = dict(reg="emr", lam=s.lam["emr"], T=s.T)
@@ -120,8 +120,8 @@ def _sync(device):
 def _steppers(model, x, y, s) -> list:
     """[(label, objective id, step(), optimiser)]: each with its own copy of the model, its optimiser and
     attack."""
-    from .dynamics.attacks import PGD
-    from .dynamics.train import make_optimizer, train_step
+    from verify.dynamics.attacks import PGD
+    from verify.dynamics.train import make_optimizer, train_step
 
     out = []
     for i, (label, obj, penalty) in enumerate(variants(s, model)):
@@ -141,15 +141,15 @@ def closed_form_agreement(model, x, reg: str) -> dict:
     gradient (the largest over the entries), on ``model`` at x; values at most 1 mean agreement. On CUDA it
     runs in plain IEEE arithmetic (no TF32, no cuDNN: :func:`verify.linearize.precision_guard`), which the
     bound assumes; the timed steps run with torch's defaults."""
-    from .linearize import precision_guard
+    from verify.linearize import precision_guard
 
     with precision_guard(x.device):
         return _agreement(model, x, reg)
 
 
 def _agreement(model, x, reg: str) -> dict:
-    from .dynamics import penalties
-    from .regularizers import unchecked as R
+    from verify.dynamics import penalties
+    from verify.regularizers import unchecked as R
 
     params = list(model.parameters())
     defn = {"jac": R.jacobian, "cl": R.cross_lipschitz}[reg](model, x, create_graph=True).mean()
@@ -173,7 +173,7 @@ def run(device, dtype, repeats: int, batch: int, which=("mlp", "cnn"), progress:
     """The results, one dict per network: name, and rows (label, objective id, seconds, bytes, note)."""
     from tqdm.auto import tqdm
 
-    from .dynamics.penalties import not_offered
+    from verify.dynamics.penalties import not_offered
 
     results = []
     for key, name, model, x, y, s in networks(dtype, device, batch, which):

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from .bounds import Bounded, diag_embed, dot, gamma, onehot, softmax, sq_norm
+from verify.bounds import Bounded, diag_embed, dot, gamma, onehot, softmax, sq_norm
 
 __all__ = ["probabilities", "softmax_covariance", "gram", "centered", "gram_inner", "input_gradient",
            "input_gradient_pairwise", "hessian", "hvp", "jacobian_norm", "cross_lipschitz_pairwise",

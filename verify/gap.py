@@ -302,7 +302,7 @@ def read_results(path: str | os.PathLike) -> list[dict]:
         raise ResultsError(f"results file {str(path)!r} does not exist; run `python -m verify` to make one")
     if not path.is_file():
         raise ResultsError(f"results path {str(path)!r} is not a file")
-    from .runner import json_lines
+    from verify.runner import json_lines
 
     records = []
     for lineno, rec in json_lines(path, "results"):

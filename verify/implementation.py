@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from . import closed_forms as cf
-from .regularizers import unchecked as reg        # the drawn batches are checked and linearized here
-from .bounds import Bounded, gamma, softmax, sq_norm, vjp_err
+from verify import closed_forms as cf
+from verify.regularizers import unchecked as reg  # the drawn batches are checked and linearized here
+from verify.bounds import Bounded, gamma, softmax, sq_norm, vjp_err
 
 __all__ = ["check_implementation", "ImplementationReport", "SUPPORTED", "ALIASES", "regularizer_id"]
 
@@ -122,7 +122,7 @@ def _ratio(r: float) -> str:
 def _per_example(regularizer, ctx, h, lam, T):
     """Per-example definition values (Bounded) and closed-form values for the conventions of one
     regularizer: {convention: (reference batch value, Bounded per-example, scale, closed-form per-example)}."""
-    from .linearize import linearize
+    from verify.linearize import linearize
 
     B, K, m, x, y = ctx.B, ctx.K, ctx.model, ctx.x, ctx.y
     out, kinks = {}, ctx.lin.on_kink.clone()
@@ -187,8 +187,8 @@ def check_implementation(fn, regularizer: str = "R-IG", *, networks: int = 5, se
     of every drawn batch (at least 2, so that 1/B and 1/B^2 scalings differ). Returns an
     :class:`ImplementationReport`; ``str(report)`` explains it.
     """
-    from .checkers import make_context
-    from .networks import ARCHS, draw_inputs, draw_spec
+    from verify.checkers import make_context
+    from verify.networks import ARCHS, draw_inputs, draw_spec
 
     regularizer = regularizer_id(regularizer)
     if networks < 1:

@@ -69,7 +69,7 @@ from math import prod
 
 import torch
 
-from .gap import KINK_DECISIONS, NOT_JUDGED
+from verify.gap import KINK_DECISIONS, NOT_JUDGED
 
 __all__ = ["KinkDecision", "redecide_kinks", "confirm_own_pass", "combine_codes", "dense_entries",
            "EXACT_MAX_ENTRIES", "RECOVERED", "NOT_JUDGED", "CODES"]
@@ -162,7 +162,7 @@ class KinkDecision:
 def _engine64(eng):
     """The same network compiled in float64 (cached on the engine)."""
     if eng._engine64 is None:
-        from .engine import Engine
+        from verify.engine import Engine
 
         eng._engine64 = Engine(eng.layers, eng.in_shape, torch.float64, eng.device)
     return eng._engine64

@@ -49,9 +49,8 @@ from functools import cached_property
 
 import torch
 
-from .engine import SAFETY, Engine, Record, compile_model, gamma
-from .errors import (DeviceMismatchError, DTypeMismatchError, EmptyBatchError, NonFiniteError, ShapeError,
-                     TooFewClassesError)
+from verify.engine import SAFETY, Engine, Record, compile_model, gamma
+from verify.errors import DeviceMismatchError, DTypeMismatchError, EmptyBatchError, NonFiniteError, ShapeError, TooFewClassesError
 
 __all__ = ["linearize", "Linearization", "precision_guard", "KINK_EXACT_MACS", "CUDNN_DURING_VERIFICATION"]
 
@@ -319,7 +318,7 @@ class Linearization:
     def kinks(self):
         """The :class:`verify.kinks.KinkDecision` of every point: the points in :attr:`rounding_doubt` decided
         again in float64 and, where still in doubt, exactly (:func:`verify.kinks.redecide_kinks`)."""
-        from .kinks import redecide_kinks
+        from verify.kinks import redecide_kinks
 
         with self._guard():
             return redecide_kinks(self)

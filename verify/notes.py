@@ -159,7 +159,7 @@ def _groups(records: list[dict]) -> dict[tuple[str, str], list[dict]]:
 
 
 def _run_line(records: list[dict], path: str) -> str:
-    from .sweep import QUICK
+    from verify.sweep import QUICK
 
     runs = [r["run"] for r in records]
     sweep = runs[0].get("sweep") or {}
@@ -185,8 +185,8 @@ def measured_blocks(records: list[dict], path: str = SWEEP_RESULTS) -> dict[str,
     """The ``run``, ``summary`` and ``measured:ID`` blocks from a sweep's records."""
     from theory.claims import CLAIMS
 
-    from .checkers import CHECKERS
-    from .sweep import crossing_summary, summarize
+    from verify.checkers import CHECKERS
+    from verify.sweep import crossing_summary, summarize
 
     if not records:
         raise NotesError(f"{path} holds no records")
@@ -237,8 +237,8 @@ def measured_blocks(records: list[dict], path: str = SWEEP_RESULTS) -> dict[str,
 def dynamics_blocks(paths) -> dict[str, str]:
     """The ``dynamics:ID`` blocks of the three empirical claims from lab results files (one per data set):
     the run, the final accuracies and the claim's report, as ``python -m verify dynamics report`` prints it."""
-    from .dynamics.lab import read_dynamics
-    from .dynamics.report import EMPIRICAL_CLAIMS, accuracy_lines, format_report, judge_all
+    from verify.dynamics.lab import read_dynamics
+    from verify.dynamics.report import EMPIRICAL_CLAIMS, accuracy_lines, format_report, judge_all
 
     parts: dict[str, list[str]] = {c: [] for c in EMPIRICAL_CLAIMS}
     for path in paths:
@@ -299,7 +299,7 @@ def update_notes(notes: str | Path, *, results: str | Path | None = None, root: 
         proofs = prove_all()
     new = static_blocks(proofs, claim_tests(root))
     if results is not None:
-        from .gap import read_results
+        from verify.gap import read_results
 
         new.update(measured_blocks(read_results(results), str(results)))
     text = notes.read_text(encoding="utf-8")

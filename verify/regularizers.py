@@ -59,7 +59,7 @@ from types import SimpleNamespace
 import torch
 import torch.nn.functional as F
 
-from .errors import KinkError, KinkWarning, LabelError
+from verify.errors import KinkError, KinkWarning, LabelError
 
 __all__ = ["CONVENTIONS", "conventions", "loss_gradient", "logit_jacobian", "input_gradient", "jacobian",
            "cross_lipschitz", "cure_direction", "curvature", "hessian", "hessian_diagonal", "hessian_trace",
@@ -329,8 +329,8 @@ def _check_labels(y, B: int, K: int, device, who: str, soft: bool) -> None:
 
 def _check(model, x, y, who: str, on_kink: str, soft: bool) -> None:
     """The checks of the module docstring; the kink test linearizes the batch unless ``on_kink='ignore'``."""
-    from .engine import compile_model
-    from .linearize import _require_classes, _validate, linearize, precision_guard
+    from verify.engine import compile_model
+    from verify.linearize import _require_classes, _validate, linearize, precision_guard
 
     if on_kink not in _ON_KINK:
         raise ValueError(f"{who}: on_kink must be one of {', '.join(map(repr, _ON_KINK))}, got {on_kink!r}")

@@ -119,7 +119,7 @@ def drive(units: Iterable[dict], work: Callable[[dict], object], out: str | os.P
     """
     from tqdm.auto import tqdm
 
-    from .gap import write_record
+    from verify.gap import write_record
 
     units = list(units)
     work = _Alone(work)
@@ -216,7 +216,7 @@ def json_lines(path: str | os.PathLike, what: str = "results"):
     (an interrupted write) is skipped with a warning, and a file that is not UTF-8 text is refused."""
     import warnings
 
-    from .gap import ResultsError
+    from verify.gap import ResultsError
 
     path = Path(path)
     try:
@@ -237,7 +237,7 @@ def finished_records(read: Callable, path: str | os.PathLike) -> list:
     the warnings about cut lines are left to the resume message."""
     import warnings
 
-    from .gap import ResultsError
+    from verify.gap import ResultsError
 
     path = Path(path)
     if not (path.exists() and path.stat().st_size):

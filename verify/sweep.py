@@ -21,10 +21,10 @@ from typing import Iterable, Sequence
 
 import torch
 
-from .errors import resolve_device
+from verify.errors import resolve_device
 
-from .gap import Gap, ResultsError, network_record, read_results, write_record
-from .runner import drive, drop_cut_lines, keep_previous
+from verify.gap import Gap, ResultsError, network_record, read_results, write_record
+from verify.runner import drive, drop_cut_lines, keep_previous
 
 __all__ = ["SweepConfig", "SweepRecords", "unit_id", "plan", "run_sweep", "merge", "merge_files", "MergeResult",
            "summarize", "vacuous_summary", "ClaimSummary", "default_device", "run_facts", "keep_previous",
@@ -61,7 +61,7 @@ class SweepConfig:
 
 def plan(config: SweepConfig, shard: tuple[int, int] = (0, 1)) -> list[dict]:
     """The units of work of a sweep (or of one shard of it), in order; each carries its NetSpec."""
-    from .networks import draw_spec
+    from verify.networks import draw_spec
 
     i_shard, n_shard = shard
     if not (n_shard >= 1 and 0 <= i_shard < n_shard):
@@ -111,7 +111,7 @@ def run_facts(dtype: str, device: str, seed: int, flags: dict | None = None) -> 
 
 
 def _done_keys(path: Path, config: SweepConfig) -> set:
-    from .runner import finished_records
+    from verify.runner import finished_records
 
     records = finished_records(read_results, path)
     keys = set()
@@ -129,8 +129,8 @@ keep_previous = keep_previous
 
 def run_unit(unit: dict, config: SweepConfig) -> dict:
     """Run every checker on one network in one dtype; return its results record."""
-    from .checkers import run_checks
-    from .networks import draw_inputs
+    from verify.checkers import run_checks
+    from verify.networks import draw_inputs
 
     spec = unit["spec"]
     dtype = getattr(torch, unit["dtype"])
@@ -154,7 +154,7 @@ def _flags(device: str) -> dict:
     (it is entered here as the checks enter it; it sets them and restores them after): whether
     deterministic algorithms are on, and on CUDA the TF32 and cuDNN states during the checks (read back
     from torch inside the guard) and outside them; on CPU the oneDNN fp32 matmul precision."""
-    from .linearize import precision_guard
+    from verify.linearize import precision_guard
 
     dev = torch.device(device)
     with precision_guard(dev) as guard:

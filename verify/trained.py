@@ -57,7 +57,7 @@ class TrainedError(ValueError):
 
 
 def _default_source() -> Path:
-    from .dynamics.lab import DYNAMICS_RESULTS
+    from verify.dynamics.lab import DYNAMICS_RESULTS
 
     return Path(DYNAMICS_RESULTS)
 
@@ -66,8 +66,8 @@ def find_runs(source: str | Path | None = None) -> list[dict]:
     """The lab runs under ``source``: a lab results file (its ``.ckpt`` folder beside it), a ``.ckpt`` folder,
     or one run's folder. Each run: {"id", "folder", "epochs" (the epochs with a checkpoint, ascending),
     "config" (the lab's config: data, settings, dtype ...), "objective", "role", "seed"}."""
-    from .dynamics.lab import checkpoint_dir
-    from .dynamics.train import Objective
+    from verify.dynamics.lab import checkpoint_dir
+    from verify.dynamics.train import Objective
 
     src = Path(source) if source is not None else _default_source()
     if src.suffix == ".jsonl" or (src.is_file() and not src.is_dir()):
@@ -106,8 +106,8 @@ def find_runs(source: str | Path | None = None) -> list[dict]:
 
 
 def _role_of(obj, config: dict) -> str:
-    from .dynamics.lab import roles
-    from .dynamics.settings import LabSettings
+    from verify.dynamics.lab import roles
+    from verify.dynamics.settings import LabSettings
 
     for role, o in roles(LabSettings.from_dict(config["settings"])).items():
         if o.id == obj.id:
@@ -176,11 +176,11 @@ def stage_of(network: dict) -> str:
 def run_unit(unit: dict) -> dict:
     """Check every claim on one checkpoint in one dtype, at the first ``points`` evaluation points of its data
     set (true labels); return its results record (the sweep's format, with the run in ``network``)."""
-    from .checkers import run_checks
-    from .dynamics.lab import _data, _eval_set
-    from .dynamics.settings import LabSettings
-    from .gap import network_record
-    from .sweep import _flags, run_facts
+    from verify.checkers import run_checks
+    from verify.dynamics.lab import _data, _eval_set
+    from verify.dynamics.settings import LabSettings
+    from verify.gap import network_record
+    from verify.sweep import _flags, run_facts
 
     path = Path(unit["folder"]) / f"epoch-{unit['epoch']:03d}.pt"
     model = torch.load(path, map_location="cpu", weights_only=False)
@@ -221,8 +221,8 @@ def run_trained(source=None, out: str | Path = TRAINED_RESULTS, *, epochs: str =
     """Check the checkpoints under ``source`` (see :func:`find_runs`), appending one record per unit to
     ``out``; with ``resume`` the units already in ``out`` are kept. Returns (every record of ``out`` for
     this plan, with Gap objects; the units that failed)."""
-    from .gap import Gap, read_results
-    from .runner import drive, drop_cut_lines, finished_records, keep_previous
+    from verify.gap import Gap, read_results
+    from verify.runner import drive, drop_cut_lines, finished_records, keep_previous
 
     if points < 1:
         raise ValueError(f"--points must be at least 1, got {points}")
@@ -256,7 +256,7 @@ def format_comparison(records: list[dict], reference: list[dict] | None = None) 
     """Claim by claim, the informative share (of interior points), the kink share and the crossing share (of
     all points), at epoch 0 (the same networks before training), after training, and (``reference``, when
     given) on the sweep's random networks."""
-    from .sweep import summarize
+    from verify.sweep import summarize
 
     groups = [("initial", [r for r in records if stage_of(r["network"]) == "initial"]),
               ("trained", [r for r in records if stage_of(r["network"]) == "trained"])]
@@ -289,7 +289,7 @@ def crossing_curves(records: list[dict]) -> list[dict]:
     points off kinks whose region changed between x and x + h z, the mean share of R-CURE due to the change,
     and the per-input step h / sqrt(D). Each: {"data", "D", "role", "stage", "points", "h": [...],
     "per_input": [...], "changed": [...], "share": [...]}."""
-    from .sweep import crossing_by_h
+    from verify.sweep import crossing_by_h
 
     groups: dict[tuple, list] = {}
     for r in records:

@@ -21,10 +21,10 @@ import torch
 
 from theory.claims import CLAIMS
 
-from .common import CheckContext
-from .guo2021connections import CHECKERS as _GUO
-from .liu2022margin import CHECKERS as _LIU
-from .wen2020robustness import CHECKERS as _WEN
+from verify.checkers.common import CheckContext
+from verify.checkers.guo2021connections import CHECKERS as _GUO
+from verify.checkers.liu2022margin import CHECKERS as _LIU
+from verify.checkers.wen2020robustness import CHECKERS as _WEN
 
 __all__ = ["CHECKERS", "CheckContext", "run_checks", "make_context"]
 
@@ -34,10 +34,10 @@ CHECKERS = {cid: {**_GUO, **_LIU, **_WEN}[cid] for cid in CLAIMS if cid in {**_G
 
 def make_context(model, x, y, *, seed: int, arch: str, generator=None, exact=None) -> CheckContext:
     """The one :class:`CheckContext` of a batch: the linearization is computed here, once."""
-    from ..linearize import linearize
+    from verify.linearize import linearize
 
     if not isinstance(y, torch.Tensor) or y.dim() != 1 or y.shape[0] != x.shape[0]:
-        from ..errors import ShapeError
+        from verify.errors import ShapeError
         raise ShapeError(f"y: expected integer labels of shape ({x.shape[0]},), got "
                          f"{tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__}")
     lin = linearize(model, x)
@@ -71,7 +71,7 @@ def run_checks(model, x, y, *, claims=None, seed: int, arch: str, generator: tor
     is small, D K <= 5000). Unknown claim ids raise KeyError listing the checkable ids. TF32 is off
     on CUDA while checking; on CPU the checks run with ``threads`` intra-op threads (None: unchanged).
     """
-    from ..linearize import precision_guard
+    from verify.linearize import precision_guard
 
     ids = list(CHECKERS) if claims is None else list(claims)
     bad = [c for c in ids if c not in CHECKERS]

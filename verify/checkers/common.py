@@ -29,11 +29,11 @@ from functools import cached_property
 import torch
 import torch.nn as nn
 
-from .. import closed_forms as cf
-from ..regularizers import unchecked as reg      # the context has checked and linearized the batch
-from ..bounds import Bounded, SAFETY, gamma, onehot, softmax, vjp_err, worst_entry
-from ..gap import Gap
-from ..kinks import NOT_JUDGED, combine_codes
+from verify import closed_forms as cf
+from verify.regularizers import unchecked as reg  # the context has checked and linearized the batch
+from verify.bounds import Bounded, SAFETY, gamma, onehot, softmax, vjp_err, worst_entry
+from verify.gap import Gap
+from verify.kinks import NOT_JUDGED, combine_codes
 
 __all__ = ["CheckContext", "LogitScale", "H_GRID", "C_GRID", "HESS_FULL_MAX", "bias_free", "to_list", "f64"]
 
@@ -245,7 +245,7 @@ class CheckContext:
         return reg.cure_direction(self.g_def.value.reshape(self.x.shape))
 
     def linearize_at(self, xs: torch.Tensor):
-        from ..linearize import linearize
+        from verify.linearize import linearize
         return linearize(self.model, xs)
 
     @cached_property

@@ -12,11 +12,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .. import closed_forms as cf
-from ..regularizers import unchecked as reg      # the context has checked and linearized the batch
-from ..bounds import Bounded, cross_entropy, softmax, sq_norm, vjp_err
-from ..gap import Gap
-from .common import C_GRID, CheckContext, bias_free, f64, to_list, upper
+from verify import closed_forms as cf
+from verify.regularizers import unchecked as reg  # the context has checked and linearized the batch
+from verify.bounds import Bounded, cross_entropy, softmax, sq_norm, vjp_err
+from verify.gap import Gap
+from verify.checkers.common import C_GRID, CheckContext, bias_free, f64, to_list, upper
 
 __all__ = ["CHECKERS"]
 

@@ -21,8 +21,8 @@ import math
 
 import torch
 
-from ..bounds import Bounded, sigma_max, sq_norm
-from .common import CheckContext, f64
+from verify.bounds import Bounded, sigma_max, sq_norm
+from verify.checkers.common import CheckContext, f64
 
 __all__ = ["CHECKERS", "layer_jacobians_bounded"]
 

@@ -85,8 +85,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..errors import (DeviceMismatchError, DTypeMismatchError, EmptyBatchError, LabelError, NonFiniteError,
-                      ShapeError, TooFewClassesError)
+from verify.errors import DeviceMismatchError, DTypeMismatchError, EmptyBatchError, LabelError, NonFiniteError, ShapeError, TooFewClassesError
 
 __all__ = ["PGD", "robust_accuracy", "NORMS"]
 

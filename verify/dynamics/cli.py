@@ -53,8 +53,8 @@ results: one JSON line per run and epoch in --out (default results/dynamics.json
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ..executors import add_executor_arguments
-    from .lab import DYNAMICS_RESULTS
+    from verify.executors import add_executor_arguments
+    from verify.dynamics.lab import DYNAMICS_RESULTS
 
     p = argparse.ArgumentParser(prog="python -m verify dynamics", description=_DESCRIPTION, epilog=_EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-from ..cli import _fail  # noqa: E402 - one usage-error line for every command
+from verify.cli import _fail  # noqa: E402 - one usage-error line for every command
 
 
 class _Usage(ValueError):
@@ -95,8 +95,8 @@ class _Usage(ValueError):
 def _settings(args):
     from dataclasses import replace
 
-    from .settings import settings_for
-    from .train import REGULARIZERS, parse_arch
+    from verify.dynamics.settings import settings_for
+    from verify.dynamics.train import REGULARIZERS, parse_arch
 
     if args.epochs is not None and args.epochs < 1:
         raise _Usage(f"--epochs must be at least 1, got {args.epochs}")
@@ -129,7 +129,7 @@ def _settings(args):
 
 
 def _claims(args):
-    from .report import EMPIRICAL_CLAIMS
+    from verify.dynamics.report import EMPIRICAL_CLAIMS
 
     claims = args.claims or list(EMPIRICAL_CLAIMS)
     bad = [c for c in claims if c not in EMPIRICAL_CLAIMS]
@@ -139,8 +139,8 @@ def _claims(args):
 
 
 def _report(path: Path, seconds: float | None = None) -> int:
-    from .lab import read_dynamics
-    from .report import accuracy_lines, format_report, judge_all, write_verdicts
+    from verify.dynamics.lab import read_dynamics
+    from verify.dynamics.report import accuracy_lines, format_report, judge_all, write_verdicts
 
     records = read_dynamics(path)
     table, verdicts = judge_all(records)
@@ -163,11 +163,11 @@ def _report(path: Path, seconds: float | None = None) -> int:
 
 
 def main(argv=None) -> int:
-    from ..errors import DeviceUnavailableError, resolve_device
-    from ..gap import ResultsError
-    from .data import DataError, MissingExtraError
-    from .lab import DYNAMICS_RESULTS, merge_dynamics, run_lab
-    from .settings import FULL_SEEDS, QUICK_SEEDS
+    from verify.errors import DeviceUnavailableError, resolve_device
+    from verify.gap import ResultsError
+    from verify.dynamics.data import DataError, MissingExtraError
+    from verify.dynamics.lab import DYNAMICS_RESULTS, merge_dynamics, run_lab
+    from verify.dynamics.settings import FULL_SEEDS, QUICK_SEEDS
 
     args = build_parser().parse_args(argv)
     try:
@@ -194,7 +194,7 @@ def main(argv=None) -> int:
                 raise ValueError
         except ValueError:
             return _fail(f"--shard must look like I/N with 0 <= I < N (e.g. 0/4), got {args.shard!r}")
-        from .data import load_dataset, parse_name
+        from verify.dynamics.data import load_dataset, parse_name
 
         parse_name(args.data)
         claims = _claims(args)
@@ -208,7 +208,7 @@ def main(argv=None) -> int:
         config = {"data": args.data, "seeds": seeds, "claims": claims, "dtype": args.dtype, "device": device,
                   "full": bool(args.full), "settings": s.to_dict()}
         out = Path(args.out or DYNAMICS_RESULTS)
-        from ..executors import make_executor
+        from verify.executors import make_executor
 
         jobs = args.jobs
         if jobs is None and args.dask is None:
@@ -228,8 +228,8 @@ def main(argv=None) -> int:
 
 
 def _pilot(args, device: str) -> int:
-    from .lab import pilot
-    from .settings import PILOT, _lam_from_pilot, settings_for
+    from verify.dynamics.lab import pilot
+    from verify.dynamics.settings import PILOT, _lam_from_pilot, settings_for
 
     r = pilot(args.data, epochs=args.epochs, dtype=args.dtype, device=device,
               progress=lambda e, a: print(f"  epoch {e}: clean accuracy {a:.3f}", file=sys.stderr))

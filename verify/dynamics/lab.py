@@ -18,9 +18,9 @@ from pathlib import Path
 
 import torch
 
-from ..gap import ResultsError
-from .settings import LabSettings
-from .train import Diverged, Objective, build_model, generator, make_optimizer, save_atomic, train_epoch
+from verify.gap import ResultsError
+from verify.dynamics.settings import LabSettings
+from verify.dynamics.train import Diverged, Objective, build_model, generator, make_optimizer, save_atomic, train_epoch
 
 __all__ = ["DYNAMICS_SCHEMA", "DYNAMICS_RESULTS", "ROLES", "CLAIM_ROLES", "roles", "plan", "run_unit", "run_lab",
            "read_dynamics", "run_table", "checkpoint_dir", "merge_dynamics", "pilot"]
@@ -81,7 +81,7 @@ def checkpoint_dir(out: str | Path) -> Path:
 
 @functools.lru_cache(maxsize=4)
 def _data(name: str):
-    from .data import load_dataset
+    from verify.dynamics.data import load_dataset
 
     return load_dataset(name)
 
@@ -107,8 +107,8 @@ def run_unit(unit: dict, ckpt_root: str | Path, *, resume: bool = False) -> list
     """Train one run (resuming from its ``state.pt`` if ``resume``), measuring at every epoch; return every
     epoch's record (those of the resumed part included). A loss that turns NaN or inf ends the run with a
     ``status: "diverged"`` record naming the epoch; its checkpoints up to the last good epoch are kept."""
-    from ..sweep import _flags, run_facts
-    from .measures import measure
+    from verify.sweep import _flags, run_facts
+    from verify.dynamics.measures import measure
 
     cfg = unit["config"]
     s = LabSettings.from_dict(cfg["settings"])
@@ -182,7 +182,7 @@ def run_unit(unit: dict, ckpt_root: str | Path, *, resume: bool = False) -> list
 
 def read_dynamics(path: str | Path) -> list[dict]:
     """The records of a lab results file (a cut-off line is skipped with a warning)."""
-    from ..runner import json_lines
+    from verify.runner import json_lines
 
     path = Path(path)
     if not path.is_file():
@@ -230,7 +230,7 @@ def run_table(records: list[dict]) -> dict:
 
 
 def _done(path: Path, config: dict) -> set:
-    from ..runner import finished_records
+    from verify.runner import finished_records
 
     records = finished_records(read_dynamics, path)
     keys = set()
@@ -251,7 +251,7 @@ def run_lab(out: str | Path, config: dict, *, shard=(0, 1), resume: bool = False
     intra-op torch thread wherever it runs (:func:`verify.runner.drive`), so the numbers do not depend on
     where. The workers write the checkpoints, into ``<out stem>.ckpt`` (an absolute path: on a cluster it
     must be a folder that every worker sees); the driver alone writes ``out``."""
-    from ..runner import drive, drop_cut_lines, keep_previous
+    from verify.runner import drive, drop_cut_lines, keep_previous
 
     out = Path(out)
     planned = plan(config, shard)
@@ -277,7 +277,7 @@ def run_lab(out: str | Path, config: dict, *, shard=(0, 1), resume: bool = False
 def merge_dynamics(paths, out: str | Path) -> int:
     """Join the results files of a lab's shards into ``out`` (a new file); records of the same run and epoch
     are written once. Returns the number of records written."""
-    from ..gap import write_record
+    from verify.gap import write_record
 
     out = Path(out)
     if out.exists():
@@ -304,8 +304,8 @@ def pilot(data: str, *, epochs: int | None = None, seed: int = 100, dtype: str =
     """The pilot behind each data set's lambda (:mod:`.settings`): a plain ``ce`` run with a seed outside the
     verdict's, then the mean and the median of each regularizer's R(x) over the evaluation points at its last
     epoch, with the clean accuracy of every epoch (so a reader sees that the pilot trained)."""
-    from ..regularizers import unchecked as R
-    from .settings import settings_for
+    from verify.regularizers import unchecked as R
+    from verify.dynamics.settings import settings_for
 
     s = settings_for(data, epochs=epochs)
     ds = _data(data)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 
-from .verdicts import ClaimVerdict, combine, compare
+from verify.dynamics.verdicts import ClaimVerdict, combine, compare
 
 __all__ = ["CLAIM", "ROLES", "judge"]
 

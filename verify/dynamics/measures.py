@@ -99,9 +99,9 @@ def measure(model, x, y, *, eps_grid, attack_steps: int, attack_restarts: int, b
     (restored after). The layer spectra use the first ``n_spectra`` points (default all). ``keep_points`` adds the per-point ``confidence``, ``output_margin`` and
     ``effective_margin`` values (the distributions kept for the figures). ``radius`` (points, time_limit,
     l2_points, l2_time_limit) adds ``exact_radius`` (:func:`verify.robust.lab.radius_metrics`)."""
-    from ..linearize import linearize
-    from ..regularizers import unchecked as R
-    from .attacks import PGD, robust_accuracy
+    from verify.linearize import linearize
+    from verify.regularizers import unchecked as R
+    from verify.dynamics.attacks import PGD, robust_accuracy
 
     was = model.training
     model.eval()
@@ -153,7 +153,7 @@ def measure(model, x, y, *, eps_grid, attack_steps: int, attack_restarts: int, b
             "layer_spectra": _spectra(lin, keep & (torch.arange(len(keep), device=keep.device) < (n_spectra or len(keep)))),
         }
         if radius:
-            from ..robust.lab import radius_metrics
+            from verify.robust.lab import radius_metrics
 
             g = torch.where(keep, gamma, torch.full_like(gamma, math.nan))
             metrics["exact_radius"] = radius_metrics(model, x, y, g.tolist(), eps_grid=eps_grid, box=box,

@@ -6,9 +6,9 @@ import json
 import math
 from pathlib import Path
 
-from . import liu2022margin, wen2020robustness
-from .lab import CLAIM_ROLES, run_table
-from .verdicts import format_effect
+from verify.dynamics import liu2022margin, wen2020robustness
+from verify.dynamics.lab import CLAIM_ROLES, run_table
+from verify.dynamics.verdicts import format_effect
 
 __all__ = ["JUDGES", "EMPIRICAL_CLAIMS", "judge_all", "format_report", "write_verdicts", "verdicts_path",
            "accuracy_lines", "untrained_lines", "radius_lines"]

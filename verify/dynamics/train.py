@@ -189,10 +189,10 @@ def make_optimizer(model: nn.Module, lr: float) -> torch.optim.Optimizer:
 
 
 def _penalty(model, obj: Objective, x, y) -> torch.Tensor:
-    from ..regularizers import unchecked as R
+    from verify.regularizers import unchecked as R
 
     if obj.method == "closed-form":
-        from . import penalties
+        from verify.dynamics import penalties
 
         why = penalties.not_offered(model, obj.reg)
         if why is not None:
@@ -220,7 +220,7 @@ def train_epoch(model, optimizer, obj: Objective, x_train, y_train, *, batch_siz
 
     ``attack_eps``, for adversarial training, is this epoch's budget where it differs from ``obj.eps`` (the
     warm-up of :meth:`verify.dynamics.settings.LabSettings.train_eps`); it must lie in (0, obj.eps]."""
-    from .attacks import PGD
+    from verify.dynamics.attacks import PGD
 
     eps = obj.eps if attack_eps is None else attack_eps
     if obj.eps > 0 and not (0 < eps <= obj.eps):

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import math
 
-from .liu2022margin import _at, _median
-from .verdicts import ClaimVerdict, combine, compare, majority, spearman
+from verify.dynamics.liu2022margin import _at, _median
+from verify.dynamics.verdicts import ClaimVerdict, combine, compare, majority, spearman
 
 __all__ = ["LAYER_SMOOTHING", "CONFIDENCE", "STATISTICS", "judge_layer_smoothing", "judge_confidence"]
 

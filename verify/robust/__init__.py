@@ -7,9 +7,9 @@ network (:mod:`verify.robust.plnet`). Every witness is re-checked in the float m
 ``python -m verify radius`` runs it on a saved model (:mod:`verify.robust.cli`).
 """
 
-from .decide import robust_at, witness_distances
-from .radius import NORMS, STATUSES, RadiusResult, exact_robust_accuracy, robust_radius
-from .solvers import SolverUnavailableError
+from verify.robust.decide import robust_at, witness_distances
+from verify.robust.radius import NORMS, STATUSES, RadiusResult, exact_robust_accuracy, robust_radius
+from verify.robust.solvers import SolverUnavailableError
 
 __all__ = ["robust_radius", "robust_at", "witness_distances", "RadiusResult", "exact_robust_accuracy", "NORMS",
            "STATUSES", "SolverUnavailableError"]

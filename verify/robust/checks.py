@@ -179,7 +179,7 @@ class Checker:
 def _margin_point(chk: Checker, pl, reg, rival: int, mu: float):
     """The nearest point to x of the pattern's closed region where f_rival - f_y >= mu (an LP for l-inf,
     a least-distance problem for l2), or None."""
-    from .search import ldp
+    from verify.robust.search import ldp
 
     x, y, D = chk.x, chk.y, pl.D
     G, h = -reg.A, reg.A @ x - reg.c                               # A (x + d) <= c

@@ -97,7 +97,7 @@ def _settings(args, dtype: str) -> dict:
 
 
 def _done(out: Path, settings: dict) -> dict:
-    from ..runner import json_lines
+    from verify.runner import json_lines
 
     if not out.exists():
         return {}
@@ -130,12 +130,12 @@ def _row(r: dict) -> str:
 def main(argv=None) -> int:
     import torch
 
-    from ..cli import _fail, _first_line, _layer_shape_error, _load_model, _load_tensor, _user_dtypes
-    from ..errors import LabelError, NonFiniteError, ShapeError, TrainingModeError, UnsupportedLayerError
-    from ..gap import ResultsError, write_record
-    from ..runner import keep_previous
-    from .radius import robust_radius
-    from .solvers import SolverUnavailableError
+    from verify.cli import _fail, _first_line, _layer_shape_error, _load_model, _load_tensor, _user_dtypes
+    from verify.errors import LabelError, NonFiniteError, ShapeError, TrainingModeError, UnsupportedLayerError
+    from verify.gap import ResultsError, write_record
+    from verify.runner import keep_previous
+    from verify.robust.radius import robust_radius
+    from verify.robust.solvers import SolverUnavailableError
 
     args = build_parser().parse_args(argv)
     for name, v in (("--time-limit", args.time_limit), ("--max-radius", args.max_radius)):

@@ -19,9 +19,9 @@ import time
 
 import numpy as np
 
-from ..errors import TooFewClassesError
-from .checks import Checker, attack, distance_up, exact_logits, find_witness, strict_rival
-from .radius import RadiusResult, _domain, _labels, _networks, _norm, _positive
+from verify.errors import TooFewClassesError
+from verify.robust.checks import Checker, attack, distance_up, exact_logits, find_witness, strict_rival
+from verify.robust.radius import RadiusResult, _domain, _labels, _networks, _norm, _positive
 
 __all__ = ["robust_at", "witness_distances"]
 
@@ -44,8 +44,8 @@ def robust_at(model, x, y, eps_grid, *, time_limit: float | None = 10.0, node_li
     ``misclassified``, or ``undecided`` (some eps undecided; the notes say why). Read the decisions with
     :func:`exact_robust_accuracy`.
     """
-    from .milp import linf_milp
-    from .solvers import load_milp
+    from verify.robust.milp import linf_milp
+    from verify.robust.solvers import load_milp
 
     load_milp()
     grid = sorted(float(e) for e in eps_grid)

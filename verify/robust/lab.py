@@ -40,10 +40,10 @@ def radius_metrics(model, x, y, gamma, *, eps_grid, points: int, time_limit: flo
     ``max_binaries`` binaries and ``node_limit`` nodes (l-inf), at most ``l2_regions`` regions per point
     (l2); ``time_limit`` and ``l2_time_limit`` (seconds per point) are safety stops, and a result where
     one was reached depends on the machine (its notes say so)."""
-    from ..dynamics.attacks import PGD
-    from ..dynamics.measures import summary
-    from .decide import robust_at, witness_distances
-    from .radius import exact_robust_accuracy, robust_radius
+    from verify.dynamics.attacks import PGD
+    from verify.dynamics.measures import summary
+    from verify.robust.decide import robust_at, witness_distances
+    from verify.robust.radius import exact_robust_accuracy, robust_radius
 
     n = min(points, x.shape[0])
     xs, ys = x[:n], y[:n]

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .solvers import load_milp
+from verify.robust.solvers import load_milp
 
 __all__ = ["linf_milp", "MilpResult", "MIP_REL_GAP", "HIGHS_OPTIONS"]
 

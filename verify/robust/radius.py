@@ -60,9 +60,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..errors import LabelError, NonFiniteError, ShapeError, TooFewClassesError
-from .checks import (Checker, attack, bounds_lower, certificate, distance_up, exact_logits, strict_rival,
-                     find_witness)
+from verify.errors import LabelError, NonFiniteError, ShapeError, TooFewClassesError
+from verify.robust.checks import Checker, attack, bounds_lower, certificate, distance_up, exact_logits, strict_rival, find_witness
 
 __all__ = ["robust_radius", "RadiusResult", "exact_robust_accuracy", "NORMS", "STATUSES"]
 
@@ -144,7 +143,7 @@ def _networks(model, x):
 
     from theory.network import Network
 
-    from .plnet import plnet
+    from verify.robust.plnet import plnet
 
     if isinstance(model, Network):
         arr = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
@@ -169,7 +168,7 @@ def _networks(model, x):
         return model, pl, float_logits, X, model.in_shape, None
     from theory.torch_bridge import from_torch
 
-    from ..linearize import _validate
+    from verify.linearize import _validate
 
     _validate(model, x, who="robust_radius")
     in_shape = tuple(x.shape[1:])
@@ -250,7 +249,7 @@ def robust_radius(model, x, y=None, norm="inf", *, time_limit: float | None = 60
     node_limit = _positive("node_limit", node_limit, integer=True)
     max_radius = _positive("max_radius", max_radius)
     if p == "inf":
-        from .solvers import load_milp
+        from verify.robust.solvers import load_milp
 
         load_milp()
     exact, pl, float_logits, X, in_shape, dtype = _networks(model, x)
@@ -279,8 +278,8 @@ def robust_radius(model, x, y=None, norm="inf", *, time_limit: float | None = 60
 
 def _one(b, exact, pl, float_logits, x, y, norm, dtype, dom, time_limit, node_limit, max_radius, certify,
          linear_bounds, tighten=False) -> RadiusResult:
-    from .milp import linf_milp
-    from .search import l2_search
+    from verify.robust.milp import linf_milp
+    from verify.robust.search import l2_search
 
     t0 = time.perf_counter()
     fe = exact_logits(exact, x)

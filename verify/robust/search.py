@@ -62,7 +62,7 @@ def _nnls():
     try:
         from scipy.optimize import nnls
     except ImportError as exc:  # pragma: no cover - scipy comes with scikit-learn
-        from .solvers import SolverUnavailableError
+        from verify.robust.solvers import SolverUnavailableError
 
         raise SolverUnavailableError(f"the l2 radius needs scipy (scipy.optimize.nnls), which is not installed here "
                                      f"({exc}); install it with pip install scipy") from exc
