@@ -2,7 +2,7 @@
 
 Each figure is written as PDF (vector, fonts embedded) and PNG (200 dpi, for slides) into ``--out``
 (default ``figures/out/``). The sweep's figures read ``--results``; without it a quick sweep is run first
-(:func:`verify.sweep.run_sweep`) and its results are plotted. The training lab's figures
+(:func:`verify.jobs.sweep.run_sweep`) and its results are plotted. The training lab's figures
 (``margin-dynamics``, ``layer-spectra``, ``confidence-concentration``) read ``--dynamics`` (a file of
 ``python -m verify dynamics``, with the verdicts it saved beside it); without it they read
 ``<out>/quick-dynamics.jsonl``, and the quick lab (``python -m verify dynamics``, its defaults) is run into
@@ -88,9 +88,9 @@ def _fail(msg: str) -> int:
 
 
 def load_results(path) -> list[dict]:
-    """:func:`verify.gap.read_results`, with every way a file can be unreadable turned into a one-line
-    :class:`verify.gap.ResultsError`, and its warnings (skipped partial lines) printed to stderr."""
-    from verify.gap import ResultsError, read_results
+    """:func:`verify.results.records.read_results`, with every way a file can be unreadable turned into a one-line
+    :class:`verify.results.records.ResultsError`, and its warnings (skipped partial lines) printed to stderr."""
+    from verify.results.records import ResultsError, read_results
 
     path = Path(path)
     with warnings.catch_warnings(record=True) as caught:
@@ -115,9 +115,9 @@ def load_results(path) -> list[dict]:
 def _quick_sweep(out_dir: Path) -> Path:
     """Run the quick sweep into ``out_dir/quick-sweep.jsonl`` (replacing an earlier one) and return its path."""
     try:
-        from verify.sweep import run_sweep
+        from verify.jobs.sweep import run_sweep
     except ImportError as exc:
-        raise RuntimeError(f"cannot run the quick sweep: verify.sweep is not available ({exc}); "
+        raise RuntimeError(f"cannot run the quick sweep: verify.jobs.sweep is not available ({exc}); "
                            f"pass --results FILE written by `python -m verify`") from None
     path = out_dir / "quick-sweep.jsonl"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -151,7 +151,7 @@ def _quick_trained(out_dir: Path, lab_path: Path) -> Path:
     stderr. Return the path."""
     import contextlib
 
-    from verify.cli import main as verify_main
+    from verify.cli.common import main as verify_main
 
     path = out_dir / QUICK_TRAINED
     print(f"no --trained given: checking the claims on the checkpoints of {lab_path} into {path} "
@@ -169,7 +169,7 @@ def _quick_lab(out_dir: Path, progress: bool = True) -> Path:
     resuming what is there (nothing to do when it is finished: the lab then only judges it again); return
     its path. Its report goes to stderr."""
     try:
-        from verify.dynamics.cli import main as lab_main
+        from verify.cli.dynamics import main as lab_main
     except ImportError as exc:
         raise RuntimeError(f"cannot run the quick training lab: verify.dynamics is not available ({exc}); pass "
                            f"--dynamics FILE written by `python -m verify dynamics`") from None
@@ -267,7 +267,7 @@ def main(argv=None) -> int:
         except VenueError as exc:
             return _fail(str(exc))
 
-    from verify.gap import ResultsError
+    from verify.results.records import ResultsError
 
     data: dict = {"sweep": [], "lab": None, "trained": []}
     sources = {s.reads for s in chosen if s.needs_results}

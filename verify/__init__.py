@@ -14,9 +14,9 @@ the decision boundary) are imported on first use.
 """
 
 from verify.errors import DeviceMismatchError, DTypeMismatchError, EmptyBatchError, KinkError, NonFiniteError, ShapeError, TooFewClassesError, TrainingModeError, UnsupportedLayerError
-from verify.linearize import Linearization, linearize
+from verify.numerics.linearize import Linearization, linearize
 from verify.modules import Abs, MaxoutUnit
-from verify.networks import NetSpec, draw_inputs, draw_spec
+from verify.jobs.networks import NetSpec, draw_inputs, draw_spec
 
 __all__ = [
     "linearize", "Linearization", "NetSpec", "draw_spec", "draw_inputs", "MaxoutUnit", "Abs",
@@ -28,11 +28,11 @@ __all__ = [
 
 def __getattr__(name):
     if name == "check_implementation":
-        from verify.implementation import check_implementation
+        from verify.regularizers.implementation import check_implementation
 
         return check_implementation
     if name == "Gap":
-        from verify.gap import Gap
+        from verify.results.gap import Gap
 
         return Gap
     if name == "robust_radius":

@@ -1,10 +1,10 @@
 """Selecting saved values from results records; no claim is computed here.
 
-A results record (see :func:`verify.gap.read_results`) is ``{"schema", "run", "network", "gaps"}``
-with ``gaps`` a list of :class:`verify.gap.Gap`. The figures only select values from these and
+A results record (see :func:`verify.results.records.read_results`) is ``{"schema", "run", "network", "gaps"}``
+with ``gaps`` a list of :class:`verify.results.gap.Gap`. The figures only select values from these and
 summarise them for display (counts, quantiles).
 
->>> from verify.gap import Gap
+>>> from verify.results.gap import Gap
 >>> g = Gap("input-gradient", "c", "identity", [1, 2, 3], [1, 2, 3], [1, 1, 1], "float64", "cpu", 0, "a",
 ...         on_kink=[False, True, False], excluded=[False, False, True])
 >>> interior(g)

@@ -78,7 +78,7 @@ def lab_results(records, verdicts: dict | None = None, *, path=None, verdict_not
     """A :class:`LabResults` of lab records (and a verdicts file's body, ``{"config", "verdicts": [...]}``,
     used only when its config is the records')."""
     from verify.dynamics.lab import run_table
-    from verify.gap import ResultsError
+    from verify.results.records import ResultsError
 
     records = list(records)
     if not records:
@@ -99,10 +99,10 @@ def lab_results(records, verdicts: dict | None = None, *, path=None, verdict_not
 
 def load_lab(path) -> LabResults:
     """The lab results file ``path`` (:func:`verify.dynamics.lab.read_dynamics`) with the verdicts saved
-    beside it, if any. A :class:`verify.gap.ResultsError` with one line when the file cannot be read."""
+    beside it, if any. A :class:`verify.results.records.ResultsError` with one line when the file cannot be read."""
     from verify.dynamics.lab import read_dynamics
     from verify.dynamics.report import verdicts_path
-    from verify.gap import ResultsError
+    from verify.results.records import ResultsError
 
     path = Path(path)
     if path.is_dir():

@@ -4,7 +4,7 @@ For each claim checked as an identity, every interior point (not on a kink, not 
 assumptions) is one dot at gap / bound = |lhs - rhs| / bound, on a log axis; one row per claim, one
 colour per (dtype, device). The line at 1 is the bound: a claim holds where all its dots lie left of
 it. Gaps that are exactly 0 are drawn at a floor value, marked "0" on the axis. A point where the bound
-is at least half the size of the values (resolution >= 1/2, see :mod:`verify.gap`) could not have seen a
+is at least half the size of the values (resolution >= 1/2, see :mod:`verify.results.gap`) could not have seen a
 factor-2 error: it is drawn hollow and counted as uninformative. The counts of points, of uninformative
 points, of kinks and of points outside the assumptions are written beside each row. Only a claim's
 identity sub-checks are drawn and counted (its inequality and measurement sub-checks are not), so the

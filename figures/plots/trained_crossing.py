@@ -37,7 +37,7 @@ _DATA_COLOURS = [OKABE_ITO[k] for k in ("blue", "vermillion", "green", "purple",
 
 def _sweep_points(records):
     """(per-input step, share, changed) per network and h of the sweep's (random) records."""
-    from verify.sweep import crossing_by_h
+    from verify.results.summary import crossing_by_h
 
     out = []
     for rec in records:
@@ -64,7 +64,7 @@ def _binned(points, index):
 
 def cure_range_share(curve: dict) -> float | None:
     """The mean share of R-CURE from the pattern change over the grid steps with 1 <= h <= 3 of a curve of
-    :func:`verify.trained.crossing_curves` (None when none of them has a share)."""
+    :func:`verify.jobs.trained.crossing_curves` (None when none of them has a share)."""
     vals = [s for h, s in zip(curve["h"], curve["share"]) if 1.0 <= h <= 3.0 and s is not None]
     return float(np.mean(vals)) if vals else None
 
@@ -87,7 +87,7 @@ def _pooled(curves):
 @styled
 def fig_trained_crossing(results: list[dict]):
     """The pattern-change share of R-CURE and the region-change fraction against h/sqrt(D)."""
-    from verify.trained import crossing_curves
+    from verify.jobs.trained import crossing_curves
 
     trained = [r for r in results if r.get("network", {}).get("trained")]
     random = [r for r in results if not r.get("network", {}).get("trained")]

@@ -18,9 +18,9 @@ import pytest
 import torch
 import torch.nn as nn
 
-from verify import runner as runner_module
-from verify.cli import main
-from verify.sweep import _flags
+from verify.jobs import runner as runner_module
+from verify.cli.common import main
+from verify.results.provenance import precision_flags
 
 from .test_sweep_cli import HEADER, _mlp, _quiet_read, _row, user_files  # noqa: F401  (user_files: a fixture)
 
@@ -301,7 +301,7 @@ def test_cli_resume_reports_and_drops_the_cut_line_atomically(tmp_path, capsys, 
     capsys.readouterr()
     replaced = []
     real_replace = os.replace
-    monkeypatch.setattr(runner_module.os, "replace",               # the atomic rewrite lives in verify.runner
+    monkeypatch.setattr(runner_module.os, "replace",               # the atomic rewrite lives in verify.jobs.runner
                         lambda src, dst: (replaced.append((os.path.dirname(src), str(dst))), real_replace(src, dst)))
 
     with warnings.catch_warnings():
@@ -322,7 +322,7 @@ def test_flags_are_what_the_precision_guard_sets(monkeypatch):
     old = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     try:
-        flags = _flags("cuda")                      # only switches flags: no GPU needed
+        flags = precision_flags("cuda")                      # only switches flags: no GPU needed
         assert flags["tf32_matmul_during_checks"] is False and flags["tf32_cudnn_during_checks"] is False
         assert flags["tf32_matmul_outside"] is True and flags["tf32_cudnn_outside"] is True
         assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == (True, True)
@@ -333,7 +333,7 @@ def test_flags_are_what_the_precision_guard_sets(monkeypatch):
     import contextlib
     import importlib
 
-    lin = importlib.import_module("verify.linearize")     # the module (verify.linearize is also a function)
+    lin = importlib.import_module("verify.numerics.precision")     # where precision_flags reads the guard from
 
     @contextlib.contextmanager
     def tf32_guard(device):                         # a guard that leaves TF32 on: the record must say so
@@ -345,7 +345,7 @@ def test_flags_are_what_the_precision_guard_sets(monkeypatch):
             torch.backends.cuda.matmul.allow_tf32 = before
 
     monkeypatch.setattr(lin, "precision_guard", tf32_guard)
-    flags = _flags("cuda")
+    flags = precision_flags("cuda")
     assert flags["tf32_matmul"] is True and flags["tf32_matmul_during_checks"] is True
 
 

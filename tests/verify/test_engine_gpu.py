@@ -15,7 +15,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from verify import linearize
-from verify.networks import ARCHS, draw_inputs, draw_spec
+from verify.jobs.networks import ARCHS, draw_inputs, draw_spec
 
 from .test_linearize import _jacrev, check_against_exact, small_spec
 

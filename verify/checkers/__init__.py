@@ -34,7 +34,7 @@ CHECKERS = {cid: {**_GUO, **_LIU, **_WEN}[cid] for cid in CLAIMS if cid in {**_G
 
 def make_context(model, x, y, *, seed: int, arch: str, generator=None, exact=None) -> CheckContext:
     """The one :class:`CheckContext` of a batch: the linearization is computed here, once."""
-    from verify.linearize import linearize
+    from verify.numerics.linearize import linearize
 
     if not isinstance(y, torch.Tensor) or y.dim() != 1 or y.shape[0] != x.shape[0]:
         from verify.errors import ShapeError
@@ -71,7 +71,7 @@ def run_checks(model, x, y, *, claims=None, seed: int, arch: str, generator: tor
     is small, D K <= 5000). Unknown claim ids raise KeyError listing the checkable ids. TF32 is off
     on CUDA while checking; on CPU the checks run with ``threads`` intra-op threads (None: unchanged).
     """
-    from verify.linearize import precision_guard
+    from verify.numerics.precision import precision_guard
 
     ids = list(CHECKERS) if claims is None else list(claims)
     bad = [c for c in ids if c not in CHECKERS]

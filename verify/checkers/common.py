@@ -5,16 +5,16 @@ Two sides per check, as HOUSE.md asks:
 
 - the DEFINITION (lhs): autograd (or a finite step) on the model, in the model's dtype, exactly as
   training computes it (:mod:`verify.regularizers`);
-- the DERIVED closed form (rhs): :mod:`verify.closed_forms` on the linearization's J, logits and bias.
+- the DERIVED closed form (rhs): :mod:`verify.regularizers.closed_forms` on the linearization's J, logits and bias.
 
-Both carry a bound from :mod:`verify.bounds`. The closed form's bound is propagated through its own
+Both carry a bound from :mod:`verify.numerics.bounds`. The closed form's bound is propagated through its own
 formula from ``jacobian_bound`` and ``logits_bound``. The definition's bound has the same a-priori
 form: autograd multiplies the seed by the same layer matrices (``bounds.vjp_err``), so the Higham
 product bound gamma_m |A_1|^T ... |A_L|^T |seed| <= jacobian_bound^T |seed| applies to it, and its
 softmax is bounded by ``bounds.softmax``. A gap's bound is the sum of the two. The bounds hold at
 points that are not on a kink (``lin.on_kink``), where both computations select the exact pattern;
 points on a kink are counted and excluded by :class:`Gap`. A point within the model dtype's rounding of
-a kink is first decided again (:mod:`verify.kinks`): where the float pattern is certified exact
+a kink is first decided again (:mod:`verify.numerics.kinks`): where the float pattern is certified exact
 (recovered) it is judged like any interior point, with the model dtype's bounds, since the closed form's
 J is then the J of the certified region and autograd's float pass selects the same float pattern. Every
 Gap records each point's decision (``kink_decision``), so the recovered points are counted per claim.
@@ -29,11 +29,11 @@ from functools import cached_property
 import torch
 import torch.nn as nn
 
-from verify import closed_forms as cf
-from verify.regularizers import unchecked as reg  # the context has checked and linearized the batch
-from verify.bounds import Bounded, SAFETY, gamma, onehot, softmax, vjp_err, worst_entry
-from verify.gap import Gap
-from verify.kinks import NOT_JUDGED, combine_codes
+from verify.regularizers import closed_forms as cf
+from verify.regularizers.definitions import unchecked as reg  # the context has checked and linearized the batch
+from verify.numerics.bounds import Bounded, SAFETY, gamma, onehot, softmax, vjp_err, worst_entry
+from verify.results.gap import Gap
+from verify.numerics.kinks import NOT_JUDGED, combine_codes
 
 __all__ = ["CheckContext", "LogitScale", "H_GRID", "C_GRID", "HESS_FULL_MAX", "bias_free", "to_list", "f64"]
 
@@ -133,7 +133,7 @@ class CheckContext:
 
     @cached_property
     def kink_codes(self) -> list:
-        """Per point, its decision code (:mod:`verify.kinks`): "" not in doubt, "float64" or "exact" recovered,
+        """Per point, its decision code (:mod:`verify.numerics.kinks`): "" not in doubt, "float64" or "exact" recovered,
         "kink", "wrong" or "undecided" not judged."""
         return list(self.lin.kinks.codes)
 
@@ -245,7 +245,7 @@ class CheckContext:
         return reg.cure_direction(self.g_def.value.reshape(self.x.shape))
 
     def linearize_at(self, xs: torch.Tensor):
-        from verify.linearize import linearize
+        from verify.numerics.linearize import linearize
         return linearize(self.model, xs)
 
     @cached_property
@@ -300,9 +300,9 @@ class CheckContext:
         """A Gap from Bounded or plain sides. Vector sides are reduced per point to the worst entry
         (largest |lhs - rhs| / bound) for identities. ``kinks``: the decision code of each point (default
         the context's; a check that also reads other points passes their combination, e.g. the shifted
-        points' ``kinks``); the points not judged are those of :data:`verify.kinks.NOT_JUDGED`. ``scale``
+        points' ``kinks``); the points not judged are those of :data:`verify.numerics.kinks.NOT_JUDGED`. ``scale``
         (B,): the size against which the bound is judged informative, where max(|lhs|, |rhs|) is not it
-        (see :class:`verify.gap.Gap`)."""
+        (see :class:`verify.results.gap.Gap`)."""
         if isinstance(lhs, Bounded) or isinstance(rhs, Bounded):
             L = lhs if isinstance(lhs, Bounded) else Bounded(torch.as_tensor(lhs, dtype=torch.float64))
             R = rhs if isinstance(rhs, Bounded) else Bounded(torch.as_tensor(rhs, dtype=torch.float64))

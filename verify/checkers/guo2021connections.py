@@ -11,11 +11,11 @@ import math
 
 import torch
 
-from verify import closed_forms as cf
-from verify.regularizers import unchecked as reg  # the context has checked and linearized the batch
-from verify.bounds import Bounded, const, eig_extreme, onehot, singular_values, softmax, sq_norm, vjp_err
-from verify.gap import Gap
-from verify.kinks import NOT_JUDGED, combine_codes, confirm_own_pass
+from verify.regularizers import closed_forms as cf
+from verify.regularizers.definitions import unchecked as reg  # the context has checked and linearized the batch
+from verify.numerics.bounds import Bounded, const, eig_extreme, onehot, singular_values, softmax, sq_norm, vjp_err
+from verify.results.gap import Gap
+from verify.numerics.kinks import NOT_JUDGED, combine_codes, confirm_own_pass
 from verify.checkers.common import C_GRID, H_GRID, CheckContext, f64, to_list, upper
 
 __all__ = ["CHECKERS"]

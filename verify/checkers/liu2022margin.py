@@ -12,10 +12,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from verify import closed_forms as cf
-from verify.regularizers import unchecked as reg  # the context has checked and linearized the batch
-from verify.bounds import Bounded, cross_entropy, softmax, sq_norm, vjp_err
-from verify.gap import Gap
+from verify.regularizers import closed_forms as cf
+from verify.regularizers.definitions import unchecked as reg  # the context has checked and linearized the batch
+from verify.numerics.bounds import Bounded, cross_entropy, softmax, sq_norm, vjp_err
+from verify.results.gap import Gap
 from verify.checkers.common import C_GRID, CheckContext, bias_free, f64, to_list, upper
 
 __all__ = ["CHECKERS"]
@@ -158,11 +158,11 @@ def _emr_seed(ctx: CheckContext, T: float, m_lo: torch.Tensor, logits: Bounded |
     """The seed pt~ = softmax(f~/T) of the definition (float, as emr_grad computes it), with a bound on its
     distance to the exact pt = softmax(f/T): the smaller of two valid bounds per entry.
 
-    - relative: :func:`verify.bounds.softmax` of f~/T, whose logit error is err(f)/T (grows as T -> 0);
+    - relative: :func:`verify.numerics.bounds.softmax` of f~/T, whose logit error is err(f)/T (grows as T -> 0);
     - one-hot: with s = f/T and s~ = fl(f~/T) within sigma of s, both exact softmaxes have
       p_j <= e^{-(s_yhat - s_j)} <= e^{-mu} for j != yhat, mu = m/T - 2 max sigma (m >= m_lo), and
       1 - p_yhat = sum_{j != yhat} p_j, so |p_j(s~) - p_j(s)| <= e^{-mu} and |p_yhat(s~) - p_yhat(s)| <=
-      (K-1) e^{-mu}; plus torch's evaluation of softmax(s~), bounded by verify.bounds.softmax at err 0.
+      (K-1) e^{-mu}; plus torch's evaluation of softmax(s~), bounded by verify.numerics.bounds.softmax at err 0.
     """
     sc = (ctx.f_def if logits is None else logits) / T
     rel = softmax(sc)

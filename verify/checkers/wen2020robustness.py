@@ -21,7 +21,7 @@ import math
 
 import torch
 
-from verify.bounds import Bounded, sigma_max, sq_norm
+from verify.numerics.bounds import Bounded, sigma_max, sq_norm
 from verify.checkers.common import CheckContext, f64
 
 __all__ = ["CHECKERS", "layer_jacobians_bounded"]
@@ -29,7 +29,7 @@ __all__ = ["CHECKERS", "layer_jacobians_bounded"]
 
 def layer_jacobians_bounded(lin) -> list:
     """[(name, Bounded J_l)]: the linearization's layer Jacobians with their rounding bounds
-    (:meth:`verify.linearize.Linearization.layer_jacobians` with ``bound=True``)."""
+    (:meth:`verify.numerics.linearize.Linearization.layer_jacobians` with ``bound=True``)."""
     return [(name, Bounded(Jl, E)) for name, Jl, E in lin.layer_jacobians(bound=True)]
 
 

@@ -3,7 +3,7 @@
 A *run* is (data set, architecture, objective, seed); its *role* names what the claims compare it as
 (``ce``, ``ce+emr``, ``at(eps3)``, ...). :func:`plan` lists the runs that the chosen claims need, for every
 seed; :func:`run_unit` trains one run, measuring every epoch (epoch 0 is the initial network); the driver
-of :mod:`verify.runner` appends its records, one JSON line per run and epoch, to the results file.
+of :mod:`verify.jobs.runner` appends its records, one JSON line per run and epoch, to the results file.
 Checkpoints go beside the results, in ``<results stem>.ckpt/<run id>/``: ``epoch-NNN.pt``, the eval-mode
 module as ``torch.save`` writes it (``python -m verify --model`` reads it), and ``state.pt``, what a resumed
 run continues from (weights, optimiser, the records so far).
@@ -18,12 +18,12 @@ from pathlib import Path
 
 import torch
 
-from verify.gap import ResultsError
+from verify.results.records import ResultsError
 from verify.dynamics.settings import LabSettings
 from verify.dynamics.train import Diverged, Objective, build_model, generator, make_optimizer, save_atomic, train_epoch
 
 __all__ = ["DYNAMICS_SCHEMA", "DYNAMICS_RESULTS", "ROLES", "CLAIM_ROLES", "roles", "plan", "run_unit", "run_lab",
-           "read_dynamics", "run_table", "checkpoint_dir", "merge_dynamics", "pilot"]
+           "read_dynamics", "run_table", "checkpoint_dir", "merge_dynamics", "pilot", "load_data", "eval_set"]
 
 DYNAMICS_SCHEMA = "relu-regularizer-verification/dynamics/1"
 #: Where ``python -m verify dynamics`` writes by default (never over the sweep's results/verify.jsonl).
@@ -80,13 +80,16 @@ def checkpoint_dir(out: str | Path) -> Path:
 
 
 @functools.lru_cache(maxsize=4)
-def _data(name: str):
+def load_data(name: str):
+    """The named data set (:func:`verify.dynamics.data.load_dataset`), loaded once per process."""
     from verify.dynamics.data import load_dataset
 
     return load_dataset(name)
 
 
-def _eval_set(ds, s: LabSettings, dtype, device):
+def eval_set(ds, s: LabSettings, dtype, device):
+    """The lab's fixed evaluation set of ``ds``: the first ``s.n_eval`` test points of a permutation seeded by
+    the data set's name (the same points for every run, seed and epoch), in ``dtype`` on ``device``."""
     n = min(s.n_eval, ds.x_test.shape[0])
     idx = torch.randperm(ds.x_test.shape[0], generator=generator("eval", ds.name.split(":", 1)[0]))[:n]
     return ds.x_test[idx].to(dtype=dtype, device=device), ds.y_test[idx].to(device)
@@ -107,17 +110,17 @@ def run_unit(unit: dict, ckpt_root: str | Path, *, resume: bool = False) -> list
     """Train one run (resuming from its ``state.pt`` if ``resume``), measuring at every epoch; return every
     epoch's record (those of the resumed part included). A loss that turns NaN or inf ends the run with a
     ``status: "diverged"`` record naming the epoch; its checkpoints up to the last good epoch are kept."""
-    from verify.sweep import _flags, run_facts
+    from verify.results.provenance import precision_flags, run_facts
     from verify.dynamics.measures import measure
 
     cfg = unit["config"]
     s = LabSettings.from_dict(cfg["settings"])
     dtype, device = getattr(torch, cfg["dtype"]), torch.device(cfg["device"])
-    ds = _data(cfg["data"])
+    ds = load_data(cfg["data"])
     x_tr, y_tr = ds.x_train.to(dtype=dtype, device=device), ds.y_train.to(device)
-    x_ev, y_ev = _eval_set(ds, s, dtype, device)
+    x_ev, y_ev = eval_set(ds, s, dtype, device)
     obj = Objective.from_dict(unit["objective"])
-    facts = run_facts(cfg["dtype"], str(device), unit["seed"], _flags(str(device)))
+    facts = run_facts(cfg["dtype"], str(device), unit["seed"], precision_flags(str(device)))
     model = build_model(s.arch, ds.in_shape, ds.classes, unit["seed"], dtype=dtype, device=device)
     opt = make_optimizer(model, s.lr)
     folder = Path(ckpt_root) / unit["id"]
@@ -182,7 +185,7 @@ def run_unit(unit: dict, ckpt_root: str | Path, *, resume: bool = False) -> list
 
 def read_dynamics(path: str | Path) -> list[dict]:
     """The records of a lab results file (a cut-off line is skipped with a warning)."""
-    from verify.runner import json_lines
+    from verify.results.records import json_lines
 
     path = Path(path)
     if not path.is_file():
@@ -230,7 +233,7 @@ def run_table(records: list[dict]) -> dict:
 
 
 def _done(path: Path, config: dict) -> set:
-    from verify.runner import finished_records
+    from verify.results.records import finished_records
 
     records = finished_records(read_dynamics, path)
     keys = set()
@@ -245,13 +248,14 @@ def _done(path: Path, config: dict) -> set:
 def run_lab(out: str | Path, config: dict, *, shard=(0, 1), resume: bool = False, progress: bool = True,
             executor=None):
     """Run (or, with ``resume``, continue) the plan of ``config``, appending to ``out``; return the driver's
-    :class:`~verify.runner.DriveResult`.
+    :class:`~verify.jobs.runner.DriveResult`.
 
-    ``executor`` (:func:`verify.executors.make_executor`) runs the runs elsewhere: each run with one
-    intra-op torch thread wherever it runs (:func:`verify.runner.drive`), so the numbers do not depend on
+    ``executor`` (:func:`verify.jobs.executors.make_executor`) runs the runs elsewhere: each run with one
+    intra-op torch thread wherever it runs (:func:`verify.jobs.runner.drive`), so the numbers do not depend on
     where. The workers write the checkpoints, into ``<out stem>.ckpt`` (an absolute path: on a cluster it
     must be a folder that every worker sees); the driver alone writes ``out``."""
-    from verify.runner import drive, drop_cut_lines, keep_previous
+    from verify.jobs.runner import drive
+    from verify.results.records import drop_cut_lines, keep_previous
 
     out = Path(out)
     planned = plan(config, shard)
@@ -277,7 +281,7 @@ def run_lab(out: str | Path, config: dict, *, shard=(0, 1), resume: bool = False
 def merge_dynamics(paths, out: str | Path) -> int:
     """Join the results files of a lab's shards into ``out`` (a new file); records of the same run and epoch
     are written once. Returns the number of records written."""
-    from verify.gap import write_record
+    from verify.results.records import write_record
 
     out = Path(out)
     if out.exists():
@@ -304,16 +308,16 @@ def pilot(data: str, *, epochs: int | None = None, seed: int = 100, dtype: str =
     """The pilot behind each data set's lambda (:mod:`.settings`): a plain ``ce`` run with a seed outside the
     verdict's, then the mean and the median of each regularizer's R(x) over the evaluation points at its last
     epoch, with the clean accuracy of every epoch (so a reader sees that the pilot trained)."""
-    from verify.regularizers import unchecked as R
+    from verify.regularizers.definitions import unchecked as R
     from verify.dynamics.settings import settings_for
 
     s = settings_for(data, epochs=epochs)
-    ds = _data(data)
+    ds = load_data(data)
     dt, dev = getattr(torch, dtype), torch.device(device)
     model = build_model(s.arch, ds.in_shape, ds.classes, seed, dtype=dt, device=dev)
     opt = make_optimizer(model, s.lr)
     x_tr, y_tr = ds.x_train.to(dtype=dt, device=dev), ds.y_train.to(dev)
-    x, y = _eval_set(ds, s, dt, dev)
+    x, y = eval_set(ds, s, dt, dev)
     acc = []
     for epoch in range(1, s.epochs + 1):
         train_epoch(model, opt, Objective(), x_tr, y_tr, batch_size=s.batch_size, order=generator("order", seed, epoch),

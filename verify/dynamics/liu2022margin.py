@@ -21,13 +21,15 @@ import math
 
 from verify.dynamics.verdicts import ClaimVerdict, combine, compare
 
-__all__ = ["CLAIM", "ROLES", "judge"]
+__all__ = ["CLAIM", "ROLES", "judge", "values_at", "median_of"]
 
 CLAIM = "standard-training-small-margin"
 ROLES = ("ce", "ce+emr", "at(eps2)", "at(eps2)+emr")
 
 
-def _at(table: dict, role: str, seeds, epoch: int, get) -> list[float]:
+def values_at(table: dict, role: str, seeds, epoch: int, get) -> list[float]:
+    """``get(record)`` of ``role``'s run at ``epoch`` for each seed of ``seeds`` (NaN where the run has no
+    such epoch), from a :func:`~verify.dynamics.lab.run_table`."""
     out = []
     for s in seeds:
         rows = table["runs"].get(role, {}).get(s)
@@ -36,7 +38,8 @@ def _at(table: dict, role: str, seeds, epoch: int, get) -> list[float]:
     return out
 
 
-def _median(key):
+def median_of(key):
+    """The getter of the median of the per-point measure ``key`` of a lab record."""
     return lambda m: m[key]["median"]
 
 
@@ -46,25 +49,25 @@ def judge(table: dict) -> ClaimVerdict:
     E, M = s.epochs, s.epochs // 2
     eps2 = repr(float(s.middle_eps))
     seeds = sorted(set().union(*(table["runs"].get(r, {}).keys() for r in ROLES)))
-    om_M, om_E = _at(table, "ce", seeds, M, _median("effective_weight_norm")), \
-        _at(table, "ce", seeds, E, _median("effective_weight_norm"))
-    ga_M, ga_E = _at(table, "ce", seeds, M, _median("effective_margin")), \
-        _at(table, "ce", seeds, E, _median("effective_margin"))
+    om_M, om_E = values_at(table, "ce", seeds, M, median_of("effective_weight_norm")), \
+        values_at(table, "ce", seeds, E, median_of("effective_weight_norm"))
+    ga_M, ga_E = values_at(table, "ce", seeds, M, median_of("effective_margin")), \
+        values_at(table, "ce", seeds, E, median_of("effective_margin"))
     growth_g = [ge / gm if gm > 0 and ge > 0 else math.nan for gm, ge in zip(ga_M, ga_E)]
     half_w = [math.sqrt(we / wm) if wm > 0 and we > 0 else math.nan for wm, we in zip(om_M, om_E)]
     robust = lambda m: m["robust_accuracy"][eps2]
     comps = [
         compare(f"(1) ce: omega at M={M} < omega at E={E}", om_M, om_E, seeds),
         compare("(2) ce: gamma_E/gamma_M < (omega_E/omega_M)^(1/2)", growth_g, half_w, seeds),
-        compare(f"(3) ce: |grad_theta CE| at E={E} < at M={M}", _at(table, "ce", seeds, E, _median("param_gradient_norm")),
-                _at(table, "ce", seeds, M, _median("param_gradient_norm")), seeds),
-        compare("(4) E: gamma ce < ce+emr", ga_E, _at(table, "ce+emr", seeds, E, _median("effective_margin")), seeds),
-        compare(f"(5) E: robust acc (eps={s.middle_eps:.4g}) ce < ce+emr", _at(table, "ce", seeds, E, robust),
-                _at(table, "ce+emr", seeds, E, robust), seeds),
-        compare("(6) E: gamma at < at+emr", _at(table, "at(eps2)", seeds, E, _median("effective_margin")),
-                _at(table, "at(eps2)+emr", seeds, E, _median("effective_margin")), seeds),
-        compare(f"(7) E: robust acc (eps={s.middle_eps:.4g}) at < at+emr", _at(table, "at(eps2)", seeds, E, robust),
-                _at(table, "at(eps2)+emr", seeds, E, robust), seeds),
+        compare(f"(3) ce: |grad_theta CE| at E={E} < at M={M}", values_at(table, "ce", seeds, E, median_of("param_gradient_norm")),
+                values_at(table, "ce", seeds, M, median_of("param_gradient_norm")), seeds),
+        compare("(4) E: gamma ce < ce+emr", ga_E, values_at(table, "ce+emr", seeds, E, median_of("effective_margin")), seeds),
+        compare(f"(5) E: robust acc (eps={s.middle_eps:.4g}) ce < ce+emr", values_at(table, "ce", seeds, E, robust),
+                values_at(table, "ce+emr", seeds, E, robust), seeds),
+        compare("(6) E: gamma at < at+emr", values_at(table, "at(eps2)", seeds, E, median_of("effective_margin")),
+                values_at(table, "at(eps2)+emr", seeds, E, median_of("effective_margin")), seeds),
+        compare(f"(7) E: robust acc (eps={s.middle_eps:.4g}) at < at+emr", values_at(table, "at(eps2)", seeds, E, robust),
+                values_at(table, "at(eps2)+emr", seeds, E, robust), seeds),
     ]
     notes = [f"M = epoch {M}, E = epoch {E}; at = at(eps={s.middle_eps:.4g}); medians over the evaluation points"]
     return ClaimVerdict(claim=CLAIM, data=s.data, verdict=combine(c.verdict for c in comps), comparisons=tuple(comps),

@@ -16,10 +16,10 @@ Per evaluation point, summarised by quantiles (:func:`summary`):
 - ``clean_accuracy``, and ``robust_accuracy`` under l-inf PGD at each eps of the grid, with the attack's
   settings beside it (``attack``);
 - when asked (``radius``, the lab's last epoch): ``exact_radius``, the exact robust accuracy beside PGD's
-  and the exact l2 radius beside gamma(x) on the first evaluation points (:mod:`verify.robust.lab`).
+  and the exact l2 radius beside gamma(x) on the first evaluation points (:mod:`verify.dynamics.exact_radius`).
 
 Points where the float pattern is not certified (``Linearization.on_kink``: a real kink, or a point within
-the model dtype's rounding of a kink that the re-decision of :mod:`verify.kinks` did not recover) are
+the model dtype's rounding of a kink that the re-decision of :mod:`verify.numerics.kinks` did not recover) are
 counted (``kinks``) and left out of the linearization's measures, as everywhere in the toolkit; the other
 measures use every point.
 """
@@ -31,20 +31,9 @@ import math
 import torch
 import torch.nn.functional as F
 
+from verify.dynamics.quantiles import QUANTILES, summary
+
 __all__ = ["measure", "summary", "QUANTILES", "rectified_layers", "singular_values"]
-
-#: The quantiles each per-point measure is summarised by (and the mean).
-QUANTILES = {"q05": 0.05, "q25": 0.25, "median": 0.5, "q75": 0.75, "q95": 0.95}
-
-
-def summary(values: torch.Tensor) -> dict:
-    """{"n", "mean", "q05", "q25", "median", "q75", "q95"} of a 1-D tensor (NaN for an empty one)."""
-    v = values.detach().to(torch.float64).flatten().cpu()
-    if v.numel() == 0:
-        return {"n": 0, "mean": math.nan, **{k: math.nan for k in QUANTILES}}
-    qs = torch.quantile(v, torch.tensor(list(QUANTILES.values()), dtype=torch.float64))
-    return {"n": int(v.numel()), "mean": float(v.mean()), **{k: float(q) for k, q in zip(QUANTILES, qs)}}
-
 
 def _param_gradient_norms(model, x, y) -> torch.Tensor:
     from torch.func import functional_call, grad, vmap
@@ -98,9 +87,9 @@ def measure(model, x, y, *, eps_grid, attack_steps: int, attack_restarts: int, b
     """The ``metrics`` of one epoch (module docstring) on the evaluation set (x, y), the model in eval mode
     (restored after). The layer spectra use the first ``n_spectra`` points (default all). ``keep_points`` adds the per-point ``confidence``, ``output_margin`` and
     ``effective_margin`` values (the distributions kept for the figures). ``radius`` (points, time_limit,
-    l2_points, l2_time_limit) adds ``exact_radius`` (:func:`verify.robust.lab.radius_metrics`)."""
-    from verify.linearize import linearize
-    from verify.regularizers import unchecked as R
+    l2_points, l2_time_limit) adds ``exact_radius`` (:func:`verify.dynamics.exact_radius.radius_metrics`)."""
+    from verify.numerics.linearize import linearize
+    from verify.regularizers.definitions import unchecked as R
     from verify.dynamics.attacks import PGD, robust_accuracy
 
     was = model.training
@@ -153,7 +142,7 @@ def measure(model, x, y, *, eps_grid, attack_steps: int, attack_restarts: int, b
             "layer_spectra": _spectra(lin, keep & (torch.arange(len(keep), device=keep.device) < (n_spectra or len(keep)))),
         }
         if radius:
-            from verify.robust.lab import radius_metrics
+            from verify.dynamics.exact_radius import radius_metrics
 
             g = torch.where(keep, gamma, torch.full_like(gamma, math.nan))
             metrics["exact_radius"] = radius_metrics(model, x, y, g.tolist(), eps_grid=eps_grid, box=box,

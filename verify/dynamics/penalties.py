@@ -48,7 +48,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from verify.bounds import gamma, unit_roundoff
+from verify.numerics.bounds import gamma, unit_roundoff
 from verify.errors import ShapeError, UnsupportedLayerError
 
 __all__ = ["jacobian_penalty", "cross_lipschitz_penalty", "masked_jacobian", "definition_magnitude",

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, replace
 
-__all__ = ["LabSettings", "SETTINGS", "settings_for", "PILOT", "QUICK_SEEDS", "FULL_SEEDS"]
+__all__ = ["LabSettings", "SETTINGS", "settings_for", "PILOT", "QUICK_SEEDS", "FULL_SEEDS", "lam_from_pilot"]
 
 #: Seeds of the quick run (SPEC.md: with 5 seeds, p < 0.05 needs all 5 to agree) and of --full.
 QUICK_SEEDS = 5
@@ -92,7 +92,7 @@ class LabSettings:
         return cls(**dict(d, eps_grid=tuple(d["eps_grid"]), radius_roles=tuple(d.get("radius_roles", ()))))
 
 
-def _lam_from_pilot(means: dict) -> dict:
+def lam_from_pilot(means: dict) -> dict:
     """lambda_R = the power of ten at or below 1 / mean R on the pilot network."""
     return {r: 10.0 ** math.floor(math.log10(1.0 / m)) for r, m in means.items()}
 
@@ -131,7 +131,7 @@ _COMMON_REASONS = {
     "radius_points": "complete l-inf verification (a MILP per point and eps): 16 points per run, at the last "
                      "epoch only, keep the quick run near its budget",
     "radius_max_binaries": "a MILP with more than 40 binaries (unstable units over the eps-box) is not tried: on a "
-                           "ce-trained digits MLP (python -m verify.bench_radius --lab 16 --no-digits --sizes mlp8) "
+                           "ce-trained digits MLP (python -m verify.bench.radius --lab 16 --no-digits --sizes mlp8) "
                            "the programs with up to 40 binaries all finished in under 1 s, those with 41 to 60 took "
                            "7 to 8 s, and of 13 with more than 60 one finished within 10 s; the programs of the two "
                            "smaller budgets mostly have no binary at all (bounds alone decide them, in milliseconds). "
@@ -157,7 +157,7 @@ def _make(data: str, D: int, *, arch: str, epochs: int, batch_size: int, lr: flo
     pilot = PILOT[stand_in]
     return LabSettings(data=data, arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, eps_grid=eps_grid,
                        train_steps=train_steps, eval_steps=2 * train_steps, eval_restarts=1,
-                       lam=_lam_from_pilot(pilot), T=1.0, cure_h=round(eps2 * math.sqrt(D), 6), n_eval=n_eval,
+                       lam=lam_from_pilot(pilot), T=1.0, cure_h=round(eps2 * math.sqrt(D), 6), n_eval=n_eval,
                        n_spectra=min(64, n_eval), radius_points=min(radius[0], n_eval), radius_max_binaries=radius[1],
                        radius_node_limit=radius[2], radius_time_limit=radius[3],
                        radius_l2_points=min(radius[4], n_eval), radius_l2_regions=radius[5],

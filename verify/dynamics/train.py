@@ -189,7 +189,7 @@ def make_optimizer(model: nn.Module, lr: float) -> torch.optim.Optimizer:
 
 
 def _penalty(model, obj: Objective, x, y) -> torch.Tensor:
-    from verify.regularizers import unchecked as R
+    from verify.regularizers.definitions import unchecked as R
 
     if obj.method == "closed-form":
         from verify.dynamics import penalties

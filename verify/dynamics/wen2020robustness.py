@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 
-from verify.dynamics.liu2022margin import _at, _median
+from verify.dynamics.liu2022margin import median_of, values_at
 from verify.dynamics.verdicts import ClaimVerdict, combine, compare, majority, spearman
 
 __all__ = ["LAYER_SMOOTHING", "CONFIDENCE", "STATISTICS", "judge_layer_smoothing", "judge_confidence"]
@@ -50,8 +50,8 @@ def _smoothing(table, role: str, base: str, seeds, E, layers):
     for stat in STATISTICS:
         per = {}
         for layer in layers:
-            c = compare(f"{stat}, layer {layer}: {role} < {base}", _at(table, role, seeds, E, _spec(stat, layer)),
-                        _at(table, base, seeds, E, _spec(stat, layer)), seeds)
+            c = compare(f"{stat}, layer {layer}: {role} < {base}", values_at(table, role, seeds, E, _spec(stat, layer)),
+                        values_at(table, base, seeds, E, _spec(stat, layer)), seeds)
             comps.append(c)
             per[layer] = c
         stats[stat] = {"verdict": majority(c.verdict for c in per.values()),
@@ -73,7 +73,7 @@ def judge_layer_smoothing(table: dict) -> ClaimVerdict:
         for layer in layers:
             xs, ys = [], []
             for role, e in zip(_EPS_ROLES, eps):
-                for v in _at(table, role, seeds, E, _spec(stat, layer)):
+                for v in values_at(table, role, seeds, E, _spec(stat, layer)):
                     if not math.isnan(v):
                         xs.append(e)
                         ys.append(v)
@@ -97,13 +97,13 @@ def judge_confidence(table: dict) -> ClaimVerdict:
     low = lambda m: m["confidence_below_half"]
     e3 = f"at({s.eps_grid[-1]:.4g})"
     comps = [
-        compare(f"(1) clean acc {e3} < at(0)", _at(table, "at(eps3)", seeds, E, acc), _at(table, "ce", seeds, E, acc), seeds),
-        compare(f"(2) median output margin {e3} < at(0)", _at(table, "at(eps3)", seeds, E, _median("output_margin")),
-                _at(table, "ce", seeds, E, _median("output_margin")), seeds),
-        compare(f"(3) median confidence {e3} < at(0)", _at(table, "at(eps3)", seeds, E, _median("confidence")),
-                _at(table, "ce", seeds, E, _median("confidence")), seeds),
-        compare(f"(4) share conf < 0.5: at(0) < {e3}", _at(table, "ce", seeds, E, low),
-                _at(table, "at(eps3)", seeds, E, low), seeds),
+        compare(f"(1) clean acc {e3} < at(0)", values_at(table, "at(eps3)", seeds, E, acc), values_at(table, "ce", seeds, E, acc), seeds),
+        compare(f"(2) median output margin {e3} < at(0)", values_at(table, "at(eps3)", seeds, E, median_of("output_margin")),
+                values_at(table, "ce", seeds, E, median_of("output_margin")), seeds),
+        compare(f"(3) median confidence {e3} < at(0)", values_at(table, "at(eps3)", seeds, E, median_of("confidence")),
+                values_at(table, "ce", seeds, E, median_of("confidence")), seeds),
+        compare(f"(4) share conf < 0.5: at(0) < {e3}", values_at(table, "ce", seeds, E, low),
+                values_at(table, "at(eps3)", seeds, E, low), seeds),
     ]
     return ClaimVerdict(claim=CONFIDENCE, data=s.data, verdict=combine(c.verdict for c in comps),
                         comparisons=tuple(comps), groups={}, sub_verdicts={},

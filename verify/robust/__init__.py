@@ -4,7 +4,7 @@
 linear program solved by HiGHS for l-inf (:mod:`verify.robust.milp`), a search over activation regions
 ordered by their exact distance for l2 (:mod:`verify.robust.search`), on the float64 image of the exact
 network (:mod:`verify.robust.plnet`). Every witness is re-checked in the float model and in rationals.
-``python -m verify radius`` runs it on a saved model (:mod:`verify.robust.cli`).
+``python -m verify radius`` runs it on a saved model (:mod:`verify.cli.radius`).
 """
 
 from verify.robust.decide import robust_at, witness_distances

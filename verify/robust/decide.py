@@ -21,7 +21,8 @@ import numpy as np
 
 from verify.errors import TooFewClassesError
 from verify.robust.checks import Checker, attack, distance_up, exact_logits, find_witness, strict_rival
-from verify.robust.radius import RadiusResult, _domain, _labels, _networks, _norm, _positive
+from verify.robust.inputs import check_domain, check_labels, check_norm, check_positive, exact_networks
+from verify.robust.radius import RadiusResult
 
 __all__ = ["robust_at", "witness_distances"]
 
@@ -51,16 +52,16 @@ def robust_at(model, x, y, eps_grid, *, time_limit: float | None = 10.0, node_li
     grid = sorted(float(e) for e in eps_grid)
     if not grid or any(not (math.isfinite(e) and e > 0) for e in grid):
         raise ValueError(f"eps_grid: expected budgets > 0, got {list(eps_grid)!r}")
-    time_limit = _positive("time_limit", time_limit)
-    node_limit = _positive("node_limit", node_limit, integer=True)
+    time_limit = check_positive("time_limit", time_limit)
+    node_limit = check_positive("node_limit", node_limit, integer=True)
     if max_binaries is not None and not (isinstance(max_binaries, int) and not isinstance(max_binaries, bool)
                                          and max_binaries >= 0):
         raise ValueError(f"max_binaries: expected an integer >= 0 (or None), got {max_binaries!r}")
-    exact, pl, float_logits, X, in_shape, dtype = _networks(model, x)
+    exact, pl, float_logits, X, in_shape, dtype = exact_networks(model, x)
     if pl.K < 2:
         raise TooFewClassesError(f"robust_at: the model has K = {pl.K} output; expected at least 2 logits")
-    Y = _labels(y, X.shape[0], pl.K)
-    dom = _domain(domain, pl.D, X)
+    Y = check_labels(y, X.shape[0], pl.K)
+    dom = check_domain(domain, pl.D, X)
     out = []
     for b in range(X.shape[0]):
         t0 = time.perf_counter()
@@ -133,9 +134,9 @@ def witness_distances(model, x, y, points, norm="inf") -> list:
     None: how another method's adversarial points (e.g. PGD's) become checked upper bounds on the radius."""
     import torch
 
-    p = _norm(norm)
-    exact, pl, float_logits, X, in_shape, dtype = _networks(model, x)
-    Y = _labels(y, X.shape[0], pl.K)
+    p = check_norm(norm)
+    exact, pl, float_logits, X, in_shape, dtype = exact_networks(model, x)
+    Y = check_labels(y, X.shape[0], pl.K)
     P = points.detach().to(torch.float64).reshape(X.shape[0], -1).cpu().numpy() if isinstance(points, torch.Tensor) \
         else np.asarray(points, dtype=np.float64).reshape(X.shape[0], -1)
     out = []

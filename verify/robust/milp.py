@@ -149,7 +149,7 @@ def linf_milp(net, x: np.ndarray, y: int, *, cap: float, domain=None, time_limit
     within a fifth of the time limit. ``max_binaries``: do not solve a program with more binaries than this
     (status ``skipped``: a deterministic budget, where a time limit depends on the machine). ``t_lower``: a
     radius already proved (e.g. by bounds alone), given to the program as the bound t >= t_lower. Tightening is off by default: on the lab's digits MLP it stabilised 2 to 8 of
-    ~90 unstable units for ~100 LPs of ~40 ms each (measured by ``python -m verify.bench_radius``)."""
+    ~90 unstable units for ~100 LPs of ~40 ms each (measured by ``python -m verify.bench.radius``)."""
     milp, LinearConstraint, Bounds = load_milp()
     t0 = time.perf_counter()
     D, K = net.D, net.K

@@ -60,7 +60,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from verify.errors import LabelError, NonFiniteError, ShapeError, TooFewClassesError
+from verify.errors import TooFewClassesError
+from verify.robust.inputs import check_domain, check_labels, check_norm, check_positive, exact_networks
 from verify.robust.checks import Checker, attack, bounds_lower, certificate, distance_up, exact_logits, strict_rival, find_witness
 
 __all__ = ["robust_radius", "RadiusResult", "exact_robust_accuracy", "NORMS", "STATUSES"]
@@ -113,118 +114,6 @@ class RadiusResult:
 
 # ---- input checks -------------------------------------------------------------------------------------
 
-def _norm(norm) -> str:
-    if isinstance(norm, str) and norm.strip().lower() in ("inf", "linf", "l-inf", "infinity"):
-        return "inf"
-    if isinstance(norm, (int, float)) and not isinstance(norm, bool):
-        if norm == math.inf:
-            return "inf"
-        if norm == 2:
-            return "2"
-    if isinstance(norm, str) and norm.strip().lower() in ("2", "l2"):
-        return "2"
-    raise ValueError(f"norm: expected 'inf' or 2, got {norm!r}")
-
-
-def _positive(name: str, v, integer: bool = False):
-    if v is None:
-        return None
-    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
-    if integer:
-        ok = ok and float(v) == int(v)
-    if not ok:
-        raise ValueError(f"{name}: expected a {'positive integer' if integer else 'number > 0'} (or None), got {v!r}")
-    return int(v) if integer else float(v)
-
-
-def _networks(model, x):
-    """(exact network, float checker, x as float64 (B, D), in_shape, the model's torch dtype or None)."""
-    import torch
-
-    from theory.network import Network
-
-    from verify.robust.plnet import plnet
-
-    if isinstance(model, Network):
-        arr = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-        if arr.ndim < 2:
-            raise ShapeError(f"x: expected a batch of shape (B, *in_shape), got shape {tuple(arr.shape)}; add a batch "
-                             f"dimension, e.g. x[None]")
-        if arr.shape[0] == 0:
-            raise ShapeError(f"x: expected at least one example, got an empty batch of shape {tuple(arr.shape)}")
-        if tuple(arr.shape[1:]) not in (model.in_shape, (model.n_in,)):
-            raise ShapeError(f"x: expected shape (B, {model.n_in}) or (B, *{model.in_shape}), got shape {tuple(arr.shape)}")
-        if not np.issubdtype(arr.dtype, np.number):
-            raise ShapeError(f"x: expected numbers, got dtype {arr.dtype}")
-        X = arr.reshape(arr.shape[0], -1).astype(np.float64)
-        if not np.isfinite(X).all():
-            i = tuple(int(v) for v in np.argwhere(~np.isfinite(X))[0])
-            raise NonFiniteError(f"x: expected finite numbers, got {X[i]} at index {i}")
-        pl = plnet(model)
-
-        def float_logits(Z):
-            return pl.logits(Z)
-
-        return model, pl, float_logits, X, model.in_shape, None
-    from theory.torch_bridge import from_torch
-
-    from verify.linearize import _validate
-
-    _validate(model, x, who="robust_radius")
-    in_shape = tuple(x.shape[1:])
-    exact = from_torch(model, in_shape)
-    pl = plnet(exact)
-    dtype, device = x.dtype, x.device
-    X = x.detach().to(torch.float64).reshape(x.shape[0], -1).cpu().numpy()
-
-    def float_logits(Z):
-        t = torch.as_tensor(np.asarray(Z), dtype=torch.float64).to(dtype).reshape((-1,) + in_shape).to(device)
-        was = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                return model(t).to(torch.float64).cpu().numpy()
-        finally:
-            model.train(was)
-
-    return exact, pl, float_logits, X, in_shape, dtype
-
-
-def _labels(y, B: int, K: int):
-    import torch
-
-    if y is None:
-        return None
-    arr = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
-    if arr.shape != (B,):
-        raise LabelError(f"y: expected {B} labels of shape ({B},), got shape {tuple(arr.shape)}")
-    if not np.issubdtype(arr.dtype, np.integer):
-        raise LabelError(f"y: expected integer class labels, got dtype {arr.dtype}")
-    bad = (arr < 0) | (arr >= K)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise LabelError(f"y: expected labels in [0, {K}), got {int(arr[i])} at index {i}")
-    return arr.astype(np.int64)
-
-
-def _domain(domain, D: int, X: np.ndarray):
-    if domain is None:
-        return None
-    try:
-        lo, hi = domain
-        lo = np.broadcast_to(np.asarray(lo, dtype=np.float64).reshape(-1) if np.ndim(lo) else float(lo), (D,)).copy()
-        hi = np.broadcast_to(np.asarray(hi, dtype=np.float64).reshape(-1) if np.ndim(hi) else float(hi), (D,)).copy()
-    except (TypeError, ValueError):
-        raise ValueError(f"domain: expected (lo, hi), two numbers or two arrays of {D} numbers, got {domain!r}") from None
-    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)) and np.all(lo < hi)):
-        raise ValueError("domain: expected finite lo < hi")
-    out = (X < lo - 0) | (X > hi)
-    if out.any():
-        b, i = (int(v) for v in np.argwhere(out)[0])
-        raise ValueError(f"x[{b}] lies outside the domain: coordinate {i} is {X[b, i]}, not in [{lo[i]}, {hi[i]}]")
-    return lo, hi
-
-
 # ---- the public function -----------------------------------------------------------------------------------
 
 def robust_radius(model, x, y=None, norm="inf", *, time_limit: float | None = 60.0, node_limit: int | None = None,
@@ -244,20 +133,20 @@ def robust_radius(model, x, y=None, norm="inf", *, time_limit: float | None = 60
     :class:`~verify.errors.LabelError` for bad labels, ValueError for bad options, and
     :class:`~verify.robust.solvers.SolverUnavailableError` (naming the package) without scipy.
     """
-    p = _norm(norm)
-    time_limit = _positive("time_limit", time_limit)
-    node_limit = _positive("node_limit", node_limit, integer=True)
-    max_radius = _positive("max_radius", max_radius)
+    p = check_norm(norm)
+    time_limit = check_positive("time_limit", time_limit)
+    node_limit = check_positive("node_limit", node_limit, integer=True)
+    max_radius = check_positive("max_radius", max_radius)
     if p == "inf":
         from verify.robust.solvers import load_milp
 
         load_milp()
-    exact, pl, float_logits, X, in_shape, dtype = _networks(model, x)
+    exact, pl, float_logits, X, in_shape, dtype = exact_networks(model, x)
     if pl.K < 2:
         raise TooFewClassesError(f"robust_radius: the model has K = {pl.K} output; expected at least 2 logits")
     B = X.shape[0]
-    Y = _labels(y, B, pl.K)
-    dom = _domain(domain, pl.D, X)
+    Y = check_labels(y, B, pl.K)
+    dom = check_domain(domain, pl.D, X)
     bar = None
     if progress:
         from tqdm import tqdm

@@ -32,7 +32,7 @@ float bound is rigorous, and a relative safety of 2^-30 for the bound's own floa
 
 Assumptions: float matmuls and convolutions satisfy the componentwise inner-product bound (true
 for BLAS-style summation in any order, with or without FMA; TF32 is switched off on CUDA by
-:func:`verify.linearize.linearize`; a cuDNN Winograd or FFT convolution would not be covered).
+:func:`verify.numerics.linearize.linearize`; a cuDNN Winograd or FFT convolution would not be covered).
 
 >>> import torch
 >>> m = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2)).double()
@@ -164,7 +164,7 @@ class Engine:
         self.macs = sum(n.macs for n in self.nodes)
         self.nonlinear = [k for k, n in enumerate(self.nodes) if n.kind in ("rect", "max")]
         self._input_users = [k for k, n in enumerate(self.nodes) if 0 in n.src]
-        self._engine64 = self._exact_net = None     # the same network in float64, and exact (verify.kinks)
+        self._engine64 = self._exact_net = None     # the same network in float64, and exact (verify.numerics.kinks)
 
     # ---- compilation ----------------------------------------------------------------------------
     def _t(self, v, dtype=None):

@@ -41,7 +41,7 @@ def radius_metrics(model, x, y, gamma, *, eps_grid, points: int, time_limit: flo
     (l2); ``time_limit`` and ``l2_time_limit`` (seconds per point) are safety stops, and a result where
     one was reached depends on the machine (its notes say so)."""
     from verify.dynamics.attacks import PGD
-    from verify.dynamics.measures import summary
+    from verify.dynamics.quantiles import summary
     from verify.robust.decide import robust_at, witness_distances
     from verify.robust.radius import exact_robust_accuracy, robust_radius
 

@@ -4,12 +4,12 @@ writes the results file.
 A *unit* is a plain dict (a network and dtype of the sweep; a training run of the lab). ``work(unit)``
 computes its results records, with no side effect on the results file. The driver hands the units to
 an executor, takes the records as they come back and appends them to the results file, one JSON line
-each, flushed at once (:func:`verify.gap.write_record`): so ``--resume`` and ``merge`` work whatever ran
+each, flushed at once (:func:`verify.results.records.write_record`): so ``--resume`` and ``merge`` work whatever ran
 the units, and an interrupted run keeps every unit that had finished.
 
 - ``executor=None`` runs the units one after the other in this process (the default everywhere);
 - any :class:`concurrent.futures.Executor` (a ``ProcessPoolExecutor``, a Dask client's
-  ``get_executor()``: :func:`verify.executors.make_executor`) runs them where it runs them; the driver
+  ``get_executor()``: :func:`verify.jobs.executors.make_executor`) runs them where it runs them; the driver
   still writes, in the order the units finish.
 
 Wherever it runs, a unit runs alone in its process (a lock, for workers with several threads) with one
@@ -18,9 +18,9 @@ thread count keeps the numbers the same whether the units share a process or eac
 parallel reduction's rounding can depend on how many threads split it).
 
 A unit that raises is reported by its id with the worker's message (:class:`UnitFailure`), and the
-other units go on. The file-level helpers the two commands share live here too: the previous results
-file is kept aside (:func:`keep_previous`), and a resumed file loses its cut-off lines
-(:func:`drop_cut_lines`).
+other units go on. The file-level helpers the commands share are in :mod:`verify.results.records`: the
+previous results file is kept aside (:func:`~verify.results.records.keep_previous`), and a resumed file
+loses its cut-off lines (:func:`~verify.results.records.drop_cut_lines`).
 
 >>> import tempfile, pathlib, json
 >>> out = pathlib.Path(tempfile.mkdtemp()) / "r.jsonl"
@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-__all__ = ["drive", "DriveResult", "UnitFailure", "keep_previous", "drop_cut_lines", "json_lines", "finished_records"]
+__all__ = ["drive", "DriveResult", "UnitFailure"]
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ def drive(units: Iterable[dict], work: Callable[[dict], object], out: str | os.P
     """
     from tqdm.auto import tqdm
 
-    from verify.gap import write_record
+    from verify.results.records import write_record
 
     units = list(units)
     work = _Alone(work)
@@ -160,93 +160,3 @@ def drive(units: Iterable[dict], work: Callable[[dict], object], out: str | os.P
     return result
 
 
-def drop_cut_lines(path: Path) -> int:
-    """Rewrite ``path`` without its cut-off lines (an interrupted write leaves a last line that is not
-    complete JSON; a file resumed by an earlier version can hold such a line further up). The new file
-    is written beside the old one and moved over it (``os.replace``), so an interruption here loses
-    nothing. A complete last line without its newline gets one. Returns the number of lines dropped."""
-    path = Path(path)
-    raw = path.read_bytes()
-    if not raw:
-        return 0
-    keep, dropped = [], 0
-    for line in raw.splitlines(keepends=True):
-        if not line.strip():
-            continue
-        try:
-            json.loads(line)
-        except ValueError:                              # JSONDecodeError, or bytes that are not UTF-8
-            dropped += 1
-            continue
-        keep.append(line if line.endswith(b"\n") else line + b"\n")
-    new = b"".join(keep)
-    if new == raw:
-        return 0
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(new)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, path.stat().st_mode & 0o7777)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return dropped
-
-
-def keep_previous(out: str | os.PathLike) -> Path | None:
-    """Move an existing, non-empty results file aside under a time-stamped name, so nothing is lost;
-    return the new name (None when there was nothing to keep)."""
-    out = Path(out)
-    if not (out.exists() and out.stat().st_size):
-        return None
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(out.stat().st_mtime))
-    kept, n = out.with_name(f"{out.stem}.{stamp}{out.suffix}"), 1
-    while kept.exists():                        # two runs within a second: never overwrite a kept file
-        kept, n = out.with_name(f"{out.stem}.{stamp}-{n}{out.suffix}"), n + 1
-    out.rename(kept)
-    print(f"note: kept the previous results as {kept}")
-    return kept
-
-
-def json_lines(path: str | os.PathLike, what: str = "results"):
-    """Yield (line number, object) for each complete JSON line of ``path``; a line that is not complete JSON
-    (an interrupted write) is skipped with a warning, and a file that is not UTF-8 text is refused."""
-    import warnings
-
-    from verify.gap import ResultsError
-
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError:
-        raise ResultsError(f"{what} file {str(path)!r} is not a text (UTF-8 JSON lines) file") from None
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            yield lineno, json.loads(line)
-        except json.JSONDecodeError:
-            warnings.warn(f"{path}:{lineno}: skipped a partially written or corrupt line", stacklevel=3)
-
-
-def finished_records(read: Callable, path: str | os.PathLike) -> list:
-    """``read(path)`` for resuming: [] for a missing or empty file, or one that holds only cut-off lines;
-    the warnings about cut lines are left to the resume message."""
-    import warnings
-
-    from verify.gap import ResultsError
-
-    path = Path(path)
-    if not (path.exists() and path.stat().st_size):
-        return []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            return read(path)
-        except ResultsError as exc:
-            if "holds no complete record" in str(exc):     # only cut lines so far: nothing finished
-                return []
-            raise

@@ -2,7 +2,7 @@
 Dask cluster. One choice, for both commands (``--jobs N``, ``--dask ADDRESS``).
 
 :func:`make_executor` is a context manager that gives a :class:`concurrent.futures.Executor`, or None
-for "in this process, one unit after the other"; :func:`verify.runner.drive` takes either. Whatever
+for "in this process, one unit after the other"; :func:`verify.jobs.runner.drive` takes either. Whatever
 runs the units, the driver alone writes the results file, so ``--resume`` and ``merge`` work the same.
 
 - ``jobs=N`` (N > 1): a ``ProcessPoolExecutor`` of N worker processes started by ``spawn`` (a fresh
@@ -14,7 +14,7 @@ runs the units, the driver alone writes the results file, so ``--resume`` and ``
   --scheduler-file FILE.json`` writes (convenient on a batch system).
 
 Dask comes with the extra ``cluster`` (``pip install -e ".[cluster]"``); without it ``--dask`` says so.
-Each unit runs alone in its worker process with one intra-op torch thread (:func:`verify.runner.drive`),
+Each unit runs alone in its worker process with one intra-op torch thread (:func:`verify.jobs.runner.drive`),
 so a worker started with several threads runs its units one at a time: start workers with
 ``--nthreads 1`` and as many processes as cores (or one per GPU).
 

@@ -13,13 +13,13 @@ import sys
 import time
 from pathlib import Path
 
-from verify.notes import SWEEP_RESULTS as _DEFAULT_OUT
+from verify.jobs.notes import SWEEP_RESULTS as _DEFAULT_OUT
 
 __all__ = ["main", "build_parser", "build_merge_parser"]
 
 #: Where a check of the user's own model goes by default: never over the sweep's results.
 _MODEL_OUT = "results/model-check.jsonl"
-#: Where a check of the lab's checkpoints goes by default (verify.trained.TRAINED_RESULTS).
+#: Where a check of the lab's checkpoints goes by default (verify.jobs.trained.TRAINED_RESULTS).
 _TRAINED_OUT = "results/trained.jsonl"
 
 _EPILOG = """\
@@ -78,7 +78,7 @@ def build_merge_parser() -> argparse.ArgumentParser:
 
 
 def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    from verify.executors import add_executor_arguments
+    from verify.jobs.executors import add_executor_arguments
     p = argparse.ArgumentParser(
         prog="python -m verify", add_help=add_help,
         description="Compute each robustness regularizer by its definition (autograd, as the papers train) and by "
@@ -171,7 +171,7 @@ def _verdict(records, rows, failing, vacuous) -> str:
 def _report(records, out: Path | None, seconds: float | None) -> int:
     """Print the table, the crossing summary, the vacuous checks, a diagnosis per failure and the verdict
     line (``seconds``: the run's time, None when no run was timed, as after a merge); 1 if a claim fails."""
-    from verify.sweep import crossing_summary, format_table, kink_summary, summarize, vacuous_summary
+    from verify.results.summary import crossing_summary, format_table, kink_summary, summarize, vacuous_summary
 
     rows = summarize(records)
     print(format_table(rows))
@@ -201,7 +201,7 @@ def _report(records, out: Path | None, seconds: float | None) -> int:
 def _sweep_report(res, out: Path, seconds: float) -> int:
     """The report of a sweep's file after a run; with the units that raised named (each was printed when it
     raised) and exit code 3 for them, unless a claim fails (1)."""
-    from verify.gap import read_results
+    from verify.results.records import read_results
 
     code = _report(read_results(out), out, seconds) if out.exists() and out.stat().st_size else 0
     if res.failures:
@@ -213,7 +213,7 @@ def _sweep_report(res, out: Path, seconds: float) -> int:
 def _status_by_dtype(records) -> str:
     """The claims whose status differs between the dtypes of the records (the table's status is over all of
     them), one line each; empty when there is one dtype or none differs."""
-    from verify.sweep import summarize
+    from verify.results.summary import summarize
 
     dtypes = sorted({rec["run"].get("dtype") for rec in records}, key=lambda d: (d != "float64", str(d)))
     if len(dtypes) < 2:
@@ -402,8 +402,9 @@ def _user_model(args) -> int:
 
     from verify.checkers import run_checks
     from verify.errors import ShapeError, TrainingModeError, resolve_device
-    from verify.gap import network_record, write_record
-    from verify.sweep import _flags, keep_previous, run_facts
+    from verify.results.records import network_record, write_record
+    from verify.results.provenance import precision_flags, run_facts
+    from verify.results.records import keep_previous
 
     if not args.inputs:
         return _fail("--model needs --inputs FILE (a saved tensor of inputs)")
@@ -415,7 +416,7 @@ def _user_model(args) -> int:
     model, x, dtype, notes = _user_dtypes(model, x, args.dtype)
     runs = [(model, x, dtype)]
     if _also_float64(model, dtype, args.dtype):
-        from verify.bounds import unit_roundoff
+        from verify.numerics.bounds import unit_roundoff
 
         name, ratio = _dtype_name(dtype), round(math.log2(unit_roundoff(dtype) / unit_roundoff(torch.float64)))
         notes.insert(0, f"note: checking the {name} model in {name} (its own dtype) and in float64 (the very same "
@@ -431,7 +432,7 @@ def _user_model(args) -> int:
                 with torch.no_grad():
                     y = model(x).argmax(-1)
             except RuntimeError as exc:
-                from verify.linearize import linearize
+                from verify.numerics.linearize import linearize
 
                 linearize(model, x)         # raises the error that names what is wrong (e.g. the input shape)
                 raise ValueError(f"{args.model} could not be run on the inputs of shape {tuple(x.shape)}: "
@@ -457,7 +458,7 @@ def _user_model(args) -> int:
     keep_previous(out)
     records = []
     for d, gaps, line in results:
-        facts = run_facts(_dtype_name(d), device, args.seed, _flags(device))
+        facts = run_facts(_dtype_name(d), device, args.seed, precision_flags(device))
         facts["kinks"] = line
         rec = network_record({"id": Path(args.model).name, "index": 0, "device": device, "arch": "user"}, facts, gaps)
         write_record(out, rec)
@@ -468,7 +469,7 @@ def _user_model(args) -> int:
 
 def _kink_line(model, x) -> str:
     """What the re-decision made of the batch's points within rounding of a kink (one line)."""
-    from verify.linearize import linearize
+    from verify.numerics.linearize import linearize
 
     return linearize(model, x).kinks.summary()
 
@@ -477,13 +478,13 @@ def _trained(args) -> int:
     """``--trained [DIR]``: every claim on the lab's checkpoints, the usual table, then what training changed
     and the region-crossing share against h and h / sqrt(D)."""
     from verify.errors import resolve_device
-    from verify.gap import read_results
-    from verify.trained import TrainedError, crossing_curves, format_comparison, format_crossings, parse_epochs, run_trained
+    from verify.results.records import read_results
+    from verify.jobs.trained import TrainedError, crossing_curves, format_comparison, format_crossings, parse_epochs, run_trained
 
     try:
         epochs = parse_epochs(args.epochs)
         device = str(resolve_device(args.device, here=args.dask is None))
-        from verify.executors import make_executor
+        from verify.jobs.executors import make_executor
 
         t0 = time.perf_counter()
         with make_executor(jobs=args.jobs, dask=args.dask) as executor:
@@ -519,7 +520,7 @@ def _trained(args) -> int:
 
 
 def _merge(args) -> int:
-    from verify.sweep import merge_files
+    from verify.results.merge import merge_files
 
     if not args.files:
         return _fail("merge needs the shard files to join, e.g. python -m verify merge s0.jsonl s1.jsonl --out all.jsonl")
@@ -588,7 +589,7 @@ def _misplaced(args) -> str | None:
 
 
 def _notes(args) -> int:
-    from verify.notes import update_notes
+    from verify.jobs.notes import update_notes
 
     if len(args.files) > 1:
         return _fail("notes takes at most one results file, e.g. python -m verify notes results/verify.jsonl")
@@ -615,16 +616,16 @@ def _notes(args) -> int:
 
 def main(argv=None) -> int:
     from verify.errors import DTypeMismatchError, UnsupportedLayerError
-    from verify.gap import ResultsError
-    from verify.notes import NotesError
+    from verify.results.records import ResultsError
+    from verify.jobs.notes import NotesError
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["dynamics"]:                # the training lab has its own options and --help
-        from verify.dynamics.cli import main as dynamics_main
+        from verify.cli.dynamics import main as dynamics_main
 
         return dynamics_main(argv[1:])
     if argv[:1] == ["radius"]:                  # the exact radius has its own options and --help
-        from verify.robust.cli import main as radius_main
+        from verify.cli.radius import main as radius_main
 
         return radius_main(argv[1:])
     parser = build_parser(add_help=False)
@@ -650,7 +651,7 @@ def main(argv=None) -> int:
             return _user_model(args)
         args.out = args.out or _DEFAULT_OUT
         from verify.errors import resolve_device
-        from verify.sweep import FULL, QUICK, SweepConfig, run_sweep
+        from verify.jobs.sweep import FULL, QUICK, SweepConfig, run_sweep
 
         try:
             i, n = (int(v) for v in args.shard.split("/"))
@@ -665,7 +666,7 @@ def main(argv=None) -> int:
                           dtypes=("float64", "float32") if args.dtype == "both" else (args.dtype,),
                           device=str(resolve_device(args.device, here=args.dask is None)), seed=args.seed,
                           claims=tuple(args.claims) if args.claims else None)
-        from verify.executors import make_executor
+        from verify.jobs.executors import make_executor
 
         t0 = time.perf_counter()
         with make_executor(jobs=args.jobs, dask=args.dask) as executor:

@@ -177,10 +177,10 @@ def run_unit(unit: dict) -> dict:
     """Check every claim on one checkpoint in one dtype, at the first ``points`` evaluation points of its data
     set (true labels); return its results record (the sweep's format, with the run in ``network``)."""
     from verify.checkers import run_checks
-    from verify.dynamics.lab import _data, _eval_set
+    from verify.dynamics.lab import eval_set, load_data
     from verify.dynamics.settings import LabSettings
-    from verify.gap import network_record
-    from verify.sweep import _flags, run_facts
+    from verify.results.records import network_record
+    from verify.results.provenance import precision_flags, run_facts
 
     path = Path(unit["folder"]) / f"epoch-{unit['epoch']:03d}.pt"
     model = torch.load(path, map_location="cpu", weights_only=False)
@@ -192,14 +192,14 @@ def run_unit(unit: dict) -> dict:
     model = model.to(dtype=dtype, device=unit["device"])
     cfg = unit["config"]
     s = LabSettings.from_dict(cfg["settings"])
-    ds = _data(cfg["data"])
-    x, y = _eval_set(ds, s, dtype, unit["device"])
+    ds = load_data(cfg["data"])
+    x, y = eval_set(ds, s, dtype, unit["device"])
     x, y = x[:unit["points"]], y[:unit["points"]]
     gen = torch.Generator().manual_seed(10_000 * unit["seed"] + unit["epoch"])
     t0 = time.perf_counter()
     gaps = run_checks(model, x, y, claims=unit["claims"], seed=unit["seed"], arch=cfg["settings"]["arch"],
                       generator=gen)
-    facts = run_facts(unit["dtype"], unit["device"], unit["seed"], _flags(unit["device"]))
+    facts = run_facts(unit["dtype"], unit["device"], unit["seed"], precision_flags(unit["device"]))
     facts["trained"] = {"points": unit["points"], "checkpoint": str(path), "conversion": conversion}
     facts["seconds"] = round(time.perf_counter() - t0, 3)
     with torch.no_grad():
@@ -221,8 +221,10 @@ def run_trained(source=None, out: str | Path = TRAINED_RESULTS, *, epochs: str =
     """Check the checkpoints under ``source`` (see :func:`find_runs`), appending one record per unit to
     ``out``; with ``resume`` the units already in ``out`` are kept. Returns (every record of ``out`` for
     this plan, with Gap objects; the units that failed)."""
-    from verify.gap import Gap, read_results
-    from verify.runner import drive, drop_cut_lines, finished_records, keep_previous
+    from verify.results.gap import Gap
+    from verify.results.records import read_results
+    from verify.jobs.runner import drive
+    from verify.results.records import drop_cut_lines, finished_records, keep_previous
 
     if points < 1:
         raise ValueError(f"--points must be at least 1, got {points}")
@@ -256,7 +258,7 @@ def format_comparison(records: list[dict], reference: list[dict] | None = None) 
     """Claim by claim, the informative share (of interior points), the kink share and the crossing share (of
     all points), at epoch 0 (the same networks before training), after training, and (``reference``, when
     given) on the sweep's random networks."""
-    from verify.sweep import summarize
+    from verify.results.summary import summarize
 
     groups = [("initial", [r for r in records if stage_of(r["network"]) == "initial"]),
               ("trained", [r for r in records if stage_of(r["network"]) == "trained"])]
@@ -289,7 +291,7 @@ def crossing_curves(records: list[dict]) -> list[dict]:
     points off kinks whose region changed between x and x + h z, the mean share of R-CURE due to the change,
     and the per-input step h / sqrt(D). Each: {"data", "D", "role", "stage", "points", "h": [...],
     "per_input": [...], "changed": [...], "share": [...]}."""
-    from verify.sweep import crossing_by_h
+    from verify.results.summary import crossing_by_h
 
     groups: dict[tuple, list] = {}
     for r in records:

@@ -53,7 +53,7 @@ results: one JSON line per run and epoch in --out (default results/dynamics.json
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from verify.executors import add_executor_arguments
+    from verify.jobs.executors import add_executor_arguments
     from verify.dynamics.lab import DYNAMICS_RESULTS
 
     p = argparse.ArgumentParser(prog="python -m verify dynamics", description=_DESCRIPTION, epilog=_EPILOG,
@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-from verify.cli import _fail  # noqa: E402 - one usage-error line for every command
+from verify.cli.common import _fail  # noqa: E402 - one usage-error line for every command
 
 
 class _Usage(ValueError):
@@ -164,7 +164,7 @@ def _report(path: Path, seconds: float | None = None) -> int:
 
 def main(argv=None) -> int:
     from verify.errors import DeviceUnavailableError, resolve_device
-    from verify.gap import ResultsError
+    from verify.results.records import ResultsError
     from verify.dynamics.data import DataError, MissingExtraError
     from verify.dynamics.lab import DYNAMICS_RESULTS, merge_dynamics, run_lab
     from verify.dynamics.settings import FULL_SEEDS, QUICK_SEEDS
@@ -208,7 +208,7 @@ def main(argv=None) -> int:
         config = {"data": args.data, "seeds": seeds, "claims": claims, "dtype": args.dtype, "device": device,
                   "full": bool(args.full), "settings": s.to_dict()}
         out = Path(args.out or DYNAMICS_RESULTS)
-        from verify.executors import make_executor
+        from verify.jobs.executors import make_executor
 
         jobs = args.jobs
         if jobs is None and args.dask is None:
@@ -229,13 +229,13 @@ def main(argv=None) -> int:
 
 def _pilot(args, device: str) -> int:
     from verify.dynamics.lab import pilot
-    from verify.dynamics.settings import PILOT, _lam_from_pilot, settings_for
+    from verify.dynamics.settings import PILOT, lam_from_pilot, settings_for
 
     r = pilot(args.data, epochs=args.epochs, dtype=args.dtype, device=device,
               progress=lambda e, a: print(f"  epoch {e}: clean accuracy {a:.3f}", file=sys.stderr))
     print(f"pilot on {args.data}: plain ce, seed {r['seed']}, {r['epochs']} epochs, final clean accuracy "
           f"{r['accuracy'][-1]:.3f}")
-    lam = _lam_from_pilot(r["mean"])
+    lam = lam_from_pilot(r["mean"])
     for k, v in r["mean"].items():
         print(f"  {k:<5} mean R = {v:.4g}   median R = {r['median'][k]:.4g}   lambda = {lam[k]:g}")
     print("the fixed settings use the " + settings_for(args.data).reasons["lam_pilot"]

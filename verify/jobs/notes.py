@@ -159,7 +159,7 @@ def _groups(records: list[dict]) -> dict[tuple[str, str], list[dict]]:
 
 
 def _run_line(records: list[dict], path: str) -> str:
-    from verify.sweep import QUICK
+    from verify.jobs.sweep import QUICK
 
     runs = [r["run"] for r in records]
     sweep = runs[0].get("sweep") or {}
@@ -186,7 +186,7 @@ def measured_blocks(records: list[dict], path: str = SWEEP_RESULTS) -> dict[str,
     from theory.claims import CLAIMS
 
     from verify.checkers import CHECKERS
-    from verify.sweep import crossing_summary, summarize
+    from verify.results.summary import crossing_summary, summarize
 
     if not records:
         raise NotesError(f"{path} holds no records")
@@ -299,7 +299,7 @@ def update_notes(notes: str | Path, *, results: str | Path | None = None, root: 
         proofs = prove_all()
     new = static_blocks(proofs, claim_tests(root))
     if results is not None:
-        from verify.gap import read_results
+        from verify.results.records import read_results
 
         new.update(measured_blocks(read_results(results), str(results)))
     text = notes.read_text(encoding="utf-8")

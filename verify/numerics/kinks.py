@@ -2,7 +2,7 @@
 
 A float pass certifies the side of a half-space of the region (a rectifier's pre-activation u, or a
 max unit's winner minus one competitor) when |u~| > e, its forward rounding bound
-(:meth:`verify.engine.Engine.forward_bound`): the exact value then has the float sign. Where
+(:meth:`verify.numerics.engine.Engine.forward_bound`): the exact value then has the float sign. Where
 |u~| <= e the float pattern is in doubt there: in float32 that is common on trained networks (the
 bound of a 784-input unit is about 800 u times the sizes summed), and a float pass alone cannot tell a
 real kink (exact u = 0) from a point merely close to one. Since float weights and inputs are exact
@@ -27,20 +27,20 @@ kinks, as in :mod:`theory.region`, and are never in doubt. Each point gets one d
 - ``"kink"``: a **real kink**: some unit's exact sigma is 0;
 - ``"wrong"``: no real kink, but some side is certified wrong: the model-dtype pass rounded the pattern
   to another region's (its J is that region's, not the exact J at x). With the model at hand (as
-  :func:`verify.linearize.linearize` passes it), the model's own forward pass, the one autograd
+  :func:`verify.numerics.linearize.linearize` passes it), the model's own forward pass, the one autograd
   differentiates, is read at the doubtful units too (through its torch.fx graph, the same calls on the
   same batch): where it falls on another side than the certified one (an eval BatchNorm, computed from
   the running statistics, rounds differently from the folded scale and shift), the point is wrong too;
 - ``"undecided"``: none of these, and some side could not be decided (exact stage too large);
 - ``"float-tie"``: every side certified right, but the float pass lands exactly on a kink (u~ = 0, or a
-  tied max) at a doubtful unit (:attr:`~verify.linearize.Linearization.at_kink`). The closed form's J is
+  tied max) at a doubtful unit (:attr:`~verify.numerics.linearize.Linearization.at_kink`). The closed form's J is
   the certified one, but autograd through the model differentiates at a float kink, where the side it
   takes is a convention of each operation and of each derivative order: torch.abs has derivative 0 at 0,
   maxout's amax shares the gradient among tied entries, and a per-channel PReLU's second derivative (in
   double backprop) takes the other side than its first (measured, torch 2.13). So it is not judged.
 
 When several apply, the first of kink, wrong, undecided, float-tie is the point's code. These four are
-not judged: they are what :attr:`verify.linearize.Linearization.on_kink` flags.
+not judged: they are what :attr:`verify.numerics.linearize.Linearization.on_kink` flags.
 
 The pass that autograd differentiates is read, not assumed: the recovered points are confirmed against
 the model's own eager forward pass on the batch (:func:`redecide_kinks`, given the model), and for
@@ -69,7 +69,7 @@ from math import prod
 
 import torch
 
-from verify.gap import KINK_DECISIONS, NOT_JUDGED
+from verify.results.gap import KINK_DECISIONS, NOT_JUDGED
 
 __all__ = ["KinkDecision", "redecide_kinks", "confirm_own_pass", "combine_codes", "dense_entries",
            "EXACT_MAX_ENTRIES", "RECOVERED", "NOT_JUDGED", "CODES"]
@@ -79,7 +79,7 @@ __all__ = ["KinkDecision", "redecide_kinks", "confirm_own_pass", "combine_codes"
 #: 15 s to build on one core, once per network (a 784-256-256-10 MLP has 0.27 M entries).
 EXACT_MAX_ENTRIES = 2_000_000
 
-#: Every decision code (defined with the record, :data:`verify.gap.KINK_DECISIONS`), and those of the points
+#: Every decision code (defined with the record, :data:`verify.results.gap.KINK_DECISIONS`), and those of the points
 #: that are not judged (the Linearization's ``on_kink``).
 CODES = KINK_DECISIONS
 #: The codes of points in doubt whose pattern was certified right: judged.
@@ -162,7 +162,7 @@ class KinkDecision:
 def _engine64(eng):
     """The same network compiled in float64 (cached on the engine)."""
     if eng._engine64 is None:
-        from verify.engine import Engine
+        from verify.numerics.engine import Engine
 
         eng._engine64 = Engine(eng.layers, eng.in_shape, torch.float64, eng.device)
     return eng._engine64
@@ -296,9 +296,9 @@ def _own_disagrees(eng, k: int, rec, rows, own: torch.Tensor, s: int) -> torch.T
 
 
 def redecide_kinks(lin, *, model=None, exact_max_entries: int = EXACT_MAX_ENTRIES) -> KinkDecision:
-    """Decide again every point of ``lin`` (a :class:`verify.linearize.Linearization`) within its dtype's
+    """Decide again every point of ``lin`` (a :class:`verify.numerics.linearize.Linearization`) within its dtype's
     rounding of a kink: in float64, then exactly (see the module docstring). ``model``: the torch model
-    ``lin`` linearizes (default: the one :func:`verify.linearize.linearize` recorded), whose own forward
+    ``lin`` linearizes (default: the one :func:`verify.numerics.linearize.linearize` recorded), whose own forward
     pass is read at the doubtful units of the points recovered; None with a Linearization built otherwise.
     Returns a :class:`KinkDecision`.
 

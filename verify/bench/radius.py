@@ -1,4 +1,4 @@
-"""``python -m verify.bench_radius``: seconds per point of the exact radius against the network's size.
+"""``python -m verify.bench.radius``: seconds per point of the exact radius against the network's size.
 
 For MLPs of growing width and depth (random weights, torch's default initialisation drawn from a seed;
 inputs of 8 features drawn from a seed) and for the lab's digits MLP (64-64-64, trained 20 epochs with
@@ -58,12 +58,12 @@ def bench_network(model, x, y, *, norm: str, time_limit: float, domain=None, tig
 def _digits(points: int):
     import torch
 
-    from verify.dynamics.lab import _data, _eval_set
+    from verify.dynamics.lab import eval_set, load_data
     from verify.dynamics.settings import settings_for
     from verify.dynamics.train import Objective, build_model, generator, make_optimizer, train_epoch
 
     s = settings_for("digits")
-    ds = _data("digits")
+    ds = load_data("digits")
     model = build_model(s.arch, ds.in_shape, ds.classes, 0)
     opt = make_optimizer(model, s.lr)
     for e in range(1, s.epochs + 1):
@@ -71,7 +71,7 @@ def _digits(points: int):
                     order=generator("order", 0, e), attack_gen=generator("attack", 0, e), attack_steps=1, box=ds.box,
                     run_id="bench-radius", epoch=e)
     model.eval()
-    x, y = _eval_set(ds, s, torch.float64, "cpu")
+    x, y = eval_set(ds, s, torch.float64, "cpu")
     return model, x[:points], y[:points], ds.box
 
 
@@ -115,7 +115,7 @@ def main(argv=None) -> int:
 
     from verify.dynamics.train import build_model
 
-    p = argparse.ArgumentParser(prog="python -m verify.bench_radius", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m verify.bench.radius", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--points", type=int, default=5, help="inputs per network (default 5)")
     p.add_argument("--time-limit", type=float, default=10.0, metavar="S", help="seconds per point (default 10)")

@@ -13,7 +13,7 @@ was expected and what was got): a model outside the theory (an unsupported layer
 Dropout), x that is not a non-empty batch of finite floats of the model's input shape, dtype and device,
 K < 2 logits, labels y of the wrong shape, dtype or range. Where an example lies exactly on a kink (a
 pre-activation that is exactly 0, or a tied max, in the computation's precision:
-:attr:`verify.linearize.Linearization.at_kink`), autograd still returns a number, by picking one of
+:attr:`verify.numerics.linearize.Linearization.at_kink`), autograd still returns a number, by picking one of
 several subgradients; ``on_kink`` says what to do then: ``"warn"`` (default: a :class:`KinkWarning` naming
 the examples), ``"raise"`` (:class:`KinkError`) or ``"ignore"``. (Points merely within rounding of a kink
 are differentiated without ambiguity in float; the claim checkers, which compare with exact values, leave
@@ -329,15 +329,16 @@ def _check_labels(y, B: int, K: int, device, who: str, soft: bool) -> None:
 
 def _check(model, x, y, who: str, on_kink: str, soft: bool) -> None:
     """The checks of the module docstring; the kink test linearizes the batch unless ``on_kink='ignore'``."""
-    from verify.engine import compile_model
-    from verify.linearize import _require_classes, _validate, linearize, precision_guard
+    from verify.numerics.engine import compile_model
+    from verify.numerics.linearize import require_classes, validate_input, linearize
+    from verify.numerics.precision import precision_guard
 
     if on_kink not in _ON_KINK:
         raise ValueError(f"{who}: on_kink must be one of {', '.join(map(repr, _ON_KINK))}, got {on_kink!r}")
-    _validate(model, x, who=who)
+    validate_input(model, x, who=who)
     with precision_guard(x.device):
         eng = compile_model(model, tuple(x.shape[1:]), x.dtype, x.device)      # cached: linearize reuses it
-    _require_classes(eng.K, who)
+    require_classes(eng.K, who)
     if y is not None:
         _check_labels(y, x.shape[0], eng.K, x.device, who, soft)
     if on_kink == "ignore":

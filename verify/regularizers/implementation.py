@@ -1,15 +1,15 @@
 """Check a user's own regularizer implementation against the definition, the derived closed form and
 every known peer convention: :func:`check_implementation` -> :class:`ImplementationReport`.
 
-The user's ``fn(model, x, y) -> scalar`` is evaluated on random networks (:mod:`verify.networks`, inputs
+The user's ``fn(model, x, y) -> scalar`` is evaluated on random networks (:mod:`verify.jobs.networks`, inputs
 away from kinks). For every convention of :data:`verify.regularizers.CONVENTIONS` the toolkit computes
 the batch value as that code does (:mod:`verify.regularizers`), and the same value from the derived
-closed form (:mod:`verify.closed_forms` on the linearization). The user's value matches a convention
+closed form (:mod:`verify.regularizers.closed_forms` on the linearization). The user's value matches a convention
 when on every network |user - convention| <= tol, with
 
     tol = 2 (s sum_i err_i + gamma_{n} s sum_i |R_i|),   n = B D + 8,
 
-where R_i are the per-example values, err_i their a-priori rounding bounds (:mod:`verify.bounds`, the
+where R_i are the per-example values, err_i their a-priori rounding bounds (:mod:`verify.numerics.bounds`, the
 same form for any evaluation order, so it bounds the user's computation as well as ours: hence the
 factor 2), s the convention's scale, and the gamma_n term the summation over the batch and the few
 roundings of the scale (1/B, 1/2, lambda) in whatever order the code applies them. The tolerance is
@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from verify import closed_forms as cf
-from verify.regularizers import unchecked as reg  # the drawn batches are checked and linearized here
-from verify.bounds import Bounded, gamma, softmax, sq_norm, vjp_err
+from verify.regularizers import closed_forms as cf
+from verify.regularizers.definitions import unchecked as reg  # the drawn batches are checked and linearized here
+from verify.numerics.bounds import Bounded, gamma, softmax, sq_norm, vjp_err
 
 __all__ = ["check_implementation", "ImplementationReport", "SUPPORTED", "ALIASES", "regularizer_id"]
 
@@ -122,7 +122,7 @@ def _ratio(r: float) -> str:
 def _per_example(regularizer, ctx, h, lam, T):
     """Per-example definition values (Bounded) and closed-form values for the conventions of one
     regularizer: {convention: (reference batch value, Bounded per-example, scale, closed-form per-example)}."""
-    from verify.linearize import linearize
+    from verify.numerics.linearize import linearize
 
     B, K, m, x, y = ctx.B, ctx.K, ctx.model, ctx.x, ctx.y
     out, kinks = {}, ctx.lin.on_kink.clone()
@@ -188,7 +188,7 @@ def check_implementation(fn, regularizer: str = "R-IG", *, networks: int = 5, se
     :class:`ImplementationReport`; ``str(report)`` explains it.
     """
     from verify.checkers import make_context
-    from verify.networks import ARCHS, draw_inputs, draw_spec
+    from verify.jobs.networks import ARCHS, draw_inputs, draw_spec
 
     regularizer = regularizer_id(regularizer)
     if networks < 1:

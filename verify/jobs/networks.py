@@ -296,7 +296,7 @@ def draw_inputs(model: nn.Module, spec: NetSpec, n: int, *, generator: torch.Gen
     sees them: half of those on a first-layer kink up to rounding (one coordinate solved, in float64,
     so that a pre-activation of the first nonlinear layer is 0 up to rounding: ``rounding_doubt`` is
     True; decided again in exact arithmetic, such a point is seldom exactly on the kink, and is then
-    recovered or found rounded to the wrong side, see :mod:`verify.kinks`), the other half near a deeper
+    recovered or found rounded to the wrong side, see :mod:`verify.numerics.kinks`), the other half near a deeper
     one (moved along the unit's input gradient to make its pre-activation about 0). Labels are uniform, except a third equal to the argmax of the logits.
     """
     if n < 0 or not 0 <= near_kink_fraction <= 1:
@@ -342,7 +342,7 @@ def _place_on_kinks(model, spec, x, generator) -> torch.Tensor:
     """Move each row of x onto (even rows: a unit of the first nonlinear layer, solved for one
     coordinate in float64, then the nearest float of the model dtype) or near (odd rows: a deeper
     unit, one Newton step along its input gradient) a kink."""
-    from verify.engine import compile_model
+    from verify.numerics.engine import compile_model
 
     dtype = x.dtype
     e64 = compile_model(model, spec.in_shape, torch.float64, x.device)

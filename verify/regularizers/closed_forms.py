@@ -2,7 +2,7 @@
 
 Every function takes batched arrays: J (B, K, D) with rows w_k = grad_x f_k, logits f and
 probabilities p (B, K), labels y (B,) of int64. Each works on plain torch tensors *and* on
-:class:`verify.bounds.Bounded` values, so the one formula written here yields both the float value
+:class:`verify.numerics.bounds.Bounded` values, so the one formula written here yields both the float value
 and its rounding-error bound (no second formula to keep in step).
 
 These forms are what the definitions (``verify.regularizers``, autograd as the papers train) are
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from verify.bounds import Bounded, diag_embed, dot, gamma, onehot, softmax, sq_norm
+from verify.numerics.bounds import Bounded, diag_embed, dot, gamma, onehot, softmax, sq_norm
 
 __all__ = ["probabilities", "softmax_covariance", "gram", "centered", "gram_inner", "input_gradient",
            "input_gradient_pairwise", "hessian", "hvp", "jacobian_norm", "cross_lipschitz_pairwise",

@@ -97,7 +97,7 @@ def _settings(args, dtype: str) -> dict:
 
 
 def _done(out: Path, settings: dict) -> dict:
-    from verify.runner import json_lines
+    from verify.results.records import json_lines
 
     if not out.exists():
         return {}
@@ -130,10 +130,10 @@ def _row(r: dict) -> str:
 def main(argv=None) -> int:
     import torch
 
-    from verify.cli import _fail, _first_line, _layer_shape_error, _load_model, _load_tensor, _user_dtypes
+    from verify.cli.common import _fail, _first_line, _layer_shape_error, _load_model, _load_tensor, _user_dtypes
     from verify.errors import LabelError, NonFiniteError, ShapeError, TrainingModeError, UnsupportedLayerError
-    from verify.gap import ResultsError, write_record
-    from verify.runner import keep_previous
+    from verify.results.records import ResultsError, write_record
+    from verify.results.records import keep_previous
     from verify.robust.radius import robust_radius
     from verify.robust.solvers import SolverUnavailableError
 

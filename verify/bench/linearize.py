@@ -24,33 +24,27 @@ time (higher is better) and closed form / reference for memory (lower is better)
 at most 0.5x of torch.func's. A missed goal is printed as MISS, never hidden.
 
 ``python -m verify.bench --training`` runs the training-step benchmark instead
-(:mod:`verify.bench_training`). On CUDA, linearize runs without cuDNN by default (see
-:data:`verify.linearize.CUDNN_DURING_VERIFICATION`) while the reference uses it; ``--allow-cudnn``
+(:mod:`verify.bench.training`). On CUDA, linearize runs without cuDNN by default (see
+:data:`verify.numerics.precision.CUDNN_DURING_VERIFICATION`) while the reference uses it; ``--allow-cudnn``
 compares like with like.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
-import re
-import statistics
 import sys
-import tempfile
-import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from verify.bench.common import peak_memory, time_many, time_pair
 from verify.errors import DeviceUnavailableError, resolve_device
-from verify.kinks import confirm_own_pass
-from verify.linearize import linearize
-from verify.networks import NetSpec
+from verify.numerics.kinks import confirm_own_pass
+from verify.numerics.linearize import linearize
+from verify.jobs.networks import NetSpec
 
-__all__ = ["main", "models", "run", "format_table", "time_call", "time_pair", "time_many", "peak_memory",
-           "closed_form_hessian", "memory_floor_note", "memory_rows", "roofline_row", "mlp_jacobian_gemms",
+__all__ = ["main", "models", "run", "format_table", "closed_form_hessian", "memory_floor_note", "memory_rows", "roofline_row", "mlp_jacobian_gemms",
            "agreement", "hessian_agreement", "MEMORY_GOAL", "J_BYTES_GOAL"]
 
 
@@ -67,78 +61,6 @@ def models(device, dtype, batch: int, conv_batch: int) -> list:
           for b, s in ((batch, (784,)), (conv_batch, (3, 32, 32)), (conv_batch, (3, 32, 32)))]
     return [("MLP 784-256-256-10 leaky", mlp, xs[0]), ("CNN 3x32x32 2x(conv+maxpool)", cnn, xs[1]),
             ("ResNet 3x32x32 w16x32 BN", res, xs[2])]
-
-
-def _sync(device):
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize()
-
-
-def time_call(fn, repeats: int, device) -> float:
-    """Median wall time in seconds of ``fn()`` over ``repeats`` runs, after one warm-up."""
-    return time_pair(fn, None, repeats, device)[0]
-
-
-def time_pair(fa, fb, repeats: int, device) -> tuple:
-    """Median wall times (seconds) of ``fa()`` and ``fb()``, run alternately ``repeats`` times each
-    after one warm-up each, so that both see the same machine load (``fb`` may be None)."""
-    med = time_many([f for f in (fa, fb) if f is not None], repeats, device)
-    return (med[0], med[1] if fb is not None else None)
-
-
-def peak_memory(fn, device) -> int:
-    """Peak bytes allocated above the level at entry while ``fn()`` runs (see the module docstring)."""
-    if torch.device(device).type == "cuda":
-        _sync(device)
-        base = torch.cuda.memory_allocated(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        out = fn()
-        _sync(device)
-        peak = torch.cuda.max_memory_allocated(device) - base
-        del out
-        return peak
-    from torch.profiler import ProfilerActivity, profile
-
-    with _without_profiler_banner(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        out = fn()
-    del out
-    events = sorted((e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"),
-                    key=lambda e: e.start_ns())
-    level = peak = 0
-    for e in events:
-        level += e.nbytes()
-        peak = max(peak, level)
-    return peak
-
-
-#: The line the profiler's C++ side writes to the process's stderr at each start and stop.
-_BANNER = re.compile(r"^USDT:.*\] profiler_(start|stop)\s*$")
-
-
-@contextlib.contextmanager
-def _without_profiler_banner():
-    """Keep the profiler's start and stop lines (:data:`_BANNER`), which its C++ side writes to file
-    descriptor 2, out of stderr; every other line written there meanwhile is passed on after the call."""
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no descriptor 2: nothing to keep clean
-        yield
-        return
-    with tempfile.TemporaryFile() as tmp:
-        os.dup2(tmp.fileno(), 2)
-        try:
-            yield
-        finally:
-            with contextlib.suppress(OSError, ValueError):
-                sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            rest = [ln for ln in tmp.read().splitlines(keepends=True)
-                    if not _BANNER.match(ln.decode(errors="replace"))]
-            if rest:
-                os.write(2, b"".join(rest))
 
 
 def closed_form_hessian(lin) -> torch.Tensor:
@@ -238,7 +160,7 @@ def mlp_jacobian_gemms(model, x) -> list:
     """The matrix products (M, k, N) that :func:`verify.linearize` runs for J of an MLP at x (B examples,
     K logits), pushed back from the output: the forward pass x W_l^T per Linear layer (B, n_in, n_out), then
     the K unit rows through the last layer (K, K, n), then (B K, n_out, n_in) per earlier layer."""
-    from verify.engine import compile_model
+    from verify.numerics.engine import compile_model
 
     eng = compile_model(model, tuple(x.shape[1:]), x.dtype, x.device)
     Ws = [n.p["W"] for n in eng.nodes if n.kind == "linear"]
@@ -247,22 +169,6 @@ def mlp_jacobian_gemms(model, x) -> list:
     B, K = x.shape[0], eng.K
     return ([(B, W.shape[1], W.shape[0]) for W in Ws] + [(K, K, Ws[-1].shape[1])]
             + [(B * K, W.shape[0], W.shape[1]) for W in reversed(Ws[:-1])])
-
-
-def time_many(fns, repeats: int, device) -> list:
-    """Median wall times (seconds) of each of ``fns``, run in turn ``repeats`` times after one warm-up each
-    (as :func:`time_pair`, for more than two)."""
-    for f in fns:
-        f()
-    _sync(device)
-    ts = [[] for _ in fns]
-    for _ in range(repeats):
-        for f, t in zip(fns, ts):
-            t0 = time.perf_counter()
-            f()
-            _sync(device)
-            t.append(time.perf_counter() - t0)
-    return [statistics.median(t) for t in ts]
 
 
 def roofline_row(name, model, x, repeats: int, device) -> tuple:
@@ -308,10 +214,10 @@ def agreement(lin, J_ref: torch.Tensor, model=None) -> str:
     evaluations of the same product of layer matrices at the same pattern, so each is within
     ``lin.jacobian_bound`` of the exact J, and |dJ| <= 2 bound entrywise wherever the float pattern is
     certified exact. That includes the points within rounding of a kink that the re-decision recovers
-    (:mod:`verify.kinks`: the same network in float64, then exactly); the rest (real kinks, where jacrev may
+    (:mod:`verify.numerics.kinks`: the same network in float64, then exactly); the rest (real kinks, where jacrev may
     pick another subgradient, float patterns certified wrong, undecided, points exactly on a kink in float only)
     are counted, not compared. ``model``: the reference's model, whose own float pass under vmap (the one
-    jacrev differentiates) is read at the recovered points (:func:`verify.kinks.confirm_own_pass`)."""
+    jacrev differentiates) is read at the recovered points (:func:`verify.numerics.kinks.confirm_own_pass`)."""
     dec = lin.kinks if model is None else confirm_own_pass(lin, lin.kinks, model, mode="vmap")
     keep = ~dec.on_kink.to(lin.device)
     full = (lin.jacobian.double() - J_ref.reshape(lin.jacobian.shape).double()).abs()
@@ -333,10 +239,10 @@ def agreement(lin, J_ref: torch.Tensor, model=None) -> str:
 
 def hessian_agreement(lin, H_ref: torch.Tensor, model=None) -> str:
     """As :func:`agreement` for the input Hessian: the closed form J^T S J with its Bounded rounding bound
-    (:mod:`verify.bounds`), and torch.func's Hessian within vjp_err(J, S J) of the exact one (its tangent
+    (:mod:`verify.numerics.bounds`), and torch.func's Hessian within vjp_err(J, S J) of the exact one (its tangent
     S J e_d is pushed back through the same layer matrices); judged where the pattern is certified."""
-    from verify import closed_forms as cf
-    from verify.bounds import Bounded, softmax, vjp_err
+    from verify.regularizers import closed_forms as cf
+    from verify.numerics.bounds import Bounded, softmax, vjp_err
 
     J = Bounded(lin.jacobian, lin.jacobian_bound)
     p = softmax(Bounded(lin.logits, lin.logits_bound))
@@ -368,10 +274,6 @@ def format_table(rows) -> str:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if "--training" in argv:
-        from verify import bench_training
-
-        return bench_training.main([a for a in argv if a != "--training"])
     p = argparse.ArgumentParser(prog="python -m verify.bench", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="Ratios: reference/closed for time, closed/reference for memory.")
@@ -387,12 +289,16 @@ def main(argv=None) -> int:
     p.add_argument("--allow-cudnn", action="store_true",
                    help="CUDA: let linearize use cuDNN convolutions (faster; Winograd/FFT are outside its bounds)")
     p.add_argument("--training", action="store_true",
-                   help="run the training-step benchmark instead (its options: python -m verify.bench --training --help)")
+                   help="run the training-step benchmark instead (python -m verify.bench --training; its options: "
+                        "python -m verify.bench --training --help)")
     args = p.parse_args(argv)
+    if args.training:
+        p.error("--training is read by python -m verify.bench (verify.bench.linearize.main); verify.bench.linearize.main "
+                "runs the linearization benchmark only")
     if args.allow_cudnn:
-        from verify import linearize as _lin
+        from verify.numerics import precision as _precision
 
-        _lin.CUDNN_DURING_VERIFICATION = True
+        _precision.CUDNN_DURING_VERIFICATION = True
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     if args.repeats < 1:

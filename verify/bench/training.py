@@ -37,7 +37,7 @@ from pathlib import Path
 
 import torch
 
-from verify.bench import peak_memory
+from verify.bench.common import peak_memory, sync
 from verify.errors import DeviceUnavailableError, resolve_device
 
 __all__ = ["main", "networks", "variants", "run", "format_rows", "closed_form_agreement", "QUICK_BATCH"]
@@ -66,7 +66,7 @@ def networks(dtype, device, batch: int, which=("mlp", "cnn")) -> list:
 
 
 def _hoffman(gen):
-    from verify.regularizers import unchecked as R
+    from verify.regularizers.definitions import unchecked as R
 
     def penalty(model, obj, x, y):
         return R.jacobian(model, x, projections=1, generator=gen, create_graph=True).mean()
@@ -112,11 +112,6 @@ def variants(s, model) -> list:
             (f"at(eps={eps:.4g})+emr", Objective(**emr, eps=eps), None)]
 
 
-def _sync(device):
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize()
-
-
 def _steppers(model, x, y, s) -> list:
     """[(label, objective id, step(), optimiser)]: each with its own copy of the model, its optimiser and
     attack."""
@@ -139,9 +134,9 @@ def _steppers(model, x, y, s) -> list:
 def closed_form_agreement(model, x, reg: str) -> dict:
     """|masked product - definition| / rounding bound for the batch mean of ``reg`` and for its weight
     gradient (the largest over the entries), on ``model`` at x; values at most 1 mean agreement. On CUDA it
-    runs in plain IEEE arithmetic (no TF32, no cuDNN: :func:`verify.linearize.precision_guard`), which the
+    runs in plain IEEE arithmetic (no TF32, no cuDNN: :func:`verify.numerics.precision.precision_guard`), which the
     bound assumes; the timed steps run with torch's defaults."""
-    from verify.linearize import precision_guard
+    from verify.numerics.precision import precision_guard
 
     with precision_guard(x.device):
         return _agreement(model, x, reg)
@@ -149,7 +144,7 @@ def closed_form_agreement(model, x, reg: str) -> dict:
 
 def _agreement(model, x, reg: str) -> dict:
     from verify.dynamics import penalties
-    from verify.regularizers import unchecked as R
+    from verify.regularizers.definitions import unchecked as R
 
     params = list(model.parameters())
     defn = {"jac": R.jacobian, "cl": R.cross_lipschitz}[reg](model, x, create_graph=True).mean()
@@ -184,12 +179,12 @@ def run(device, dtype, repeats: int, batch: int, which=("mlp", "cnn"), progress:
         for label, _, step, _ in steps:                       # warm-up: Adam's state, caches, allocator
             step()
             bar.update(1)
-        _sync(device)
+        sync(device)
         for _ in range(repeats):
             for label, _, step, _ in steps:
                 t0 = time.perf_counter()
                 step()
-                _sync(device)
+                sync(device)
                 times[label].append(time.perf_counter() - t0)
                 bar.update(1)
         mem = {}

@@ -1,4 +1,4 @@
-"""One record for every check: :class:`Gap`, and the JSON-lines results file that carries them.
+"""One record for every check: :class:`Gap` (the results files that carry them: :mod:`verify.results.records`).
 
 A :class:`Gap` holds, for one sub-statement of one claim on one network, the two sides per point,
 the floating-point error bound of their difference per point, and the facts that explain a failure
@@ -19,7 +19,7 @@ interior points tested the statement, and a check with none is :attr:`Gap.vacuou
 Points on a kink (``kink_distance == 0``, or where the float pattern is not certified, as decided by
 the checker through ``on_kink``) are counted and excluded from the verdict, because the claim's
 assumption (an interior point) does not hold there. ``kink_decision`` says, per point, what a point
-within the dtype's rounding of a kink was decided to be (:mod:`verify.kinks`): ``""`` not in doubt,
+within the dtype's rounding of a kink was decided to be (:mod:`verify.numerics.kinks`): ``""`` not in doubt,
 ``"float64"`` / ``"exact"`` recovered (judged), ``"kink"`` a real kink, ``"wrong"`` a float pattern
 certified wrong, ``"undecided"``, ``"float-tie"`` (pattern certified, but the float pass is exactly on a kink,
 where autograd's side is a convention); the last four are exactly the points ``on_kink``. Points outside a
@@ -47,14 +47,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-__all__ = ["Gap", "INFORMATIVE_RESOLUTION", "KINK_DECISIONS", "NOT_JUDGED", "RESULTS_SCHEMA", "ResultsError", "write_record", "read_results", "network_record"]
+__all__ = ["Gap", "INFORMATIVE_RESOLUTION", "KINK_DECISIONS", "NOT_JUDGED", "RESULTS_SCHEMA"]
 
 #: Version tag written on every results line; readers refuse other major versions.
 RESULTS_SCHEMA = "relu-regularizer-verification/results/1"
 
 _KINDS = ("identity", "inequality", "measurement")
 
-#: The decision codes of :mod:`verify.kinks` (defined here, with the record, so that reading results needs
+#: The decision codes of :mod:`verify.numerics.kinks` (defined here, with the record, so that reading results needs
 #: no torch), and those of the points that are not judged.
 KINK_DECISIONS = ("", "float64", "exact", "kink", "wrong", "undecided", "float-tie")
 NOT_JUDGED = ("kink", "wrong", "undecided", "float-tie")
@@ -271,51 +271,3 @@ class Gap:
         return cls(**d)
 
 
-class ResultsError(ValueError):
-    """A results file is missing, unreadable, or written by an incompatible version."""
-
-
-def network_record(network: dict, run: dict, gaps: Iterable[Gap]) -> dict:
-    """One results line: the network description, the run facts, and its gaps."""
-    return {"schema": RESULTS_SCHEMA, "run": run, "network": network, "gaps": [g.to_dict() for g in gaps]}
-
-
-def write_record(path: str | os.PathLike, record: dict) -> None:
-    """Append one record as one JSON line and flush it to disk, so an interrupted sweep keeps it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(record, allow_nan=True)
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(line + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def read_results(path: str | os.PathLike) -> list[dict]:
-    """Read a results file: a list of records, with their ``gaps`` turned back into :class:`Gap`.
-
-    A line that is not complete JSON (an interrupted write) is skipped with a warning. A missing file,
-    a file with no valid record, or a record of another schema raises :class:`ResultsError`.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise ResultsError(f"results file {str(path)!r} does not exist; run `python -m verify` to make one")
-    if not path.is_file():
-        raise ResultsError(f"results path {str(path)!r} is not a file")
-    from verify.runner import json_lines
-
-    records = []
-    for lineno, rec in json_lines(path, "results"):
-        if not isinstance(rec, dict) or "schema" not in rec:
-            raise ResultsError(f"{path}:{lineno}: not a results record (no 'schema' field)")
-        if rec["schema"] != RESULTS_SCHEMA:
-            raise ResultsError(f"{path}:{lineno}: results schema {rec['schema']!r} is not supported; "
-                               f"this version reads {RESULTS_SCHEMA!r}. Re-run `python -m verify`.")
-        try:
-            rec["gaps"] = [Gap.from_dict(g) for g in rec.get("gaps", [])]
-        except (TypeError, ValueError) as exc:
-            raise ResultsError(f"{path}:{lineno}: a gap record is malformed: {exc}") from None
-        records.append(rec)
-    if not records:
-        raise ResultsError(f"results file {str(path)!r} holds no complete record")
-    return records

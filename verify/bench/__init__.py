@@ -1,0 +1,21 @@
+"""Benchmarks, each printing ratios measured side by side in one run: the closed-form Jacobian and Hessian
+against torch.func (:mod:`.linearize`, ``python -m verify.bench``), one training step of every objective
+(:mod:`.training`, ``python -m verify.bench --training``) and the exact radius against the network's size
+(:mod:`.radius`, ``python -m verify.bench.radius``)."""
+
+import sys
+
+__all__ = ["main"]
+
+
+def main(argv=None) -> int:
+    """``python -m verify.bench [--training] [options]``: the linearization benchmark, or with ``--training``
+    the training-step benchmark (each with its own ``--help``)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--training" in argv:
+        from verify.bench import training
+
+        return training.main([a for a in argv if a != "--training"])
+    from verify.bench import linearize
+
+    return linearize.main(argv)
