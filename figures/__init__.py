@@ -9,7 +9,14 @@ caption; ``python -m figures`` rebuilds them all as PDF and PNG. Importing this 
 matplotlib setting: the style (:mod:`figures.style`) is applied inside ``rc_context`` only.
 """
 
+from importlib.metadata import PackageNotFoundError, version as _version
+
 from .registry import FIGURES, FigureSpec, NoDataError
 from .style import style
 
-__all__ = ["FIGURES", "FigureSpec", "NoDataError", "style"]
+__all__ = ["__version__", "FIGURES", "FigureSpec", "NoDataError", "style"]
+
+try:
+    __version__ = _version("relu-regularizer-verification")
+except PackageNotFoundError:  # not installed, e.g. run from a source tree
+    __version__ = "0+unknown"

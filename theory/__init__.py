@@ -9,6 +9,8 @@ Nothing here imports torch at import time; :func:`from_torch` imports it when ca
 Matrix([[2, -1]])
 """
 
+from importlib.metadata import PackageNotFoundError, version as _version
+
 from .claims import CLAIMS, Claim, claim, claim_ids
 from .exact import NonFiniteError, rational
 from .layers import (AvgPool2d, BatchNorm, Conv2d, Flatten, KinkError, Linear, MaxPool2d, Maxout, Rectifier,
@@ -18,11 +20,17 @@ from .prove import Proof, prove, prove_all
 from .region import Region, linearize
 
 __all__ = [
+    "__version__",
     "CLAIMS", "Claim", "claim", "claim_ids", "NonFiniteError", "rational",
     "AvgPool2d", "BatchNorm", "Conv2d", "Flatten", "KinkError", "Linear", "MaxPool2d", "Maxout", "Rectifier",
     "Residual", "ShapeError", "SUPPORTED", "TrainingModeError", "UnsupportedLayerError", "Network", "mlp", "Region", "linearize",
     "from_torch", "Proof", "prove", "prove_all",
 ]
+
+try:
+    __version__ = _version("relu-regularizer-verification")
+except PackageNotFoundError:  # not installed, e.g. run from a source tree
+    __version__ = "0+unknown"
 
 
 def from_torch(module, in_shape, name=None):

@@ -13,17 +13,25 @@ the decision boundary) are imported on first use.
 (1, 2, 3)
 """
 
+from importlib.metadata import PackageNotFoundError, version as _version
+
 from verify.errors import DeviceMismatchError, DTypeMismatchError, EmptyBatchError, KinkError, NonFiniteError, ShapeError, TooFewClassesError, TrainingModeError, UnsupportedLayerError
 from verify.numerics.linearize import Linearization, linearize
 from verify.modules import Abs, MaxoutUnit
 from verify.jobs.networks import NetSpec, draw_inputs, draw_spec
 
 __all__ = [
+    "__version__",
     "linearize", "Linearization", "NetSpec", "draw_spec", "draw_inputs", "MaxoutUnit", "Abs",
     "check_implementation", "Gap", "robust_radius",
     "ShapeError", "UnsupportedLayerError", "TrainingModeError", "KinkError", "NonFiniteError", "EmptyBatchError",
     "TooFewClassesError", "DeviceMismatchError", "DTypeMismatchError",
 ]
+
+try:
+    __version__ = _version("relu-regularizer-verification")
+except PackageNotFoundError:  # not installed, e.g. run from a source tree
+    __version__ = "0+unknown"
 
 
 def __getattr__(name):
