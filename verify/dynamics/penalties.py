@@ -303,7 +303,7 @@ def rounding_count(model, x_shape: tuple, reg: str) -> int:
     """
     B, shape = int(x_shape[0]), tuple(x_shape[1:])
     mods = _layers(model)
-    n_j, widest, D = 0, math.prod(shape), math.prod(shape)
+    n_j, widest = 0, math.prod(shape)
     for mod in mods:
         if isinstance(mod, nn.Linear):
             n_j += mod.in_features + mod.out_features + 2
