@@ -3,7 +3,7 @@
 Each figure is named after the claim it shows (``curvature-small-step``, ``confident-limit``, ...) or
 what it spans (``gap-overview``, ``geometry``, ``float-error``; the training lab's ``margin-dynamics`` and
 ``layer-spectra``). A figure function takes the records of a results file (:func:`verify.results.records.read_results`),
-or, for the lab's figures, the lab's records and saved verdicts (:func:`figures.plots._lab.load_lab`), and
+or, for the lab's figures, the lab's records and saved verdicts (:func:`figures.plots.lab_data.load_lab`), and
 returns a matplotlib Figure; it only selects and draws saved values, and computes no claim (nor verdict). :data:`FIGURES` maps each name to its function and
 caption; ``python -m figures`` rebuilds them all as PDF and PNG. Importing this package changes no
 matplotlib setting: the style (:mod:`figures.style`) is applied inside ``rc_context`` only.

@@ -133,9 +133,9 @@ def _quick_sweep(out_dir: Path) -> Path:
 
 
 def load_lab_results(path):
-    """:func:`figures.plots._lab.load_lab` (the lab's records and the verdicts saved beside them), its
+    """:func:`figures.plots.lab_data.load_lab` (the lab's records and the verdicts saved beside them), its
     warnings (skipped partial lines) printed to stderr."""
-    from .plots._lab import load_lab
+    from .plots.lab_data import load_lab
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -17,7 +17,7 @@ from typing import Callable
 from .plots import (confidence_concentration, confident_limit, curvature_small_step, emr_limits, float_error,
                     gap_overview, geometry, gram_unification, input_gradient_bounds, layer_spectra, margin_dynamics,
                     robust_radius, trained_crossing)
-from .plots._data import NoDataError
+from .plots.sweep_data import NoDataError
 
 __all__ = ["FigureSpec", "FIGURES", "NoDataError", "names", "figures_of", "SOURCES"]
 
@@ -44,7 +44,7 @@ class FigureSpec:
 
     def draw(self, results=None, tex: bool | None = None, venue=None):
         """The figure of ``results`` (ignored when it reads none: the sweep's records, or the lab's
-        :class:`figures.plots._lab.LabResults` when ``reads == "lab"``), its text typeset by LaTeX
+        :class:`figures.plots.lab_data.LabResults` when ``reads == "lab"``), its text typeset by LaTeX
         (``tex=True``), mathtext (``False``) or as :func:`figures.style.usetex` says (``None``), sized for
         ``venue`` (a :class:`figures.style.Venue` or its name; None: the default sizes). Save it inside
         ``style(tex, venue)`` with the same ``tex`` and ``venue`` (:func:`figures.cli.save_figure` does)."""

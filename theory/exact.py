@@ -25,7 +25,7 @@ from sympy.polys.matrices import DomainMatrix
 from .layers import ShapeError
 
 __all__ = ["NonFiniteError", "rational", "vector", "matrix", "to_sympy", "to_sympy_matrix",
-           "to_domain_matrix", "as_numpy"]
+           "to_domain_matrix", "as_numpy", "flat_entries"]
 
 
 class NonFiniteError(ValueError):
@@ -89,7 +89,7 @@ def rational(value: Any, den: Any = None, *, what: str = "value") -> flint.fmpq:
                     f"got {type(value).__name__} {value!r}")
 
 
-def _flat(values: Any, what: str) -> tuple[list, tuple[int, ...]]:
+def flat_entries(values: Any, what: str) -> tuple[list, tuple[int, ...]]:
     """Flatten a nested sequence, sympy Matrix, numpy array or torch tensor: (entries, shape)."""
     import numpy as np
 
@@ -107,7 +107,7 @@ def _flat(values: Any, what: str) -> tuple[list, tuple[int, ...]]:
         if not values:
             return [], (0,)
         if isinstance(values[0], (list, tuple)) or as_numpy(values[0]) is not None and as_numpy(values[0]).ndim:
-            parts = [_flat(v, what) for v in values]
+            parts = [flat_entries(v, what) for v in values]
             shapes = {p[1] for p in parts}
             if len(shapes) != 1:
                 raise ShapeError(f"{what}: ragged nested sequence (row shapes {sorted(shapes)})")
@@ -119,7 +119,7 @@ def _flat(values: Any, what: str) -> tuple[list, tuple[int, ...]]:
 
 def matrix(values: Any, shape: tuple[int, int] | None = None, *, what: str = "matrix") -> flint.fmpq_mat:
     """An exact ``fmpq_mat`` from any array-like; ``shape`` reshapes (row-major) and checks the size."""
-    entries, src_shape = _flat(values, what)
+    entries, src_shape = flat_entries(values, what)
     if shape is None:
         if len(src_shape) == 1:
             shape = (src_shape[0], 1)
@@ -136,7 +136,7 @@ def matrix(values: Any, shape: tuple[int, int] | None = None, *, what: str = "ma
 
 def vector(values: Any, n: int | None = None, *, what: str = "vector") -> flint.fmpq_mat:
     """An exact column vector (n x 1)."""
-    entries, shp = _flat(values, what)
+    entries, shp = flat_entries(values, what)
     if n is not None and len(entries) != n:
         raise ShapeError(f"{what}: expected {n} numbers, got shape {shp}")
     return matrix(entries, (len(entries), 1), what=what)

@@ -33,7 +33,7 @@ from typing import Any, Sequence
 __all__ = [
     "Linear", "Conv2d", "AvgPool2d", "MaxPool2d", "Flatten", "BatchNorm", "Rectifier", "Maxout",
     "Residual", "Layer", "ShapeError", "UnsupportedLayerError", "TrainingModeError", "KinkError", "infer_shapes",
-    "SUPPORTED",
+    "SUPPORTED", "as_pair",
 ]
 
 
@@ -57,7 +57,7 @@ class KinkError(ValueError):
         self.units = list(units)
 
 
-def _pair(v) -> tuple[int, int]:
+def as_pair(v) -> tuple[int, int]:
     if isinstance(v, (tuple, list)):
         if len(v) != 2:
             raise ShapeError(f"expected an int or a pair of ints, got {v!r}")
@@ -122,7 +122,7 @@ class Conv2d:
         co, ci, kh, kw = _shape_of(self.weight)
         if ci != c:
             raise ShapeError(f"{_who(self)}: expected {ci} input channels, got shape {tuple(in_shape)}")
-        (sh, sw), (ph, pw) = _pair(self.stride), _pair(self.padding)
+        (sh, sw), (ph, pw) = as_pair(self.stride), as_pair(self.padding)
         oh, ow = _conv_out(h, kh, sh, ph), _conv_out(w, kw, sw, pw)
         if oh < 1 or ow < 1:
             raise ShapeError(f"{_who(self)}: kernel {kh}x{kw} does not fit input shape {tuple(in_shape)}")
@@ -139,8 +139,8 @@ class AvgPool2d:
     name: str = "avgpool2d"
 
     def geometry(self):
-        k = _pair(self.kernel)
-        return k, _pair(self.stride if self.stride is not None else k), _pair(self.padding)
+        k = as_pair(self.kernel)
+        return k, as_pair(self.stride if self.stride is not None else k), as_pair(self.padding)
 
     def out_shape(self, in_shape):
         c, h, w = _need_image(self, in_shape)

@@ -26,7 +26,7 @@ import flint
 
 from .exact import matrix, rational, to_sympy_matrix, vector
 from .layers import (AvgPool2d, BatchNorm, Conv2d, Flatten, Linear, MaxPool2d, Maxout, Rectifier,
-                     Residual, ShapeError, SUPPORTED, UnsupportedLayerError, _pair, infer_shapes)
+                     Residual, ShapeError, SUPPORTED, UnsupportedLayerError, as_pair, infer_shapes)
 
 __all__ = ["Network", "InputNode", "AffineNode", "RectNode", "MaxNode", "SumNode", "mlp"]
 
@@ -92,7 +92,7 @@ def _conv_matrix(layer: Conv2d, in_shape, out_shape):
     c, h, w = in_shape
     co, oh, ow = out_shape
     _, _, kh, kw = (int(s) for s in (getattr(layer.weight, "shape", None) or _nested_shape(layer.weight)))
-    (sh, sw), (ph, pw) = _pair(layer.stride), _pair(layer.padding)
+    (sh, sw), (ph, pw) = as_pair(layer.stride), as_pair(layer.padding)
     wt = _array(layer.weight, (co, c, kh, kw), f"{layer.name}.weight")
     W = flint.fmpq_mat(co * oh * ow, c * h * w)
     for o in range(co):
@@ -237,9 +237,9 @@ class Network:
     # ---- exact evaluation ----------------------------------------------------------------
     def read_input(self, x: Any) -> flint.fmpq_mat:
         """Read one input exactly, checking its shape: returns an (n_in x 1) rational column."""
-        from .exact import _flat
+        from .exact import flat_entries
 
-        entries, shp = _flat(x, "input x")
+        entries, shp = flat_entries(x, "input x")
         ok = shp in (self.in_shape, (self.n_in,), (self.n_in, 1), (1,) + self.in_shape)
         if not ok:
             raise ShapeError(f"input x: expected shape {self.in_shape} (or {self.n_in} numbers), got shape {shp}")

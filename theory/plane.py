@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import flint
 import sympy
@@ -38,6 +38,7 @@ import sympy
 from .exact import rational, to_sympy
 from .layers import KinkError, ShapeError
 from .network import Network
+from .polygon import clip_polygon, clip_to_region, polygon_area, polygon_centroid, segment_interval
 from .region import Region, linearize
 
 __all__ = ["PlaneRegion", "DecisionSegment", "PointGeometry", "regions_2d", "decision_segments",
@@ -48,108 +49,6 @@ _Q = flint.fmpq
 _FRACTIONS = tuple(_Q(p, q) for p, q in ((1, 2), (1, 3), (2, 3), (1, 5), (4, 5), (2, 7), (5, 7), (3, 11), (8, 11)))
 #: The outward step beyond a facet is (box size) * 2^-k for k in this range, largest first.
 _STEPS = range(6, 80, 2)
-
-
-# ---- exact polygon helpers (fmpq) -------------------------------------------------------------
-def _cross(o, a, b):
-    return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
-
-
-def _clean(poly: list) -> list:
-    """Drop repeated and collinear vertices of a convex polygon."""
-    out = []
-    for p in poly:
-        if not out or p != out[-1]:
-            out.append(p)
-    while len(out) > 1 and out[0] == out[-1]:
-        out.pop()
-    changed = True
-    while changed and len(out) >= 3:
-        changed = False
-        for i in range(len(out)):
-            if _cross(out[i - 1], out[i], out[(i + 1) % len(out)]) == 0:
-                del out[i]
-                changed = True
-                break
-    return out
-
-
-def clip_polygon(poly: Sequence, a0, a1, c) -> list:
-    """The part of a convex polygon with a0 x + a1 y <= c (Sutherland-Hodgman, exact).
-
-    >>> q = [(_Q(0), _Q(0)), (_Q(2), _Q(0)), (_Q(2), _Q(2)), (_Q(0), _Q(2))]
-    >>> [tuple(int(t) for t in v) for v in clip_polygon(q, 1, 1, 2)]
-    [(0, 0), (2, 0), (0, 2)]
-    """
-    a0, a1, c = _Q(a0), _Q(a1), _Q(c)
-    out = []
-    n = len(poly)
-    for i in range(n):
-        P, Q = poly[i], poly[(i + 1) % n]
-        vP = c - a0 * P[0] - a1 * P[1]
-        vQ = c - a0 * Q[0] - a1 * Q[1]
-        if vP >= 0:
-            out.append(P)
-        if (vP > 0 and vQ < 0) or (vP < 0 and vQ > 0):
-            t = vP / (vP - vQ)
-            out.append((P[0] + t * (Q[0] - P[0]), P[1] + t * (Q[1] - P[1])))
-    return _clean(out)
-
-
-def polygon_area(poly: Sequence):
-    """The exact (signed, counter-clockwise positive) area of a polygon by the shoelace formula."""
-    n = len(poly)
-    s = _Q(0)
-    for i in range(n):
-        P, Q = poly[i], poly[(i + 1) % n]
-        s += P[0] * Q[1] - Q[0] * P[1]
-    return s / 2
-
-
-def _centroid(poly: Sequence):
-    """The exact centroid of a non-degenerate polygon."""
-    n = len(poly)
-    a = polygon_area(poly)
-    cx = cy = _Q(0)
-    for i in range(n):
-        P, Q = poly[i], poly[(i + 1) % n]
-        w = P[0] * Q[1] - Q[0] * P[1]
-        cx += (P[0] + Q[0]) * w
-        cy += (P[1] + Q[1]) * w
-    return cx / (6 * a), cy / (6 * a)
-
-
-def _halfspace_rows(region: Region) -> list:
-    """(a0, a1, c) per half-space a x <= c of a region, skipping rows with a zero normal."""
-    A, c, _ = region._halfspaces  # fmpq matrices; the sympy view ``region.halfspaces`` is slower
-    Ae, ce = A.entries(), c.entries()
-    return [(Ae[2 * i], Ae[2 * i + 1], ce[i]) for i in range(len(ce)) if Ae[2 * i] or Ae[2 * i + 1]]
-
-
-def _clip_region(poly: list, region: Region) -> list:
-    for a0, a1, c in _halfspace_rows(region):
-        poly = clip_polygon(poly, a0, a1, c)
-        if len(poly) < 3:
-            return []
-    return poly
-
-
-def _segment_interval(P, Q, region: Region):
-    """The parameters s in [0, 1] with P + s (Q - P) in the closed region: an interval (lo, hi) or None."""
-    lo, hi = _Q(0), _Q(1)
-    for a0, a1, c in _halfspace_rows(region):
-        g0 = c - a0 * P[0] - a1 * P[1]                 # slack at s = 0
-        dg = -(a0 * (Q[0] - P[0]) + a1 * (Q[1] - P[1]))  # d slack / ds
-        if dg == 0:
-            if g0 < 0:
-                return None
-        elif dg > 0:
-            lo = max(lo, -g0 / dg)
-        else:
-            hi = min(hi, -g0 / dg)
-        if lo > hi:
-            return None
-    return lo, hi
 
 
 def _pattern_key(pattern: dict) -> tuple:
@@ -188,7 +87,7 @@ class PlaneRegion:
     @property
     def centroid(self) -> tuple:
         """The exact centroid of the polygon (an interior point)."""
-        return _sym(_centroid(self._poly))
+        return _sym(polygon_centroid(self._poly))
 
     @property
     def key(self) -> tuple:
@@ -231,7 +130,7 @@ def regions_2d(network: Network, box=(-1, 1, -1, 1), max_regions: int = 100_000)
         key = _pattern_key(region.pattern)
         if key in index:
             return index[key]
-        poly = _clip_region(list(box_poly), region)
+        poly = clip_to_region(list(box_poly), region)
         if len(poly) < 3:  # pragma: no cover - q is an interior, non-kink point of the box
             raise RuntimeError(f"the region at {q} has an empty polygon")
         regions.append(PlaneRegion(region.pattern, tuple(_sym(v) for v in poly), region.jacobian, region.bias,
@@ -274,7 +173,7 @@ def regions_2d(network: Network, box=(-1, 1, -1, 1), max_regions: int = 100_000)
                     continue
                 if not region.contains(list(m)):
                     continue                               # stepped over a thin region: step less
-                iv = _segment_interval(P, Q, region)
+                iv = segment_interval(P, Q, region)
                 if iv is None:  # pragma: no cover - m is in the closed region
                     continue
                 lo, hi = max(iv[0], s0), min(iv[1], s1)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..style import DOUBLE, OKABE_ITO, PALETTE, figure, fs, styled, text
-from ._lab import (_as_lab, comparison_line, epsilon_roles, eps_label, lab_notes, metric, pct, require_roles,
+from .lab_data import (as_lab, comparison_line, epsilon_roles, eps_label, lab_notes, metric, pct, require_roles,
                    role_rows, seed_median, summary_of, verdict_line)
 
 __all__ = ["fig_confidence_concentration", "CAPTION", "SUMMARY", "CLAIM", "REQUIRED", "logit"]
@@ -145,7 +145,7 @@ def _logit_ticks(ax, lo: float, hi: float, max_ticks: int = 6):
 @styled
 def fig_confidence_concentration(results):
     """Three panels against the training eps: confidence (logit axis), output margin, clean and robust accuracy."""
-    lab = _as_lab(results)
+    lab = as_lab(results)
     require_roles(lab, REQUIRED, "confidence-concentration")
     # eps_1 and eps_2 come with the layer-smoothing runs; a lab run for this claim alone has eps_0 and eps_3
     eps_roles = [(e, r) for e, r in epsilon_roles(lab) if r in REQUIRED or role_rows(lab, r)]

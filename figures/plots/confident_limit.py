@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..style import SINGLE, figure, fs, styled
-from ._data import SERIES_LABELS, decade_ticks, prefer_float64, require, select
+from .sweep_data import SERIES_LABELS, decade_ticks, prefer_float64, require, select
 
 __all__ = ["fig_confident_limit", "CAPTION", "SUMMARY", "SERIES_ORDER"]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..style import DOUBLE, OKABE_ITO, SINGLE, figure, fs, styled, text
-from ._data import finite, prefer_float64, require, select
+from .sweep_data import finite, prefer_float64, require, select
 
 __all__ = ["fig_emr_limits", "band", "CAPTION", "SUMMARY"]
 

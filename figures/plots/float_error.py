@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from ..style import SINGLE, figure, fs, group_colour, styled
-from ._data import decade_ticks, group_key, group_label, interior, log_floor, require, select
+from .sweep_data import decade_ticks, group_key, group_label, interior, log_floor, require, select
 
 __all__ = ["fig_float_error", "CAPTION", "SUMMARY"]
 

@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from ..style import DOUBLE, figure, fs, group_colour, styled, text
-from ._data import decade_ticks, group_key, group_label, interior, log_floor, order_claims, require, select
+from .sweep_data import decade_ticks, group_key, group_label, interior, log_floor, order_claims, require, select
 
 __all__ = ["fig_gap_overview", "CAPTION", "SUMMARY"]
 

@@ -19,7 +19,8 @@ import numpy as np
 
 from ..style import DOUBLE, OKABE_ITO, figure, fs, styled
 
-__all__ = ["fig_geometry", "CAPTION", "SUMMARY", "teaching_network", "region_tiles", "BOX", "POINT", "DIRECTION"]
+__all__ = ["fig_geometry", "CAPTION", "SUMMARY", "teaching_network", "region_tiles", "BOX", "POINT", "DIRECTION",
+           "REGION_TINTS", "point_floats"]
 
 #: One line for ``--list``: what to see.
 SUMMARY = "exact activation regions and decision boundary of a 2-D network; one point's t*, r(x) and gamma(x)"
@@ -40,7 +41,7 @@ def teaching_network():
     return net()
 
 
-def _f(p) -> tuple[float, float]:
+def point_floats(p) -> tuple[float, float]:
     return float(p[0]), float(p[1])
 
 
@@ -62,15 +63,15 @@ def region_tiles(regions):
     region, its polygon in floats, and the decision-boundary segments, each once."""
     from theory.plane import decision_segments
 
-    cols = _colouring(regions, len(_TINTS))
-    polys = [np.array([_f(v) for v in r.vertices]) for r in regions]
+    cols = _colouring(regions, len(REGION_TINTS))
+    polys = [np.array([point_floats(v) for v in r.vertices]) for r in regions]
     segs, seen = [], set()
     for r in regions:
         for s in decision_segments(r):
             key = frozenset((s.start, s.end))
             if key not in seen:
                 seen.add(key)
-                segs.append([_f(s.start), _f(s.end)])
+                segs.append([point_floats(s.start), point_floats(s.end)])
     return cols, polys, segs
 
 
@@ -81,7 +82,7 @@ def _tint(hex_colour: str, amount: float) -> tuple:
     return tuple(1 - amount * (1 - rgb))
 
 
-_TINTS = [_tint(OKABE_ITO[k], a) for k, a in (("sky", 0.3), ("yellow", 0.35), ("purple", 0.25), ("green", 0.22),
+REGION_TINTS = [_tint(OKABE_ITO[k], a) for k, a in (("sky", 0.3), ("yellow", 0.35), ("purple", 0.25), ("green", 0.22),
                                                 ("orange", 0.25))]
 _HOME = OKABE_ITO["purple"]
 _CLASS_NAMES = ("class 1", "class 2", "class 3", "class 4", "class 5")
@@ -109,22 +110,22 @@ def fig_geometry(results: list[dict] | None = None, network=None, box=BOX, point
     best: dict = {}
     for r in regions:
         for k, cell in class_cells(r).items():
-            arr = np.array([_f(v) for v in cell])
+            arr = np.array([point_floats(v) for v in cell])
             area = 0.5 * abs(np.dot(arr[:, 0], np.roll(arr[:, 1], 1)) - np.dot(arr[:, 1], np.roll(arr[:, 0], 1)))
             if area > best.get(k, (0,))[0]:
                 best[k] = (area, arr.mean(axis=0))
 
-    x = np.array(_f(geo.x))
+    x = np.array(point_floats(geo.x))
     r = float(geo.boundary_distance)
     gamma = float(geo.margin) if geo.margin_foot is not None else None
-    exit_pt = np.array(_f(geo.exit_point)) if geo.exit_point is not None else None
-    home_poly = np.array([_f(v) for v in home.vertices])
+    exit_pt = np.array(point_floats(geo.exit_point)) if geo.exit_point is not None else None
+    home_poly = np.array([point_floats(v) for v in home.vertices])
 
     fig = figure(DOUBLE, 3.35)
     ax_all, ax_zoom = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1]})
 
     def draw_regions(ax, lw):
-        ax.add_collection(PolyCollection(polys, facecolors=[_TINTS[c % len(_TINTS)] for c in cols],
+        ax.add_collection(PolyCollection(polys, facecolors=[REGION_TINTS[c % len(REGION_TINTS)] for c in cols],
                                          edgecolors="0.45", linewidths=lw, gid="regions"))
         ax.add_collection(LineCollection(segs, colors="black", linewidths=1.6, capstyle="round", zorder=4,
                                          gid="decision-boundary"))
@@ -150,7 +151,7 @@ def fig_geometry(results: list[dict] | None = None, network=None, box=BOX, point
     if exit_pt is not None:
         pts.append(exit_pt[None, :])
     if geo.margin_foot is not None:
-        pts.append(np.array([_f(geo.margin_foot)]))
+        pts.append(np.array([point_floats(geo.margin_foot)]))
     pts = np.vstack(pts)
     lo, hi = pts.min(axis=0), pts.max(axis=0)
     centre, half = (lo + hi) / 2, max(hi - lo) / 2 * 1.25
@@ -167,7 +168,7 @@ def fig_geometry(results: list[dict] | None = None, network=None, box=BOX, point
     ax_zoom.add_patch(Circle(x, r, fill=False, ec=OKABE_ITO["blue"], lw=1.1, ls=(0, (3, 2)), zorder=5,
                              gid="r-circle"))
     if geo.boundary_foot is not None:
-        foot = np.array(_f(geo.boundary_foot))
+        foot = np.array(point_floats(geo.boundary_foot))
         ax_zoom.plot(*zip(x, foot), color=OKABE_ITO["blue"], lw=1.1, zorder=5)
         mid = (x + foot) / 2
         ax_zoom.annotate(r"$r(x)$", mid, xytext=(-3, 3), textcoords="offset points", color=OKABE_ITO["blue"],
@@ -175,7 +176,7 @@ def fig_geometry(results: list[dict] | None = None, network=None, box=BOX, point
                          bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.7))
     # gamma(x): the local decision line and the perpendicular to it
     if geo.margin_foot is not None:
-        mf = np.array(_f(geo.margin_foot))
+        mf = np.array(point_floats(geo.margin_foot))
         d = mf - x
         t = np.array([-d[1], d[0]]) / np.linalg.norm(d)
         ext = 3 * half

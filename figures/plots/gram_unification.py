@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from ..style import DIVERGING, DOUBLE, figure, fs, styled, text
-from ._data import M_LABELS, prefer_float64, require, select
+from .sweep_data import M_LABELS, prefer_float64, require, select
 
 __all__ = ["fig_gram_unification", "CAPTION", "SUMMARY", "ORDER"]
 

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from ..style import DOUBLE, OKABE_ITO, figure, fs, styled, text
-from ._data import interior, log_floor, select
+from .sweep_data import interior, log_floor, select
 
 __all__ = ["fig_input_gradient_bounds", "CAPTION", "SUMMARY", "relative_slacks"]
 
@@ -63,7 +63,7 @@ def _links(results, claim):
 @styled
 def fig_input_gradient_bounds(results: list[dict]):
     """Histograms of the relative slack of each inequality link, one row per link."""
-    from ._data import NoDataError
+    from .sweep_data import NoDataError
 
     panels = [(c, _links(results, c)) for c in CLAIMS]
     panels = [(c, l) for c, l in panels if l]

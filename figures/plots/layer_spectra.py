@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..style import DOUBLE, OKABE_ITO, figure, fs, styled, text
-from ._lab import _as_lab, eps_label, epsilon_roles, lab_notes, metric, require_roles, role_rows, seed_median, verdict_line
+from .lab_data import as_lab, eps_label, epsilon_roles, lab_notes, metric, require_roles, role_rows, seed_median, verdict_line
 
 __all__ = ["fig_layer_spectra", "CAPTION", "SUMMARY", "CLAIM", "STATISTICS"]
 
@@ -47,7 +47,7 @@ def _layers(lab) -> list[str]:
             if not spectra:
                 break
             return sorted(spectra, key=lambda k: (len(k), k))
-    from ._data import NoDataError
+    from .sweep_data import NoDataError
 
     raise NoDataError("the lab results lack the metric layer_spectra (layer-spectra); were they written by an "
                       "older lab?")
@@ -56,7 +56,7 @@ def _layers(lab) -> list[str]:
 @styled
 def fig_layer_spectra(results):
     """A grid of statistics (rows) by rectified layers (columns): the statistic at the last epoch against eps."""
-    lab = _as_lab(results)
+    lab = as_lab(results)
     eps_roles = epsilon_roles(lab)
     require_roles(lab, [r for _, r in eps_roles], "layer-spectra")
     layers = _layers(lab)

@@ -21,7 +21,7 @@ import math
 import numpy as np
 
 from ..style import DOUBLE, OKABE_ITO, figure, fs, styled, text
-from ._lab import (ROLE_LABELS, _as_lab, comparison_line, eps_label, lab_notes, metric, pct, require_roles,
+from .lab_data import (ROLE_LABELS, as_lab, comparison_line, eps_label, lab_notes, metric, pct, require_roles,
                    role_rows, seed_median, verdict_line)
 
 __all__ = ["fig_margin_dynamics", "CAPTION", "SUMMARY", "CLAIM", "PAIRS"]
@@ -62,7 +62,7 @@ def _comparisons(lab) -> list[str]:
 def fig_margin_dynamics(results):
     """Four columns (omega, gamma, certified fraction, robust accuracy at eps_2) against the epoch, in two
     rows (ce vs ce+EMR; AT(eps_2) vs AT(eps_2)+EMR)."""
-    lab = _as_lab(results)
+    lab = as_lab(results)
     require_roles(lab, [r for pair in PAIRS for r in pair], "margin-dynamics")
     s = lab.settings
     E, M = lab.epochs, lab.epochs // 2

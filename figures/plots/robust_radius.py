@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..style import DOUBLE, OKABE_ITO, figure, styled
-from .geometry import BOX, POINT, _f, _TINTS, region_tiles, teaching_network
+from .geometry import BOX, POINT, point_floats, REGION_TINTS, region_tiles, teaching_network
 
 __all__ = ["fig_robust_radius", "CAPTION", "SUMMARY", "SECOND"]
 
@@ -42,7 +42,7 @@ def _panel(ax, x, res, geo, regions_art, half, *, title, show_gamma):
     polys, cols, segs, home_poly = regions_art
     from matplotlib.collections import LineCollection, PolyCollection
 
-    ax.add_collection(PolyCollection(polys, facecolors=[_TINTS[c % len(_TINTS)] for c in cols],
+    ax.add_collection(PolyCollection(polys, facecolors=[REGION_TINTS[c % len(REGION_TINTS)] for c in cols],
                                      edgecolors="0.45", linewidths=0.5, gid="regions"))
     ax.add_collection(LineCollection(segs, colors="black", linewidths=1.6, zorder=4, gid="decision-boundary"))
     ax.fill(*home_poly.T, facecolor="white", alpha=0.5, edgecolor=OKABE_ITO["purple"], lw=1.1, ls=(0, (3, 1.5)),
@@ -57,7 +57,7 @@ def _panel(ax, x, res, geo, regions_art, half, *, title, show_gamma):
         ax.add_patch(Rectangle(x - res.radius, 2 * res.radius, 2 * res.radius, fill=False, ec=OKABE_ITO["vermillion"],
                                lw=1.6, zorder=6, gid="linf-ball"))
     if show_gamma and geo.margin_foot is not None:
-        foot = np.array(_f(geo.margin_foot))
+        foot = np.array(point_floats(geo.margin_foot))
         d = foot - x
         t = np.array([-d[1], d[0]]) / np.linalg.norm(d)
         ax.plot(*zip(foot - 3 * half * t, foot + 3 * half * t), color=OKABE_ITO["green"], lw=1.0, ls=(0, (1, 1.5)),
@@ -103,7 +103,7 @@ def fig_robust_radius(results: list[dict] | None = None, network=None, box=BOX, 
         geo = point_geometry(net, list(p), [1, 0])
         x = np.array([float(rational(v, what="point")) for v in p])
         home = next(reg for reg in regions if reg.pattern == geo.region.pattern)
-        art = (polys, cols, segs, np.array([_f(v) for v in home.vertices]))
+        art = (polys, cols, segs, np.array([point_floats(v) for v in home.vertices]))
         return x, geo, art
 
     x1, g1, a1 = at(point)

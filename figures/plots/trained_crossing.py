@@ -21,7 +21,7 @@ from collections import defaultdict
 import numpy as np
 
 from ..style import OKABE_ITO, SINGLE, figure, fs, styled
-from ._data import NoDataError
+from .sweep_data import NoDataError
 
 __all__ = ["fig_trained_crossing", "CAPTION", "SUMMARY", "cure_range_share"]
 

@@ -30,7 +30,7 @@ def lab_file(tmp_path_factory):
 @pytest.fixture(scope="session")
 def lab(lab_file):
     """The lab results as the figures read them (records and saved verdicts)."""
-    from figures.plots._lab import load_lab
+    from figures.plots.lab_data import load_lab
 
     return load_lab(lab_file)
 

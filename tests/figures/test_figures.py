@@ -28,7 +28,7 @@ matplotlib.use("Agg")
 
 from figures import FIGURES, NoDataError  # noqa: E402
 from figures import cli  # noqa: E402
-from figures.plots._data import interior  # noqa: E402
+from figures.plots.sweep_data import interior  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 

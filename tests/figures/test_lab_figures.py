@@ -22,7 +22,7 @@ matplotlib.use("Agg")
 
 from figures import FIGURES, NoDataError  # noqa: E402
 from figures import cli  # noqa: E402
-from figures.plots._lab import lab_results, load_lab  # noqa: E402
+from figures.plots.lab_data import lab_results, load_lab  # noqa: E402
 
 LAB_FIGURES = ("margin-dynamics", "layer-spectra", "confidence-concentration")
 CLAIM_OF = {"margin-dynamics": "standard-training-small-margin", "layer-spectra": "layer-smoothing",

@@ -16,7 +16,7 @@ from hypothesis import assume, example, given, settings, strategies as st
 
 from theory import (AvgPool2d, BatchNorm, Conv2d, Flatten, KinkError, Linear, MaxPool2d, Maxout, Network,
                     Rectifier, Residual, linearize, mlp)
-from theory.layers import _pair
+from theory.layers import as_pair as _pair
 
 from .strategies import cases, interior_region, networks, pinned, points, rationals, slopes, weights
 

@@ -98,7 +98,7 @@ def test_the_trained_crossing_figure_draws_trained_beside_random_and_needs_train
     import matplotlib
 
     matplotlib.use("Agg")
-    from figures.plots._data import NoDataError
+    from figures.plots.sweep_data import NoDataError
     from figures.plots.trained_crossing import cure_range_share
     from figures.plots.trained_crossing import fig_trained_crossing
 

@@ -55,7 +55,7 @@ import torch
 import torch.nn.functional as F
 
 from theory.layers import (AvgPool2d, BatchNorm, Conv2d, Flatten, Linear, MaxPool2d, Maxout, Rectifier,
-                           Residual, ShapeError, SUPPORTED, UnsupportedLayerError, _pair, infer_shapes)
+                           Residual, ShapeError, SUPPORTED, UnsupportedLayerError, as_pair, infer_shapes)
 
 __all__ = ["Engine", "Node", "Record", "compile_model", "unit_roundoff", "gamma", "SAFETY", "CHUNK_ELEMS",
            "MIN_CHUNK_ROWS"]
@@ -185,7 +185,7 @@ class Engine:
             elif isinstance(layer, Conv2d):
                 W = self._t(layer.weight)
                 b = None if layer.bias is None else self._t(layer.bias)
-                (sh, sw), (ph, pw) = _pair(layer.stride), _pair(layer.padding)
+                (sh, sw), (ph, pw) = as_pair(layer.stride), as_pair(layer.padding)
                 co, ci, kh, kw = W.shape
                 opad = (shape[1] - ((out[1] - 1) * sh - 2 * ph + kh), shape[2] - ((out[2] - 1) * sw - 2 * pw + kw))
                 nz = (W != 0).to(f64)

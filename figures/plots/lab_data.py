@@ -10,7 +10,7 @@ records (another run's settings) is not used: the figure then says that the verd
 >>> lab = lab_results([])
 Traceback (most recent call last):
 ...
-figures.plots._data.NoDataError: the lab results hold no records
+figures.plots.sweep_data.NoDataError: the lab results hold no records
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..style import fs
-from ._data import NoDataError, finite
+from .sweep_data import NoDataError, finite
 
 __all__ = ["LabResults", "lab_results", "load_lab", "role_rows", "metric", "require_roles", "epsilon_roles",
            "verdict_line", "comparison_line", "seed_median", "MISSING_VERDICT", "ROLE_LABELS", "eps_label",
-           "lab_notes", "pct", "summary_of"]
+           "lab_notes", "pct", "summary_of", "as_lab"]
 
 #: What a figure says when the results carry no usable verdict of its claim.
 MISSING_VERDICT = "no saved verdict (python -m verify dynamics report FILE writes it)"
@@ -121,7 +121,7 @@ def load_lab(path) -> LabResults:
         raise ResultsError(f"{path}: {exc}") from None
 
 
-def _as_lab(results) -> LabResults:
+def as_lab(results) -> LabResults:
     if isinstance(results, LabResults):
         return results
     if results is None:
