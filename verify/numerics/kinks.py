@@ -50,7 +50,7 @@ on it selecting the float pattern of one of these (a sign that differed would sh
 never as a pass).
 
 >>> import torch
->>> from verify.linearize import linearize
+>>> from verify import linearize
 >>> m = torch.nn.Sequential(torch.nn.Linear(2, 1, bias=False), torch.nn.ReLU(), torch.nn.Linear(1, 2, bias=False))
 >>> with torch.no_grad():
 ...     _ = m[0].weight.copy_(torch.tensor([[1.0, -1.0]])); _ = m[2].weight.copy_(torch.tensor([[1.0], [-1.0]]))
