@@ -11,10 +11,11 @@ matplotlib setting: the style (:mod:`figures.style`) is applied inside ``rc_cont
 
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from .registry import FIGURES, FigureSpec, NoDataError
+from .errors import FiguresError, NoDataError, VenueError
+from .registry import FIGURES, FigureSpec
 from .style import style
 
-__all__ = ["__version__", "FIGURES", "FigureSpec", "NoDataError", "style"]
+__all__ = ["__version__", "FIGURES", "FigureSpec", "FiguresError", "NoDataError", "VenueError", "style"]
 
 try:
     __version__ = _version("relu-regularizer-verification")

@@ -260,11 +260,13 @@ def main(argv=None) -> int:
     out_dir = Path(args.out)
     venue = None
     if args.venue:
+        from verify.errors import MissingExtraError
+
         from .style import VenueError, venue as find_venue
 
         try:
             venue = find_venue(args.venue)
-        except VenueError as exc:
+        except (VenueError, MissingExtraError) as exc:
             return _fail(str(exc))
 
     from verify.results.records import ResultsError

@@ -37,6 +37,8 @@ import os
 import shutil
 from dataclasses import dataclass, field
 
+from figures.errors import VenueError
+
 __all__ = ["SINGLE", "DOUBLE", "PALETTE", "OKABE_ITO", "GROUP_COLOURS", "DIVERGING", "rc", "style", "usetex",
            "text", "group_colour", "DPI", "styled", "figure", "tex_error", "Venue", "VenueError", "venue",
            "venues", "current_venue", "fs", "BASE_FONT_SIZE"]
@@ -65,10 +67,6 @@ DIVERGING = "RdBu_r"
 BASE_FONT_SIZE = 8.0
 
 
-class VenueError(ValueError):
-    """A venue that cannot be used: tueplots is not installed, or it does not know the venue."""
-
-
 @dataclass(frozen=True)
 class Venue:
     """A venue's page, as tueplots gives it: ``single`` the width of one column, ``double`` the full text
@@ -91,19 +89,14 @@ class Venue:
 
 _VENUE: contextvars.ContextVar = contextvars.ContextVar("regfigures_venue", default=None)
 
-_TUEPLOTS_MISSING = "--venue needs tueplots: pip install -e \".[figures]\" (or pip install tueplots)"
-
-
 def _tueplots():
-    try:
-        from tueplots import figsizes, fontsizes
-    except ImportError:
-        raise VenueError(_TUEPLOTS_MISSING) from None
-    return figsizes, fontsizes
+    from verify.errors import require
+
+    return require("tueplots.figsizes", "figures", "--venue"), require("tueplots.fontsizes", "figures", "--venue")
 
 
 def venues() -> list[str]:
-    """The venues tueplots knows both the font sizes and the figure sizes of (a :class:`VenueError` when
+    """The venues tueplots knows both the font sizes and the figure sizes of (a :class:`verify.errors.MissingExtraError` when
     tueplots is not installed)."""
     figsizes, fontsizes = _tueplots()
     names = [n for n in dir(fontsizes) if not n.startswith("_") and callable(getattr(fontsizes, n))]

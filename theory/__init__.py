@@ -12,6 +12,7 @@ Matrix([[2, -1]])
 from importlib.metadata import PackageNotFoundError, version as _version
 
 from .claims import CLAIMS, Claim, claim, claim_ids
+from .errors import TheoryError, UnknownNameError
 from .exact import NonFiniteError, rational
 from .layers import (AvgPool2d, BatchNorm, Conv2d, Flatten, KinkError, Linear, MaxPool2d, Maxout, Rectifier,
                      Residual, ShapeError, SUPPORTED, TrainingModeError, UnsupportedLayerError)
@@ -21,7 +22,7 @@ from .region import Region, linearize
 
 __all__ = [
     "__version__",
-    "CLAIMS", "Claim", "claim", "claim_ids", "NonFiniteError", "rational",
+    "CLAIMS", "Claim", "claim", "claim_ids", "TheoryError", "UnknownNameError", "NonFiniteError", "rational",
     "AvgPool2d", "BatchNorm", "Conv2d", "Flatten", "KinkError", "Linear", "MaxPool2d", "Maxout", "Rectifier",
     "Residual", "ShapeError", "SUPPORTED", "TrainingModeError", "UnsupportedLayerError", "Network", "mlp", "Region", "linearize",
     "from_torch", "Proof", "prove", "prove_all",

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from theory.errors import UnknownNameError
+
 __all__ = ["Claim", "CLAIMS", "REGULARIZERS", "claim", "claim_ids"]
 
 _GUO = "Guo et al., TPAMI 2021 (seeds 000, 003)"
@@ -141,7 +143,7 @@ def claim(claim_id: str) -> Claim:
     try:
         return CLAIMS[claim_id]
     except KeyError:
-        raise KeyError(
+        raise UnknownNameError(
             f"unknown claim id {claim_id!r}; known ids: {', '.join(CLAIMS)}") from None
 
 

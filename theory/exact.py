@@ -22,14 +22,10 @@ import flint
 import sympy
 from sympy.polys.matrices import DomainMatrix
 
-from .layers import ShapeError
+from .errors import NonFiniteError, ShapeError
 
 __all__ = ["NonFiniteError", "rational", "vector", "matrix", "to_sympy", "to_sympy_matrix",
            "to_domain_matrix", "as_numpy", "flat_entries"]
-
-
-class NonFiniteError(ValueError):
-    """A NaN or an infinity where a finite number is needed."""
 
 
 def as_numpy(value: Any):

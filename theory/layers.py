@@ -30,31 +30,13 @@ from dataclasses import dataclass
 from math import prod
 from typing import Any, Sequence
 
+from theory.errors import KinkError, ShapeError, TrainingModeError, UnsupportedLayerError
+
 __all__ = [
     "Linear", "Conv2d", "AvgPool2d", "MaxPool2d", "Flatten", "BatchNorm", "Rectifier", "Maxout",
     "Residual", "Layer", "ShapeError", "UnsupportedLayerError", "TrainingModeError", "KinkError", "infer_shapes",
     "SUPPORTED", "as_pair",
 ]
-
-
-class ShapeError(ValueError):
-    """A shape does not match what a layer or function expects."""
-
-
-class UnsupportedLayerError(TypeError):
-    """A layer or function is not piecewise linear (or not supported), so the theory does not apply."""
-
-
-class TrainingModeError(UnsupportedLayerError):
-    """A BatchNorm or Dropout in training mode: the network is not a fixed piecewise-linear function."""
-
-
-class KinkError(ValueError):
-    """The point lies on a kink: a pre-activation is exactly 0, or a max is tied."""
-
-    def __init__(self, message: str, units: Sequence[tuple[str, int]] = ()):
-        super().__init__(message)
-        self.units = list(units)
 
 
 def as_pair(v) -> tuple[int, int]:

@@ -110,7 +110,7 @@ def regions_2d(network: Network, box=(-1, 1, -1, 1), max_regions: int = 100_000)
     The polygons tile the box: their interiors are disjoint and their exact areas sum to the box's
     area. Regions of zero area (a pattern that holds only on a line) are not listed.
 
-    Raises :class:`~theory.layers.ShapeError` when the network does not take two inputs.
+    Raises :class:`~theory.errors.ShapeError` when the network does not take two inputs.
     """
     if not isinstance(network, Network):
         raise TypeError(f"regions_2d expects a theory.Network, got {type(network).__name__}")
@@ -330,7 +330,7 @@ def point_geometry(network: Network, x, z) -> PointGeometry:
       ([derived]; claim ``effective-margin``): the distance from x to the local decision line, whose
       foot is x - (f_y - f_j) (w_y - w_j) / |w_y - w_j|^2.
 
-    Assumes x lies in the interior of its region (raises :class:`~theory.layers.KinkError` otherwise).
+    Assumes x lies in the interior of its region (raises :class:`~theory.errors.KinkError` otherwise).
 
     >>> from theory.network import mlp
     >>> g = point_geometry(mlp([[[1, 0], [0, 1]], [[1, 0], [0, 1]]]), [2, 1], [-1, 0])

@@ -15,7 +15,7 @@ True
 >>> prove("no-such-claim")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-KeyError: "unknown claim id 'no-such-claim'; known ids: local-affine, ..."
+theory.errors.UnknownNameError: unknown claim id 'no-such-claim'; known ids: local-affine, ...
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from theory.claims import CLAIMS
+from theory.errors import UnknownNameError
 from theory.proofs import Proof
 from theory.proofs import guo2021connections, liu2022margin, wen2020robustness
 
@@ -36,17 +37,17 @@ _BY_MODULE: dict[str, Callable[[], Proof]] = {
 PROVERS: dict[str, Callable[[], Proof]] = {cid: _BY_MODULE[cid] for cid in CLAIMS if cid in _BY_MODULE}
 
 
-def _unknown(claim_id: str) -> KeyError:
+def _unknown(claim_id: str) -> UnknownNameError:
     known = ", ".join(PROVERS)
     if claim_id in CLAIMS:
-        return KeyError(f"claim {claim_id!r} has no prover; claims with provers: {known}")
-    return KeyError(f"unknown claim id {claim_id!r}; known ids: {known}")
+        return UnknownNameError(f"claim {claim_id!r} has no prover; claims with provers: {known}")
+    return UnknownNameError(f"unknown claim id {claim_id!r}; known ids: {known}")
 
 
 def prove(claim_id: str) -> Proof:
     """Run the prover of one claim and return its :class:`~theory.proofs.Proof`.
 
-    Raises ``KeyError`` naming the known ids when ``claim_id`` is not a claim with a prover.
+    Raises :class:`~theory.errors.UnknownNameError` naming the known ids when ``claim_id`` is not a claim with a prover.
     """
     if claim_id not in PROVERS:
         raise _unknown(claim_id)

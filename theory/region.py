@@ -103,7 +103,7 @@ def linearize(network: Network, x: Any, on_kink: str = "raise"):
     input shape taken from ``x``: one input, or a batch of one (as ``verify.linearize`` takes it).
 
     ``on_kink`` says what to do when x lies on a kink (a pre-activation exactly 0, or a tied max):
-    ``"raise"`` (default) raises :class:`~theory.layers.KinkError` naming every such unit;
+    ``"raise"`` (default) raises :class:`~theory.errors.KinkError` naming every such unit;
     ``"all"`` returns a list with the Region of every adjacent pattern (each kinked unit on each of
     its sides), whose closures all contain x. Away from kinks ``"all"`` returns a one-element list.
 

@@ -17,7 +17,7 @@ Anything not piecewise linear is refused with an error that names it:
 >>> from_torch(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.GELU()), (2,))
 Traceback (most recent call last):
 ...
-theory.layers.UnsupportedLayerError: GELU (module '1') is not piecewise linear, so the theory of activation regions does not apply to it
+theory.errors.UnsupportedLayerError: GELU (module '1') is not piecewise linear, so the theory of activation regions does not apply to it
 """
 
 from __future__ import annotations

@@ -15,7 +15,9 @@ the decision boundary) are imported on first use.
 
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from verify.errors import DeviceMismatchError, DTypeMismatchError, EmptyBatchError, KinkError, NonFiniteError, ShapeError, TooFewClassesError, TrainingModeError, UnsupportedLayerError
+from verify.errors import (DeviceMismatchError, DeviceUnavailableError, DTypeMismatchError, EmptyBatchError, KinkError,
+                           KinkWarning, LabelError, MissingExtraError, NonFiniteError, ShapeError, TooFewClassesError,
+                           TrainingModeError, UnknownNameError, UnsupportedLayerError, VerifyError)
 from verify.numerics.linearize import Linearization, linearize
 from verify.modules import Abs, MaxoutUnit
 from verify.jobs.networks import NetSpec, draw_inputs, draw_spec
@@ -24,8 +26,9 @@ __all__ = [
     "__version__",
     "linearize", "Linearization", "NetSpec", "draw_spec", "draw_inputs", "MaxoutUnit", "Abs",
     "check_implementation", "Gap", "robust_radius",
-    "ShapeError", "UnsupportedLayerError", "TrainingModeError", "KinkError", "NonFiniteError", "EmptyBatchError",
-    "TooFewClassesError", "DeviceMismatchError", "DTypeMismatchError",
+    "VerifyError", "ShapeError", "UnsupportedLayerError", "TrainingModeError", "KinkError", "NonFiniteError",
+    "EmptyBatchError", "TooFewClassesError", "DeviceMismatchError", "DTypeMismatchError", "DeviceUnavailableError",
+    "LabelError", "UnknownNameError", "MissingExtraError", "KinkWarning",
 ]
 
 try:

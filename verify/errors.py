@@ -1,39 +1,71 @@
-"""The errors raised at verify's public boundary. Each says what was expected and what was got.
+"""The errors raised at verify's public boundary, one family. Each says what was expected and what was got.
 
-Shape, unsupported-layer, kink and non-finite errors are shared with :mod:`theory`.
+Every error :mod:`verify` raises for a user's mistake derives from :class:`VerifyError` and keeps the
+standard base a caller would expect (ValueError, TypeError, LookupError, ImportError). Shape,
+unsupported-layer, kink, non-finite and unknown-name errors are the very classes of :mod:`theory.errors`
+(they derive from both families). A missing optional package is always :class:`MissingExtraError`, whose
+message names the package and the ``pip install -e ".[extra]"`` that brings it.
 
->>> issubclass(EmptyBatchError, ValueError)
+>>> issubclass(EmptyBatchError, VerifyError) and issubclass(EmptyBatchError, ValueError)
 True
+>>> raise MissingExtraError("scipy", "robust", "the exact robustness radius")
+Traceback (most recent call last):
+...
+verify.errors.MissingExtraError: the exact robustness radius needs scipy, which is not installed: pip install -e ".[robust]"
 """
 
 import torch
 
-from theory.exact import NonFiniteError
-from theory.layers import KinkError, ShapeError, TrainingModeError, UnsupportedLayerError
+from theory.errors import (KinkError, NonFiniteError, ShapeError, TrainingModeError, UnknownNameError,
+                           UnsupportedLayerError, VerifyError)
 
-__all__ = ["ShapeError", "UnsupportedLayerError", "KinkError", "NonFiniteError", "EmptyBatchError",
+__all__ = ["VerifyError", "ShapeError", "UnsupportedLayerError", "KinkError", "NonFiniteError", "EmptyBatchError",
            "TooFewClassesError", "DeviceMismatchError", "DTypeMismatchError", "TrainingModeError",
-           "DeviceUnavailableError", "KinkWarning", "LabelError", "resolve_device"]
+           "DeviceUnavailableError", "KinkWarning", "LabelError", "UnknownNameError", "MissingExtraError",
+           "resolve_device", "require"]
 
 
-class EmptyBatchError(ValueError):
+class EmptyBatchError(VerifyError, ValueError):
     """A batch with no examples."""
 
 
-class TooFewClassesError(ValueError):
+class TooFewClassesError(VerifyError, ValueError):
     """A classifier with fewer than two logits (K = 1): softmax and the margins are not defined."""
 
 
-class DeviceMismatchError(ValueError):
+class DeviceMismatchError(VerifyError, ValueError):
     """The model's parameters and the input are on different devices."""
 
 
-class DTypeMismatchError(TypeError):
+class DTypeMismatchError(VerifyError, TypeError):
     """The model's parameters and the input have different dtypes."""
 
 
-class LabelError(ValueError):
+class LabelError(VerifyError, ValueError):
     """Labels that do not fit the batch or the classes: wrong shape, dtype or range."""
+
+
+class MissingExtraError(VerifyError, ImportError):
+    """An optional package that the call needs is not installed. ``package`` names it, ``extra`` the
+    optional-dependency group of the toolkit that brings it (``pip install -e ".[extra]"``)."""
+
+    def __init__(self, package: str, extra: str, what: str = "this", detail: str = ""):
+        self.package, self.extra, self.what = package, extra, what
+        super().__init__(f"{what} needs {package}, which is not installed: pip install -e \".[{extra}]\""
+                         + (f" ({detail})" if detail else ""), name=package)
+
+
+def require(module: str, extra: str, what: str = "this", *, package: str | None = None):
+    """Import and return the optional ``module``, or raise :class:`MissingExtraError` naming ``package``
+    (default: the module's top name) and the extra that brings it.
+
+    >>> require("json", "test").__name__
+    'json'
+    """
+    try:
+        return __import__(module, fromlist=["__name__"])
+    except ImportError as exc:
+        raise MissingExtraError(package or module.split(".")[0], extra, what) from exc
 
 
 class KinkWarning(UserWarning):
@@ -41,7 +73,7 @@ class KinkWarning(UserWarning):
     differentiates there anyway, by picking one of several subgradients; the value depends on that pick."""
 
 
-class DeviceUnavailableError(ValueError):
+class DeviceUnavailableError(VerifyError, ValueError):
     """A device name that is malformed, or names a device this torch cannot use."""
 
 

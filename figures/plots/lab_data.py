@@ -10,7 +10,7 @@ records (another run's settings) is not used: the figure then says that the verd
 >>> lab = lab_results([])
 Traceback (most recent call last):
 ...
-figures.plots.sweep_data.NoDataError: the lab results hold no records
+figures.errors.NoDataError: the lab results hold no records
 """
 
 from __future__ import annotations

@@ -18,12 +18,10 @@ from __future__ import annotations
 import math
 from typing import Iterable
 
+from figures.errors import NoDataError
+
 __all__ = ["NoDataError", "select", "require", "interior", "group_label", "group_key", "order_claims", "finite", "log_floor",
            "SERIES_LABELS", "M_LABELS", "prefer_float64", "decade_ticks"]
-
-
-class NoDataError(ValueError):
-    """The results hold no record that a figure plots (e.g. a sweep run on a subset of the claims)."""
 
 
 def select(results: Iterable[dict], claim: str | None = None, check: str | None = None,

@@ -376,4 +376,4 @@ def test_cli_venue_without_tueplots_is_one_line(capsys, monkeypatch):
     finally:
         venue.cache_clear()
     assert code == 2 and err.count("\n") == 1
-    assert err.strip() == 'error: --venue needs tueplots: pip install -e ".[figures]" (or pip install tueplots)'
+    assert err.strip() == 'error: --venue needs tueplots, which is not installed: pip install -e ".[figures]"'

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 import theory
 from theory import (Conv2d, KinkError, Linear, Maxout, Network, NonFiniteError, Rectifier, Residual, ShapeError,
                     TrainingModeError, UnsupportedLayerError, from_torch, linearize, mlp)
+from theory.errors import UnknownNameError
 from theory.exact import rational
 
 NOT_PL = "is not piecewise linear, so the theory of activation regions does not apply to it"
@@ -212,7 +213,7 @@ def test_kink_error_carries_its_units(net):
 
 # ---------------------------------------------------------------------------------- claim registry
 def test_unknown_claim_id():
-    with pytest.raises(KeyError, match=r"unknown claim id 'local-afine'; known ids: local-affine, "):
+    with pytest.raises(UnknownNameError, match=r"unknown claim id 'local-afine'; known ids: local-affine, "):
         theory.claim("local-afine")
 
 

@@ -17,6 +17,7 @@ from sympy import KroneckerDelta as delta
 from sympy import Sum
 
 from theory.claims import CLAIMS
+from theory.errors import UnknownNameError
 from theory.prove import PROVERS, Proof, prove, prove_all
 from theory.proofs import Derivation, IndexAlgebra, explicit_residual, softmax_to_p
 from theory.proofs.setting import general_setting
@@ -126,10 +127,10 @@ def test_every_latex_derivation_compiles_and_no_description_overflows(proofs, tm
 
 
 def test_unknown_id_raises_a_helpful_key_error():
-    with pytest.raises(KeyError, match="unknown claim id 'no-such-claim'; known ids: local-affine") as info:
+    with pytest.raises(UnknownNameError, match="unknown claim id 'no-such-claim'; known ids: local-affine") as info:
         prove("no-such-claim")
     assert "input-gradient" in str(info.value) and "confidence-concentration" in str(info.value)
-    with pytest.raises(KeyError, match="known ids"):
+    with pytest.raises(UnknownNameError, match="known ids"):
         prove_all(["input-gradient", "no-such-claim"])
 
 

@@ -11,15 +11,17 @@ import random
 
 import pytest
 import torch
-from hypothesis import example, given, settings, strategies as st
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from theory.claims import CLAIMS
-from verify.regularizers import closed_forms as cf
-from verify.numerics.bounds import Bounded
 from verify.checkers import CHECKERS, make_context, run_checks
 from verify.checkers.common import C_GRID, H_GRID
 from verify.checkers.liu2022margin import EMR_CLOSED_SWEEP, EMR_COLD_SWEEP, EMR_HOT_SWEEP, T_GRID
+from verify.errors import UnknownNameError
 from verify.jobs.networks import ARCHS, draw_inputs, draw_spec
+from verify.numerics.bounds import Bounded
+from verify.regularizers import closed_forms as cf
 
 CHECKABLE = [c for c, v in CLAIMS.items() if v.kind != "empirical"]
 
@@ -184,9 +186,9 @@ def test_euler_homogeneous_only_on_bias_free_networks():
 
 def test_unknown_and_empirical_claims_raise_keyerror_listing_ids():
     spec, model, x, y, gen = batch(0, "mlp", torch.float64, n=4)
-    with pytest.raises(KeyError, match="checkable claim ids: local-affine"):
+    with pytest.raises(UnknownNameError, match="checkable claim ids: local-affine"):
         run_checks(model, x, y, claims=["no-such-claim"], seed=0, arch="a")
-    with pytest.raises(KeyError, match="empirical claim"):
+    with pytest.raises(UnknownNameError, match="empirical claim"):
         run_checks(model, x, y, claims=["layer-smoothing"], seed=0, arch="a")
 
 

@@ -17,6 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 import pytest
 
 from verify.cli.common import main
+from verify.errors import MissingExtraError
 from verify.jobs.executors import ClusterError, make_executor, parse_dask
 from verify.jobs.runner import drive
 from verify.jobs.sweep import SweepConfig, plan, run_sweep
@@ -207,8 +208,8 @@ def test_a_scheduler_that_does_not_answer(tmp_path):
 
 def test_without_dask_the_message_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)          # import distributed raises ImportError
-    with pytest.raises(ClusterError, match=r'^--dask needs Dask\'s distributed scheduler, which is not installed: '
-                                           r'pip install -e "\.\[cluster\]"'):
+    with pytest.raises(MissingExtraError, match=r'^--dask \(Dask\'s distributed scheduler\) needs dask\[distributed\], '
+                                                r'which is not installed: pip install -e "\.\[cluster\]"'):
         with make_executor(dask="local:2"):
             pass
 

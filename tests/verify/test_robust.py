@@ -246,7 +246,7 @@ def test_bad_input_is_refused_with_one_line_errors(monkeypatch):
         return real_import(name, globals, locals, fromlist, level)
 
     monkeypatch.setattr(builtins, "__import__", no_milp)
-    with pytest.raises(SolverUnavailableError, match=r"needs scipy >= 1.9 \(scipy.optimize.milp"):
+    with pytest.raises(SolverUnavailableError, match=r"the l-inf radius \(scipy.optimize.milp, the HiGHS mixed-integer solver\) needs scipy >= 1.9, which is not installed: pip install -e \"\.\[robust\]\""):
         robust_radius(model, x, norm="inf")
 
 

@@ -20,11 +20,11 @@ import contextlib
 import torch
 
 from theory.claims import CLAIMS
-
 from verify.checkers.common import CheckContext
 from verify.checkers.guo2021connections import CHECKERS as _GUO
 from verify.checkers.liu2022margin import CHECKERS as _LIU
 from verify.checkers.wen2020robustness import CHECKERS as _WEN
+from verify.errors import UnknownNameError
 
 __all__ = ["CHECKERS", "CheckContext", "run_checks", "make_context"]
 
@@ -68,7 +68,7 @@ def run_checks(model, x, y, *, claims=None, seed: int, arch: str, generator: tor
     """Run the checkers of ``claims`` (default: all) on one batch; return their Gaps.
 
     ``exact``: compare the float J with the exact J of the theory engine (None: only when the network
-    is small, D K <= 5000). Unknown claim ids raise KeyError listing the checkable ids. TF32 is off
+    is small, D K <= 5000). Unknown claim ids raise :class:`~verify.errors.UnknownNameError` listing the checkable ids. TF32 is off
     on CUDA while checking; on CPU the checks run with ``threads`` intra-op threads (None: unchanged).
     """
     from verify.numerics.precision import precision_guard
@@ -77,7 +77,7 @@ def run_checks(model, x, y, *, claims=None, seed: int, arch: str, generator: tor
     bad = [c for c in ids if c not in CHECKERS]
     if bad:
         why = {c: "empirical claim, established by experiment" for c in bad if c in CLAIMS}
-        raise KeyError(f"no checker for {', '.join(repr(c) for c in bad)}"
+        raise UnknownNameError(f"no checker for {', '.join(repr(c) for c in bad)}"
                        + (f" ({'; '.join(f'{k}: {v}' for k, v in why.items())})" if why else "")
                        + f"; checkable claim ids: {', '.join(CHECKERS)}")
     with precision_guard(x.device), _cpu_threads(x.device, threads):

@@ -22,6 +22,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, replace
 
+from verify.errors import UnknownNameError
+
 __all__ = ["LabSettings", "SETTINGS", "settings_for", "PILOT", "QUICK_SEEDS", "FULL_SEEDS", "lam_from_pilot"]
 
 #: Seeds of the quick run (SPEC.md: with 5 seeds, p < 0.05 needs all 5 to agree) and of --full.
@@ -238,7 +240,7 @@ def settings_for(data: str, *, epochs: int | None = None, arch: str | None = Non
     evaluation attack's steps, with a second restart)."""
     family = data.split(":", 1)[0]
     if family not in SETTINGS:
-        raise KeyError(f"no lab settings for the data set {data!r}; known: {', '.join(SETTINGS)}")
+        raise UnknownNameError(f"no lab settings for the data set {data!r}; known: {', '.join(SETTINGS)}")
     s = SETTINGS[family]
     if full:
         wide = {"mlp64x64x64": "mlp256x256x256", "mlp128x128": "mlp512x512x512", "mlp32x32": "mlp64x64",

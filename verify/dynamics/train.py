@@ -47,6 +47,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from verify.errors import VerifyError
+
 __all__ = ["Objective", "build_model", "parse_arch", "generator", "Diverged", "train_epoch", "train_step",
            "make_optimizer", "save_atomic", "REGULARIZERS", "METHODS"]
 
@@ -59,7 +61,7 @@ REGULARIZERS = {"ig": "input_gradient", "jac": "jacobian", "cl": "cross_lipschit
 METHODS = ("definition", "closed-form")
 
 
-class Diverged(RuntimeError):
+class Diverged(VerifyError, RuntimeError):
     """The training loss became NaN or inf: the run stops, its last good checkpoint is kept."""
 
 

@@ -32,13 +32,15 @@ import contextlib
 import sys
 from pathlib import Path
 
+from verify.errors import MissingExtraError, VerifyError
+
 __all__ = ["add_executor_arguments", "make_executor", "parse_dask", "ClusterError", "CLUSTER_EXTRA"]
 
 #: What to install for ``--dask``.
 CLUSTER_EXTRA = 'pip install -e ".[cluster]"'
 
 
-class ClusterError(ValueError):
+class ClusterError(VerifyError, ValueError):
     """A cluster that cannot be used: Dask missing, a bad ``--dask`` value, a scheduler that does not answer.
     The message is one line that says what was expected and what was got."""
 
@@ -72,8 +74,7 @@ def _dask():
     try:
         import distributed
     except ImportError:
-        raise ClusterError(f"--dask needs Dask's distributed scheduler, which is not installed: {CLUSTER_EXTRA} "
-                           f"(dask[distributed] and dask-jobqueue)") from None
+        raise MissingExtraError("dask[distributed]", "cluster", "--dask (Dask's distributed scheduler)") from None
     return distributed
 
 

@@ -38,6 +38,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Iterable
 
+from verify.errors import VerifyError
+
 __all__ = ["BLOCK", "NotesError", "blocks", "replace_blocks", "marked_claims", "claim_tests", "static_blocks",
            "measured_blocks", "dynamics_blocks", "merge_dynamics_blocks", "update_notes", "SWEEP_RESULTS"]
 
@@ -48,7 +50,7 @@ BLOCK = re.compile(r"<!-- generated: (?P<name>[\w:.-]+) -->\n(?P<body>.*?)<!-- e
 SWEEP_RESULTS = "results/verify.jsonl"
 
 
-class NotesError(ValueError):
+class NotesError(VerifyError, ValueError):
     """The notes file lacks a block the generator writes, or has one it does not know."""
 
 
@@ -184,7 +186,6 @@ def _run_line(records: list[dict], path: str) -> str:
 def measured_blocks(records: list[dict], path: str = SWEEP_RESULTS) -> dict[str, str]:
     """The ``run``, ``summary`` and ``measured:ID`` blocks from a sweep's records."""
     from theory.claims import CLAIMS
-
     from verify.checkers import CHECKERS
     from verify.results.summary import crossing_summary, summarize
 

@@ -30,6 +30,8 @@ from pathlib import Path
 
 import torch
 
+from verify.errors import VerifyError
+
 __all__ = ["TRAINED_RESULTS", "INITIAL_ROLE", "TrainedError", "find_runs", "plan", "run_unit", "run_trained", "parse_epochs",
            "stage_of", "crossing_curves", "format_crossings", "format_comparison"]
 
@@ -52,7 +54,7 @@ def _unit_key(unit: dict) -> tuple:
     return _check_id(unit["run"], unit["epoch"]), unit["dtype"]
 
 
-class TrainedError(ValueError):
+class TrainedError(VerifyError, ValueError):
     """No checkpoints where asked, or a checkpoint folder that is not a lab run's."""
 
 
@@ -179,8 +181,8 @@ def run_unit(unit: dict) -> dict:
     from verify.checkers import run_checks
     from verify.dynamics.lab import eval_set, load_data
     from verify.dynamics.settings import LabSettings
-    from verify.results.records import network_record
     from verify.results.provenance import precision_flags, run_facts
+    from verify.results.records import network_record
 
     path = Path(unit["folder"]) / f"epoch-{unit['epoch']:03d}.pt"
     model = torch.load(path, map_location="cpu", weights_only=False)
@@ -221,10 +223,9 @@ def run_trained(source=None, out: str | Path = TRAINED_RESULTS, *, epochs: str =
     """Check the checkpoints under ``source`` (see :func:`find_runs`), appending one record per unit to
     ``out``; with ``resume`` the units already in ``out`` are kept. Returns (every record of ``out`` for
     this plan, with Gap objects; the units that failed)."""
-    from verify.results.gap import Gap
-    from verify.results.records import read_results
     from verify.jobs.runner import drive
-    from verify.results.records import drop_cut_lines, finished_records, keep_previous
+    from verify.results.gap import Gap
+    from verify.results.records import drop_cut_lines, finished_records, keep_previous, read_results
 
     if points < 1:
         raise ValueError(f"--points must be at least 1, got {points}")

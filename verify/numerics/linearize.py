@@ -98,7 +98,7 @@ def linearize(model: torch.nn.Module, x: torch.Tensor, *, halfspaces: bool = Fal
     """The float linearization of a piecewise-linear model at each example of x (B, *in_shape).
 
     Runs in the model's dtype and on its device (TF32 off on CUDA). Raises the errors of
-    :mod:`verify.errors` for bad input, and :class:`~theory.layers.UnsupportedLayerError` (or
+    :mod:`verify.errors` for bad input, and :class:`~theory.errors.UnsupportedLayerError` (or
     ``TrainingModeError``) for a model outside the theory. ``halfspaces=True`` also computes the
     region's half-spaces now (otherwise on first use).
     """

@@ -59,7 +59,7 @@ from types import SimpleNamespace
 import torch
 import torch.nn.functional as F
 
-from verify.errors import KinkError, KinkWarning, LabelError
+from verify.errors import KinkError, KinkWarning, LabelError, UnknownNameError
 
 __all__ = ["CONVENTIONS", "conventions", "loss_gradient", "logit_jacobian", "input_gradient", "jacobian",
            "cross_lipschitz", "cure_direction", "curvature", "hessian", "hessian_diagonal", "hessian_trace",
@@ -84,7 +84,7 @@ def conventions(regularizer: str) -> dict[str, str]:
     try:
         return CONVENTIONS[regularizer]
     except KeyError:
-        raise KeyError(f"unknown regularizer {regularizer!r}; known: {', '.join(CONVENTIONS)}") from None
+        raise UnknownNameError(f"unknown regularizer {regularizer!r}; known: {', '.join(CONVENTIONS)}") from None
 
 
 def _reduce(per: torch.Tensor, regularizer: str, convention: str | None) -> torch.Tensor:
@@ -330,7 +330,7 @@ def _check_labels(y, B: int, K: int, device, who: str, soft: bool) -> None:
 def _check(model, x, y, who: str, on_kink: str, soft: bool) -> None:
     """The checks of the module docstring; the kink test linearizes the batch unless ``on_kink='ignore'``."""
     from verify.numerics.engine import compile_model
-    from verify.numerics.linearize import require_classes, validate_input, linearize
+    from verify.numerics.linearize import linearize, require_classes, validate_input
     from verify.numerics.precision import precision_guard
 
     if on_kink not in _ON_KINK:

@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 
 import torch
 
+from verify.errors import UnknownNameError
+from verify.numerics.bounds import Bounded, gamma, softmax, sq_norm, vjp_err
 from verify.regularizers import closed_forms as cf
 from verify.regularizers.definitions import unchecked as reg  # the drawn batches are checked and linearized here
-from verify.numerics.bounds import Bounded, gamma, softmax, sq_norm, vjp_err
 
 __all__ = ["check_implementation", "ImplementationReport", "SUPPORTED", "ALIASES", "regularizer_id"]
 
@@ -65,7 +66,7 @@ def regularizer_id(name: str) -> str:
         return _BY_PLAIN[_plain(name)]
     except KeyError:
         known = "; ".join(f"{rid} ({', '.join(names)})" for rid, names in ALIASES.items())
-        raise ValueError(f"unknown regularizer {name!r}; supported: {', '.join(SUPPORTED)}, or their plain names: "
+        raise UnknownNameError(f"unknown regularizer {name!r}; supported: {', '.join(SUPPORTED)}, or their plain names: "
                          f"{known}") from None
 _B = 5
 

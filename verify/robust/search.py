@@ -62,10 +62,9 @@ def _nnls():
     try:
         from scipy.optimize import nnls
     except ImportError as exc:  # pragma: no cover - scipy comes with scikit-learn
-        from verify.robust.solvers import SolverUnavailableError
+        from verify.errors import MissingExtraError
 
-        raise SolverUnavailableError(f"the l2 radius needs scipy (scipy.optimize.nnls), which is not installed here "
-                                     f"({exc}); install it with pip install scipy") from exc
+        raise MissingExtraError("scipy", "robust", "the l2 radius (scipy.optimize.nnls)", detail=str(exc)) from exc
     return nnls
 
 

@@ -1,16 +1,20 @@
 """The solvers the exact radius uses, loaded on first use, with a one-line error naming the package.
 
->>> issubclass(SolverUnavailableError, ImportError)
+A missing solver is :class:`verify.errors.MissingExtraError` (``SolverUnavailableError`` is the same class,
+under the name this module has always exported).
+
+>>> SolverUnavailableError is MissingExtraError and issubclass(SolverUnavailableError, ImportError)
 True
 """
 
 from __future__ import annotations
 
+from verify.errors import MissingExtraError
+
 __all__ = ["SolverUnavailableError", "load_milp"]
 
-
-class SolverUnavailableError(ImportError):
-    """A solver the computation needs is not installed (the message names the package)."""
+#: The error of a missing solver: :class:`verify.errors.MissingExtraError` itself.
+SolverUnavailableError = MissingExtraError
 
 
 def load_milp():
@@ -18,8 +22,6 @@ def load_milp():
     try:
         from scipy.optimize import Bounds, LinearConstraint, milp
     except ImportError as exc:
-        raise SolverUnavailableError(
-            "the l-inf radius needs scipy >= 1.9 (scipy.optimize.milp, the HiGHS mixed-integer solver), "
-            f"which is not installed here ({exc}); install it with pip install 'scipy>=1.9' "
-            "(or pip install -e '.[robust]')") from exc
+        raise MissingExtraError("scipy >= 1.9", "robust", "the l-inf radius (scipy.optimize.milp, the HiGHS "
+                                "mixed-integer solver)", detail=str(exc)) from exc
     return milp, LinearConstraint, Bounds
