@@ -122,7 +122,7 @@ def test_curvature_forms(seed, arch, dtype, h):
     g1 = Bounded(R.loss_gradient(model, x2, y).reshape(B, -1), vjp_err(J2, p2 - onehot(y, K, p2)))
     keep = keep & ~lin2.on_kink
     cure = sq_norm(g1 - g0, -1)
-    assert_within(cure, Bounded(R.curvature(model, x, y, h), cure.err), keep, "R.curvature")
+    assert_within(cure, Bounded(R.curvature(model, x, y, h=h), cure.err), keep, "R.curvature")
     inside, change = cf.cure_decomposition(J, p, J2, p2, y)
     assert_within(cure, sq_norm(inside + change, -1), keep, "decomposition")
     same = lin.same_pattern(lin2)

@@ -222,17 +222,17 @@ def _check_peer_conventions(seed, arch, dtype, drawn: bool):
           "hein-andriushchenko = sum / K^2 B")
     # R-CURE: cure-pytorch = (lambda/B) sum_i |grad of the mean loss at x + z minus at x|_i, not squared
     cure, bound = _cure_pytorch_exact(ex, h=3.0, lam=4.0, require=require)
-    close(R.curvature(model, x, y, 3.0, convention="cure-pytorch"), cure_pytorch(model, x, y), bound,
+    close(R.curvature(model, x, y, h=3.0, convention="cure-pytorch"), cure_pytorch(model, x, y), bound,
           cure, 4.0 / B, "cure-pytorch")
     # R-EMR: emr-official = sum_i |J^T pt / B|_i^2 (grad of the batch mean of pt . f, pt held constant)
     for T in (1.0, 0.5):
         pt = softmax(ex.f * (1.0 / T))                            # f / T: exact for T = 1 and 1/2
         em_mean = ex.grad_sq(pt * ex.inv_B, lambda f: (torch.softmax(f.detach() / T, 1) * f).sum(1).mean())
         em_sum = ex.grad_sq(pt, lambda f: (torch.softmax(f.detach() / T, 1) * f).sum())
-        ours = R.emr(model, x, T, convention="emr-official")
+        ours = R.emr(model, x, T=T, convention="emr-official")
         if T == 1.0:
             close(ours, emr_official(model, x), 2 * batch_bound(em_mean, 1.0, D), em_mean, 1.0, "emr-official")
-        close(ours, R.emr(model, x, T).sum() / B ** 2,
+        close(ours, R.emr(model, x, T=T).sum() / B ** 2,
               batch_bound(em_mean, 1.0, D) + batch_bound(em_sum, 1 / B ** 2, D), em_sum, 1 / B ** 2,
               f"emr-official = sum / B^2 (T = {T})")
     # "mean" and "sum" reduce the very per-example tensor that convention=None returns: the same floats
@@ -307,7 +307,7 @@ def test_definitions_keep_the_graph_for_training():
     model, x, y = case(3)
     for pen in (R.input_gradient(model, x, y, convention="mean", create_graph=True),
                 R.jacobian(model, x, convention="hoffman", create_graph=True),
-                R.curvature(model, x, y, 0.1, convention="mean", create_graph=True),
+                R.curvature(model, x, y, h=0.1, convention="mean", create_graph=True),
                 R.emr(model, x, convention="emr-official", create_graph=True)):
         grads = torch.autograd.grad(pen, list(model.parameters()), allow_unused=True)
         assert any(g is not None and bool(g.abs().sum() > 0) for g in grads)
@@ -399,7 +399,7 @@ CALLS = {
     "input_gradient": lambda m, x, y, **k: R.input_gradient(m, x, y, **k),
     "jacobian": lambda m, x, y, **k: R.jacobian(m, x, **k),
     "cross_lipschitz": lambda m, x, y, **k: R.cross_lipschitz(m, x, **k),
-    "curvature": lambda m, x, y, **k: R.curvature(m, x, y, 0.1, **k),
+    "curvature": lambda m, x, y, **k: R.curvature(m, x, y, h=0.1, **k),
     "hessian": lambda m, x, y, **k: R.hessian(m, x, y, **k),
     "hessian_diagonal": lambda m, x, y, **k: R.hessian_diagonal(m, x, y, **k),
     "hessian_trace": lambda m, x, y, **k: R.hessian_trace(m, x, y, **k),

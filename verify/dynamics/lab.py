@@ -330,6 +330,6 @@ def pilot(data: str, *, epochs: int | None = None, seed: int = 100, dtype: str =
             progress(epoch, acc[-1])
     model.eval()
     per = {"ig": R.input_gradient(model, x, y), "jac": R.jacobian(model, x), "cl": R.cross_lipschitz(model, x),
-           "cure": R.curvature(model, x, y, h=s.cure_h), "emr": R.emr(model, x, s.T)}
+           "cure": R.curvature(model, x, y, h=s.cure_h), "emr": R.emr(model, x, T=s.T)}
     return {"data": data, "seed": seed, "epochs": s.epochs, "accuracy": acc,
             "median": {k: float(v.median()) for k, v in per.items()}, "mean": {k: float(v.mean()) for k, v in per.items()}}

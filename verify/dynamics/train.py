@@ -209,7 +209,7 @@ def _penalty(model, obj: Objective, x, y) -> torch.Tensor:
     elif obj.reg == "cure":
         per = fn(model, x, y, h=obj.h, create_graph=True)
     else:
-        per = fn(model, x, obj.T, create_graph=True)
+        per = fn(model, x, T=obj.T, create_graph=True)
     return per.mean()
 
 

@@ -190,7 +190,7 @@ def cure_direction(g: torch.Tensor, *, eps: float = 0.0) -> torch.Tensor:
     return s / n.view(-1, *([1] * (g.dim() - 1)))
 
 
-def curvature(model, x, y, h=3.0, z=None, *, convention=None, lam=4.0, create_graph=False):
+def curvature(model, x, y, *, h=3.0, z=None, convention=None, lam=4.0, create_graph=False):
     """R-CURE = ||grad L(x + h z, y) - grad L(x, y)||^2 (Moosavi-Dezfooli et al. 2019). [definition]
 
     z defaults to sign(grad L)/||sign(grad L)||, held constant (detached), as CURE does.
@@ -283,7 +283,7 @@ def effective_margin(model, x, y, *, j=None, convention=None):
     return num.detach() / _flat(w).norm(dim=1)
 
 
-def emr(model, x, T=1.0, *, convention=None, create_graph=False):
+def emr(model, x, *, T=1.0, convention=None, create_graph=False):
     """R-EMR = ||J^T pt||^2 with pt = softmax(f/T) detached (Liu & Chan 2022, as coded). [definition]"""
     xl = _leaf(x)
     f = model(xl)

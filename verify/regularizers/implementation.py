@@ -162,16 +162,16 @@ def _per_example(regularizer, ctx, h, lam, T):
             closed = sq_norm(ins + chg, -1)
             if name == "mean":
                 out.update(mean=(d, 1 / B, closed), sum=(d, 1.0, closed))
-                refs.update({c: reg.curvature(m, x, y, h, convention=c) for c in ("mean", "sum")})
+                refs.update({c: reg.curvature(m, x, y, h=h, convention=c) for c in ("mean", "sum")})
             else:
                 out[name] = (d.sqrt(), lam / (B * B), closed.sqrt())
-                refs[name] = reg.curvature(m, x, y, h, convention=name, lam=lam)
+                refs[name] = reg.curvature(m, x, y, h=h, convention=name, lam=lam)
     elif regularizer == "R-EMR":
         pt = softmax(ctx.f_def * (1.0 / T))
         per = sq_norm(Bounded(ctx.emr_grad(T), vjp_err(ctx.J, pt)), -1)
         closed = cf.emr(ctx.J, softmax(ctx.f * (1.0 / T)))
         out.update(mean=(per, 1 / B, closed), sum=(per, 1.0, closed), **{"emr-official": (per, 1 / (B * B), closed)})
-        refs = {c: reg.emr(m, x, T, convention=c) for c in out}
+        refs = {c: reg.emr(m, x, T=T, convention=c) for c in out}
     else:
         raise ValueError(f"unknown regularizer {regularizer!r}; supported: {', '.join(SUPPORTED)}")
     return {c: (float(refs[c]),) + out[c] for c in out}, bool(kinks.any())
