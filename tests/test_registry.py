@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from theory.claims import CLAIMS
-from verify.notes import claim_tests, marked_claims
+from verify.jobs.notes import claim_tests, marked_claims
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = ROOT / "tests"

@@ -1,6 +1,6 @@
 """A synthetic sweep results file for the figure tests (test_figures, test_lab_figures): every record kind
 the figures read, built from :class:`Gap` objects with plausible numbers and written with
-:func:`verify.gap.write_record`, so the figures are tested without running a sweep."""
+:func:`verify.results.records.write_record`, so the figures are tested without running a sweep."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from verify.gap import Gap, network_record, write_record
+from verify.results.gap import Gap
+from verify.results.records import network_record, write_record
 
 IDENTITY_CHECKS = {
     "input-gradient": ["grad L = J^T (p - e_y)", "grad L = sum_{j != y} p_j (w_j - w_y)"],

@@ -2,7 +2,7 @@
 fails clearly on bad input.
 
 The results file here is synthetic: every record kind the figures read, built from :class:`Gap`
-objects with plausible numbers (written with :func:`verify.gap.write_record`, by
+objects with plausible numbers (written with :func:`verify.results.records.write_record`, by
 :func:`tests.figures.synthetic.write_synthetic`), so the figures are tested without running a sweep.
 """
 
@@ -20,7 +20,8 @@ import matplotlib
 import numpy as np
 import pytest
 
-from verify.gap import RESULTS_SCHEMA, Gap, read_results
+from verify.results.gap import RESULTS_SCHEMA, Gap
+from verify.results.records import read_results
 
 matplotlib.use("Agg")
 
@@ -412,9 +413,9 @@ def test_cli_without_results_runs_the_quick_sweep(results_file, tmp_path, capsys
         calls.append((Path(out), quick))
         write_synthetic(out)
 
-    import verify.sweep
+    import verify.jobs.sweep
 
-    monkeypatch.setattr(verify.sweep, "run_sweep", fake_run_sweep)
+    monkeypatch.setattr(verify.jobs.sweep, "run_sweep", fake_run_sweep)
     code, out, err = _main(["--out", str(tmp_path), "--only", "emr-limits", "--format", "png", "--no-progress"],
                            capsys)
     assert code == 0, err
@@ -422,12 +423,12 @@ def test_cli_without_results_runs_the_quick_sweep(results_file, tmp_path, capsys
 
 
 def test_cli_sweep_unavailable_is_a_clear_error(tmp_path, capsys, monkeypatch):
-    import verify.sweep
+    import verify.jobs.sweep
 
     def broken(out, quick=True, **kw):
         raise ModuleNotFoundError("No module named 'verify.checkers'")
 
-    monkeypatch.setattr(verify.sweep, "run_sweep", broken)
+    monkeypatch.setattr(verify.jobs.sweep, "run_sweep", broken)
     code, _, err = _main(["--out", str(tmp_path), "--only", "emr-limits", "--no-progress"], capsys)
     assert code == 2 and "quick sweep" in err and "--results" in err
 

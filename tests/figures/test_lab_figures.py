@@ -213,7 +213,7 @@ def test_a_missing_metric_names_the_metric(lab_file, metric, name):
 
 
 def test_sweep_records_are_not_lab_results(tmp_path):
-    from verify.gap import ResultsError
+    from verify.results.records import ResultsError
 
     with pytest.raises(NoDataError, match="no records"):
         lab_results([])
@@ -256,7 +256,7 @@ def test_cli_bad_dynamics_file_is_one_line(tmp_path, capsys, kind):
 
 
 def test_cli_without_dynamics_runs_the_quick_lab(lab_file, tmp_path, capsys, monkeypatch):
-    import verify.dynamics.cli
+    import verify.cli.dynamics
 
     calls = []
 
@@ -268,7 +268,7 @@ def test_cli_without_dynamics_runs_the_quick_lab(lab_file, tmp_path, capsys, mon
         print("the lab's report")
         return 0
 
-    monkeypatch.setattr(verify.dynamics.cli, "main", fake_lab)
+    monkeypatch.setattr(verify.cli.dynamics, "main", fake_lab)
     code, out, err = _main(["--out", str(tmp_path), "--only", "margin-dynamics", "--format", "png", "--no-progress"],
                            capsys)
     assert code == 0, err
@@ -283,9 +283,9 @@ def test_cli_without_dynamics_runs_the_quick_lab(lab_file, tmp_path, capsys, mon
 
 
 def test_cli_quick_lab_failure_is_one_line(tmp_path, capsys, monkeypatch):
-    import verify.dynamics.cli
+    import verify.cli.dynamics
 
-    monkeypatch.setattr(verify.dynamics.cli, "main", lambda argv: 2)
+    monkeypatch.setattr(verify.cli.dynamics, "main", lambda argv: 2)
     code, _, err = _main(["--out", str(tmp_path), "--only", "layer-spectra", "--no-progress"], capsys)
     assert code == 2
     last = err.strip().splitlines()[-1]
@@ -318,7 +318,7 @@ def test_every_figure_gets_the_icml_width(lab, trained_file, tueplots):
     from tueplots import figsizes
 
     from tests.figures.synthetic import write_synthetic
-    from verify.gap import read_results
+    from verify.results.records import read_results
 
     with tempfile.TemporaryDirectory() as d:
         results = read_results(write_synthetic(Path(d) / "s.jsonl"))

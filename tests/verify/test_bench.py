@@ -8,7 +8,7 @@ import re
 import pytest
 import torch
 
-from verify import bench
+from verify.bench import linearize as bench
 
 
 def test_peak_memory_sees_an_allocation_that_is_kept_and_one_that_is_freed():
@@ -92,9 +92,9 @@ def test_main_usage_errors(capsys, argv, message):
 def test_agreement_ratios_see_a_wrong_reference():
     """The agreement printed beside each time is |d| / (rounding bound): at most 1 for torch.func's own J and
     Hessian, and far above 1 for a reference off by one part in a thousand."""
-    from verify.bench import _hessian_ref, _jacrev, agreement, hessian_agreement
-    from verify.linearize import linearize
-    from verify.networks import NetSpec
+    from verify.bench.linearize import _hessian_ref, _jacrev, agreement, hessian_agreement
+    from verify.numerics.linearize import linearize
+    from verify.jobs.networks import NetSpec
 
     model = NetSpec("mlp", (6,), (8, 8), 4, "leaky", 0.1, True, 0).build(torch.float32)
     x = torch.randn(5, 6, generator=torch.Generator().manual_seed(0))
@@ -109,7 +109,7 @@ def test_agreement_ratios_see_a_wrong_reference():
 def test_mlp_jacobian_gemms_are_linearizes_products():
     """The roofline's FLOP count: the forward pass per layer, the K unit rows through the last layer, then the
     B K rows through each earlier one (shapes (M, k, N) of an M x k by k x N product)."""
-    from verify.networks import NetSpec
+    from verify.jobs.networks import NetSpec
 
     model = NetSpec("mlp", (6,), (8, 5), 4, "leaky", 0.1, True, 0).build(torch.float32)
     x = torch.zeros(3, 6)
@@ -123,9 +123,9 @@ def test_jacobian_chunked_for_memory_is_the_same_product():
     """Pushed back from the output, Engine.jacobian chunks the batch (here 64 examples in chunks of 26, the
     fewest rows MIN_CHUNK_ROWS allows at K = 10) and writes the last product into its result: J and its
     magnitude agree with the per-example products of torch.func within the rounding bound, at every point."""
-    from verify.engine import MIN_CHUNK_ROWS, compile_model
-    from verify.linearize import linearize
-    from verify.networks import NetSpec
+    from verify.numerics.engine import MIN_CHUNK_ROWS, compile_model
+    from verify.numerics.linearize import linearize
+    from verify.jobs.networks import NetSpec
 
     model = NetSpec("mlp", (20,), (30, 30), 10, "leaky", 0.1, True, 0).build(torch.float64)
     x = torch.randn(64, 20, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
@@ -138,7 +138,7 @@ def test_jacobian_chunked_for_memory_is_the_same_product():
     assert bool((gap <= 2 * lin.jacobian_bound).all())
     # the magnitude |A_L| ... |A_1| (float64, chunked the same way) against one example's own product: two float64
     # evaluations of the same sums of non-negative terms, each within gamma_m of the exact value
-    from verify.engine import gamma
+    from verify.numerics.engine import gamma
 
     mag, one = eng.jacobian(lin._rec, mag=True)[30], eng.jacobian(lin._rec.slice(slice(30, 31)), mag=True)[0]
     g = gamma(eng.jac_count, 2.0 ** -53)

@@ -13,12 +13,12 @@ import torch
 from hypothesis import example, given, settings, strategies as st
 
 from theory.claims import CLAIMS
-from verify import closed_forms as cf
-from verify.bounds import Bounded
+from verify.regularizers import closed_forms as cf
+from verify.numerics.bounds import Bounded
 from verify.checkers import CHECKERS, make_context, run_checks
 from verify.checkers.common import C_GRID, H_GRID
 from verify.checkers.liu2022margin import EMR_CLOSED_SWEEP, EMR_COLD_SWEEP, EMR_HOT_SWEEP, T_GRID
-from verify.networks import ARCHS
+from verify.jobs.networks import ARCHS
 
 from .helpers import batch
 
@@ -108,7 +108,7 @@ def test_all_claims_hold_within_their_bounds(seed, arch, dtype):
 @pytest.mark.claim(*CHECKABLE)
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
 def test_every_check_is_informative_somewhere(dtype):
-    """A pass counts only where the bound could have seen an error (resolution < 1, see verify.gap).
+    """A pass counts only where the bound could have seen an error (resolution < 1, see verify.results.gap).
     Over a few networks of every architecture, every sub-check with a verdict (summed over its h or c
     grid) has informative interior points, in float32 as in float64. On one small network a float32
     check can be vacuous (the rounding of a gradient difference swamps it); over several it must not be."""
@@ -212,7 +212,7 @@ def test_a_wrong_closed_form_fails(monkeypatch):
 def test_a_wrong_definition_fails(monkeypatch):
     """A gradient off by one part in a thousand is caught by the input-gradient checker in float32."""
     ctx = _ctx(seed=2, dtype=torch.float32)
-    from verify import regularizers as R
+    from verify.regularizers import definitions as R
     real = R.unchecked.loss_gradient                          # what the checkers call (the context is checked)
     monkeypatch.setattr(R.unchecked, "loss_gradient", lambda m, x, y, **kw: real(m, x, y, **kw) * 1.001)
     ctx.cache.clear()
@@ -327,7 +327,7 @@ def test_gap_resolution_flags_checks_that_cannot_see_an_error():
     """A bound of half the values' size or more (a factor-2 error could pass), an infinite bound, or
     values that are both 0 make a point uninformative; a check with interior points but no informative one is vacuous; a given scale
     replaces max(|lhs|, |rhs|)."""
-    from verify.gap import Gap
+    from verify.results.gap import Gap
     kw = dict(dtype="float32", device="cpu", seed=0, arch="t")
     g = Gap("input-gradient", "c", "identity", lhs=[1.0, 1.0, 0.0, 2.0, 1.0], rhs=[1.5, 1.0, 0.0, 2.0, 2.0],
             bound=[0.375, float("inf"), 0.0, 1e-6, 1.0], on_kink=[False, False, False, True, False], **kw)
@@ -344,8 +344,8 @@ def test_gap_resolution_flags_checks_that_cannot_see_an_error():
 
 
 def test_sweep_summary_calls_a_claim_with_only_vacuous_checks_vacuous():
-    from verify.gap import Gap
-    from verify.sweep import format_table, summarize, vacuous_summary
+    from verify.results.gap import Gap
+    from verify.results.summary import format_table, summarize, vacuous_summary
     kw = dict(dtype="float32", device="cpu", seed=0, arch="t")
     rec = lambda gaps: {"network": {"index": 0, "device": "cpu"}, "run": {"dtype": "float32"}, "gaps": gaps}
     wide = Gap("input-gradient", "wide", "identity", lhs=[1.0], rhs=[1.0], bound=[5.0], extra={"h": 0.5}, **kw)

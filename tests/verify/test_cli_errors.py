@@ -19,9 +19,9 @@ import pytest
 import torch
 import torch.nn as nn
 
-from verify import runner as runner_module
-from verify.cli import main
-from verify.sweep import _flags
+from verify.jobs import runner as runner_module
+from verify.cli.common import main
+from verify.results.provenance import precision_flags as _flags
 
 from .helpers import HEADER, _mlp, _quiet_read, _row
 
@@ -302,7 +302,7 @@ def test_cli_resume_reports_and_drops_the_cut_line_atomically(tmp_path, capsys, 
     capsys.readouterr()
     replaced = []
     real_replace = os.replace
-    monkeypatch.setattr(runner_module.os, "replace",               # the atomic rewrite lives in verify.runner
+    monkeypatch.setattr(runner_module.os, "replace",               # the atomic rewrite lives in verify.jobs.runner
                         lambda src, dst: (replaced.append((os.path.dirname(src), str(dst))), real_replace(src, dst)))
 
     with warnings.catch_warnings():

@@ -1,5 +1,5 @@
-"""The derived closed forms (verify.closed_forms) against the definitions (verify.regularizers, autograd),
-within the rounding bounds of verify.bounds; and the bound algebra itself against exact arithmetic.
+"""The derived closed forms (verify.regularizers.closed_forms) against the definitions (verify.regularizers, autograd),
+within the rounding bounds of verify.numerics.bounds; and the bound algebra itself against exact arithmetic.
 
 Hypothesis draws an integer seed (it manages only ``random``), from which the network description and a
 ``torch.Generator`` for the inputs are made. Inputs are drawn away from kinks; points that still are within
@@ -17,13 +17,12 @@ import pytest
 import torch
 from hypothesis import example, given, settings, strategies as st
 
-from verify import closed_forms as cf
-from verify import regularizers as R
-from verify.bounds import (Bounded, const, cross_entropy, eig_extreme, gamma, onehot, softmax, sq_norm,
-                           unit_roundoff, vjp_err)
+from verify.regularizers import closed_forms as cf
+from verify.regularizers import definitions as R
+from verify.numerics.bounds import Bounded, const, cross_entropy, eig_extreme, gamma, onehot, softmax, sq_norm, unit_roundoff, vjp_err
 from verify.checkers import CHECKERS, make_context
-from verify.linearize import linearize
-from verify.networks import ARCHS, draw_inputs, draw_spec
+from verify.numerics.linearize import linearize
+from verify.jobs.networks import ARCHS, draw_inputs, draw_spec
 
 from .within import assert_within, sides
 
@@ -157,7 +156,7 @@ def test_margin_and_emr_forms(seed, arch, dtype):
 @pytest.mark.claim("gram-unification")
 def test_gram_unification_matrices_reproduce_the_forms():
     """<G, M> for every row equals the regularizer's own closed form (float64, algebraic): both sides are
-    evaluated with their rounding bounds (verify.bounds; J, p and z taken as exact inputs) and must agree
+    evaluated with their rounding bounds (verify.numerics.bounds; J, p and z taken as exact inputs) and must agree
     within the sum of the two, at every example, and the bounds must be able to see a factor-2 error."""
     g = torch.Generator().manual_seed(0)
     B, K, D = 4, 5, 7

@@ -14,8 +14,8 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from verify import linearize
-from verify.networks import ARCHS, draw_inputs, draw_spec
+from verify.numerics import linearize
+from verify.jobs.networks import ARCHS, draw_inputs, draw_spec
 
 from .helpers import _jacrev, check_against_exact, small_spec
 

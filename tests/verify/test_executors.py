@@ -1,4 +1,4 @@
-"""Where the units run (:mod:`verify.executors`, :func:`verify.runner.drive`): in this process, in local worker
+"""Where the units run (:mod:`verify.jobs.executors`, :func:`verify.jobs.runner.drive`): in this process, in local worker
 processes, on a real two-worker Dask ``LocalCluster``. Wherever they run, the driver alone writes the results
 file, and the records equal those of a serial run but for the run facts that say when and where (time,
 seconds, host). A unit that raises is named with its message and the others go on; a worker that dies loses
@@ -16,10 +16,10 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
-from verify.cli import main
-from verify.executors import ClusterError, make_executor, parse_dask
-from verify.runner import drive
-from verify.sweep import SweepConfig, plan, run_sweep
+from verify.cli.common import main
+from verify.jobs.executors import ClusterError, make_executor, parse_dask
+from verify.jobs.runner import drive
+from verify.jobs.sweep import SweepConfig, plan, run_sweep
 
 CFG = SweepConfig(networks=2, points=3, dtypes=("float64", "float32"), device="cpu", seed=0,
                   claims=("input-gradient", "cross-lipschitz-centered-jacobian"))
@@ -233,7 +233,7 @@ def test_cli_jobs_and_dask_exclude_each_other(capsys):
 
 
 def test_dynamics_cli_takes_dask_and_refuses_bad_values(capsys):
-    from verify.dynamics.cli import main as dynamics_main
+    from verify.cli.dynamics import main as dynamics_main
 
     assert dynamics_main(["--data", "synthetic", "--dask", "local:0", "--no-progress"]) == 2
     assert "--dask local:0: expected local:N" in capsys.readouterr().err

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from verify.implementation import ImplementationReport, check_implementation, regularizer_id
+from verify.regularizers.implementation import ImplementationReport, check_implementation, regularizer_id
 
 
 

@@ -1,4 +1,4 @@
-"""Kinks decided for real (:mod:`verify.kinks`): a point within its dtype's rounding of a kink is decided again
+"""Kinks decided for real (:mod:`verify.numerics.kinks`): a point within its dtype's rounding of a kink is decided again
 from the same network in float64, then exactly; the decisions are checked against the exact engine.
 
 - constructed cases, one per outcome: a pre-activation exactly 0 in rationals stays a (real) kink; one
@@ -21,10 +21,10 @@ import torch.nn as nn
 
 from theory import KinkError, from_torch, linearize as exact_linearize
 from verify.checkers import run_checks
-from verify.cli import main
-from verify.gap import Gap
-from verify.kinks import KinkDecision, combine_codes, confirm_own_pass, redecide_kinks
-from verify.linearize import linearize
+from verify.cli.common import main
+from verify.results.gap import Gap
+from verify.numerics.kinks import KinkDecision, combine_codes, confirm_own_pass, redecide_kinks
+from verify.numerics.linearize import linearize
 from verify.modules import Abs, MaxoutUnit
 
 
@@ -148,7 +148,7 @@ def test_the_model_s_own_pass_is_read_at_the_recovered_points():
     with pytest.raises(ValueError, match="mode must be 'batch', 'vmap' or 'each', got 'loop'"):
         confirm_own_pass(lin, lin.kinks, m, mode="loop")
     from tests.verify.helpers import batch
-    from verify.bench import _jacrev
+    from verify.bench.linearize import _jacrev
 
     spec, model, x, _, _ = batch(1, "resnet", torch.float64)
     lin = linearize(model, x)
@@ -275,8 +275,8 @@ def test_cli_checks_a_float32_model_in_both_dtypes_and_counts_the_recovered(trai
 
 
 def test_the_report_counts_decisions_per_claim_and_dtype_and_names_status_differences():
-    from verify.cli import _status_by_dtype
-    from verify.sweep import kink_summary
+    from verify.cli.common import _status_by_dtype
+    from verify.results.summary import kink_summary
 
     kw = dict(device="cpu", seed=0, arch="a")
     # float32: 4 points, two recovered (one of them excluded), one real kink, one wrong; the bound is too

@@ -8,7 +8,7 @@ they are, and ``|float - exact| <= bound`` is decided in rational arithmetic.
 - J and logits: within ``jacobian_bound`` / ``logits_bound`` at every point that is not ``on_kink``;
   the float bounds are >= theory's (:mod:`theory.rounding`), which they mirror.
 - Kinks are never hidden: where the exact engine finds a kink, ``on_kink`` is True; a point within rounding
-  of a kink that the re-decision recovers (:mod:`verify.kinks`) is checked like any interior point.
+  of a kink that the re-decision recovers (:mod:`verify.numerics.kinks`) is checked like any interior point.
 - Geometry: each float quantity lies in a bracket derived from the errors of its inputs (slack
   errors from the forward bound, normals and rates from gamma_m times the magnitude product).
 - J agrees with torch.func.jacrev within twice the bound (both are float products of the same J).
@@ -27,11 +27,11 @@ from hypothesis import example, given, settings, strategies as st
 
 from theory import KinkError, from_torch, linearize as exact_linearize
 from theory.exact import matrix
-from verify import (DeviceMismatchError, DTypeMismatchError, EmptyBatchError, NonFiniteError, ShapeError,
-                    TooFewClassesError, TrainingModeError, UnsupportedLayerError, linearize)
-from verify.bounds import SAFETY
-from verify.engine import gamma
-from verify.networks import ARCHS, NetSpec, draw_inputs, draw_spec
+from verify import DeviceMismatchError, DTypeMismatchError, EmptyBatchError, NonFiniteError, ShapeError, TooFewClassesError, TrainingModeError, UnsupportedLayerError
+from verify.numerics import linearize
+from verify.numerics.bounds import SAFETY
+from verify.numerics.engine import gamma
+from verify.jobs.networks import ARCHS, NetSpec, draw_inputs, draw_spec
 
 from .helpers import _jacrev, check_against_exact, q, small_spec
 
@@ -62,10 +62,10 @@ def test_float_vs_exact(arch, dtype, seed, variant):
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: str(d)[6:])
 @pytest.mark.parametrize("arch", ARCHS)
 def test_autograd_backprop_is_within_vjp_err_of_the_exact_product(arch, dtype):
-    """verify.bounds.vjp_err bounds autograd's J^T v alone (every check adds the two sides' bounds, so an
+    """verify.numerics.bounds.vjp_err bounds autograd's J^T v alone (every check adds the two sides' bounds, so an
     unsound vjp_err could hide behind the closed form's): against J_exact^T v in rational arithmetic, for
     exact seeds (the rows e_k, err 0) and a random float seed, at every point off kinks."""
-    from verify.bounds import Bounded, vjp_err
+    from verify.numerics.bounds import Bounded, vjp_err
 
     seen = worst = 0
     for seed in range(3):
@@ -271,7 +271,7 @@ def test_exact_kink_is_flagged(dtype):
     # the second point's nearest kink is at 0.5 / sqrt 2 (u_1 = 0.5 exactly, |a_1| = sqrt 2). The certified
     # distance (|u_1| - e) / (|a_1| SAFETY) lies below it: e is the rounding bound of an inner product of
     # two terms plus a bias, gamma_3 (|w|.|x| + |b|) = gamma_3, and the float64 norm carries a factor 1 +- 2^-52
-    from verify.engine import SAFETY, gamma, unit_roundoff
+    from verify.numerics.engine import SAFETY, gamma, unit_roundoff
 
     e, q = gamma(3, unit_roundoff(dtype)) * SAFETY, 1 + 2.0 ** -52       # SAFETY: the engine rounds bounds up
     exact = 0.5 / math.sqrt(2)

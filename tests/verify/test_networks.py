@@ -12,9 +12,9 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from verify import linearize
+from verify.numerics import linearize
 from verify.modules import MaxoutUnit
-from verify.networks import ACTIVATIONS, ARCHS, NetSpec, draw_inputs, draw_spec
+from verify.jobs.networks import ACTIVATIONS, ARCHS, NetSpec, draw_inputs, draw_spec
 
 
 @given(seed=st.integers(0, 2 ** 31 - 1), arch=st.sampled_from(ARCHS))
@@ -103,7 +103,7 @@ def test_draw_inputs_reaches_kinks(arch, dtype):
         x, y = draw_inputs(model, spec, 16, generator=torch.Generator().manual_seed(seed))
         assert x.dtype == dtype
         lin = linearize(model, x)
-        hits += int(lin.rounding_doubt.sum())  # within rounding of a kink (then decided again: verify.kinks)
+        hits += int(lin.rounding_doubt.sum())  # within rounding of a kink (then decided again: verify.numerics.kinks)
         assert not lin.rounding_doubt[8:].all()  # the plain random points are mostly interior
         assert (y == lin.logits.argmax(1)).any()
     assert hits >= 3

@@ -1,4 +1,4 @@
-"""``python -m verify notes`` (:mod:`verify.notes`): the generated blocks of ``paper_notes.md``.
+"""``python -m verify notes`` (:mod:`verify.jobs.notes`): the generated blocks of ``paper_notes.md``.
 
 - The blocks that depend only on the code (each claim's proof line, the tests marked with it, the claims
   table) must be current in the committed notes: a changed prover or a new ``claim`` marker fails here
@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from theory.claims import CLAIMS
-from verify import notes as vn
+from verify.jobs import notes as vn
 from verify.checkers import CHECKERS
-from verify.cli import main
-from verify.gap import read_results
-from verify.sweep import SweepConfig, run_sweep
+from verify.cli.common import main
+from verify.results.records import read_results
+from verify.jobs.sweep import SweepConfig, run_sweep
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTES = ROOT / "paper_notes.md"

@@ -14,11 +14,11 @@ import torch
 import torch.nn.functional as F
 from hypothesis import assume, example, given, settings, strategies as st
 
-from verify import closed_forms as cf
-from verify import regularizers as R
-from verify.bounds import Bounded, const, gamma, onehot, softmax, sq_norm, vjp_err
-from verify.linearize import linearize
-from verify.networks import ARCHS, draw_inputs, draw_spec
+from verify.regularizers import closed_forms as cf
+from verify.regularizers import definitions as R
+from verify.numerics.bounds import Bounded, const, gamma, onehot, softmax, sq_norm, vjp_err
+from verify.numerics.linearize import linearize
+from verify.jobs.networks import ARCHS, draw_inputs, draw_spec
 
 from .within import assert_close, assert_within, batch_bound, sides
 

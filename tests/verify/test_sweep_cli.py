@@ -1,5 +1,5 @@
-"""The main job end to end: :func:`verify.sweep.run_sweep` (results lines, resume, shards, merge) and the
-``python -m verify`` command line (:func:`verify.cli.main`), on tiny sweeps so the file runs in seconds."""
+"""The main job end to end: :func:`verify.jobs.sweep.run_sweep` (results lines, resume, shards, merge) and the
+``python -m verify`` command line (:func:`verify.cli.common.main`), on tiny sweeps so the file runs in seconds."""
 
 from __future__ import annotations
 
@@ -15,10 +15,12 @@ import torch
 
 from theory.claims import CLAIMS
 from verify import checkers
-from verify.cli import main
-from verify.gap import RESULTS_SCHEMA, Gap, ResultsError
-from verify.networks import NetSpec
-from verify.sweep import SweepConfig, merge, plan, run_sweep
+from verify.cli.common import main
+from verify.results.gap import RESULTS_SCHEMA, Gap
+from verify.results.records import ResultsError
+from verify.jobs.networks import NetSpec
+from verify.jobs.sweep import SweepConfig, plan, run_sweep
+from verify.results.merge import merge
 
 from .helpers import HEADER, _mlp, _quiet_read, _row
 
@@ -394,8 +396,8 @@ def test_cli_refuses_a_zero_size(tmp_path, capsys, flag):
 
 
 def test_crossing_summary_reports_fractions_off_kinks():
-    from verify.gap import Gap
-    from verify.sweep import crossing_summary
+    from verify.results.gap import Gap
+    from verify.results.summary import crossing_summary
 
     def share_gap(h, changed, share, on_kink, exit_time):
         n = len(changed)

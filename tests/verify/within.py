@@ -2,15 +2,15 @@
 
 Two float computations of one exact quantity (ours and autograd's, or ours and a re-implementation of a
 paper's code) each lie within a rounding bound of the exact value, so they lie within the sum of the two
-bounds of each other. No tolerance here is chosen by hand: every bound comes from verify.bounds.
+bounds of each other. No tolerance here is chosen by hand: every bound comes from verify.numerics.bounds.
 """
 
 from __future__ import annotations
 
 import torch
 
-from verify.bounds import Bounded, gamma, softmax, worst_entry
-from verify.gap import INFORMATIVE_RESOLUTION
+from verify.numerics.bounds import Bounded, gamma, softmax, worst_entry
+from verify.results.gap import INFORMATIVE_RESOLUTION
 
 #: Roundings of a batch value beyond its per-example values and the sum over the batch: a convention
 #: scales by constants (1/B, 1/2, lambda, K/n, ...), and a scaling of a gradient that is then squared

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from verify.dynamics import lab
-from verify.dynamics.cli import main
+from verify.cli.dynamics import main
 from verify.dynamics.lab import checkpoint_dir, plan, read_dynamics, run_lab, run_unit
 from verify.dynamics.report import judge_all
 from verify.dynamics.settings import settings_for
@@ -208,7 +208,7 @@ def test_every_claim_is_judged_from_a_real_lab_run(tmp_path):
 
 
 def test_pilot_trains_and_each_lambda_is_the_power_of_ten_at_or_below_one_over_the_mean(capsys):
-    from verify.dynamics.settings import _lam_from_pilot
+    from verify.dynamics.settings import lam_from_pilot as _lam_from_pilot
 
     r = lab.pilot("synthetic", epochs=2)
     assert len(r["accuracy"]) == 2 and r["accuracy"][-1] > 0.5          # 10 classes: chance is 0.1

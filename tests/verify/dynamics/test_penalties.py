@@ -13,11 +13,11 @@ import pytest
 import torch
 import torch.nn as nn
 
-from verify.bounds import unit_roundoff
+from verify.numerics.bounds import unit_roundoff
 from verify.dynamics import penalties as P
 from verify.dynamics.train import Objective, build_model, train_step
 from verify.errors import UnsupportedLayerError
-from verify.regularizers import unchecked as R
+from verify.regularizers.definitions import unchecked as R
 
 DEFINITIONS = {"jac": R.jacobian, "cl": R.cross_lipschitz}
 
@@ -85,7 +85,7 @@ def test_the_bound_sees_a_wrong_penalty(reg):
 
 def test_the_benchmarks_torch_func_penalty_is_the_definition_within_the_bound():
     """torch.func's vmap(jacrev) evaluates the same products as the definition's K backward passes."""
-    from verify.bench_training import _torch_func
+    from verify.bench.training import _torch_func
 
     model, shape = NETS["mlp-7x9x6x3-leaky0.1"]()
     x = torch.randn((5,) + shape, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
@@ -182,8 +182,8 @@ def test_the_option_is_recorded_only_when_used_and_is_checked():
 # ---- the benchmark ----------------------------------------------------------------------------------------
 
 def test_training_benchmark_quick_prints_every_objectives_ratios(capsys, tmp_path):
-    from verify import bench
-    from verify.bench_training import variants
+    from verify.bench import linearize as bench
+    from verify.bench.training import variants
     from verify.dynamics.settings import settings_for
 
     out = tmp_path / "t.json"
@@ -213,7 +213,7 @@ def test_training_benchmark_quick_prints_every_objectives_ratios(capsys, tmp_pat
     (["--training", "--batch", "0"], "--batch must be at least 1"),
 ])
 def test_training_benchmark_usage_errors(capsys, argv, message):
-    from verify import bench
+    from verify.bench import linearize as bench
 
     with pytest.raises(SystemExit) as exc:
         bench.main(argv)
