@@ -105,6 +105,7 @@ def test_claim_markers_are_read_from_functions_and_parameters():
     assert sorted(marked_claims(test_fake)) == ["a", "b", "c"] and marked_claims(test_unmarked) == []
 
 
+@pytest.mark.slow
 def test_claim_option_selects_the_marked_tests():
     import subprocess
     import sys

@@ -2,7 +2,8 @@
 
 The lab's figures are tested on what ``python -m verify dynamics`` writes: the synthetic data set, 2 seeds,
 2 epochs, every claim (so every role), in this process; its records and the verdicts file it writes beside
-them. About 10 s on two cores, once per test session.
+them. About 10 s on two cores, once per test session. The fixture ``tueplots`` skips, alone, each test that
+needs that optional package (the 'figures' extra).
 """
 
 from __future__ import annotations
@@ -13,6 +14,12 @@ import io
 import pytest
 
 LAB_ARGS = ["--data", "synthetic", "--seeds", "2", "--epochs", "2", "--jobs", "1", "--no-progress"]
+
+
+@pytest.fixture
+def tueplots():
+    """The tueplots module; the test that asks for it is skipped where tueplots is not installed."""
+    return pytest.importorskip("tueplots", reason="the venue sizes come from tueplots (the 'figures' extra)")
 
 
 @pytest.fixture(scope="session")

@@ -293,10 +293,9 @@ def test_cli_quick_lab_failure_is_one_line(tmp_path, capsys, monkeypatch):
 
 
 # ---- venues ---------------------------------------------------------------------------------------
-tueplots = pytest.importorskip("tueplots", reason="the venue sizes come from tueplots (the 'figures' extra)")
 
 
-def test_icml2024_widths_and_font_sizes_are_tueplots(lab, capsys):
+def test_icml2024_widths_and_font_sizes_are_tueplots(lab, capsys, tueplots):
     from tueplots import figsizes, fontsizes
 
     from figures.style import DOUBLE, SINGLE, figure, style, venue
@@ -312,13 +311,13 @@ def test_icml2024_widths_and_font_sizes_are_tueplots(lab, capsys):
     assert (venue("neurips2024").single, venue("neurips2024").double) == (n, n)
 
 
-def test_every_figure_gets_the_icml_width(lab, trained_file):
+def test_every_figure_gets_the_icml_width(lab, trained_file, tueplots):
     """Every figure, drawn for icml2024, is one column or the full text width wide, as tueplots says."""
     import tempfile
 
     from tueplots import figsizes
 
-    from tests.figures.test_figures import write_synthetic
+    from tests.figures.synthetic import write_synthetic
     from verify.results.records import read_results
 
     with tempfile.TemporaryDirectory() as d:
@@ -335,10 +334,10 @@ def test_every_figure_gets_the_icml_width(lab, trained_file):
     assert all(widths[n] == full for n in ("gap-overview", "geometry", *LAB_FIGURES))
 
 
-def test_cli_venue_writes_pdfs_at_the_column_width(lab_file, tmp_path, capsys, monkeypatch):
+def test_cli_venue_writes_pdfs_at_the_column_width(lab_file, tmp_path, capsys, monkeypatch, tueplots):
     from tueplots import figsizes
 
-    from tests.figures.test_figures import write_synthetic
+    from tests.figures.synthetic import write_synthetic
 
     monkeypatch.setenv("REGFIGURES_USETEX", "0")
     code, out, err = _main(["--dynamics", str(lab_file), "--out", str(tmp_path), "--only", "layer-spectra",
@@ -351,7 +350,7 @@ def test_cli_venue_writes_pdfs_at_the_column_width(lab_file, tmp_path, capsys, m
         assert abs(float(box.group(1)) - 72 * size()["figure.figsize"][0]) < 0.01, (name, box.group(0))
 
 
-def test_cli_unknown_venue(capsys):
+def test_cli_unknown_venue(capsys, tueplots):
     code, _, err = _main(["--venue", "icml2099", "--only", "geometry"], capsys)
     assert code == 2 and err.count("\n") == 1
     assert "unknown venue 'icml2099'; tueplots knows: " in err and "icml2024" in err and "neurips2024" in err

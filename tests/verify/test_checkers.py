@@ -7,7 +7,6 @@ float32; and a checker CAN fail (negative tests: a perturbed J, a wrong closed f
 from __future__ import annotations
 
 import json
-import random
 
 import pytest
 import torch
@@ -15,13 +14,15 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from theory.claims import CLAIMS
+from verify.errors import UnknownNameError
+from verify.regularizers import closed_forms as cf
+from verify.numerics.bounds import Bounded
 from verify.checkers import CHECKERS, make_context, run_checks
 from verify.checkers.common import C_GRID, H_GRID
 from verify.checkers.liu2022margin import EMR_CLOSED_SWEEP, EMR_COLD_SWEEP, EMR_HOT_SWEEP, T_GRID
-from verify.errors import UnknownNameError
-from verify.jobs.networks import ARCHS, draw_inputs, draw_spec
-from verify.numerics.bounds import Bounded
-from verify.regularizers import closed_forms as cf
+from verify.jobs.networks import ARCHS
+
+from .helpers import batch
 
 CHECKABLE = [c for c, v in CLAIMS.items() if v.kind != "empirical"]
 
@@ -70,16 +71,6 @@ REQUIRED = {
 }
 
 
-
-
-def batch(seed: int, arch: str, dtype, n: int = 12, kinks: float = 0.25):
-    spec = draw_spec(random.Random(seed), size="quick", arch=arch)
-    model = spec.build(dtype=dtype)
-    gen = torch.Generator().manual_seed(seed)
-    x, y = draw_inputs(model, spec, n, generator=gen, near_kink_fraction=kinks)
-    return spec, model, x, y, gen
-
-
 def test_every_checkable_claim_has_a_checker():
     assert sorted(CHECKERS) == sorted(CHECKABLE)
     assert all(CLAIMS[c].kind != "empirical" for c in CHECKERS)
@@ -96,6 +87,7 @@ def test_grids():
     assert C_GRID[0] == pytest.approx(0.1) and C_GRID[-1] == pytest.approx(100.0)
 
 
+@pytest.mark.slow
 @pytest.mark.claim(*CHECKABLE)
 @settings(max_examples=8, deadline=None)
 @given(seed=st.integers(0, 2 ** 31 - 1), arch=st.sampled_from(ARCHS), dtype=st.sampled_from([torch.float64, torch.float32]))
@@ -114,6 +106,7 @@ def test_all_claims_hold_within_their_bounds(seed, arch, dtype):
         json.dumps(g.to_dict())
 
 
+@pytest.mark.slow
 @pytest.mark.claim(*CHECKABLE)
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
 def test_every_check_is_informative_somewhere(dtype):

@@ -1,7 +1,8 @@
 """``python -m verify`` refuses what it cannot do, in one ``error: ...`` line and exit 2, and says what it
 did: a train-mode model, options the chosen run ignores, files it cannot load, inputs that do not fit
 the model; a run where nothing could be checked; what ``merge`` joined and what it lacks; what ``--resume``
-continues; the precision flags of a run. The fixtures and helpers come from :mod:`test_sweep_cli`."""
+continues; the precision flags of a run. The fixture ``user_files`` is in conftest.py, the helpers in
+:mod:`tests.verify.helpers`."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from verify.jobs import runner as runner_module
 from verify.cli.common import main
 from verify.results.provenance import precision_flags
 
-from .test_sweep_cli import HEADER, _mlp, _quiet_read, _row, user_files  # noqa: F401  (user_files: a fixture)
+from .helpers import HEADER, _mlp, _quiet_read, _row
 
 SMALL = ["--networks", "2", "--points", "3", "--claims", "input-gradient", "--dtype", "float64", "--device", "cpu",
          "--no-progress"]

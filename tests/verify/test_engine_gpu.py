@@ -17,7 +17,7 @@ from hypothesis import given, settings, strategies as st
 from verify import linearize
 from verify.jobs.networks import ARCHS, draw_inputs, draw_spec
 
-from .test_linearize import _jacrev, check_against_exact, small_spec
+from .helpers import _jacrev, check_against_exact, small_spec
 
 pytestmark = pytest.mark.gpu
 

@@ -147,7 +147,7 @@ def test_the_model_s_own_pass_is_read_at_the_recovered_points():
     assert confirm_own_pass(lin, lin.kinks, _maxout(1.0), mode="each").codes == ["float64"]
     with pytest.raises(ValueError, match="mode must be 'batch', 'vmap' or 'each', got 'loop'"):
         confirm_own_pass(lin, lin.kinks, m, mode="loop")
-    from tests.verify.test_checkers import batch
+    from tests.verify.helpers import batch
     from verify.bench.linearize import _jacrev
 
     spec, model, x, _, _ = batch(1, "resnet", torch.float64)

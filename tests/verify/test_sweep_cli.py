@@ -12,29 +12,20 @@ from pathlib import Path
 
 import pytest
 import torch
-import torch.nn as nn
 
 from theory.claims import CLAIMS
 from verify import checkers
 from verify.cli.common import main
 from verify.results.gap import RESULTS_SCHEMA, Gap
-from verify.results.records import ResultsError, read_results
+from verify.results.records import ResultsError
 from verify.jobs.networks import NetSpec
 from verify.jobs.sweep import SweepConfig, plan, run_sweep
 from verify.results.merge import merge
 
+from .helpers import HEADER, _mlp, _quiet_read, _row
+
 CLAIMS_SMALL = ("input-gradient", "cross-lipschitz-centered-jacobian")
 CFG = SweepConfig(networks=3, points=3, dtypes=("float64", "float32"), device="cpu", seed=0, claims=CLAIMS_SMALL)
-
-HEADER = re.compile(r"^claim\s+tag\s+networks\s+points\s+max rel gap\s+max gap/bound\s+informative\s+kinks\s+"
-                    r"excluded\s+crossings\s+status\s*$", re.M)
-
-
-def _row(claim: str, status: str) -> re.Pattern:
-    """A table row: claim, tag, networks, points, max rel gap, max gap/bound, informative, kinks, excluded,
-    crossings, status."""
-    return re.compile(rf"^{re.escape(claim)}\s+\S+\s+(\d+)\s+(\d+)\s+\S+\s+\S+\s+\d+/\d+\s+\d+\s+\d+\s+\d+\s+"
-                      rf"{status}\s*$", re.M)
 
 
 def _key(rec: dict) -> tuple:
@@ -54,13 +45,6 @@ def _values(records) -> dict:
             assert k not in out, f"check {k} appears twice"
             out[k] = (list(g.lhs), list(g.rhs), list(g.bound))
     return out
-
-
-def _quiet_read(path):
-    """read_results, asserting it issues no warning (every line complete)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        return read_results(path)
 
 
 # ---- 1. one JSON line per unit, with the run facts ------------------------------------------------------------
@@ -324,35 +308,6 @@ def test_cli_exits_1_with_a_diagnosis_when_a_claim_fails(tmp_path, capsys, monke
 
 
 # ---- 6. --model: the user's own network -----------------------------------------------------------------------
-
-def _mlp(act: nn.Module | None = None) -> nn.Sequential:
-    gen = torch.Generator().manual_seed(3)
-    model = nn.Sequential(nn.Linear(4, 6), act or nn.ReLU(), nn.Linear(6, 3)).to(torch.float64).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float64))
-    return model
-
-
-@pytest.fixture
-def user_files(tmp_path):
-    gen = torch.Generator().manual_seed(4)
-    files = {"model": tmp_path / "net.pt", "x": tmp_path / "x.pt",
-             "y": tmp_path / "y.pt", "state": tmp_path / "state.pt", "gelu": tmp_path / "gelu.pt",
-             "xbad": tmp_path / "x_bad.pt", "xnan": tmp_path / "x_nan.pt", "ybad": tmp_path / "y_bad.pt",
-             "x1": tmp_path / "x_one.pt"}
-    model = _mlp()
-    torch.save(model, files["model"])
-    torch.save(model.state_dict(), files["state"])
-    torch.save(_mlp(nn.GELU()), files["gelu"])
-    torch.save(torch.randn(5, 4, generator=gen, dtype=torch.float64), files["x"])
-    torch.save(torch.tensor([0, 1, 2, 0, 1]), files["y"])
-    torch.save(torch.randn(5, 7, generator=gen, dtype=torch.float64), files["xbad"])
-    torch.save(torch.full((5, 4), float("nan"), dtype=torch.float64), files["xnan"])
-    torch.save(torch.tensor([0, 1, 2, 0, 7]), files["ybad"])
-    torch.save(torch.randn(4, generator=gen, dtype=torch.float64), files["x1"])
-    return {k: str(v) for k, v in files.items()}
-
 
 def _check_user_run(rc, text, out: Path, name: str):
     assert rc == 0, text

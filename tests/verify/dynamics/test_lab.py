@@ -185,6 +185,7 @@ def test_settings_are_recorded_with_their_reasons():
     assert replace(s, epochs=3) != s
 
 
+@pytest.mark.slow
 @pytest.mark.claim("standard-training-small-margin")
 @pytest.mark.claim("layer-smoothing")
 @pytest.mark.claim("confidence-concentration")
