@@ -66,7 +66,7 @@ class Engine:
         self.macs = sum(n.macs for n in self.nodes)
         self.nonlinear = [k for k, n in enumerate(self.nodes) if n.kind in ("rect", "max")]
         self._input_users = [k for k, n in enumerate(self.nodes) if 0 in n.src]
-        self._engine64 = self._exact_net = None     # the same network in float64, and exact (verify.numerics.kinks)
+        self._engine64 = self._exact_net = None     # the same network in float64, and exact (verify.numerics.kink_sides)
 
     # ---- compilation ----------------------------------------------------------------------------
     def _t(self, v, dtype=None):
@@ -290,8 +290,8 @@ class Engine:
         """J (B, K, D) of the pattern in ``rec`` (``mag``: |A_L| ... |A_1| in float64).
 
         The product runs over chunks of the batch so that no intermediate stack exceeds
-        :data:`verify.numerics.graph.CHUNK_ELEMS` entries; each chunk is written into the preallocated result. Pushed back from
-        the output (K < D), the chunks are also small enough that two intermediate stacks of a chunk (a
+        :data:`verify.numerics.graph.CHUNK_ELEMS` entries; each chunk is written into the preallocated result.
+        Pushed back from the output (K < D), the chunks are also small enough that two intermediate stacks of a chunk (a
         layer's input and output) hold at most 1/12 of J's entries, but never fewer than
         :data:`verify.numerics.graph.MIN_CHUNK_ROWS` rows per product, so that the peak memory stays near J's own bytes
         (``python -m verify.bench`` prints the ratio) without slowing the products; where the input's only
@@ -330,11 +330,13 @@ class Engine:
 
     # ---- bounds ----------------------------------------------------------------------------------
     def forward_bound(self, rec: Record) -> list:
-        """Per node, a bound (B, n) float64 on |value~ - exact value|: :func:`verify.numerics.pass_bounds.forward_bound`."""
+        """Per node, a bound (B, n) float64 on |value~ - exact value|
+        (:func:`verify.numerics.pass_bounds.forward_bound`)."""
         return forward_bound(self, rec)
 
     def norm_bound(self, rec: Record) -> list:
-        """Per node, a bound (B, n) on each unit's input-gradient norm: :func:`verify.numerics.pass_bounds.norm_bound`."""
+        """Per node, an upper bound (B, n) float64 on the l2 norm of each unit's input gradient under the pattern
+        (:func:`verify.numerics.pass_bounds.norm_bound`)."""
         return norm_bound(self, rec)
 
     # ---- helpers for the region geometry -----------------------------------------------------------

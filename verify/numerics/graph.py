@@ -31,8 +31,8 @@ SAFETY = 1.0 + 2.0 ** -30
 #: Largest intermediate stack (entries) of a Jacobian product; the batch is chunked to stay below.
 CHUNK_ELEMS = 2 ** 22
 
-#: Fewest rows (chunk x K) of a product that :meth:`verify.numerics.engine.Engine.jacobian` chunks for memory: below, matrix
-#: products slow down more than the memory saved is worth.
+#: Fewest rows (chunk x K) of a product that :meth:`verify.numerics.engine.Engine.jacobian` chunks for memory:
+#: below, matrix products slow down more than the memory saved is worth.
 MIN_CHUNK_ROWS = 256
 
 
