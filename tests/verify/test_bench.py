@@ -124,7 +124,8 @@ def test_jacobian_chunked_for_memory_is_the_same_product():
     """Pushed back from the output, Engine.jacobian chunks the batch (here 64 examples in chunks of 26, the
     fewest rows MIN_CHUNK_ROWS allows at K = 10) and writes the last product into its result: J and its
     magnitude agree with the per-example products of torch.func within the rounding bound, at every point."""
-    from verify.numerics.engine import MIN_CHUNK_ROWS, compile_model
+    from verify.numerics.engine import compile_model
+    from verify.numerics.graph import MIN_CHUNK_ROWS
     from verify.numerics.linearize import linearize
     from verify.jobs.networks import NetSpec
 
@@ -139,7 +140,7 @@ def test_jacobian_chunked_for_memory_is_the_same_product():
     assert bool((gap <= 2 * lin.jacobian_bound).all())
     # the magnitude |A_L| ... |A_1| (float64, chunked the same way) against one example's own product: two float64
     # evaluations of the same sums of non-negative terms, each within gamma_m of the exact value
-    from verify.numerics.engine import gamma
+    from verify.numerics.graph import gamma
 
     mag, one = eng.jacobian(lin._rec, mag=True)[30], eng.jacobian(lin._rec.slice(slice(30, 31)), mag=True)[0]
     g = gamma(eng.jac_count, 2.0 ** -53)

@@ -30,7 +30,7 @@ from theory.exact import matrix
 from verify import DeviceMismatchError, DTypeMismatchError, EmptyBatchError, NonFiniteError, ShapeError, TooFewClassesError, TrainingModeError, UnsupportedLayerError
 from verify import linearize
 from verify.numerics.bounds import SAFETY
-from verify.numerics.engine import gamma
+from verify.numerics.graph import gamma
 from verify.jobs.networks import ARCHS, NetSpec, draw_inputs, draw_spec
 
 from .helpers import _jacrev, check_against_exact, q, small_spec
@@ -271,7 +271,7 @@ def test_exact_kink_is_flagged(dtype):
     # the second point's nearest kink is at 0.5 / sqrt 2 (u_1 = 0.5 exactly, |a_1| = sqrt 2). The certified
     # distance (|u_1| - e) / (|a_1| SAFETY) lies below it: e is the rounding bound of an inner product of
     # two terms plus a bias, gamma_3 (|w|.|x| + |b|) = gamma_3, and the float64 norm carries a factor 1 +- 2^-52
-    from verify.numerics.engine import SAFETY, gamma, unit_roundoff
+    from verify.numerics.graph import SAFETY, gamma, unit_roundoff
 
     e, q = gamma(3, unit_roundoff(dtype)) * SAFETY, 1 + 2.0 ** -52       # SAFETY: the engine rounds bounds up
     exact = 0.5 / math.sqrt(2)

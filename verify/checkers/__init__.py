@@ -4,9 +4,9 @@ Every claim of :data:`theory.claims.CLAIMS` whose kind is identity, inequality, 
 has a checker here, in the module of its paper:
 
 - :mod:`.guo2021connections`: local-affine, input-gradient, hessian-gauss-newton,
-  cross-lipschitz-centered-jacobian, input-gradient-bounds, hessian-trace-weighted-cross-lipschitz,
-  curvature-soft-label-gradient, curvature-small-step, curvature-region-crossing, gram-unification,
-  confident-limit;
+  curvature-soft-label-gradient, curvature-small-step, curvature-region-crossing (its ``CHECKERS`` holds
+  the paper's eleven claims), and :mod:`.guo2021cross_lipschitz`: cross-lipschitz-centered-jacobian,
+  input-gradient-bounds, hessian-trace-weighted-cross-lipschitz, gram-unification, confident-limit;
 - :mod:`.liu2022margin`: euler-homogeneous, effective-margin, cross-entropy-scale-variance, emr-limits;
 - :mod:`.wen2020robustness`: margin-lower-bound.
 

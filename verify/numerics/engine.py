@@ -17,22 +17,8 @@ these maps in closed form, not autograd: K rows pushed back from the output when
 pushed forward from the input otherwise. The same products on |A_l| (in float64) give the
 magnitude |A_L| ... |A_1| of the rounding bound.
 
-Rounding bounds mirror :mod:`theory.rounding` (Higham; u the unit roundoff of the dtype,
-gamma_n = n u / (1 - n u)), with the exact values |v| replaced by |v~| + e_v >= |v| so that the
-float bound is rigorous, and a relative safety of 2^-30 for the bound's own float64 rounding:
-
-- affine: e_y = |A| e_v + gamma_{n+1} (|A| (|v~| + 2 e_v) + |b|), n = the row's nonzeros
-  (BatchNorm: gamma_{n+12}, and |b| + |beta| + |mu scale| when the description has ``shift_terms``:
-  torch computes the shift from the running statistics);
-- rectifier: e_y = max(1, |a|) e_v + u |a| (|v~| + 2 e_v); max: the group max of e_v;
-  sum: e_1 + e_2 + u (|v~_1| + 2 e_1 + |v~_2| + 2 e_2);
-- Jacobian: |J~ - J| <= gamma_m |A_L| ... |A_1| entrywise, m = sum over affine nodes of
-  max(max row nonzeros, max column nonzeros) + 6 per node (max nodes: max(6, window overlap)). The
-  max of rows and columns makes m valid for either product order; it is >= theory's m.
-
-Assumptions: float matmuls and convolutions satisfy the componentwise inner-product bound (true
-for BLAS-style summation in any order, with or without FMA; TF32 is switched off on CUDA by
-:func:`verify.numerics.linearize.linearize`; a cuDNN Winograd or FFT convolution would not be covered).
+Rounding bounds, with their assumptions: :mod:`verify.numerics.pass_bounds` (``jac_count`` is the m of
+the Jacobian's bound there).
 
 >>> import torch
 >>> m = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2)).double()
@@ -46,9 +32,7 @@ True
 
 from __future__ import annotations
 
-import math
 import weakref
-from dataclasses import dataclass, field
 from math import prod
 
 import torch
@@ -57,92 +41,10 @@ import torch.nn.functional as F
 from theory.layers import (AvgPool2d, BatchNorm, Conv2d, Flatten, Linear, MaxPool2d, Maxout, Rectifier,
                            Residual, ShapeError, SUPPORTED, UnsupportedLayerError, as_pair, infer_shapes)
 
-__all__ = ["Engine", "Node", "Record", "compile_model", "unit_roundoff", "gamma", "SAFETY", "CHUNK_ELEMS",
-           "MIN_CHUNK_ROWS"]
+from verify.numerics.graph import CHUNK_ELEMS, MIN_CHUNK_ROWS, Node, Record, full, pool_groups, unit_roundoff
+from verify.numerics.pass_bounds import forward_bound, norm_bound
 
-_U = {torch.float64: 2.0 ** -53, torch.float32: 2.0 ** -24, torch.float16: 2.0 ** -11, torch.bfloat16: 2.0 ** -8}
-
-#: Relative inflation of every computed bound, covering the bound's own float64 rounding.
-SAFETY = 1.0 + 2.0 ** -30
-
-#: Largest intermediate stack (entries) of a Jacobian product; the batch is chunked to stay below.
-CHUNK_ELEMS = 2 ** 22
-
-#: Fewest rows (chunk x K) of a product that :meth:`Engine.jacobian` chunks for memory: below, matrix
-#: products slow down more than the memory saved is worth.
-MIN_CHUNK_ROWS = 256
-
-
-def unit_roundoff(dtype: torch.dtype) -> float:
-    """u of a torch float dtype (2^-53 for float64, 2^-24 for float32)."""
-    if dtype not in _U:
-        raise TypeError(f"expected a float dtype ({', '.join(map(str, _U))}), got {dtype}")
-    return _U[dtype]
-
-
-def gamma(n, u: float):
-    """gamma_n = n u / (1 - n u) (inf where n u >= 1); n an int or a float64 tensor."""
-    if isinstance(n, torch.Tensor):
-        nu = n * u
-        return torch.where(nu < 1, nu / (1 - nu).clamp_min(1e-300), torch.full_like(nu, math.inf))
-    return n * u / (1 - n * u) if n * u < 1 else math.inf
-
-
-@dataclass(eq=False)
-class Node:
-    """One compiled node: ``kind`` in input, linear, conv, avgpool, bn, rect, max, sum."""
-
-    kind: str
-    name: str
-    src: tuple
-    in_shape: tuple
-    out_shape: tuple
-    p: dict = field(default_factory=dict)
-    rowlen: torch.Tensor | None = None   # float64 (n,): nonzeros per row (affine)
-    inner: int = 0                       # max(row nonzeros, column nonzeros), or window overlap
-    macs: int = 0                        # multiply-adds per vector of the linear action
-
-    @property
-    def size(self) -> int:
-        return prod(self.out_shape)
-
-
-@dataclass(eq=False)
-class Record:
-    """A forward pass: node values (B, n) and the pattern (rectifier pre-activations, max argmaxes)."""
-
-    vals: list
-    pre: dict = field(default_factory=dict)     # rect node -> (B, n) its pre-activation u (a view of vals)
-    win: dict = field(default_factory=dict)     # max node -> (B, n) flat source index of the argmax
-    groups: dict = field(default_factory=dict)  # max node -> (G, valid) group tables
-    _pos: dict = field(default_factory=dict)
-
-    def sign(self, k: int) -> torch.Tensor:
-        """Rectifier node k: the sign pattern (B, n) int8, +1 where u > 0, -1 where u <= 0."""
-        return (self.pre[k] > 0).to(torch.int8) * 2 - 1
-
-    def pos(self, k: int) -> torch.Tensor:
-        """Max node k: the argmax position (B, n) within each group (theory's pattern entry)."""
-        if k not in self._pos:
-            G, valid = self.groups[k]
-            hit = (G.unsqueeze(0) == self.win[k].unsqueeze(2)) & valid
-            self._pos[k] = hit.to(torch.int8).argmax(dim=2)
-        return self._pos[k]
-
-    def slice(self, sl: slice) -> "Record":
-        cut = lambda d: {k: v[sl] for k, v in d.items()}
-        return Record([v[sl] for v in self.vals], cut(self.pre), cut(self.win), self.groups, cut(self._pos))
-
-
-def _full(values, n: int, what: str) -> torch.Tensor:
-    """Per-channel (or scalar) parameters expanded to one per flattened unit (channel-first)."""
-    t = values if isinstance(values, torch.Tensor) else torch.as_tensor(values, dtype=torch.float64)
-    t = t.detach().reshape(-1)
-    if t.numel() == 1:
-        return t.expand(n).clone()
-    if n % t.numel():
-        raise ShapeError(f"{what}: {t.numel()} per-channel values for {n} units")
-    return t.repeat_interleave(n // t.numel())
+__all__ = ["Engine", "compile_model"]
 
 
 class Engine:
@@ -164,7 +66,7 @@ class Engine:
         self.macs = sum(n.macs for n in self.nodes)
         self.nonlinear = [k for k, n in enumerate(self.nodes) if n.kind in ("rect", "max")]
         self._input_users = [k for k, n in enumerate(self.nodes) if 0 in n.src]
-        self._engine64 = self._exact_net = None     # the same network in float64, and exact (verify.numerics.kinks)
+        self._engine64 = self._exact_net = None     # the same network in float64, and exact (verify.numerics.kink_sides)
 
     # ---- compilation ----------------------------------------------------------------------------
     def _t(self, v, dtype=None):
@@ -197,7 +99,7 @@ class Engine:
                 node = Node("conv", name, (src,), tuple(shape), out, p, rows.reshape(-1),
                             int(max(rows.max().item(), cols.max().item())), n_out * ci * kh * kw)
             elif isinstance(layer, MaxPool2d):
-                node = Node("max", name, (src,), tuple(shape), out, self._pool_groups(layer, shape))
+                node = Node("max", name, (src,), tuple(shape), out, pool_groups(layer, shape, self.device))
                 node.inner = int(torch.bincount(node.p["G"][node.p["valid"]], minlength=n_in).max().item())
                 node.macs = n_out
             elif isinstance(layer, AvgPool2d):
@@ -213,14 +115,14 @@ class Engine:
                 shape = out
                 continue
             elif isinstance(layer, BatchNorm):
-                sc, sh = _full(layer.scale, n_in, name).to(self.device), _full(layer.shift, n_in, name).to(self.device)
+                sc, sh = full(layer.scale, n_in, name).to(self.device), full(layer.shift, n_in, name).to(self.device)
                 terms = getattr(layer, "shift_terms", None)
                 p = dict(scale=sc.to(self.dtype), shift=sh.to(self.dtype), ascale=sc.to(f64).abs(),
                          ashift=sh.to(f64).abs() + (0 if terms is None else
-                                                    _full(terms, n_in, name).to(self.device, f64).abs()))
+                                                    full(terms, n_in, name).to(self.device, f64).abs()))
                 node = Node("bn", name, (src,), tuple(shape), out, p, (sc != 0).to(f64), 1, n_in)
             elif isinstance(layer, Rectifier):
-                a = _full(layer.slope, n_in, name).to(self.device)
+                a = full(layer.slope, n_in, name).to(self.device)
                 sl = layer.slope if isinstance(layer.slope, torch.Tensor) else torch.tensor(layer.slope, dtype=f64)
                 chan = sl.detach().reshape(-1).to(self.device, self.dtype)
                 scalar = float(chan[0]) if bool((chan == chan[0]).all()) else None
@@ -240,20 +142,6 @@ class Engine:
             self.nodes.append(node)
             src, shape = len(self.nodes) - 1, out
         return src
-
-    def _pool_groups(self, layer: MaxPool2d, shape) -> dict:
-        """Window table (n_out, kh*kw) of flat source indices, valid (non-padding) entries first in
-        row-major window order, as in :func:`theory.network._pool_windows`."""
-        (kh, kw), s, pd = layer.geometry()
-        idx = torch.arange(prod(shape), dtype=torch.float64, device=self.device).reshape((1,) + tuple(shape)) + 1
-        cols = F.unfold(idx, (kh, kw), padding=pd, stride=s)  # (1, C*kh*kw, L)
-        c = shape[0]
-        G = cols.reshape(c, kh * kw, -1).permute(0, 2, 1).reshape(-1, kh * kw).round().long() - 1
-        order = torch.sort((G < 0).to(torch.int8), dim=1, stable=True).indices
-        G = G.gather(1, order)
-        valid = G >= 0
-        offset = (torch.arange(c, device=self.device) * (shape[1] * shape[2])).unsqueeze(1)
-        return dict(G=G.clamp_min(0), valid=valid, gsize=valid.sum(1), pool=((kh, kw), s, pd), offset=offset)
 
     # ---- forward pass ---------------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> Record:
@@ -402,10 +290,10 @@ class Engine:
         """J (B, K, D) of the pattern in ``rec`` (``mag``: |A_L| ... |A_1| in float64).
 
         The product runs over chunks of the batch so that no intermediate stack exceeds
-        :data:`CHUNK_ELEMS` entries; each chunk is written into the preallocated result. Pushed back from
-        the output (K < D), the chunks are also small enough that two intermediate stacks of a chunk (a
+        :data:`verify.numerics.graph.CHUNK_ELEMS` entries; each chunk is written into the preallocated result.
+        Pushed back from the output (K < D), the chunks are also small enough that two intermediate stacks of a chunk (a
         layer's input and output) hold at most 1/12 of J's entries, but never fewer than
-        :data:`MIN_CHUNK_ROWS` rows per product, so that the peak memory stays near J's own bytes
+        :data:`verify.numerics.graph.MIN_CHUNK_ROWS` rows per product, so that the peak memory stays near J's own bytes
         (``python -m verify.bench`` prints the ratio) without slowing the products; where the input's only
         user is a Linear layer, its product writes straight into the result."""
         B = rec.vals[0].shape[0]
@@ -442,52 +330,14 @@ class Engine:
 
     # ---- bounds ----------------------------------------------------------------------------------
     def forward_bound(self, rec: Record) -> list:
-        """Per node, a bound (B, n) float64 on |value~ - exact value| (see the module docstring)."""
-        f64, u = torch.float64, self.u
-        vals = [v.to(f64).abs() for v in rec.vals]
-        errs = [torch.zeros_like(vals[0])]
-        for k, n in enumerate(self.nodes[1:], 1):
-            e, v = errs[n.src[0]], vals[n.src[0]]
-            p = n.p
-            if n.kind in ("linear", "conv", "avgpool", "bn"):
-                both = torch.stack([e, v])  # one magnitude pass for both
-                Pe, Pv = self.act(k, both.transpose(0, 1), rec, mag=True).transpose(0, 1)
-                babs = p.get("ab") if n.kind in ("linear", "conv") else (p["ashift"] if n.kind == "bn" else None)
-                if babs is not None and n.kind == "conv":
-                    babs = babs.repeat_interleave(prod(n.out_shape[1:]))
-                mag = Pv + 2 * Pe + (babs if babs is not None else 0)
-                extra = 12 if n.kind == "bn" else 1  # BatchNorm: + 11 for the running-statistics roundings
-                new = Pe + gamma(n.rowlen + extra, u) * mag
-            elif n.kind == "rect":
-                aa = p["aa"]
-                new = torch.clamp(aa, min=1) * e + u * aa * (v + 2 * e)
-            elif n.kind == "max":
-                new = e[:, p["G"]].masked_fill(~p["valid"], 0).amax(dim=2)
-            else:
-                e2, v2 = errs[n.src[1]], vals[n.src[1]]
-                new = e + e2 + u * (v + 2 * e + v2 + 2 * e2)
-            errs.append(new * SAFETY)
-        return errs
+        """Per node, a bound (B, n) float64 on |value~ - exact value|
+        (:func:`verify.numerics.pass_bounds.forward_bound`)."""
+        return forward_bound(self, rec)
 
     def norm_bound(self, rec: Record) -> list:
-        """Per node, an upper bound (B, n) float64 on the l2 norm of each unit's gradient with respect
-        to the input under the pattern (exact for the first affine node; triangle inequality after).
-        Zero exactly when the unit is structurally constant on the region (all paths are zero)."""
-        B, f64 = rec.vals[0].shape[0], torch.float64
-        nb = [torch.ones(1, self.D, dtype=f64, device=self.device)]
-        for k, n in enumerate(self.nodes[1:], 1):
-            src = n.src[0]
-            if n.kind in ("linear", "conv") and src == 0:
-                W2 = n.p["aW"] ** 2
-                ones = torch.ones(1, 1, self.D, dtype=f64, device=self.device)
-                new = (ones @ W2.T if n.kind == "linear" else
-                       F.conv2d(ones.reshape((1,) + n.in_shape), W2, None, n.p["stride"], n.p["padding"])).reshape(1, -1).sqrt()
-            elif n.kind == "sum":
-                new = nb[n.src[0]] + nb[n.src[1]]
-            else:
-                new = self.act(k, nb[src].unsqueeze(1), rec, mag=True).squeeze(1)
-            nb.append(new * SAFETY)
-        return [t.expand(B, t.shape[1]) for t in nb]
+        """Per node, an upper bound (B, n) float64 on the l2 norm of each unit's input gradient under the pattern
+        (:func:`verify.numerics.pass_bounds.norm_bound`)."""
+        return norm_bound(self, rec)
 
     # ---- helpers for the region geometry -----------------------------------------------------------
     def param(self, k: int, key: str, dtype: torch.dtype) -> torch.Tensor:

@@ -65,10 +65,11 @@ never as a pass).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from math import prod
 
 import torch
 
+from verify.numerics.kink_sides import (dense_entries, engine64, exact_network, float_ties, own_disagrees, own_sources,
+                                       side_sigmas)
 from verify.results.gap import KINK_DECISIONS, NOT_JUDGED
 
 __all__ = ["KinkDecision", "redecide_kinks", "confirm_own_pass", "combine_codes", "dense_entries",
@@ -158,143 +159,6 @@ class KinkDecision:
                     f"there is a convention)" if c["float-tie"] else "")
 
 
-# ---- the two stages ----------------------------------------------------------------------------------
-def _engine64(eng):
-    """The same network compiled in float64 (cached on the engine)."""
-    if eng._engine64 is None:
-        from verify.numerics.engine import Engine
-
-        eng._engine64 = Engine(eng.layers, eng.in_shape, torch.float64, eng.device)
-    return eng._engine64
-
-
-def dense_entries(eng) -> int:
-    """Entries of the dense rational matrices that :class:`theory.network.Network` builds for ``eng``'s
-    network (one n_out x n_in matrix per affine node)."""
-    return sum(prod(eng.nodes[n.src[0]].out_shape) * n.size for n in eng.nodes[1:]
-               if n.kind in ("linear", "conv", "avgpool", "bn"))
-
-
-def _exact_network(eng, limit: int):
-    """(the exact network, None), the network cached on the engine; or (None, why it was skipped) when its
-    dense matrices would exceed ``limit`` entries."""
-    n = dense_entries(eng)
-    if n > limit:
-        return None, f"exact stage skipped: the exact network would hold {n:,} matrix entries, above {limit:,}"
-    if eng._exact_net is None:
-        from theory.network import Network
-
-        net = Network(eng.layers, eng.in_shape)
-        for k in eng.nonlinear:
-            if getattr(net.nodes[k], "name", None) != eng.nodes[k].name:
-                raise RuntimeError(f"the exact network's node {k} is {getattr(net.nodes[k], 'name', None)!r}, the float "
-                                   f"engine's is {eng.nodes[k].name!r}: the two compilations disagree")
-        eng._exact_net = net
-    return eng._exact_net, None
-
-
-def _sides(eng, k: int, rec, rows, u: torch.Tensor, e: torch.Tensor):
-    """For nonlinear node k at the points ``rows`` of ``rec`` (the model-dtype pass): sigma = s u under the
-    model-dtype orientation, evaluated from the source values ``u`` (len(rows), n_src) with bounds ``e``,
-    and its bound, each (len(rows), m_k); and the flat source indices (plus, minus) of each side, so that
-    sigma = u[plus] - u[minus] (rectifiers: minus is -1, and plus carries the sign)."""
-    u, e = u.to(torch.float64), e.to(torch.float64)
-    if eng.nodes[k].kind == "rect":
-        s = rec.sign(k)[rows].to(torch.float64)
-        idx = torch.arange(u.shape[1], device=u.device).expand(len(rows), -1)
-        return s * u, e, (idx, s)
-    comp, _ = eng.competitors(k, rec.pos(k)[rows])                      # (b, n, g-1)
-    w = rec.win[k][rows]
-    uw, ew = u.gather(1, w).unsqueeze(2), e.gather(1, w).unsqueeze(2)
-    flat = comp.reshape(comp.shape[0], -1)
-    uc, ec = u.gather(1, flat).reshape(comp.shape), e.gather(1, flat).reshape(comp.shape)
-    sig = eng.cut(k, uw - uc)
-    err = eng.cut(k, ew + ec) + 2.0 ** -53 * sig.abs()                 # + the rounding of the subtraction
-    return sig, err, (eng.cut(k, w.unsqueeze(2).expand_as(comp)), eng.cut(k, comp))
-
-
-def _float_ties(eng, rec, table, rows, dsub, own=None) -> torch.Tensor:
-    """(len(rows),) bool: some doubtful side sits exactly on its kink in the float pass: slack 0, in the
-    engine's pass, or in the model's own pass where it was read and differs (``own``)."""
-    out = torch.zeros(len(rows), dtype=torch.bool, device=rows.device)
-    for (slack, _, _, _), d, k in zip(table, dsub, eng.nonlinear):
-        if not d.shape[1]:
-            continue
-        at = slack[rows] == 0
-        if own and k in own:
-            u = own[k][rows].to(torch.float64)
-            at |= _sides(eng, k, rec, rows, u, u.abs())[0] == 0
-        out |= (d & at).any(1)
-    return out
-
-
-def _own_sources(model, x: torch.Tensor, eng, mode: str = "batch") -> dict:
-    """The model's own float values at the source of each nonlinear node of ``eng``, from its forward pass on
-    the batch x (B, *in_shape) evaluated as ``mode`` says (see :func:`confirm_own_pass`): {node k: (B, n_src)};
-    a node whose call cannot be told apart (its description's name matches no graph call, or the calls and
-    nodes of one name differ in number or size) is left out."""
-    import torch.fx
-
-    from theory.torch_bridge import trace
-
-    gm = trace(model)                      # the engine was compiled from this same trace
-    names = {}
-    for k in eng.nonlinear:
-        names.setdefault(eng.nodes[k].name.rsplit("/", 1)[-1].split(":", 1)[1], []).append(k)
-    seen: dict = {}
-
-    class _Capture(torch.fx.Interpreter):
-        def run_node(self, n):
-            if n.op in ("call_module", "call_function", "call_method"):
-                key = n.target if n.op == "call_module" else n.name
-                if key in names:
-                    args, _ = self.fetch_args_kwargs_from_env(n)
-                    seen.setdefault(key, []).append(args[0].detach().reshape(args[0].shape[0], -1))
-            return super().run_node(n)
-
-    def run(xb):
-        seen.clear()
-        _Capture(gm).run(xb)
-        return [(key, t) for key in seen for t in seen[key]]
-
-    with torch.no_grad():
-        if mode == "batch":
-            run(x)
-        else:
-            if mode == "vmap":
-                order = []
-
-                def one(xi):
-                    got = run(xi.unsqueeze(0))
-                    order[:] = [key for key, _ in got]
-                    return tuple(t.squeeze(0) for _, t in got)
-                vals = torch.func.vmap(one)(x)
-            else:
-                per = [run(x[i:i + 1]) for i in range(x.shape[0])]
-                order = [key for key, _ in per[0]]
-                vals = [torch.cat([p[j][1] for p in per]) for j in range(len(order))]
-            seen.clear()
-            for key, t in zip(order, vals):
-                seen.setdefault(key, []).append(t.reshape(x.shape[0], -1))
-    out = {}
-    for key, ks in names.items():
-        got = seen.get(key, [])
-        if len(got) == len(ks) and all(t.shape[1] == eng.nodes[eng.nodes[k].src[0]].size for t, k in zip(got, ks)):
-            out.update(zip(ks, got))
-    return out
-
-
-def _own_disagrees(eng, k: int, rec, rows, own: torch.Tensor, s: int) -> torch.Tensor:
-    """(len(rows), m_k) bool: the model's own float pass is on another side than the engine's pass: a
-    rectifier's sign differs, or a max unit's winner does not beat (or tie exactly as in the engine) the
-    competitor."""
-    if eng.nodes[k].kind == "rect":
-        return (own[rows] > 0) != (rec.vals[s][rows] > 0)
-    mine, _, _ = _sides(eng, k, rec, rows, rec.vals[s][rows], rec.vals[s][rows].abs())
-    theirs, _, _ = _sides(eng, k, rec, rows, own[rows], own[rows].abs())
-    return ~((theirs > 0) | ((theirs == 0) & (mine == 0)))
-
-
 def redecide_kinks(lin, *, model=None, exact_max_entries: int = EXACT_MAX_ENTRIES) -> KinkDecision:
     """Decide again every point of ``lin`` (a :class:`verify.numerics.linearize.Linearization`) within its dtype's
     rounding of a kink: in float64, then exactly (see the module docstring). ``model``: the torch model
@@ -332,11 +196,11 @@ def redecide_kinks(lin, *, model=None, exact_max_entries: int = EXACT_MAX_ENTRIE
     keys = []
     x64 = rec.vals[0][rows].to(torch.float64)
     if lin.dtype != torch.float64:
-        e64 = _engine64(eng)
+        e64 = engine64(eng)
         r64 = e64.forward(x64)
         fb = e64.forward_bound(r64)
         for i, (k, s) in enumerate(zip(eng.nonlinear, srcs)):
-            sig, err, key = _sides(eng, k, rec, rows, r64.vals[s], fb[s])
+            sig, err, key = side_sigmas(eng, k, rec, rows, r64.vals[s], fb[s])
             keys.append(key)
             ok, bad = dsub[i] & (sig > err), dsub[i] & (sig < -err)
             state[i][ok], state[i][bad] = 1, -1
@@ -345,7 +209,7 @@ def redecide_kinks(lin, *, model=None, exact_max_entries: int = EXACT_MAX_ENTRIE
             lower[i][rows] = lo
     else:
         for i, (k, s) in enumerate(zip(eng.nonlinear, srcs)):
-            keys.append(_sides(eng, k, rec, rows, rec.vals[s][rows], lin._fb[s][rows])[2])
+            keys.append(side_sigmas(eng, k, rec, rows, rec.vals[s][rows], lin._fb[s][rows])[2])
     open_pts = torch.zeros(len(rows), dtype=torch.bool, device=lin.device)
     for d, st in zip(dsub, state):
         if d.shape[1]:
@@ -353,7 +217,7 @@ def redecide_kinks(lin, *, model=None, exact_max_entries: int = EXACT_MAX_ENTRIE
     exact_used = set()
     skipped = None
     if bool(open_pts.any()):
-        net, skipped = _exact_network(eng, exact_max_entries)
+        net, skipped = exact_network(eng, exact_max_entries)
         if net is not None:
             for j in open_pts.nonzero().squeeze(1).tolist():
                 exact_used.add(j)
@@ -407,7 +271,7 @@ def confirm_own_pass(lin, decision: KinkDecision, model=None, *, mode: str = "ba
     dsub = [((slack <= err) & ~const)[rows] for slack, err, const, _ in table]
     own = {}
     if model is not None:
-        own = _own_sources(model, rec.vals[0].reshape((lin.B,) + tuple(eng.in_shape)), eng, mode)
+        own = own_sources(model, rec.vals[0].reshape((lin.B,) + tuple(eng.in_shape)), eng, mode)
         # where the model's pass computed the very same values as the engine's, it selects the same sides
         own = {k: t for k, t in own.items()
                if not torch.equal(t[rows].to(lin.dtype), rec.vals[eng.nodes[k].src[0]][rows])}
@@ -416,12 +280,12 @@ def confirm_own_pass(lin, decision: KinkDecision, model=None, *, mode: str = "ba
     for i, k in enumerate(eng.nonlinear):
         if k in own and dsub[i].shape[1]:
             s = eng.nodes[k].src[0]
-            bad = dsub[i] & _own_disagrees(eng, k, rec, rows, own[k].to(rec.vals[s].dtype), s)
+            bad = dsub[i] & own_disagrees(eng, k, rec, rows, own[k].to(rec.vals[s].dtype), s)
             off |= bad.any(1)
             lo = lower[i][rows]
             lo[bad] = 0
             lower[i][rows] = lo
-    tie = _float_ties(eng, rec, table, rows, dsub, own)
+    tie = float_ties(eng, rec, table, rows, dsub, own)
     codes = list(decision.codes)
     for j, p in enumerate(picked):
         if bool(off[j]):

@@ -12,7 +12,8 @@ from functools import cached_property
 import torch
 
 from verify.errors import NonFiniteError, ShapeError
-from verify.numerics.engine import SAFETY, Engine, Record, gamma
+from verify.numerics.engine import Engine
+from verify.numerics.graph import SAFETY, Record, gamma
 from verify.numerics.precision import precision_guard
 
 __all__ = ["Linearization", "KINK_EXACT_MACS"]

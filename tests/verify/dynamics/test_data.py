@@ -180,7 +180,7 @@ def test_missing_extra(monkeypatch, name, package):
         load_dataset(name)
     assert isinstance(e.value, ImportError)
     msg = refused(e)
-    assert msg == f'{name} needs the package {package}: pip install -e ".[data]"'
+    assert msg == f'{name} needs {package}, which is not installed: pip install -e ".[data]"'
 
 
 # ------------------------------------------------------------------------------------ optional sets
