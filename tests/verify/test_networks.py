@@ -12,7 +12,7 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from verify.numerics import linearize
+from verify import linearize
 from verify.modules import MaxoutUnit
 from verify.jobs.networks import ACTIVATIONS, ARCHS, NetSpec, draw_inputs, draw_spec
 
