@@ -26,48 +26,13 @@ from dataclasses import dataclass, field
 
 import torch
 
-from verify.errors import UnknownNameError
+from verify.regularizers.names import ALIASES, SUPPORTED, regularizer_id
 from verify.numerics.bounds import Bounded, gamma, softmax, sq_norm, vjp_err
 from verify.regularizers import closed_forms as cf
 from verify.regularizers.definitions import unchecked as reg  # the drawn batches are checked and linearized here
 
 __all__ = ["check_implementation", "ImplementationReport", "SUPPORTED", "ALIASES", "regularizer_id"]
 
-SUPPORTED = ("R-IG", "R-JAC", "R-CL", "R-CURE", "R-EMR")
-
-#: The plain names of each regularizer (besides its id): compared after :func:`_plain` (case, ``-``, ``_``
-#: and spaces ignored), so ``input-gradient``, ``input_gradient`` and ``Input Gradient`` are one name.
-ALIASES = {
-    "R-IG": ("ig", "input-gradient", "input-gradient-norm", "input-gradient-regularization"),
-    "R-JAC": ("jac", "jacobian", "jacobian-norm", "jacobian-regularization"),
-    "R-CL": ("cl", "cross-lipschitz", "cross-lipschitz-regularization"),
-    "R-CURE": ("cure", "curvature", "curvature-regularization"),
-    "R-EMR": ("emr", "effective-margin", "effective-margin-regularization"),
-}
-
-
-def _plain(name: str) -> str:
-    return "".join(ch for ch in name.lower() if ch not in "-_ \t")
-
-
-_BY_PLAIN = {_plain(n): rid for rid, names in ALIASES.items() for n in (rid,) + names}
-
-
-def regularizer_id(name: str) -> str:
-    """The id (``R-IG``, ...) of a regularizer named by its id or a plain name, in any case, with ``-``,
-    ``_`` or spaces (``input_gradient`` -> ``R-IG``; see :data:`ALIASES`).
-
-    >>> regularizer_id("input_gradient"), regularizer_id("Cross-Lipschitz"), regularizer_id("r_emr")
-    ('R-IG', 'R-CL', 'R-EMR')
-    """
-    if not isinstance(name, str):
-        raise TypeError(f"regularizer must be a name (str), got {type(name).__name__}")
-    try:
-        return _BY_PLAIN[_plain(name)]
-    except KeyError:
-        known = "; ".join(f"{rid} ({', '.join(names)})" for rid, names in ALIASES.items())
-        raise UnknownNameError(f"unknown regularizer {name!r}; supported: {', '.join(SUPPORTED)}, or their plain names: "
-                         f"{known}") from None
 _B = 5
 
 

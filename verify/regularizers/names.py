@@ -1,0 +1,64 @@
+"""One canonical id per regularizer, and the names every place that takes a regularizer accepts.
+
+The ids are those of the specification: ``R-IG`` (input gradient, double backprop), ``R-JAC`` (Jacobian),
+``R-CL`` (cross-Lipschitz), ``R-CURE`` (curvature) and ``R-EMR`` (effective margin). Each also answers to
+its plain names (:data:`ALIASES`: ``ig``, ``input-gradient``, ``input_gradient``, ``Input Gradient``, ...;
+case, ``-``, ``_`` and spaces are ignored). :func:`regularizer_id` turns any of them into the id;
+:func:`lab_key` into the short key the training lab records (``ig``, ``jac``, ``cl``, ``cure``, ``emr``).
+Output always names a regularizer by its id.
+
+>>> regularizer_id("input_gradient"), lab_key("R-CURE"), lab_key("cross-lipschitz")
+('R-IG', 'cure', 'cl')
+"""
+
+from __future__ import annotations
+
+from verify.errors import UnknownNameError
+
+__all__ = ["SUPPORTED", "ALIASES", "regularizer_id", "lab_key", "plain_name"]
+
+#: The canonical ids, in the specification's order.
+SUPPORTED = ("R-IG", "R-JAC", "R-CL", "R-CURE", "R-EMR")
+
+
+#: The plain names of each regularizer (besides its id): compared after :func:`plain_name` (case, ``-``, ``_``
+#: and spaces ignored), so ``input-gradient``, ``input_gradient`` and ``Input Gradient`` are one name.
+ALIASES = {
+    "R-IG": ("ig", "input-gradient", "input-gradient-norm", "input-gradient-regularization"),
+    "R-JAC": ("jac", "jacobian", "jacobian-norm", "jacobian-regularization"),
+    "R-CL": ("cl", "cross-lipschitz", "cross-lipschitz-regularization"),
+    "R-CURE": ("cure", "curvature", "curvature-regularization"),
+    "R-EMR": ("emr", "effective-margin", "effective-margin-regularization"),
+}
+
+
+def plain_name(name: str) -> str:
+    """``name`` lower-cased without ``-``, ``_`` and spaces: the form in which two names are compared."""
+    return "".join(ch for ch in name.lower() if ch not in "-_ \t")
+
+
+_BY_PLAIN = {plain_name(n): rid for rid, names in ALIASES.items() for n in (rid,) + names}
+
+
+def regularizer_id(name: str) -> str:
+    """The id (``R-IG``, ...) of a regularizer named by its id or a plain name, in any case, with ``-``,
+    ``_`` or spaces (``input_gradient`` -> ``R-IG``; see :data:`ALIASES`).
+
+    >>> regularizer_id("input_gradient"), regularizer_id("Cross-Lipschitz"), regularizer_id("r_emr")
+    ('R-IG', 'R-CL', 'R-EMR')
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"regularizer must be a name (str), got {type(name).__name__}")
+    try:
+        return _BY_PLAIN[plain_name(name)]
+    except KeyError:
+        known = "; ".join(f"{rid} ({', '.join(names)})" for rid, names in ALIASES.items())
+        raise UnknownNameError(f"unknown regularizer {name!r}; supported: {', '.join(SUPPORTED)}, or their plain "
+                               f"names: {known}") from None
+
+
+def lab_key(name: str) -> str:
+    """The training lab's short key (its first alias: ``ig``, ``jac``, ``cl``, ``cure``, ``emr``) of a
+    regularizer named any way :func:`regularizer_id` accepts; the lab records and prints its objectives
+    with these keys (``ce+ig``, ``at(eps)+emr``)."""
+    return ALIASES[regularizer_id(name)][0]
