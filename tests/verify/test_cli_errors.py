@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 
 from verify.jobs import runner as runner_module
-from verify.cli.common import main
+from verify.cli import main
 from verify.results.provenance import precision_flags
 
 from .test_sweep_cli import HEADER, _mlp, _quiet_read, _row, user_files  # noqa: F401  (user_files: a fixture)
