@@ -151,7 +151,7 @@ def _quick_trained(out_dir: Path, lab_path: Path) -> Path:
     stderr. Return the path."""
     import contextlib
 
-    from verify.cli.common import main as verify_main
+    from verify.cli import main as verify_main
 
     path = out_dir / QUICK_TRAINED
     print(f"no --trained given: checking the claims on the checkpoints of {lab_path} into {path} "

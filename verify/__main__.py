@@ -2,7 +2,7 @@
 
 import sys
 
-from verify.cli.common import main
+from verify.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

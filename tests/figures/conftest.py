@@ -46,7 +46,7 @@ def lab(lab_file):
 def trained_file(lab_file, tmp_path_factory):
     """Checks of the lab fixture's checkpoints (``python -m verify --trained``): 4 points, float64, the
     region-crossing claim only (what the trained-crossing figure draws). A few seconds."""
-    from verify.cli.common import main
+    from verify.cli import main
 
     path = tmp_path_factory.mktemp("trained") / "trained.jsonl"
     with contextlib.redirect_stdout(io.StringIO()):

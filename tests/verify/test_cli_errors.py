@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 
 from verify.jobs import runner as runner_module
-from verify.cli.common import main
+from verify.cli import main
 from verify.results.provenance import precision_flags
 
 from .helpers import HEADER, _mlp, _quiet_read, _row

@@ -16,7 +16,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
-from verify.cli.common import main
+from verify.cli import main
 from verify.errors import MissingExtraError
 from verify.jobs.executors import ClusterError, make_executor, parse_dask
 from verify.jobs.runner import drive

@@ -21,7 +21,7 @@ import torch.nn as nn
 
 from theory import KinkError, from_torch, linearize as exact_linearize
 from verify.checkers import run_checks
-from verify.cli.common import main
+from verify.cli import main
 from verify.results.gap import Gap
 from verify.numerics.kinks import KinkDecision, combine_codes, confirm_own_pass, redecide_kinks
 from verify.numerics.linearize import linearize
@@ -275,7 +275,7 @@ def test_cli_checks_a_float32_model_in_both_dtypes_and_counts_the_recovered(trai
 
 
 def test_the_report_counts_decisions_per_claim_and_dtype_and_names_status_differences():
-    from verify.cli.common import _status_by_dtype
+    from verify.cli.common import status_by_dtype
     from verify.results.summary import kink_summary
 
     kw = dict(device="cpu", seed=0, arch="a")
@@ -292,5 +292,5 @@ def test_the_report_counts_decisions_per_claim_and_dtype_and_names_status_differ
     #              in doubt, recovered, by float64, exactly, judged, real kinks, wrong, undecided, float tie
     assert row.split()[1:] == ["float32", "4", "2", "1", "1", "1", "1", "1", "0", "0"], row
     assert "float64" not in [line.split()[1] for line in text.splitlines()[4:]]   # no point in doubt there
-    assert _status_by_dtype(recs).splitlines()[1] == "  input-gradient: float64 HOLDS, float32 VACUOUS"
-    assert _status_by_dtype(recs[:1]) == ""
+    assert status_by_dtype(recs).splitlines()[1] == "  input-gradient: float64 HOLDS, float32 VACUOUS"
+    assert status_by_dtype(recs[:1]) == ""

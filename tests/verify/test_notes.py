@@ -18,7 +18,7 @@ import pytest
 from theory.claims import CLAIMS
 from verify.jobs import notes as vn
 from verify.checkers import CHECKERS
-from verify.cli.common import main
+from verify.cli import main
 from verify.results.records import read_results
 from verify.jobs.sweep import SweepConfig, run_sweep
 

@@ -251,7 +251,7 @@ def test_bad_input_is_refused_with_one_line_errors(monkeypatch):
 
 
 def test_the_radius_command(tmp_path, capsys):
-    from verify.cli.common import main
+    from verify.cli import main
 
     model = _mlp(3, (5,), 3, "relu", 7)
     x = torch.rand(3, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64) - 0.5
@@ -287,7 +287,7 @@ def test_the_radius_command(tmp_path, capsys):
     (["--model", "{net}", "--inputs", "{x}", "--domain", "1", "0"], "error: --domain LO HI needs LO < HI"),
 ])
 def test_radius_usage_errors_are_one_line(tmp_path, capsys, argv, message):
-    from verify.cli.common import main
+    from verify.cli import main
 
     torch.save(_mlp(3, (5,), 3, "relu", 7), tmp_path / "net.pt")
     torch.save(torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.GELU()).double().eval(), tmp_path / "gelu.pt")

@@ -1,5 +1,5 @@
 """The main job end to end: :func:`verify.jobs.sweep.run_sweep` (results lines, resume, shards, merge) and the
-``python -m verify`` command line (:func:`verify.cli.common.main`), on tiny sweeps so the file runs in seconds."""
+``python -m verify`` command line (:func:`verify.cli.main`), on tiny sweeps so the file runs in seconds."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import torch
 
 from theory.claims import CLAIMS
 from verify import checkers
-from verify.cli.common import main
+from verify.cli import main
 from verify.results.gap import RESULTS_SCHEMA, Gap
 from verify.results.records import ResultsError
 from verify.jobs.networks import NetSpec

@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from verify.cli.common import main
+from verify.cli import main
 from verify.cli.dynamics import main as dynamics_main
 from verify.results.records import read_results
 from verify.jobs.trained import INITIAL_ROLE, TrainedError, crossing_curves, find_runs, parse_epochs, plan, stage_of

@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from verify.cli.common import fail
+
 __all__ = ["main", "build_parser"]
 
 _DESCRIPTION = """\
@@ -53,8 +55,8 @@ results: one JSON line per run and epoch in --out (default results/dynamics.json
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from verify.jobs.executors import add_executor_arguments
     from verify.dynamics.lab import DYNAMICS_RESULTS
+    from verify.jobs.executors import add_executor_arguments
 
     p = argparse.ArgumentParser(prog="python -m verify dynamics", description=_DESCRIPTION, epilog=_EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -83,9 +85,6 @@ def build_parser() -> argparse.ArgumentParser:
                                                         "each regularizer (what each lambda was fixed from)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal)")
     return p
-
-
-from verify.cli.common import _fail  # noqa: E402 - one usage-error line for every command
 
 
 class _Usage(ValueError):
@@ -140,7 +139,12 @@ def _claims(args):
 
 def _report(path: Path, seconds: float | None = None) -> int:
     from verify.dynamics.lab import read_dynamics
-    from verify.dynamics.report import accuracy_lines, format_report, judge_all, write_verdicts
+    from verify.dynamics.report import (
+        accuracy_lines,
+        format_report,
+        judge_all,
+        write_verdicts,
+    )
 
     records = read_dynamics(path)
     table, verdicts = judge_all(records)
@@ -163,37 +167,37 @@ def _report(path: Path, seconds: float | None = None) -> int:
 
 
 def main(argv=None) -> int:
-    from verify.errors import DeviceUnavailableError, resolve_device
-    from verify.results.records import ResultsError
     from verify.dynamics.data import DataError, MissingExtraError
     from verify.dynamics.lab import DYNAMICS_RESULTS, merge_dynamics, run_lab
     from verify.dynamics.settings import FULL_SEEDS, QUICK_SEEDS
+    from verify.errors import DeviceUnavailableError, resolve_device
+    from verify.results.records import ResultsError
 
     args = build_parser().parse_args(argv)
     try:
         if args.command == "report":
             if len(args.files) != 1:
-                return _fail("report takes one results file, e.g. python -m verify dynamics report results/dynamics.jsonl")
+                return fail("report takes one results file, e.g. python -m verify dynamics report results/dynamics.jsonl")
             return _report(Path(args.files[0]))
         if args.command == "merge":
             if not args.files or not args.out:
-                return _fail("merge takes the shard files and --out FILE, e.g. python -m verify dynamics merge "
+                return fail("merge takes the shard files and --out FILE, e.g. python -m verify dynamics merge "
                              "d0.jsonl d1.jsonl --out all.jsonl")
             n = merge_dynamics(args.files, args.out)
             print(f"wrote {n} records to {args.out}")
             return _report(Path(args.out))
         if args.files:
-            return _fail(f"unexpected argument(s) {' '.join(args.files)} (files go with report or merge)")
+            return fail(f"unexpected argument(s) {' '.join(args.files)} (files go with report or merge)")
         if args.seeds is not None and args.seeds < 1:
-            return _fail(f"--seeds must be at least 1, got {args.seeds}")
+            return fail(f"--seeds must be at least 1, got {args.seeds}")
         if args.jobs is not None and args.jobs < 1:
-            return _fail(f"--jobs must be at least 1, got {args.jobs}")
+            return fail(f"--jobs must be at least 1, got {args.jobs}")
         try:
             i, n = (int(v) for v in args.shard.split("/"))
             if not (n >= 1 and 0 <= i < n):
                 raise ValueError
         except ValueError:
-            return _fail(f"--shard must look like I/N with 0 <= I < N (e.g. 0/4), got {args.shard!r}")
+            return fail(f"--shard must look like I/N with 0 <= I < N (e.g. 0/4), got {args.shard!r}")
         from verify.dynamics.data import load_dataset, parse_name
 
         parse_name(args.data)
@@ -221,10 +225,10 @@ def main(argv=None) -> int:
         code = _report(out, time.perf_counter() - t0)
         return 1 if res.failures else code
     except _Usage as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     except (DataError, MissingExtraError, ResultsError, DeviceUnavailableError, FileExistsError, KeyError,
             ValueError) as exc:
-        return _fail(exc.args[0] if isinstance(exc, KeyError) else str(exc))
+        return fail(exc.args[0] if isinstance(exc, KeyError) else str(exc))
 
 
 def _pilot(args, device: str) -> int:

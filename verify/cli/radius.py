@@ -13,6 +13,15 @@ import sys
 import time
 from pathlib import Path
 
+from verify.cli.common import (
+    fail,
+    first_line,
+    layer_shape_error,
+    load_model,
+    load_tensor,
+    user_dtypes,
+)
+
 __all__ = ["main", "build_parser", "RADIUS_SCHEMA", "RADIUS_RESULTS"]
 
 RADIUS_SCHEMA = "relu-regularizer-verification/radius/1"
@@ -128,46 +137,49 @@ def _row(r: dict) -> str:
 
 
 def main(argv=None) -> int:
-    import torch
 
-    from verify.cli.common import _fail, _first_line, _layer_shape_error, _load_model, _load_tensor, _user_dtypes
-    from verify.errors import LabelError, NonFiniteError, ShapeError, TrainingModeError, UnsupportedLayerError
-    from verify.results.records import ResultsError, write_record
-    from verify.results.records import keep_previous
+    from verify.errors import (
+        LabelError,
+        NonFiniteError,
+        ShapeError,
+        TrainingModeError,
+        UnsupportedLayerError,
+    )
+    from verify.results.records import ResultsError, keep_previous, write_record
     from verify.robust.radius import robust_radius
     from verify.robust.solvers import SolverUnavailableError
 
     args = build_parser().parse_args(argv)
     for name, v in (("--time-limit", args.time_limit), ("--max-radius", args.max_radius)):
         if v is not None and not (math.isfinite(v) and v > 0):
-            return _fail(f"{name} must be a number > 0, got {v}")
+            return fail(f"{name} must be a number > 0, got {v}")
     if args.node_limit is not None and args.node_limit < 1:
-        return _fail(f"--node-limit must be at least 1, got {args.node_limit}")
+        return fail(f"--node-limit must be at least 1, got {args.node_limit}")
     if args.domain is not None and not args.domain[0] < args.domain[1]:
-        return _fail(f"--domain LO HI needs LO < HI, got {args.domain[0]} {args.domain[1]}")
+        return fail(f"--domain LO HI needs LO < HI, got {args.domain[0]} {args.domain[1]}")
     for f in (args.model, args.inputs, args.labels):
         if f and not Path(f).is_file():
-            return _fail(f"no such file: {f}")
+            return fail(f"no such file: {f}")
     try:
-        model = _load_model(args.model)
-        x = _load_tensor(args.inputs, "the inputs", "x.pt")
-        y = _load_tensor(args.labels, "the labels", "y.pt") if args.labels else None
+        model = load_model(args.model)
+        x = load_tensor(args.inputs, "the inputs", "x.pt")
+        y = load_tensor(args.labels, "the labels", "y.pt") if args.labels else None
     except ValueError as exc:
-        return _fail(str(exc))
-    model, x, dtype, notes = _user_dtypes(model, x, args.dtype or "both")
+        return fail(str(exc))
+    model, x, dtype, notes = user_dtypes(model, x, args.dtype or "both")
     if x.dim() < 2:
-        return _fail(f"{args.inputs} holds a tensor of shape {tuple(x.shape)}; expected a batch (B, *input shape) "
+        return fail(f"{args.inputs} holds a tensor of shape {tuple(x.shape)}; expected a batch (B, *input shape) "
                      f"(save x.unsqueeze(0) for one example)")
     if y is not None and tuple(y.shape) != (x.shape[0],):
-        return _fail(f"{args.labels} holds labels of shape {tuple(y.shape)}; expected ({x.shape[0]},), one per input")
+        return fail(f"{args.labels} holds labels of shape {tuple(y.shape)}; expected ({x.shape[0]},), one per input")
     if y is not None and (y.is_floating_point() or y.is_complex()):
-        return _fail(f"{args.labels} holds {str(y.dtype).replace('torch.', '')} labels; expected integer classes")
+        return fail(f"{args.labels} holds {str(y.dtype).replace('torch.', '')} labels; expected integer classes")
     out = Path(args.out)
     settings = _settings(args, str(dtype).replace("torch.", ""))
     try:
         done = _done(out, settings) if args.resume else {}
     except (ValueError, ResultsError) as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     if not args.resume:
         keep_previous(out)
     for note in notes:
@@ -202,18 +214,18 @@ def main(argv=None) -> int:
                 bar.clear()
             print(_row(rec), flush=True)
     except TrainingModeError as exc:
-        return _fail(f"{exc}; {args.model} was saved with it in training mode: call model.eval() before "
+        return fail(f"{exc}; {args.model} was saved with it in training mode: call model.eval() before "
                      f"torch.save(model, ...)")
     except ShapeError as exc:
-        return _fail(_layer_shape_error(model, exc, args.inputs))
+        return fail(layer_shape_error(model, exc, args.inputs))
     except NonFiniteError as exc:
-        return _fail(f"{args.inputs}: {_first_line(exc)}")
+        return fail(f"{args.inputs}: {first_line(exc)}")
     except UnsupportedLayerError as exc:
-        return _fail(f"{args.model}: {_first_line(exc)}")
+        return fail(f"{args.model}: {first_line(exc)}")
     except (LabelError, SolverUnavailableError, ValueError) as exc:
-        return _fail(_first_line(exc))
+        return fail(first_line(exc))
     except RuntimeError as exc:
-        return _fail(f"{args.model} could not be run on the inputs of shape {tuple(x.shape)}: {_first_line(exc)}")
+        return fail(f"{args.model} could not be run on the inputs of shape {tuple(x.shape)}: {first_line(exc)}")
     finally:
         if bar is not None:
             bar.close()
