@@ -39,13 +39,15 @@ def and_list(items) -> str:
 
 
 def check_claims(claims) -> None:
-    """KeyError naming the ids in ``claims`` that are not numerically checkable (and the checkable ones)."""
+    """:class:`~verify.errors.UnknownNameError` naming the ids in ``claims`` that are not numerically
+    checkable (and the checkable ones)."""
     from verify.checkers import CHECKERS
+    from verify.errors import UnknownNameError
 
     unknown = [c for c in claims or [] if c not in CHECKERS]
     if unknown:
-        raise KeyError(f"unknown or not numerically checkable claim id(s) {', '.join(unknown)}; "
-                       f"checkable: {', '.join(CHECKERS)}")
+        raise UnknownNameError(f"unknown or not numerically checkable claim id(s) {', '.join(unknown)}; "
+                               f"checkable: {', '.join(CHECKERS)}")
 
 
 def _verdict(records, rows, failing, vacuous) -> str:
@@ -362,15 +364,12 @@ def run_command(command: str, run, args) -> int:
     """``run(args)``, the body of ``command`` (sweep, model, trained, merge or notes), as ``python -m verify``
     runs it: an option it would ignore (:func:`misplaced`) or a usage error it raises (an unknown claim, a bad
     or foreign file, a model outside the theory) is one ``error:`` line and exit code 2."""
-    from verify.errors import DTypeMismatchError, UnsupportedLayerError
-    from verify.jobs.notes import NotesError
-    from verify.results.records import ResultsError
+    from verify.errors import VerifyError
 
     msg = misplaced(args, command)
     if msg:
         return fail(msg)
     try:
         return run(args)
-    except (KeyError, ValueError, FileExistsError, ResultsError, UnsupportedLayerError, DTypeMismatchError,
-            NotesError) as exc:
-        return fail(exc.args[0] if isinstance(exc, KeyError) else str(exc))
+    except (VerifyError, ValueError, FileExistsError) as exc:     # every error of the family, said in one line
+        return fail(str(exc))

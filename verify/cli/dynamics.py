@@ -167,11 +167,9 @@ def _report(path: Path, seconds: float | None = None) -> int:
 
 
 def main(argv=None) -> int:
-    from verify.dynamics.data import DataError, MissingExtraError
     from verify.dynamics.lab import DYNAMICS_RESULTS, merge_dynamics, run_lab
     from verify.dynamics.settings import FULL_SEEDS, QUICK_SEEDS
-    from verify.errors import DeviceUnavailableError, resolve_device
-    from verify.results.records import ResultsError
+    from verify.errors import VerifyError, resolve_device
 
     args = build_parser().parse_args(argv)
     try:
@@ -226,9 +224,8 @@ def main(argv=None) -> int:
         return 1 if res.failures else code
     except _Usage as exc:
         return fail(str(exc))
-    except (DataError, MissingExtraError, ResultsError, DeviceUnavailableError, FileExistsError, KeyError,
-            ValueError) as exc:
-        return fail(exc.args[0] if isinstance(exc, KeyError) else str(exc))
+    except (VerifyError, FileExistsError, ValueError) as exc:     # every error of the family, said in one line
+        return fail(str(exc))
 
 
 def _pilot(args, device: str) -> int:
