@@ -9,7 +9,8 @@ caption; ``python -m figures`` rebuilds them all as PDF and PNG. Importing this 
 matplotlib setting: the style (:mod:`figures.style`) is applied inside ``rc_context`` only.
 """
 
-from importlib.metadata import PackageNotFoundError, version as _version
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
 
 from .errors import FiguresError, NoDataError, VenueError
 from .registry import FIGURES, FigureSpec

@@ -183,8 +183,8 @@ def _quick_lab(out_dir: Path, progress: bool = True) -> Path:
         raise RuntimeError(f"the quick training lab could not run in {path} (the error above); delete the file to "
                            f"run it afresh, or pass --dynamics FILE")
     if code != 0:
-        print(f"warning: a run of the quick training lab failed or diverged; its seeds are missing from the lab's "
-              f"figures", file=sys.stderr)
+        print("warning: a run of the quick training lab failed or diverged; its seeds are missing from the lab's "
+              "figures", file=sys.stderr)
     return path
 
 
@@ -262,7 +262,8 @@ def main(argv=None) -> int:
     if args.venue:
         from verify.errors import MissingExtraError
 
-        from .style import VenueError, venue as find_venue
+        from .style import VenueError
+        from .style import venue as find_venue
 
         try:
             venue = find_venue(args.venue)

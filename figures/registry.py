@@ -14,9 +14,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from .plots import (confidence_concentration, confident_limit, curvature_small_step, emr_limits, float_error,
-                    gap_overview, geometry, gram_unification, input_gradient_bounds, layer_spectra, margin_dynamics,
-                    robust_radius, trained_crossing)
+from .plots import (
+    confidence_concentration,
+    confident_limit,
+    curvature_small_step,
+    emr_limits,
+    float_error,
+    gap_overview,
+    geometry,
+    gram_unification,
+    input_gradient_bounds,
+    layer_spectra,
+    margin_dynamics,
+    robust_radius,
+    trained_crossing,
+)
 from .plots.sweep_data import NoDataError
 
 __all__ = ["FigureSpec", "FIGURES", "NoDataError", "names", "figures_of", "SOURCES"]

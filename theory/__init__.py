@@ -9,13 +9,28 @@ Nothing here imports torch at import time; :func:`from_torch` imports it when ca
 Matrix([[2, -1]])
 """
 
-from importlib.metadata import PackageNotFoundError, version as _version
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
 
 from .claims import CLAIMS, Claim, claim, claim_ids
 from .errors import TheoryError, UnknownNameError
 from .exact import NonFiniteError, rational
-from .layers import (AvgPool2d, BatchNorm, Conv2d, Flatten, KinkError, Linear, MaxPool2d, Maxout, Rectifier,
-                     Residual, ShapeError, SUPPORTED, TrainingModeError, UnsupportedLayerError)
+from .layers import (
+    SUPPORTED,
+    AvgPool2d,
+    BatchNorm,
+    Conv2d,
+    Flatten,
+    KinkError,
+    Linear,
+    Maxout,
+    MaxPool2d,
+    Rectifier,
+    Residual,
+    ShapeError,
+    TrainingModeError,
+    UnsupportedLayerError,
+)
 from .network import Network, mlp
 from .prove import Proof, prove, prove_all
 from .region import Region, linearize

@@ -25,8 +25,22 @@ from typing import Any, Sequence
 import flint
 
 from .exact import matrix, rational, to_sympy_matrix, vector
-from .layers import (AvgPool2d, BatchNorm, Conv2d, Flatten, Linear, MaxPool2d, Maxout, Rectifier,
-                     Residual, ShapeError, SUPPORTED, UnsupportedLayerError, as_pair, infer_shapes)
+from .layers import (
+    SUPPORTED,
+    AvgPool2d,
+    BatchNorm,
+    Conv2d,
+    Flatten,
+    Linear,
+    Maxout,
+    MaxPool2d,
+    Rectifier,
+    Residual,
+    ShapeError,
+    UnsupportedLayerError,
+    as_pair,
+    infer_shapes,
+)
 
 __all__ = ["Network", "InputNode", "AffineNode", "RectNode", "MaxNode", "SumNode", "mlp"]
 

@@ -24,8 +24,7 @@ from collections.abc import Callable, Iterable
 
 from theory.claims import CLAIMS
 from theory.errors import UnknownNameError
-from theory.proofs import Proof
-from theory.proofs import guo2021connections, liu2022margin, wen2020robustness
+from theory.proofs import Proof, guo2021connections, liu2022margin, wen2020robustness
 
 __all__ = ["Proof", "PROVERS", "prove", "prove_all"]
 

@@ -29,8 +29,21 @@ import torch.fx
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .layers import (AvgPool2d, BatchNorm, Conv2d, Flatten, Linear, MaxPool2d, Maxout, Rectifier, Residual,
-                     ShapeError, SUPPORTED, TrainingModeError, UnsupportedLayerError)
+from .layers import (
+    SUPPORTED,
+    AvgPool2d,
+    BatchNorm,
+    Conv2d,
+    Flatten,
+    Linear,
+    Maxout,
+    MaxPool2d,
+    Rectifier,
+    Residual,
+    ShapeError,
+    TrainingModeError,
+    UnsupportedLayerError,
+)
 from .network import Network
 
 __all__ = ["from_torch", "layers_from_torch", "trace", "MaxoutUnit", "Abs", "NOT_PIECEWISE_LINEAR"]

@@ -13,14 +13,29 @@ the decision boundary) are imported on first use.
 (1, 2, 3)
 """
 
-from importlib.metadata import PackageNotFoundError, version as _version
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
 
-from verify.errors import (DeviceMismatchError, DeviceUnavailableError, DTypeMismatchError, EmptyBatchError, KinkError,
-                           KinkWarning, LabelError, MissingExtraError, NonFiniteError, ShapeError, TooFewClassesError,
-                           TrainingModeError, UnknownNameError, UnsupportedLayerError, VerifyError)
-from verify.numerics.linearize import Linearization, linearize
-from verify.modules import Abs, MaxoutUnit
+from verify.errors import (
+    DeviceMismatchError,
+    DeviceUnavailableError,
+    DTypeMismatchError,
+    EmptyBatchError,
+    KinkError,
+    KinkWarning,
+    LabelError,
+    MissingExtraError,
+    NonFiniteError,
+    ShapeError,
+    TooFewClassesError,
+    TrainingModeError,
+    UnknownNameError,
+    UnsupportedLayerError,
+    VerifyError,
+)
 from verify.jobs.networks import NetSpec, draw_inputs, draw_spec
+from verify.modules import Abs, MaxoutUnit
+from verify.numerics.linearize import Linearization, linearize
 
 __all__ = [
     "__version__",

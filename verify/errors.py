@@ -16,8 +16,15 @@ verify.errors.MissingExtraError: the exact robustness radius needs scipy, which 
 
 import torch
 
-from theory.errors import (KinkError, NonFiniteError, ShapeError, TrainingModeError, UnknownNameError,
-                           UnsupportedLayerError, VerifyError)
+from theory.errors import (
+    KinkError,
+    NonFiniteError,
+    ShapeError,
+    TrainingModeError,
+    UnknownNameError,
+    UnsupportedLayerError,
+    VerifyError,
+)
 
 __all__ = ["VerifyError", "ShapeError", "UnsupportedLayerError", "KinkError", "NonFiniteError", "EmptyBatchError",
            "TooFewClassesError", "DeviceMismatchError", "DTypeMismatchError", "TrainingModeError",

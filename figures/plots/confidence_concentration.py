@@ -24,8 +24,20 @@ from __future__ import annotations
 import numpy as np
 
 from ..style import DOUBLE, OKABE_ITO, PALETTE, figure, fs, styled, text
-from .lab_data import (as_lab, comparison_line, epsilon_roles, eps_label, lab_notes, metric, pct, require_roles,
-                   role_rows, seed_median, summary_of, verdict_line)
+from .lab_data import (
+    as_lab,
+    comparison_line,
+    eps_label,
+    epsilon_roles,
+    lab_notes,
+    metric,
+    pct,
+    require_roles,
+    role_rows,
+    seed_median,
+    summary_of,
+    verdict_line,
+)
 
 __all__ = ["fig_confidence_concentration", "CAPTION", "SUMMARY", "CLAIM", "REQUIRED", "logit"]
 

@@ -21,7 +21,7 @@ import numpy as np
 from matplotlib.ticker import MaxNLocator
 
 from ..style import OKABE_ITO, SINGLE, figure, group_colour, styled
-from .sweep_data import interior, finite, group_key, group_label, prefer_float64, require, select
+from .sweep_data import finite, group_key, group_label, interior, prefer_float64, require, select
 
 __all__ = ["fig_curvature_small_step", "CAPTION", "SUMMARY"]
 

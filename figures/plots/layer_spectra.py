@@ -16,7 +16,17 @@ from __future__ import annotations
 import numpy as np
 
 from ..style import DOUBLE, OKABE_ITO, figure, fs, styled, text
-from .lab_data import as_lab, eps_label, epsilon_roles, lab_notes, metric, require_roles, role_rows, seed_median, verdict_line
+from .lab_data import (
+    as_lab,
+    eps_label,
+    epsilon_roles,
+    lab_notes,
+    metric,
+    require_roles,
+    role_rows,
+    seed_median,
+    verdict_line,
+)
 
 __all__ = ["fig_layer_spectra", "CAPTION", "SUMMARY", "CLAIM", "STATISTICS"]
 

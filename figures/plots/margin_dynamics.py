@@ -21,8 +21,19 @@ import math
 import numpy as np
 
 from ..style import DOUBLE, OKABE_ITO, figure, fs, styled, text
-from .lab_data import (ROLE_LABELS, as_lab, comparison_line, eps_label, lab_notes, metric, pct, require_roles,
-                   role_rows, seed_median, verdict_line)
+from .lab_data import (
+    ROLE_LABELS,
+    as_lab,
+    comparison_line,
+    eps_label,
+    lab_notes,
+    metric,
+    pct,
+    require_roles,
+    role_rows,
+    seed_median,
+    verdict_line,
+)
 
 __all__ = ["fig_margin_dynamics", "CAPTION", "SUMMARY", "CLAIM", "PAIRS"]
 

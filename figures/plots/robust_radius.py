@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..style import DOUBLE, OKABE_ITO, figure, styled
-from .geometry import BOX, POINT, point_floats, REGION_TINTS, region_tiles, teaching_network
+from .geometry import BOX, POINT, REGION_TINTS, point_floats, region_tiles, teaching_network
 
 __all__ = ["fig_robust_radius", "CAPTION", "SUMMARY", "SECOND"]
 

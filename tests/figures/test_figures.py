@@ -25,8 +25,11 @@ from verify.results.records import read_results
 
 matplotlib.use("Agg")
 
-from figures import FIGURES, NoDataError  # noqa: E402
-from figures import cli  # noqa: E402
+from figures import (  # noqa: E402
+    FIGURES,
+    NoDataError,
+    cli,  # noqa: E402
+)
 from figures.plots.sweep_data import interior  # noqa: E402
 
 from .synthetic import write_synthetic  # noqa: E402
@@ -604,8 +607,8 @@ def test_import_changes_no_global_matplotlib_state():
 
 def test_every_checkable_claim_has_a_figure():
     """Each claim can be found from its figure: every claim a checker covers is named by some figure."""
-    from theory.claims import CLAIMS
     from figures.registry import FIGURES, figures_of
+    from theory.claims import CLAIMS
 
     for cid in CLAIMS:
         assert figures_of(cid), f"claim {cid} is shown by no figure"

@@ -20,8 +20,11 @@ import pytest
 
 matplotlib.use("Agg")
 
-from figures import FIGURES, NoDataError  # noqa: E402
-from figures import cli  # noqa: E402
+from figures import (  # noqa: E402
+    FIGURES,
+    NoDataError,
+    cli,  # noqa: E402
+)
 from figures.plots.lab_data import lab_results, load_lab  # noqa: E402
 
 LAB_FIGURES = ("margin-dynamics", "layer-spectra", "confidence-concentration")

@@ -30,11 +30,24 @@ from dataclasses import dataclass
 from fractions import Fraction
 from math import prod
 
-from hypothesis import assume, event, strategies as st
+from hypothesis import assume, event
+from hypothesis import strategies as st
 
+from theory import (
+    AvgPool2d,
+    BatchNorm,
+    Conv2d,
+    Flatten,
+    KinkError,
+    Linear,
+    Maxout,
+    MaxPool2d,
+    Network,
+    Rectifier,
+    Residual,
+    linearize,
+)
 from theory.layers import infer_shapes
-from theory import (AvgPool2d, BatchNorm, Conv2d, Flatten, KinkError, Linear, MaxPool2d, Maxout, Network,
-                    Rectifier, Residual, linearize)
 
 __all__ = ["NetCase", "rationals", "weights", "slopes", "slope_label", "networks", "points", "directions",
            "interior_region", "cases", "pinned", "REPORT", "ARCHS", "PRIME_DENOMINATORS"]

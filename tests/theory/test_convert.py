@@ -23,14 +23,14 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from hypothesis import assume, given, settings, strategies as st
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from theory import BatchNorm, Rectifier, from_torch, linearize
 from theory.exact import rational
 from theory.layers import KinkError
 from theory.network import MaxNode, RectNode
-from theory.rounding import (forward_error_bound, jacobian_error_bound, preactivation_error_bounds,
-                             unit_roundoff)
+from theory.rounding import forward_error_bound, jacobian_error_bound, preactivation_error_bounds, unit_roundoff
 from theory.torch_bridge import Abs, MaxoutUnit, layers_from_torch
 
 from .strategies import REPORT

@@ -14,8 +14,22 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import theory
-from theory import (Conv2d, KinkError, Linear, Maxout, Network, NonFiniteError, Rectifier, Residual, ShapeError,
-                    TrainingModeError, UnsupportedLayerError, from_torch, linearize, mlp)
+from theory import (
+    Conv2d,
+    KinkError,
+    Linear,
+    Maxout,
+    Network,
+    NonFiniteError,
+    Rectifier,
+    Residual,
+    ShapeError,
+    TrainingModeError,
+    UnsupportedLayerError,
+    from_torch,
+    linearize,
+    mlp,
+)
 from theory.errors import UnknownNameError
 from theory.exact import rational
 

@@ -13,8 +13,7 @@ from hypothesis import strategies as st
 
 from theory.layers import ShapeError
 from theory.network import mlp
-from theory.plane import (class_cells, clip_polygon, decision_segments, point_geometry, polygon_area,
-                          regions_2d)
+from theory.plane import class_cells, clip_polygon, decision_segments, point_geometry, polygon_area, regions_2d
 from theory.region import linearize
 
 BOX = (-2, 2, -2, 2)

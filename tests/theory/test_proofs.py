@@ -18,9 +18,9 @@ from sympy import Sum
 
 from theory.claims import CLAIMS
 from theory.errors import UnknownNameError
-from theory.prove import PROVERS, Proof, prove, prove_all
 from theory.proofs import Derivation, IndexAlgebra, explicit_residual, softmax_to_p
 from theory.proofs.setting import general_setting
+from theory.prove import PROVERS, Proof, prove, prove_all
 
 IDS = list(CLAIMS)
 PROVABLE = [c for c in IDS if CLAIMS[c].kind in ("identity", "limit", "measurement")]

@@ -12,10 +12,24 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import sympy
-from hypothesis import assume, example, given, settings, strategies as st
+from hypothesis import assume, example, given, settings
+from hypothesis import strategies as st
 
-from theory import (AvgPool2d, BatchNorm, Conv2d, Flatten, KinkError, Linear, MaxPool2d, Maxout, Network,
-                    Rectifier, Residual, linearize, mlp)
+from theory import (
+    AvgPool2d,
+    BatchNorm,
+    Conv2d,
+    Flatten,
+    KinkError,
+    Linear,
+    Maxout,
+    MaxPool2d,
+    Network,
+    Rectifier,
+    Residual,
+    linearize,
+    mlp,
+)
 from theory.layers import as_pair as _pair
 
 from .strategies import cases, interior_region, networks, pinned, points, rationals, slopes, weights

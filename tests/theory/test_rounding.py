@@ -13,13 +13,20 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-from hypothesis import assume, given, settings, strategies as st
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from theory import Linear, Network, Rectifier, from_torch, linearize
 from theory.exact import rational
 from theory.layers import KinkError
-from theory.rounding import (forward_error_bound, gamma, jacobian_error_bound, jacobian_error_count,
-                             preactivation_error_bounds, unit_roundoff)
+from theory.rounding import (
+    forward_error_bound,
+    gamma,
+    jacobian_error_bound,
+    jacobian_error_count,
+    preactivation_error_bounds,
+    unit_roundoff,
+)
 
 from .strategies import REPORT
 

@@ -14,12 +14,13 @@ import warnings
 import torch
 import torch.nn as nn
 
-from theory import KinkError, from_torch, linearize as exact_linearize
+from theory import KinkError, from_torch
+from theory import linearize as exact_linearize
 from theory.exact import matrix
 from theory.rounding import forward_error_bound, jacobian_error_bound, unit_roundoff
+from verify.jobs.networks import NetSpec, draw_inputs, draw_spec
 from verify.numerics.graph import gamma
 from verify.results.records import read_results
-from verify.jobs.networks import NetSpec, draw_inputs, draw_spec
 
 try:
     from tests.theory.strategies import REPORT

@@ -94,8 +94,8 @@ def test_agreement_ratios_see_a_wrong_reference():
     """The agreement printed beside each time is |d| / (rounding bound): at most 1 for torch.func's own J and
     Hessian, and far above 1 for a reference off by one part in a thousand."""
     from verify.bench.linearize import _hessian_ref, _jacrev, agreement, hessian_agreement
-    from verify.numerics.linearize import linearize
     from verify.jobs.networks import NetSpec
+    from verify.numerics.linearize import linearize
 
     model = NetSpec("mlp", (6,), (8, 8), 4, "leaky", 0.1, True, 0).build(torch.float32)
     x = torch.randn(5, 6, generator=torch.Generator().manual_seed(0))
@@ -124,10 +124,10 @@ def test_jacobian_chunked_for_memory_is_the_same_product():
     """Pushed back from the output, Engine.jacobian chunks the batch (here 64 examples in chunks of 26, the
     fewest rows MIN_CHUNK_ROWS allows at K = 10) and writes the last product into its result: J and its
     magnitude agree with the per-example products of torch.func within the rounding bound, at every point."""
+    from verify.jobs.networks import NetSpec
     from verify.numerics.engine import compile_model
     from verify.numerics.graph import MIN_CHUNK_ROWS
     from verify.numerics.linearize import linearize
-    from verify.jobs.networks import NetSpec
 
     model = NetSpec("mlp", (20,), (30, 30), 10, "leaky", 0.1, True, 0).build(torch.float64)
     x = torch.randn(64, 20, dtype=torch.float64, generator=torch.Generator().manual_seed(0))

@@ -14,13 +14,13 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from theory.claims import CLAIMS
-from verify.errors import UnknownNameError
-from verify.regularizers import closed_forms as cf
-from verify.numerics.bounds import Bounded
 from verify.checkers import CHECKERS, make_context, run_checks
 from verify.checkers.common import C_GRID, H_GRID
 from verify.checkers.liu2022margin import EMR_CLOSED_SWEEP, EMR_COLD_SWEEP, EMR_HOT_SWEEP, T_GRID
+from verify.errors import UnknownNameError
 from verify.jobs.networks import ARCHS
+from verify.numerics.bounds import Bounded
+from verify.regularizers import closed_forms as cf
 
 from .helpers import batch
 

@@ -19,8 +19,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from verify.jobs import runner as runner_module
 from verify.cli import main
+from verify.jobs import runner as runner_module
 from verify.results.provenance import precision_flags
 
 from .helpers import HEADER, _mlp, _quiet_read, _row

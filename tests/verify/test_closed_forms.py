@@ -15,14 +15,26 @@ from fractions import Fraction
 
 import pytest
 import torch
-from hypothesis import example, given, settings, strategies as st
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
+from verify.checkers import CHECKERS, make_context
+from verify.jobs.networks import ARCHS, draw_inputs, draw_spec
+from verify.numerics.bounds import (
+    Bounded,
+    const,
+    cross_entropy,
+    eig_extreme,
+    gamma,
+    onehot,
+    softmax,
+    sq_norm,
+    unit_roundoff,
+    vjp_err,
+)
+from verify.numerics.linearize import linearize
 from verify.regularizers import closed_forms as cf
 from verify.regularizers import definitions as R
-from verify.numerics.bounds import Bounded, const, cross_entropy, eig_extreme, gamma, onehot, softmax, sq_norm, unit_roundoff, vjp_err
-from verify.checkers import CHECKERS, make_context
-from verify.numerics.linearize import linearize
-from verify.jobs.networks import ARCHS, draw_inputs, draw_spec
 
 from .within import assert_within, sides
 

@@ -12,7 +12,8 @@ import random
 
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from verify import linearize
 from verify.jobs.networks import ARCHS, draw_inputs, draw_spec

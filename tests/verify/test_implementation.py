@@ -10,8 +10,6 @@ import torch.nn.functional as F
 from verify.regularizers.implementation import ImplementationReport, check_implementation, regularizer_id
 
 
-
-
 def ross_style(model, x, y):
     """Ross & Doshi-Velez's input-gradient penalty: CE mean over the batch, grad, 0.5 * sum of squares."""
     loss = F.cross_entropy(model(x), y)

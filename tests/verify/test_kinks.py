@@ -19,13 +19,14 @@ import pytest
 import torch
 import torch.nn as nn
 
-from theory import KinkError, from_torch, linearize as exact_linearize
+from theory import KinkError, from_torch
+from theory import linearize as exact_linearize
 from verify.checkers import run_checks
 from verify.cli import main
-from verify.results.gap import Gap
+from verify.modules import Abs, MaxoutUnit
 from verify.numerics.kinks import KinkDecision, combine_codes, confirm_own_pass, redecide_kinks
 from verify.numerics.linearize import linearize
-from verify.modules import Abs, MaxoutUnit
+from verify.results.gap import Gap
 
 
 def _chain(b1: float, b2: float, dtype) -> nn.Module:

@@ -23,15 +23,26 @@ import random
 import flint
 import pytest
 import torch
-from hypothesis import example, given, settings, strategies as st
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
-from theory import KinkError, from_torch, linearize as exact_linearize
+from theory import KinkError, from_torch
+from theory import linearize as exact_linearize
 from theory.exact import matrix
-from verify import DeviceMismatchError, DTypeMismatchError, EmptyBatchError, NonFiniteError, ShapeError, TooFewClassesError, TrainingModeError, UnsupportedLayerError
-from verify import linearize
+from verify import (
+    DeviceMismatchError,
+    DTypeMismatchError,
+    EmptyBatchError,
+    NonFiniteError,
+    ShapeError,
+    TooFewClassesError,
+    TrainingModeError,
+    UnsupportedLayerError,
+    linearize,
+)
+from verify.jobs.networks import ARCHS, NetSpec, draw_inputs, draw_spec
 from verify.numerics.bounds import SAFETY
 from verify.numerics.graph import gamma
-from verify.jobs.networks import ARCHS, NetSpec, draw_inputs, draw_spec
 
 from .helpers import _jacrev, check_against_exact, q, small_spec
 

@@ -10,11 +10,12 @@ from collections import Counter
 
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from verify import linearize
-from verify.modules import MaxoutUnit
 from verify.jobs.networks import ACTIVATIONS, ARCHS, NetSpec, draw_inputs, draw_spec
+from verify.modules import MaxoutUnit
 
 
 @given(seed=st.integers(0, 2 ** 31 - 1), arch=st.sampled_from(ARCHS))

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from theory.claims import CLAIMS
-from verify.jobs import notes as vn
 from verify.checkers import CHECKERS
 from verify.cli import main
-from verify.results.records import read_results
+from verify.jobs import notes as vn
 from verify.jobs.sweep import SweepConfig, run_sweep
+from verify.results.records import read_results
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTES = ROOT / "paper_notes.md"

@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import json
 import math
-from fractions import Fraction
 
 import numpy as np
 import pytest
 import torch
 
 from verify.modules import Abs, MaxoutUnit
-from verify.robust import RadiusResult, SolverUnavailableError, exact_robust_accuracy, robust_radius
-from verify.robust import robust_at
+from verify.robust import RadiusResult, SolverUnavailableError, exact_robust_accuracy, robust_at, robust_radius
 
 from .oracle_radius import enumerate_radius, plane_radius
 

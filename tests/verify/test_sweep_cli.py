@@ -16,11 +16,11 @@ import torch
 from theory.claims import CLAIMS
 from verify import checkers
 from verify.cli import main
-from verify.results.gap import RESULTS_SCHEMA, Gap
-from verify.results.records import ResultsError
 from verify.jobs.networks import NetSpec
 from verify.jobs.sweep import SweepConfig, plan, run_sweep
+from verify.results.gap import RESULTS_SCHEMA, Gap
 from verify.results.merge import merge
+from verify.results.records import ResultsError
 
 from .helpers import HEADER, _mlp, _quiet_read, _row
 

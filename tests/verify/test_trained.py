@@ -10,8 +10,8 @@ import pytest
 
 from verify.cli import main
 from verify.cli.dynamics import main as dynamics_main
-from verify.results.records import read_results
 from verify.jobs.trained import INITIAL_ROLE, TrainedError, crossing_curves, find_runs, parse_epochs, plan, stage_of
+from verify.results.records import read_results
 
 CLAIMS = ["local-affine", "input-gradient", "curvature-region-crossing"]
 
@@ -99,8 +99,7 @@ def test_the_trained_crossing_figure_draws_trained_beside_random_and_needs_train
 
     matplotlib.use("Agg")
     from figures.plots.sweep_data import NoDataError
-    from figures.plots.trained_crossing import cure_range_share
-    from figures.plots.trained_crossing import fig_trained_crossing
+    from figures.plots.trained_crossing import cure_range_share, fig_trained_crossing
 
     out = tmp_path / "t.jsonl"
     assert main(["--trained", str(lab), "--points", "4", "--claims", "curvature-region-crossing", "--dtype",

@@ -37,8 +37,17 @@ from sympy import Indexed, Sum
 from theory.claims import CLAIMS
 from theory.proofs.algebra import IndexAlgebra, explicit_residual
 from theory.proofs.instances import (
-    lambda_max_geq, lambda_max_interval, lambda_max_slack, network_affine, network_autodiff, network_forward,
-    network_pattern, random_rational, random_simplex, round_down, tiny_network,
+    lambda_max_geq,
+    lambda_max_interval,
+    lambda_max_slack,
+    network_affine,
+    network_autodiff,
+    network_forward,
+    network_pattern,
+    random_rational,
+    random_simplex,
+    round_down,
+    tiny_network,
 )
 
 __all__ = [

@@ -17,8 +17,16 @@ from sympy import KroneckerDelta as delta
 from sympy import Sum
 
 from theory.proofs import (
-    Derivation, Proof, lambda_max_slack, network_affine, network_autodiff, network_forward, network_pattern,
-    random_rational, random_simplex, tiny_network,
+    Derivation,
+    Proof,
+    lambda_max_slack,
+    network_affine,
+    network_autodiff,
+    network_forward,
+    network_pattern,
+    random_rational,
+    random_simplex,
+    tiny_network,
 )
 from theory.proofs.setting import GENERAL, explicit_piece, general_setting, vanishes
 

@@ -23,8 +23,15 @@ from sympy import KroneckerDelta as delta
 from sympy import Sum
 
 from theory.proofs import (
-    METHOD_INSTANCES, METHOD_SERIES, Derivation, IndexAlgebra, Proof, explicit_softmax_to_p, lambda_max_slack,
-    random_rational, random_simplex,
+    METHOD_INSTANCES,
+    METHOD_SERIES,
+    Derivation,
+    IndexAlgebra,
+    Proof,
+    explicit_softmax_to_p,
+    lambda_max_slack,
+    random_rational,
+    random_simplex,
 )
 from theory.proofs.guo2021affine import prove_hessian_gauss_newton, prove_input_gradient, prove_local_affine
 from theory.proofs.setting import GENERAL, explicit_piece, general_setting, sq, vanishes

@@ -18,8 +18,18 @@ from sympy import KroneckerDelta as delta
 from sympy import Sum
 
 from theory.proofs import (
-    METHOD_EMPIRICAL, METHOD_SERIES, Derivation, IndexAlgebra, Proof, network_affine, network_autodiff,
-    network_forward, network_pattern, random_rational, softmax_to_p, tiny_network,
+    METHOD_EMPIRICAL,
+    METHOD_SERIES,
+    Derivation,
+    IndexAlgebra,
+    Proof,
+    network_affine,
+    network_autodiff,
+    network_forward,
+    network_pattern,
+    random_rational,
+    softmax_to_p,
+    tiny_network,
 )
 from theory.proofs.setting import general_setting, sq, vanishes
 

@@ -18,8 +18,19 @@ from sympy import KroneckerDelta as delta
 from sympy import Sum
 
 from theory.proofs import (
-    METHOD_EMPIRICAL, METHOD_INSTANCES, Derivation, IndexAlgebra, Proof, lambda_max_interval, lambda_max_slack,
-    network_affine, network_forward, network_pattern, random_rational, round_down, tiny_network,
+    METHOD_EMPIRICAL,
+    METHOD_INSTANCES,
+    Derivation,
+    IndexAlgebra,
+    Proof,
+    lambda_max_interval,
+    lambda_max_slack,
+    network_affine,
+    network_forward,
+    network_pattern,
+    random_rational,
+    round_down,
+    tiny_network,
 )
 from theory.proofs.setting import general_setting
 

@@ -40,9 +40,9 @@ import torch.nn.functional as F
 
 from verify.bench.common import peak_memory, time_many, time_pair
 from verify.errors import DeviceUnavailableError, resolve_device
+from verify.jobs.networks import NetSpec
 from verify.numerics.kinks import confirm_own_pass
 from verify.numerics.linearize import linearize
-from verify.jobs.networks import NetSpec
 
 __all__ = ["main", "models", "run", "format_table", "closed_form_hessian", "memory_floor_note", "memory_rows", "roofline_row", "mlp_jacobian_gemms",
            "agreement", "hessian_agreement", "MEMORY_GOAL", "J_BYTES_GOAL"]
@@ -241,8 +241,8 @@ def hessian_agreement(lin, H_ref: torch.Tensor, model=None) -> str:
     """As :func:`agreement` for the input Hessian: the closed form J^T S J with its Bounded rounding bound
     (:mod:`verify.numerics.bounds`), and torch.func's Hessian within vjp_err(J, S J) of the exact one (its tangent
     S J e_d is pushed back through the same layer matrices); judged where the pattern is certified."""
-    from verify.regularizers import closed_forms as cf
     from verify.numerics.bounds import Bounded, softmax, vjp_err
+    from verify.regularizers import closed_forms as cf
 
     J = Bounded(lin.jacobian, lin.jacobian_bound)
     p = softmax(Bounded(lin.logits, lin.logits_bound))

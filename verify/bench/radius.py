@@ -81,7 +81,6 @@ def _lab_programs(points: int, time_limit: float) -> list:
     import numpy as np
 
     from theory.torch_bridge import from_torch
-
     from verify.dynamics.settings import settings_for
     from verify.robust.milp import linf_milp
     from verify.robust.plnet import plnet

@@ -29,11 +29,11 @@ from functools import cached_property
 import torch
 import torch.nn as nn
 
+from verify.numerics.bounds import SAFETY, Bounded, gamma, onehot, softmax, vjp_err, worst_entry
+from verify.numerics.kinks import NOT_JUDGED, combine_codes
 from verify.regularizers import closed_forms as cf
 from verify.regularizers.definitions import unchecked as reg  # the context has checked and linearized the batch
-from verify.numerics.bounds import Bounded, SAFETY, gamma, onehot, softmax, vjp_err, worst_entry
 from verify.results.gap import Gap
-from verify.numerics.kinks import NOT_JUDGED, combine_codes
 
 __all__ = ["CheckContext", "LogitScale", "H_GRID", "C_GRID", "HESS_FULL_MAX", "bias_free", "to_list", "f64"]
 

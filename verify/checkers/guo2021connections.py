@@ -15,14 +15,19 @@ import math
 
 import torch
 
+from verify.checkers.common import H_GRID, CheckContext, f64, to_list, upper
+from verify.checkers.guo2021cross_lipschitz import (
+    confident_limit,
+    cross_lipschitz_centered_jacobian,
+    gram_unification,
+    hessian_trace_weighted_cross_lipschitz,
+    input_gradient_bounds,
+)
+from verify.numerics.bounds import Bounded, eig_extreme, singular_values, sq_norm, vjp_err
+from verify.numerics.kinks import NOT_JUDGED, combine_codes, confirm_own_pass
 from verify.regularizers import closed_forms as cf
 from verify.regularizers.definitions import unchecked as reg  # the context has checked and linearized the batch
-from verify.numerics.bounds import Bounded, eig_extreme, singular_values, sq_norm, vjp_err
 from verify.results.gap import Gap
-from verify.numerics.kinks import NOT_JUDGED, combine_codes, confirm_own_pass
-from verify.checkers.common import H_GRID, CheckContext, f64, to_list, upper
-from verify.checkers.guo2021cross_lipschitz import (confident_limit, cross_lipschitz_centered_jacobian, gram_unification,
-                                                   hessian_trace_weighted_cross_lipschitz, input_gradient_bounds)
 
 __all__ = ["CHECKERS"]
 

@@ -14,10 +14,10 @@ import math
 
 import torch
 
+from verify.checkers.common import C_GRID, H_GRID, CheckContext, f64, to_list, upper
+from verify.numerics.bounds import Bounded, const, eig_extreme, onehot, softmax, sq_norm, vjp_err
 from verify.regularizers import closed_forms as cf
 from verify.regularizers.definitions import unchecked as reg  # the context has checked and linearized the batch
-from verify.numerics.bounds import Bounded, const, eig_extreme, onehot, softmax, sq_norm, vjp_err
-from verify.checkers.common import C_GRID, H_GRID, CheckContext, f64, to_list, upper
 
 __all__ = ["cross_lipschitz_centered_jacobian", "input_gradient_bounds", "hessian_trace_weighted_cross_lipschitz", "gram_unification", "confident_limit"]
 

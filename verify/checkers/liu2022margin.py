@@ -12,11 +12,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from verify.checkers.common import C_GRID, CheckContext, bias_free, f64, to_list, upper
+from verify.numerics.bounds import Bounded, cross_entropy, softmax, sq_norm, vjp_err
 from verify.regularizers import closed_forms as cf
 from verify.regularizers.definitions import unchecked as reg  # the context has checked and linearized the batch
-from verify.numerics.bounds import Bounded, cross_entropy, softmax, sq_norm, vjp_err
 from verify.results.gap import Gap
-from verify.checkers.common import C_GRID, CheckContext, bias_free, f64, to_list, upper
 
 __all__ = ["CHECKERS"]
 

@@ -21,8 +21,8 @@ import math
 
 import torch
 
-from verify.numerics.bounds import Bounded, sigma_max, sq_norm
 from verify.checkers.common import CheckContext, f64
+from verify.numerics.bounds import Bounded, sigma_max, sq_norm
 
 __all__ = ["CHECKERS", "layer_jacobians_bounded"]
 

@@ -85,7 +85,15 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from verify.errors import DeviceMismatchError, DTypeMismatchError, EmptyBatchError, LabelError, NonFiniteError, ShapeError, TooFewClassesError
+from verify.errors import (
+    DeviceMismatchError,
+    DTypeMismatchError,
+    EmptyBatchError,
+    LabelError,
+    NonFiniteError,
+    ShapeError,
+    TooFewClassesError,
+)
 
 __all__ = ["PGD", "robust_accuracy", "NORMS"]
 

@@ -52,8 +52,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from verify.dynamics.dataset import (DataError, Dataset, MissingExtraError, check_pair, find_files, need_extra,
-                                     package_version, pixels, read_cifar, read_idx, split_set)
+from verify.dynamics.dataset import (
+    DataError,
+    Dataset,
+    MissingExtraError,
+    check_pair,
+    find_files,
+    need_extra,
+    package_version,
+    pixels,
+    read_cifar,
+    read_idx,
+    split_set,
+)
 
 __all__ = ["DataError", "MissingExtraError", "Dataset", "DATASETS", "load_dataset", "parse_name"]
 

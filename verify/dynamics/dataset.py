@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import codecs
 import gzip
-import pickle
 import importlib
 import importlib.metadata
+import pickle
 import zlib
 from dataclasses import dataclass
 from pathlib import Path

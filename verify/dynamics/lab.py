@@ -18,9 +18,9 @@ from pathlib import Path
 
 import torch
 
-from verify.results.records import ResultsError
 from verify.dynamics.settings import LabSettings
 from verify.dynamics.train import Diverged, Objective, build_model, generator, make_optimizer, save_atomic, train_epoch
+from verify.results.records import ResultsError
 
 __all__ = ["DYNAMICS_SCHEMA", "DYNAMICS_RESULTS", "ROLES", "CLAIM_ROLES", "roles", "plan", "run_unit", "run_lab",
            "read_dynamics", "run_table", "checkpoint_dir", "merge_dynamics", "pilot", "load_data", "eval_set"]
@@ -110,8 +110,8 @@ def run_unit(unit: dict, ckpt_root: str | Path, *, resume: bool = False) -> list
     """Train one run (resuming from its ``state.pt`` if ``resume``), measuring at every epoch; return every
     epoch's record (those of the resumed part included). A loss that turns NaN or inf ends the run with a
     ``status: "diverged"`` record naming the epoch; its checkpoints up to the last good epoch are kept."""
-    from verify.results.provenance import precision_flags, run_facts
     from verify.dynamics.measures import measure
+    from verify.results.provenance import precision_flags, run_facts
 
     cfg = unit["config"]
     s = LabSettings.from_dict(cfg["settings"])
@@ -308,8 +308,8 @@ def pilot(data: str, *, epochs: int | None = None, seed: int = 100, dtype: str =
     """The pilot behind each data set's lambda (:mod:`.settings`): a plain ``ce`` run with a seed outside the
     verdict's, then the mean and the median of each regularizer's R(x) over the evaluation points at its last
     epoch, with the clean accuracy of every epoch (so a reader sees that the pilot trained)."""
-    from verify.regularizers.definitions import unchecked as R
     from verify.dynamics.settings import settings_for
+    from verify.regularizers.definitions import unchecked as R
 
     s = settings_for(data, epochs=epochs)
     ds = load_data(data)

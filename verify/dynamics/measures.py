@@ -88,9 +88,9 @@ def measure(model, x, y, *, eps_grid, attack_steps: int, attack_restarts: int, b
     (restored after). The layer spectra use the first ``n_spectra`` points (default all). ``keep_points`` adds the per-point ``confidence``, ``output_margin`` and
     ``effective_margin`` values (the distributions kept for the figures). ``radius`` (points, time_limit,
     l2_points, l2_time_limit) adds ``exact_radius`` (:func:`verify.dynamics.exact_radius.radius_metrics`)."""
+    from verify.dynamics.attacks import PGD, robust_accuracy
     from verify.numerics.linearize import linearize
     from verify.regularizers.definitions import unchecked as R
-    from verify.dynamics.attacks import PGD, robust_accuracy
 
     was = model.training
     model.eval()

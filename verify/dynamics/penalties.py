@@ -48,8 +48,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from verify.numerics.bounds import gamma, unit_roundoff
 from verify.errors import ShapeError, UnsupportedLayerError
+from verify.numerics.bounds import gamma, unit_roundoff
 
 __all__ = ["jacobian_penalty", "cross_lipschitz_penalty", "masked_jacobian", "definition_magnitude",
            "rounding_count", "agreement_bound", "is_mlp", "not_offered", "PENALTIES", "SUPPORTED_LAYERS"]

@@ -32,16 +32,12 @@ loses its cut-off lines (:func:`~verify.results.records.drop_cut_lines`).
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-import tempfile
 import threading
-import time
 import traceback
 from concurrent.futures import Executor, as_completed
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Iterable
 
 __all__ = ["drive", "DriveResult", "UnitFailure"]

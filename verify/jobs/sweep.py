@@ -11,24 +11,25 @@ their files (:func:`verify.results.merge.merge`).
 from __future__ import annotations
 
 import functools
-import platform
 import random
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import torch
 
 from verify.errors import resolve_device
-
-from verify.results.gap import Gap
-from verify.results.records import ResultsError, network_record, read_results, write_record
 from verify.jobs.runner import drive
+from verify.results.gap import Gap
 from verify.results.merge import unit_key
 from verify.results.provenance import precision_flags, run_facts
-from verify.results.records import drop_cut_lines, keep_previous
+from verify.results.records import (
+    ResultsError,
+    drop_cut_lines,
+    keep_previous,
+    network_record,
+    read_results,
+)
 
 __all__ = ["SweepConfig", "SweepRecords", "unit_id", "plan", "run_sweep", "default_device", "QUICK", "FULL",
            "ARCHS"]

@@ -38,9 +38,22 @@ from math import prod
 import torch
 import torch.nn.functional as F
 
-from theory.layers import (AvgPool2d, BatchNorm, Conv2d, Flatten, Linear, MaxPool2d, Maxout, Rectifier,
-                           Residual, ShapeError, SUPPORTED, UnsupportedLayerError, as_pair, infer_shapes)
-
+from theory.layers import (
+    SUPPORTED,
+    AvgPool2d,
+    BatchNorm,
+    Conv2d,
+    Flatten,
+    Linear,
+    Maxout,
+    MaxPool2d,
+    Rectifier,
+    Residual,
+    ShapeError,
+    UnsupportedLayerError,
+    as_pair,
+    infer_shapes,
+)
 from verify.numerics.graph import CHUNK_ELEMS, MIN_CHUNK_ROWS, Node, Record, full, pool_groups, unit_roundoff
 from verify.numerics.pass_bounds import forward_bound, norm_bound
 

@@ -68,8 +68,15 @@ from dataclasses import dataclass, field
 
 import torch
 
-from verify.numerics.kink_sides import (dense_entries, engine64, exact_network, float_ties, own_disagrees, own_sources,
-                                       side_sigmas)
+from verify.numerics.kink_sides import (
+    dense_entries,
+    engine64,
+    exact_network,
+    float_ties,
+    own_disagrees,
+    own_sources,
+    side_sigmas,
+)
 from verify.results.gap import KINK_DECISIONS, NOT_JUDGED
 
 __all__ = ["KinkDecision", "redecide_kinks", "confirm_own_pass", "combine_codes", "dense_entries",

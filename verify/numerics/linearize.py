@@ -43,13 +43,19 @@ The bounds and geometry are computed on first access, and cached.
 
 from __future__ import annotations
 
-
 import torch
 
+from verify.errors import (
+    DeviceMismatchError,
+    DTypeMismatchError,
+    EmptyBatchError,
+    NonFiniteError,
+    ShapeError,
+    TooFewClassesError,
+)
 from verify.numerics.engine import compile_model
 from verify.numerics.linearization import Linearization
 from verify.numerics.precision import precision_guard
-from verify.errors import DeviceMismatchError, DTypeMismatchError, EmptyBatchError, NonFiniteError, ShapeError, TooFewClassesError
 
 __all__ = ["linearize", "Linearization", "validate_input", "require_classes"]
 

@@ -7,10 +7,25 @@ implementation (:mod:`.implementation`, :func:`verify.check_implementation`).
 ['dtak-rrr', 'mean', 'ross-doshi-velez', 'sum']
 """
 
-from verify.regularizers.definitions import (CONVENTIONS, KinkWarning, conventions, cross_lipschitz, cure_direction,
-                                             curvature, effective_margin, emr, hessian, hessian_diagonal,
-                                             hessian_trace, input_gradient, jacobian, logit_jacobian, loss_gradient,
-                                             softmax_jacobian, unchecked)
+from verify.regularizers.definitions import (
+                                             CONVENTIONS,
+                                             KinkWarning,
+                                             conventions,
+                                             cross_lipschitz,
+                                             cure_direction,
+                                             curvature,
+                                             effective_margin,
+                                             emr,
+                                             hessian,
+                                             hessian_diagonal,
+                                             hessian_trace,
+                                             input_gradient,
+                                             jacobian,
+                                             logit_jacobian,
+                                             loss_gradient,
+                                             softmax_jacobian,
+                                             unchecked,
+)
 
 __all__ = ["CONVENTIONS", "conventions", "loss_gradient", "logit_jacobian", "input_gradient", "jacobian",
            "cross_lipschitz", "cure_direction", "curvature", "hessian", "hessian_diagonal", "hessian_trace",

@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-from verify.regularizers.names import ALIASES, SUPPORTED, regularizer_id
 from verify.numerics.bounds import Bounded, gamma, softmax, sq_norm, vjp_err
 from verify.regularizers import closed_forms as cf
 from verify.regularizers.definitions import unchecked as reg  # the drawn batches are checked and linearized here
+from verify.regularizers.names import ALIASES, SUPPORTED, regularizer_id
 
 __all__ = ["check_implementation", "ImplementationReport", "SUPPORTED", "ALIASES", "regularizer_id"]
 

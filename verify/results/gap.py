@@ -40,12 +40,9 @@ True
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 __all__ = ["Gap", "INFORMATIVE_RESOLUTION", "KINK_DECISIONS", "NOT_JUDGED", "RESULTS_SCHEMA"]
 

@@ -48,7 +48,6 @@ def exact_networks(model, x):
     import torch
 
     from theory.network import Network
-
     from verify.robust.plnet import plnet
 
     if isinstance(model, Network):
@@ -73,7 +72,6 @@ def exact_networks(model, x):
 
         return model, pl, float_logits, X, model.in_shape, None
     from theory.torch_bridge import from_torch
-
     from verify.numerics.linearize import validate_input
 
     validate_input(model, x, who="robust_radius")

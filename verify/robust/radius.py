@@ -61,8 +61,17 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from verify.errors import TooFewClassesError
+from verify.robust.checks import (
+    Checker,
+    attack,
+    bounds_lower,
+    certificate,
+    distance_up,
+    exact_logits,
+    find_witness,
+    strict_rival,
+)
 from verify.robust.inputs import check_domain, check_labels, check_norm, check_positive, exact_networks
-from verify.robust.checks import Checker, attack, bounds_lower, certificate, distance_up, exact_logits, strict_rival, find_witness
 
 __all__ = ["robust_radius", "RadiusResult", "exact_robust_accuracy", "NORMS", "STATUSES"]
 

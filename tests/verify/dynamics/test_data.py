@@ -17,8 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from verify.dynamics.data import (DATASETS, DataError, Dataset, MissingExtraError, load_dataset,
-                                  parse_name)
+from verify.dynamics.data import DATASETS, DataError, Dataset, MissingExtraError, load_dataset, parse_name
 
 IDX = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 CIFAR = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)

@@ -9,8 +9,8 @@ from dataclasses import replace
 import pytest
 import torch
 
-from verify.dynamics import lab
 from verify.cli.dynamics import main
+from verify.dynamics import lab
 from verify.dynamics.lab import checkpoint_dir, plan, read_dynamics, run_lab, run_unit
 from verify.dynamics.report import judge_all
 from verify.dynamics.settings import settings_for

@@ -13,10 +13,10 @@ import pytest
 import torch
 import torch.nn as nn
 
-from verify.numerics.bounds import unit_roundoff
 from verify.dynamics import penalties as P
 from verify.dynamics.train import Objective, build_model, train_step
 from verify.errors import UnsupportedLayerError
+from verify.numerics.bounds import unit_roundoff
 from verify.regularizers.definitions import unchecked as R
 
 DEFINITIONS = {"jac": R.jacobian, "cl": R.cross_lipschitz}
