@@ -33,14 +33,16 @@ from verify.errors import (
     UnsupportedLayerError,
     VerifyError,
 )
+from verify.jobs.model_check import check_model
 from verify.jobs.networks import NetSpec, draw_inputs, draw_spec
 from verify.modules import Abs, MaxoutUnit
 from verify.numerics.linearize import Linearization, linearize
+from verify.results.report import CheckReport
 
 __all__ = [
     "__version__",
     "linearize", "Linearization", "NetSpec", "draw_spec", "draw_inputs", "MaxoutUnit", "Abs",
-    "check_implementation", "Gap", "robust_radius",
+    "check_model", "CheckReport", "check_implementation", "Gap", "robust_radius",
     "VerifyError", "ShapeError", "UnsupportedLayerError", "TrainingModeError", "KinkError", "NonFiniteError",
     "EmptyBatchError", "TooFewClassesError", "DeviceMismatchError", "DTypeMismatchError", "DeviceUnavailableError",
     "LabelError", "UnknownNameError", "MissingExtraError", "KinkWarning",

@@ -29,7 +29,7 @@ from theory.errors import (
 __all__ = ["VerifyError", "ShapeError", "UnsupportedLayerError", "KinkError", "NonFiniteError", "EmptyBatchError",
            "TooFewClassesError", "DeviceMismatchError", "DTypeMismatchError", "TrainingModeError",
            "DeviceUnavailableError", "KinkWarning", "LabelError", "UnknownNameError", "MissingExtraError",
-           "resolve_device", "require"]
+           "resolve_device", "require", "check_labels"]
 
 
 class EmptyBatchError(VerifyError, ValueError):
@@ -118,3 +118,46 @@ def resolve_device(name: str | None, *, here: bool = True) -> torch.device:
         if dev.index is not None and dev.index >= n:
             raise DeviceUnavailableError(f"--device {name}: only {n} CUDA device(s) here (cuda:0 to cuda:{n - 1})")
     return dev
+
+
+def check_labels(y, B: int, K: int, *, device=None, who: str = "", soft: bool = False):
+    """The one label check of the toolkit: ``y`` must be B integer class labels in [0, K) of shape (B,) (or,
+    where ``soft``, B probability rows of shape (B, K)), on ``device`` when one is given. Returns ``y`` as a
+    tensor (int64 for hard labels); raises :class:`LabelError` saying what was expected and what was got: a
+    float label is refused, never truncated.
+
+    >>> check_labels(torch.tensor([0, 2]), 2, 3).tolist()
+    [0, 2]
+    >>> check_labels(torch.tensor([0.5, 2.0]), 2, 3)
+    Traceback (most recent call last):
+    ...
+    verify.errors.LabelError: y: expected 2 integer class labels in [0, 3) of shape (2,), got dtype torch.float32 (convert with y.long(), if these are class indices)
+    """
+    lead = f"{who}: " if who else ""
+    want = f"{B} integer class labels in [0, {K}) of shape ({B},)" + (f", or soft labels of shape ({B}, {K})"
+                                                                      if soft else "")
+    if not isinstance(y, torch.Tensor):
+        try:
+            import numpy as np
+
+            arr = np.asarray(y)
+            if arr.dtype == object:
+                raise TypeError
+            y = torch.as_tensor(arr)
+        except (TypeError, ValueError, RuntimeError):
+            raise LabelError(f"{lead}y: expected {want}, got a {type(y).__name__}") from None
+    if device is not None and y.device != torch.device(device):
+        raise LabelError(f"{lead}y is on {y.device} but x is on {device}; move it (e.g. y.to('{device}'))")
+    if soft and y.dim() == 2 and tuple(y.shape) == (B, K) and y.is_floating_point():
+        return y
+    if y.dim() != 1 or y.shape[0] != B:
+        raise LabelError(f"{lead}y: expected {want}, got shape {tuple(y.shape)}")
+    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+        raise LabelError(f"{lead}y: expected {want}, got dtype {y.dtype} (convert with y.long(), if these are class "
+                         f"indices)")
+    if B and (int(y.min()) < 0 or int(y.max()) >= K):
+        bad = (y < 0) | (y >= K)
+        i = int(bad.nonzero()[0, 0])
+        raise LabelError(f"{lead}y: expected {want}, got the label {int(y[i])} at index {i} (the model has K = {K} "
+                         f"logits)")
+    return y.long()

@@ -125,7 +125,7 @@ def test_jacobian_chunked_for_memory_is_the_same_product():
     fewest rows MIN_CHUNK_ROWS allows at K = 10) and writes the last product into its result: J and its
     magnitude agree with the per-example products of torch.func within the rounding bound, at every point."""
     from verify.jobs.networks import NetSpec
-    from verify.numerics.engine import compile_model
+    from verify.numerics.compiled import compile_model
     from verify.numerics.graph import MIN_CHUNK_ROWS
     from verify.numerics.linearize import linearize
 

@@ -276,7 +276,7 @@ def test_cli_checks_a_float32_model_in_both_dtypes_and_counts_the_recovered(trai
 
 
 def test_the_report_counts_decisions_per_claim_and_dtype_and_names_status_differences():
-    from verify.cli.common import status_by_dtype
+    from verify.results.report import status_by_dtype
     from verify.results.summary import kink_summary
 
     kw = dict(device="cpu", seed=0, arch="a")

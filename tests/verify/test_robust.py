@@ -226,7 +226,7 @@ def test_bad_input_is_refused_with_one_line_errors(monkeypatch):
         robust_radius(model, torch.tensor([[0.0, math.nan]], dtype=torch.float64))
     with pytest.raises(ShapeError, match=r"expected a batch of shape \(B, \*in_shape\)"):
         robust_radius(model, torch.zeros(2, dtype=torch.float64))
-    with pytest.raises(LabelError, match=r"y: expected 1 labels of shape \(1,\), got shape \(2,\)"):
+    with pytest.raises(LabelError, match=r"y: expected 1 integer class labels in \[0, \d+\) of shape \(1,\), got shape \(2,\)"):
         robust_radius(model, x, torch.tensor([0, 1]))
     with pytest.raises(ValueError, match="norm: expected 'inf' or 2, got 1"):
         robust_radius(model, x, norm=1)

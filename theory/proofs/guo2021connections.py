@@ -34,7 +34,8 @@ from theory.proofs import (
     random_simplex,
 )
 from theory.proofs.guo2021affine import prove_hessian_gauss_newton, prove_input_gradient, prove_local_affine
-from theory.proofs.setting import GENERAL, explicit_piece, general_setting, sq, vanishes
+from theory.proofs.guo2021limits import prove_confident_limit
+from theory.proofs.setting import GENERAL, cl_sum, colsum_sq, explicit_piece, fro_sum, general_setting, sq, vanishes
 
 __all__ = [
     "PROVERS", "prove_local_affine", "prove_input_gradient",
@@ -43,21 +44,6 @@ __all__ = [
     "prove_curvature_region_crossing", "prove_gram_unification", "prove_input_gradient_bounds",
     "prove_curvature_small_step", "prove_confident_limit",
 ]
-
-# ------------------------------------------------------------------------------------------ provers
-def _cl(s, W=None):
-    W = s.W if W is None else W
-    return Sum((W[s.l, s.d] - W[s.m, s.d]) ** 2, (s.l, 1, s.K), (s.m, 1, s.K), (s.d, 1, s.D))
-
-
-def _fro(s, W=None):
-    W = s.W if W is None else W
-    return Sum(W[s.k, s.d] ** 2, (s.k, 1, s.K), (s.d, 1, s.D))
-
-
-def _colsum_sq(s):
-    return Sum(Sum(s.W[s.k, s.d], (s.k, 1, s.K)) ** 2, (s.d, 1, s.D))
-
 
 def prove_cross_lipschitz_centered_jacobian() -> Proof:
     """Cross-Lipschitz is the Jacobian regularizer of the centred logits.
@@ -73,10 +59,10 @@ def prove_cross_lipschitz_centered_jacobian() -> Proof:
     C = lambda r, c: delta(r, c) - sp.Integer(1) / s.K  # noqa: E731
     CJ = Sum(C(s.k, s.l) * s.W[s.l, s.j], (s.l, 1, s.K))
     cj_fro = Sum(CJ.xreplace({s.j: s.d, s.k: s.m}) ** 2, (s.m, 1, s.K), (s.d, 1, s.D))
-    dv.equal("CL = 2K |C J|_F^2", _cl(s), 2 * s.K * cj_fro, s.alg)
-    dv.equal("CL = 2K |J|_F^2 - 2 |J^T 1|^2", _cl(s), 2 * s.K * _fro(s) - 2 * _colsum_sq(s), s.alg)
+    dv.equal("CL = 2K |C J|_F^2", cl_sum(s), 2 * s.K * cj_fro, s.alg)
+    dv.equal("CL = 2K |J|_F^2 - 2 |J^T 1|^2", cl_sum(s), 2 * s.K * fro_sum(s) - 2 * colsum_sq(s), s.alg)
     dv.equal("2K |J|_F^2 - CL = 2 sum_d (sum_k W_kd)^2 >= 0: equality iff every column sum, i.e. "
-             "sum_k w_k, is 0", 2 * s.K * _fro(s) - _cl(s), 2 * _colsum_sq(s), s.alg)
+             "sum_k w_k, is 0", 2 * s.K * fro_sum(s) - cl_sum(s), 2 * colsum_sq(s), s.alg)
     n = explicit_piece(4, 3)
     w = [n.J[r, :] for r in range(4)]
     cl = sum(((w[r] - w[c]) * (w[r] - w[c]).T)[0] for r in range(4) for c in range(4))
@@ -122,7 +108,7 @@ def prove_input_gradient_bounds() -> Proof:
              (1 - p[y]) * weighted - _ig(s),
              Sum(nd(l) * nd(m) * p[l] * p[m] * _dist2(s, l, m), (l, 1, K), (m, 1, K)) / 2, s.alg)
     dv.equal("(b2) CL/2 - sum_{k != y} p_k |w_k - w_y|^2 has nonnegative terms (0 <= p_k <= 1)",
-             _cl(s) / 2 - weighted,
+             cl_sum(s) / 2 - weighted,
              Sum(nd(k) * (1 - p[k]) * _dist2(s, k, y), (k, 1, K))
              + Sum(nd(l) * nd(m) * _dist2(s, l, m), (l, 1, K), (m, 1, K)) / 2, s.alg)
     rng = random.Random(3)
@@ -300,8 +286,8 @@ def prove_gram_unification() -> Proof:
     K, D, k, l, m, a, i, j, p, W, y = s.K, s.D, s.k, s.l, s.m, s.a, s.i, s.j, s.p, s.W, s.y
     pt, z, h = sp.IndexedBase("pt"), s.z, s.h
     gram = lambda M: Sum(s.G(k, l) * M(k, l), (k, 1, K), (l, 1, K))  # noqa: E731
-    dv.equal("R-JAC: |J|_F^2 = <G, I>", _fro(s), gram(delta), s.alg)
-    dv.equal("R-CL = <G, 2K C>", _cl(s), gram(lambda r, c: 2 * K * (delta(r, c) - sp.Integer(1) / K)), s.alg)
+    dv.equal("R-JAC: |J|_F^2 = <G, I>", fro_sum(s), gram(delta), s.alg)
+    dv.equal("R-CL = <G, 2K C>", cl_sum(s), gram(lambda r, c: 2 * K * (delta(r, c) - sp.Integer(1) / K)), s.alg)
     g = s.to_p(sp.diff(s.L(y), s.x[j]))
     dv.equal("R-IG: |grad L|^2 (diff) = <G, (p - e)(p - e)^T>", sq(g, j, D),
              gram(lambda r, c: (p[r] - delta(r, y)) * (p[c] - delta(c, y))), s.alg)
@@ -332,61 +318,6 @@ def prove_gram_unification() -> Proof:
           and vanishes((e.grad.T * e.grad)[0] - inner((P - e.e) * (P - e.e).T))
           and vanishes(e.hess().trace() - inner(S)) and vanishes(sum(v**2 for v in dpm) - inner(S * S)))
     dv.check("explicit K = 3, D = 2: rows R-JAC, R-CL, R-IG, tr H and softmax Jacobian", ok)
-    return dv.proof()
-
-
-def prove_confident_limit() -> Proof:
-    """Scaling the logits by c -> oo drives R-IG, tr H and small-h R-CURE to 0 exponentially; R-JAC, R-CL grow as c^2.
-
-    With f -> c f (J -> c J) at a correctly classified x with gap delta = f_y - max_{j != y} f_j > 0:
-    q_j = p_j / p_y = exp(-c (f_y - f_j)) <= exp(-c delta), 1 - p_y <= sum_{j != y} q_j <= (K-1) exp(-c delta),
-    so R-IG <= (1 - p_y) c^2 CL / 2, tr H <= exp(-c delta) c^2 CL / 2, h^2 |H z|^2 <= h^2 (tr H)^2 (|z| = 1),
-    each c^n exp(-c delta) -> 0; and R-JAC(cJ) = c^2 R-JAC(J), R-CL(cJ) = c^2 R-CL(J) exactly.
-    Assumptions: x correctly classified with a unique largest logit; x in the interior of its region.
-    Provenance: [derived] (setting of Guo et al., TPAMI 2021); derived here, not evidence the paper states it.
-    """
-    s = general_setting()
-    dv = Derivation("confident-limit", GENERAL + " + " + METHOD_SERIES,
-                    "general K and D (bounds proved symbolically, limits of the bounds by sympy with symbolic "
-                    "delta, K, CL); one instance K = 3, D = 2 with rational J and logits (1, 0, -1): exact "
-                    "leading orders in t = exp(-c)")
-    c, delta_ = sp.Symbol("c", positive=True), sp.Symbol("delta", positive=True)
-    CL, h = sp.Symbol("CL", nonnegative=True), s.h
-    dv.equal("R-JAC(c J) = c^2 R-JAC(J)", Sum((c * s.W[s.k, s.d]) ** 2, (s.k, 1, s.K), (s.d, 1, s.D)),
-             c**2 * _fro(s), s.alg)
-    dv.equal("R-CL(c J) = c^2 R-CL(J)",
-             Sum((c * s.W[s.l, s.d] - c * s.W[s.m, s.d]) ** 2, (s.l, 1, s.K), (s.m, 1, s.K), (s.d, 1, s.D)),
-             c**2 * _cl(s), s.alg)
-    sig, qj = sp.Symbol("sigma", nonnegative=True), sp.Symbol("q_j", nonnegative=True)
-    dv.equal("1 - p_y = sigma/(1 + sigma) with sigma = sum_{j != y} q_j, and sigma - sigma/(1 + sigma) "
-             "= sigma^2/(1 + sigma) >= 0", sig - (1 - 1 / (1 + sig)), sig**2 / (1 + sig))
-    dv.equal("p_j = q_j/(1 + sigma) <= q_j: q_j - p_j = q_j sigma/(1 + sigma) >= 0", qj - qj / (1 + sig),
-             qj * sig / (1 + sig))
-    dv.note("so 1 - p_y <= (K - 1) exp(-c delta), and p_l p_m <= exp(-c delta) for l != m (one of them is not y)")
-    bounds = {"R-IG <= c^2 (K - 1) exp(-c delta) CL/2 (chain (b) of input-gradient-bounds)":
-              c**2 * (s.K - 1) * sp.exp(-c * delta_) * CL / 2,
-              "tr H = 1/2 sum p_l p_m |c w_l - c w_m|^2 <= exp(-c delta) c^2 CL/2":
-              sp.exp(-c * delta_) * c**2 * CL / 2,
-              "small-h R-CURE <= h^2 (tr H)^2 (H PSD, |z| = 1)": h**2 * (sp.exp(-c * delta_) * c**2 * CL / 2) ** 2}
-    for text, bound in bounds.items():
-        dv.check(f"{text}; the bound times exp(c delta / 2) -> 0 as c -> oo",
-                 sp.limit(bound * sp.exp(c * delta_ / 2), c, sp.oo) == 0, sp.Eq(sp.Symbol("bound"), bound))
-    t, R = sp.Symbol("t", positive=True), sp.Rational
-    J, fl = sp.Matrix([[1, 2], [R(-1, 2), 3], [2, -1]]), [1, 0, -1]
-    q = [t ** (fl[0] - v) for v in fl]
-    P = sp.Matrix([v / sum(q) for v in q])
-    S, e = sp.diag(*P) - P * P.T, sp.eye(3)[:, 0]
-    g = J.T * (P - e)
-    H = J.T * S * J
-    normF, trace = sp.Function("norm_F"), sp.Function("tr")
-    orders = {"R-IG / c^2": ((g.T * g)[0], 2, sp.Symbol("R_IG") / c**2),
-              "tr H / c^2": (H.trace(), 1, trace(sp.Symbol("H")) / c**2),
-              "|H|_F^2 / c^4": (sum(v**2 for v in H), 2, normF(sp.Symbol("H")) ** 2 / c**4)}
-    for name, (expr, order, label) in orders.items():
-        lead = sp.limit(sp.cancel(expr / t**order), t, 0)
-        dv.check(f"instance: {name} = O(t^{order}) with t = exp(-c), leading coefficient {lead} (so -> 0 "
-                 f"exponentially)", sp.cancel(expr).subs(t, 0) == 0 and lead.is_finite and lead != 0,
-                 sp.Eq(label, sp.series(sp.cancel(expr), t, 0, order + 1)))
     return dv.proof()
 
 

@@ -20,7 +20,7 @@ from sympy import Sum
 
 from theory.proofs import IndexAlgebra, explicit_residual, explicit_softmax_to_p, softmax_to_p
 
-__all__ = ["GENERAL", "general_setting", "sq", "explicit_piece", "vanishes"]
+__all__ = ["GENERAL", "general_setting", "sq", "explicit_piece", "vanishes", "cl_sum", "fro_sum", "colsum_sq"]
 
 GENERAL = "symbolic (general K, D)"
 
@@ -77,3 +77,21 @@ def vanishes(m) -> bool:
     (True, False)
     """
     return all(explicit_residual(v) == 0 for v in sp.Matrix([m]))
+
+
+# ------------------------------------------------------------------------------------------ provers
+def cl_sum(s, W=None):
+    """sum_{l,m,d} (W[l, d] - W[m, d])^2 of the setting ``s`` (its W unless ``W``): the cross-Lipschitz sum."""
+    W = s.W if W is None else W
+    return Sum((W[s.l, s.d] - W[s.m, s.d]) ** 2, (s.l, 1, s.K), (s.m, 1, s.K), (s.d, 1, s.D))
+
+
+def fro_sum(s, W=None):
+    """sum_{k,d} W[k, d]^2 of the setting ``s`` (its W unless ``W``): the squared Frobenius norm."""
+    W = s.W if W is None else W
+    return Sum(W[s.k, s.d] ** 2, (s.k, 1, s.K), (s.d, 1, s.D))
+
+
+def colsum_sq(s):
+    """sum_d (sum_k W[k, d])^2 of the setting ``s``: |J^T 1|^2."""
+    return Sum(Sum(s.W[s.k, s.d], (s.k, 1, s.K)) ** 2, (s.d, 1, s.D))

@@ -160,7 +160,7 @@ def mlp_jacobian_gemms(model, x) -> list:
     """The matrix products (M, k, N) that :func:`verify.linearize` runs for J of an MLP at x (B examples,
     K logits), pushed back from the output: the forward pass x W_l^T per Linear layer (B, n_in, n_out), then
     the K unit rows through the last layer (K, K, n), then (B K, n_out, n_in) per earlier layer."""
-    from verify.numerics.engine import compile_model
+    from verify.numerics.compiled import compile_model
 
     eng = compile_model(model, tuple(x.shape[1:]), x.dtype, x.device)
     Ws = [n.p["W"] for n in eng.nodes if n.kind == "linear"]

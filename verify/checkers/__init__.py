@@ -34,16 +34,11 @@ CHECKERS = {cid: {**_GUO, **_LIU, **_WEN}[cid] for cid in CLAIMS if cid in {**_G
 
 def make_context(model, x, y, *, seed: int, arch: str, generator=None, exact=None) -> CheckContext:
     """The one :class:`CheckContext` of a batch: the linearization is computed here, once."""
+    from verify.errors import check_labels
     from verify.numerics.linearize import linearize
 
-    if not isinstance(y, torch.Tensor) or y.dim() != 1 or y.shape[0] != x.shape[0]:
-        from verify.errors import ShapeError
-        raise ShapeError(f"y: expected integer labels of shape ({x.shape[0]},), got "
-                         f"{tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__}")
     lin = linearize(model, x)
-    y = y.to(device=x.device, dtype=torch.long)
-    if bool(((y < 0) | (y >= lin.K)).any()):
-        raise ValueError(f"y: expected labels in [0, {lin.K}), got values from {int(y.min())} to {int(y.max())}")
+    y = check_labels(y, x.shape[0], lin.K).to(x.device)
     return CheckContext(model, x.detach(), y, lin, seed, arch, x.dtype, x.device, generator, exact)
 
 

@@ -15,8 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
-__all__ = ["fail", "first_line", "and_list", "check_claims", "report", "status_by_dtype", "load_model",
-           "load_tensor", "layer_shape_error", "dtype_name", "converts_exactly", "user_dtypes", "add_check_options",
+__all__ = ["fail", "first_line", "and_list", "check_claims", "report", "load_model",
+           "load_tensor", "layer_shape_error", "add_check_options",
            "add_no_progress", "HiddenOptions", "misplaced", "run_command"]
 
 
@@ -50,76 +50,15 @@ def check_claims(claims) -> None:
                                f"checkable: {', '.join(CHECKERS)}")
 
 
-def _verdict(records, rows, failing, vacuous) -> str:
-    """The last words of a report: what failed, or that nothing failed, or that nothing could be checked."""
-    if failing:
-        return f"{len(failing)} claim(s) FAIL."
-    if not any(r.checked for r in rows):
-        gaps = [g for rec in records for g in rec["gaps"]]
-        if any(g.kind != "measurement" for g in gaps):
-            return "No claim was checked: every point was on a kink or outside the claims' assumptions."
-        if gaps:
-            return "No claim was checked: the claims run are measurements only (reported above), with no verdict."
-        return "No claim was checked: the results hold no checks."
-    unchecked = [r.claim for r in rows if not r.checked and r.kind != "measurement"]
-    return ("No claim fails." + (" Some checks were vacuous (above)." if vacuous else
-                                 " Every checked claim holds within its bound at informative points.")
-            + (f" Not checked (every point on a kink or outside the claim's assumptions): {', '.join(unchecked)}."
-               if unchecked else ""))
+def report(records, out: Path | None, seconds: float | None, *, notes=(), diagnoses=()) -> int:
+    """Print the report of ``records`` (:meth:`verify.results.report.CheckReport.text`: the table, the blocks
+    under it, a diagnosis per failure and the verdict line; ``seconds`` the run's time, None when no run was
+    timed, as after a merge); 1 if a claim fails."""
+    from verify.results.report import CheckReport
 
-
-def report(records, out: Path | None, seconds: float | None) -> int:
-    """Print the table, the crossing summary, the vacuous checks, a diagnosis per failure and the verdict
-    line (``seconds``: the run's time, None when no run was timed, as after a merge); 1 if a claim fails."""
-    from verify.results.summary import (
-        crossing_summary,
-        format_table,
-        kink_summary,
-        summarize,
-        vacuous_summary,
-    )
-
-    rows = summarize(records)
-    print(format_table(rows))
-    crossing = crossing_summary(records)
-    if crossing:
-        print("\n" + crossing)
-    kinks = kink_summary(records)
-    if kinks:
-        print("\n" + kinks)
-    vacuous = vacuous_summary(rows)
-    if vacuous:
-        print("\n" + vacuous)
-    by_dtype = status_by_dtype(records)
-    if by_dtype:
-        print("\n" + by_dtype)
-    failing = [r for r in rows if r.status == "FAILS"]
-    for r in failing:
-        for g in r.failures[:3]:
-            print("\n" + g.diagnosis())
-    n_net = len({(r["network"].get("index"), r["run"]["dtype"], r["network"].get("device")) for r in records})
-    timing = f" in {seconds:.1f} s" if seconds is not None else ""
-    where = f"; results in {out}" if out else ""
-    print(f"\n{n_net} network runs{timing}{where}. " + _verdict(records, rows, failing, vacuous))
-    return 1 if failing else 0
-
-
-def status_by_dtype(records) -> str:
-    """The claims whose status differs between the dtypes of the records (the table's status is over all of
-    them), one line each; empty when there is one dtype or none differs."""
-    from verify.results.summary import summarize
-
-    dtypes = sorted({rec["run"].get("dtype") for rec in records}, key=lambda d: (d != "float64", str(d)))
-    if len(dtypes) < 2:
-        return ""
-    status = {d: {r.claim: r.status for r in summarize([rec for rec in records if rec["run"].get("dtype") == d])}
-              for d in dtypes}
-    claims = [r.claim for r in summarize(records)]
-    lines = [f"  {c}: " + ", ".join(f"{d} {status[d].get(c, 'n/a')}" for d in dtypes) for c in claims
-             if len({status[d].get(c) for d in dtypes}) > 1]
-    if not lines:
-        return ""
-    return "claims whose status differs between the dtypes (the table's status is over all of them):\n" + "\n".join(lines)
+    rep = CheckReport(records, notes=notes, seconds=seconds, diagnoses=diagnoses)
+    print(rep.text(out))
+    return 0 if rep.ok else 1
 
 
 def _is_torchscript(path) -> bool:
@@ -221,55 +160,6 @@ def layer_shape_error(model, exc, inputs: str) -> str:
     else:
         what = f"the operation {name!r} ({kind})"
     return f"the inputs in {inputs} do not fit the model: its {what} {rest}"
-
-
-def dtype_name(dtype) -> str:
-    """``float32`` for torch.float32."""
-    return str(dtype).replace("torch.", "")
-
-
-def converts_exactly(src, dst) -> bool:
-    """Whether every value of dtype ``src`` converts exactly to ``dst``."""
-    import torch
-
-    wider = {torch.float64: {torch.float32, torch.float16, torch.bfloat16}, torch.float32: {torch.float16, torch.bfloat16}}
-    return src == dst or src in wider.get(dst, set())
-
-
-def user_dtypes(model, x, asked: str):
-    """Convert the model and the inputs to the dtype of the run (``--dtype``, or the model's own with
-    ``both``); return them with the dtype and the notes to print about what was converted."""
-    import torch
-
-    own = sorted({t.dtype for t in list(model.parameters()) + list(model.buffers()) if t.is_floating_point()},
-                 key=str)
-    notes = []
-    if asked != "both":
-        dtype = getattr(torch, asked)
-        if own and own != [dtype]:
-            how = ("float weights convert exactly" if all(converts_exactly(d, dtype) for d in own) else
-                   "its weights are rounded, so this checks a nearby network, not the saved one")
-            notes.append(f"note: converted the model from {' and '.join(map(dtype_name, own))} to {asked} "
-                         f"(--dtype {asked}; {how})")
-            model = model.to(dtype)
-    elif len(own) == 1:
-        dtype = own[0]
-    else:                                   # several dtypes: linearize says so; no parameters: the inputs'
-        dtype = own[0] if own else (x.dtype if x.is_floating_point() else torch.get_default_dtype())
-    if x.dtype != dtype:
-        src = dtype_name(x.dtype)
-        if not x.is_floating_point():
-            how = f"{src} inputs converted to {dtype_name(dtype)}"
-        elif converts_exactly(x.dtype, dtype):
-            how = "exact"
-        else:
-            how = f"{src} inputs cast to a {dtype_name(dtype)} model lose precision"
-        why = f"--dtype {asked}" if asked != "both" else "the model's dtype"
-        notes.append(f"note: cast the inputs from {src} to {dtype_name(dtype)} ({why}; {how})")
-        x = x.to(dtype)
-    return model, x, dtype, notes
-
-
 
 
 def add_check_options(p, *, dtype_help: str, out_help: str, seed_help: str | None = None) -> None:

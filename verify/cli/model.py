@@ -1,6 +1,6 @@
 """``python -m verify --model FILE --inputs FILE [--labels FILE]`` (or ``python -m verify model ...``): every
 checkable claim on the user's own network and inputs, once. The checks are
-:func:`verify.checkers.run_checks`'; this module loads the files, parses and prints.
+:func:`verify.check_model`; this module loads the files, parses and prints.
 
 Exit codes: 0 when no claim fails, 1 when one does, 2 for a usage error (bad file, a model outside the
 theory, an option of the sweep).
@@ -9,23 +9,17 @@ theory, an option of the sweep).
 from __future__ import annotations
 
 import argparse
-import math
-import time
 from pathlib import Path
 
 from verify.cli.common import (
     add_check_options,
     check_claims,
-    converts_exactly,
-    dtype_name,
     fail,
-    first_line,
     layer_shape_error,
     load_model,
     load_tensor,
     report,
     run_command,
-    user_dtypes,
 )
 
 __all__ = ["MODEL_OUT", "add_arguments", "build_parser", "run", "main"]
@@ -66,34 +60,11 @@ def _load_user(args):
     return model, x, y
 
 
-def _also_float64(model, dtype, asked: str) -> bool:
-    """Whether a ``--model`` run without a --dtype choice also checks the same network in float64: when the
-    model's own dtype is narrower (float32, float16, bfloat16 weights convert exactly to float64)."""
-    import torch
-
-    own = {t.dtype for t in list(model.parameters()) + list(model.buffers()) if t.is_floating_point()}
-    return (asked == "both" and dtype != torch.float64 and bool(own)
-            and all(converts_exactly(d, torch.float64) for d in own))
-
-
-def _kink_line(model, x) -> str:
-    """What the re-decision made of the batch's points within rounding of a kink (one line)."""
-    from verify.numerics.linearize import linearize
-
-    return linearize(model, x).kinks.summary()
-
-
 def run(args) -> int:
-    """Check every claim of ``args.claims`` on the model and inputs of ``args``, write ``args.out`` and print the
-    report; the exit code."""
-    import copy
-
-    import torch
-
-    from verify.checkers import run_checks
+    """Check every claim of ``args.claims`` on the model and inputs of ``args`` (:func:`verify.check_model`),
+    write ``args.out`` and print the report; the exit code."""
     from verify.errors import ShapeError, TrainingModeError, resolve_device
-    from verify.results.provenance import precision_flags, run_facts
-    from verify.results.records import keep_previous, network_record, write_record
+    from verify.jobs.model_check import check_model
 
     check_claims(args.claims)
     args.out = args.out or MODEL_OUT
@@ -104,58 +75,18 @@ def run(args) -> int:
     except (FileNotFoundError, ValueError) as exc:
         return fail(str(exc))
     device = str(resolve_device(args.device))
-    model, x, dtype, notes = user_dtypes(model, x, args.dtype)
-    runs = [(model, x, dtype)]
-    if _also_float64(model, dtype, args.dtype):
-        from verify.numerics.bounds import unit_roundoff
-
-        name, ratio = dtype_name(dtype), round(math.log2(unit_roundoff(dtype) / unit_roundoff(torch.float64)))
-        notes.insert(0, f"note: checking the {name} model in {name} (its own dtype) and in float64 (the very same "
-                        f"network: {name} weights and inputs convert exactly to float64, so the float64 check is "
-                        f"of the saved network, with rounding errors about 2^{ratio} times smaller); --dtype {name} or "
-                        f"--dtype float64 checks one")
-        runs.append((copy.deepcopy(model).to(torch.float64), x.to(torch.float64), torch.float64))  # the same points
-    runs = [(m.to(device), xx.to(device), d) for m, xx, d in runs]
-    model, x = runs[0][0], runs[0][1]
     try:
-        if y is None:
-            try:
-                with torch.no_grad():
-                    y = model(x).argmax(-1)
-            except RuntimeError as exc:
-                from verify.numerics.linearize import linearize
-
-                linearize(model, x)         # raises the error that names what is wrong (e.g. the input shape)
-                raise ValueError(f"{args.model} could not be run on the inputs of shape {tuple(x.shape)}: "
-                                 f"{first_line(exc)}") from exc
-            if y.dim() != 1:
-                raise ValueError(f"the model's output on inputs of shape {tuple(x.shape)} is not (batch, classes); "
-                                 f"save the inputs with a batch dimension first (e.g. x.unsqueeze(0) for one example)")
-        y = y.to(device).long()
-        for note in notes:
-            print(note)
-        t0 = time.perf_counter()
-        results = []
-        for m, xx, d in runs:
-            gaps = run_checks(m, xx, y, claims=args.claims, seed=args.seed, arch=Path(args.model).name)
-            results.append((d, gaps, _kink_line(m, xx)))
-            print(f"inputs: {results[-1][2]}", flush=True)          # as each dtype finishes
+        rep = check_model(model.to(device), x.to(device), y, claims=args.claims, seed=args.seed,
+                          dtypes=None if args.dtype == "both" else args.dtype, device=device,
+                          name=Path(args.model).name, log=lambda line: print(line, flush=True), option="--dtype ")
     except TrainingModeError as exc:
         return fail(f"{exc}; {args.model} was saved with it in training mode: call model.eval() before "
                     f"torch.save(model, ...)")
     except ShapeError as exc:
-        return fail(layer_shape_error(model, exc, args.inputs))
-    out = Path(args.out)
-    keep_previous(out)
-    records = []
-    for d, gaps, line in results:
-        facts = run_facts(dtype_name(d), device, args.seed, precision_flags(device))
-        facts["kinks"] = line
-        rec = network_record({"id": Path(args.model).name, "index": 0, "device": device, "arch": "user"}, facts, gaps)
-        write_record(out, rec)
-        rec["gaps"] = gaps
-        records.append(rec)
-    return report(records, out, time.perf_counter() - t0)
+        return fail(layer_shape_error(model, exc, args.inputs).replace("the model could not be run",
+                                                                       f"{args.model} could not be run"))
+    rep.save(args.out)
+    return report(rep.records, Path(args.out), rep.seconds)
 
 
 def main(argv=None) -> int:

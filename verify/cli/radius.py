@@ -19,8 +19,8 @@ from verify.cli.common import (
     layer_shape_error,
     load_model,
     load_tensor,
-    user_dtypes,
 )
+from verify.jobs.model_check import user_dtypes
 
 __all__ = ["main", "build_parser", "RADIUS_SCHEMA", "RADIUS_RESULTS"]
 

@@ -342,7 +342,7 @@ def _place_on_kinks(model, spec, x, generator) -> torch.Tensor:
     """Move each row of x onto (even rows: a unit of the first nonlinear layer, solved for one
     coordinate in float64, then the nearest float of the model dtype) or near (odd rows: a deeper
     unit, one Newton step along its input gradient) a kink."""
-    from verify.numerics.engine import compile_model
+    from verify.numerics.compiled import compile_model
 
     dtype = x.dtype
     e64 = compile_model(model, spec.in_shape, torch.float64, x.device)

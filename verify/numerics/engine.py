@@ -32,7 +32,6 @@ True
 
 from __future__ import annotations
 
-import weakref
 from math import prod
 
 import torch
@@ -57,7 +56,7 @@ from theory.layers import (
 from verify.numerics.graph import CHUNK_ELEMS, MIN_CHUNK_ROWS, Node, Record, full, pool_groups, unit_roundoff
 from verify.numerics.pass_bounds import forward_bound, norm_bound
 
-__all__ = ["Engine", "compile_model"]
+__all__ = ["Engine"]
 
 
 class Engine:
@@ -386,27 +385,3 @@ class Engine:
         return t if p["keep"] is None else t.index_select(1, p["keep"])
 
 
-def _signature(model: torch.nn.Module) -> tuple:
-    ts = list(model.parameters()) + list(model.buffers())
-    return tuple((id(t), t.data_ptr(), t._version) for t in ts) + tuple(m.training for m in model.modules())
-
-
-_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def compile_model(model: torch.nn.Module, in_shape, dtype: torch.dtype, device) -> Engine:
-    """The compiled :class:`Engine` of a model, cached per model (weakly) and per input shape, dtype
-    and device; recompiled when any parameter or buffer is replaced or modified in place, or a
-    module's training flag changes."""
-    from theory.torch_bridge import layers_from_torch
-
-    sig = _signature(model)
-    entry = _CACHE.get(model)
-    if entry is None or entry[0] != sig:
-        entry = (sig, {"layers": layers_from_torch(model)})
-        _CACHE[model] = entry
-    key = (tuple(int(s) for s in in_shape), dtype, str(torch.device(device)))
-    eng = entry[1].get(key)
-    if eng is None:
-        eng = entry[1][key] = Engine(entry[1]["layers"], key[0], dtype, torch.device(device))
-    return eng

@@ -53,7 +53,7 @@ from verify.errors import (
     ShapeError,
     TooFewClassesError,
 )
-from verify.numerics.engine import compile_model
+from verify.numerics.compiled import compile_model
 from verify.numerics.linearization import Linearization
 from verify.numerics.precision import precision_guard
 

@@ -59,7 +59,7 @@ from types import SimpleNamespace
 import torch
 import torch.nn.functional as F
 
-from verify.errors import KinkError, KinkWarning, LabelError, UnknownNameError
+from verify.errors import KinkError, KinkWarning, UnknownNameError, check_labels
 
 __all__ = ["CONVENTIONS", "conventions", "loss_gradient", "logit_jacobian", "input_gradient", "jacobian",
            "cross_lipschitz", "cure_direction", "curvature", "hessian", "hessian_diagonal", "hessian_trace",
@@ -308,28 +308,9 @@ def softmax_jacobian(model, x, *, convention=None):
 _ON_KINK = ("warn", "raise", "ignore")
 
 
-def _check_labels(y, B: int, K: int, device, who: str, soft: bool) -> None:
-    """y: B class labels in [0, K) (integers), or, where ``soft``, B probability rows (B, K)."""
-    want = f"{B} integer class labels in [0, {K}) of shape ({B},)" + (f", or soft labels of shape ({B}, {K})"
-                                                                      if soft else "")
-    if not isinstance(y, torch.Tensor):
-        raise LabelError(f"{who}: y: expected {want}, got a {type(y).__name__}")
-    if y.device != device:
-        raise LabelError(f"{who}: y is on {y.device} but x is on {device}; move it (e.g. y.to('{device}'))")
-    if soft and y.dim() == 2 and tuple(y.shape) == (B, K) and y.is_floating_point():
-        return
-    if y.dim() != 1 or y.shape[0] != B:
-        raise LabelError(f"{who}: y: expected {want}, got shape {tuple(y.shape)}")
-    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
-        raise LabelError(f"{who}: y: expected {want}, got dtype {y.dtype} (convert with y.long())")
-    if B and (int(y.min()) < 0 or int(y.max()) >= K):
-        bad = int(y[(y < 0) | (y >= K)][0])
-        raise LabelError(f"{who}: y: expected {want}, got the label {bad} (the model has K = {K} logits)")
-
-
 def _check(model, x, y, who: str, on_kink: str, soft: bool) -> None:
     """The checks of the module docstring; the kink test linearizes the batch unless ``on_kink='ignore'``."""
-    from verify.numerics.engine import compile_model
+    from verify.numerics.compiled import compile_model
     from verify.numerics.linearize import linearize, require_classes, validate_input
     from verify.numerics.precision import precision_guard
 
@@ -340,7 +321,7 @@ def _check(model, x, y, who: str, on_kink: str, soft: bool) -> None:
         eng = compile_model(model, tuple(x.shape[1:]), x.dtype, x.device)      # cached: linearize reuses it
     require_classes(eng.K, who)
     if y is not None:
-        _check_labels(y, x.shape[0], eng.K, x.device, who, soft)
+        check_labels(y, x.shape[0], eng.K, device=x.device, who=who, soft=soft)
     if on_kink == "ignore":
         return
     kinks = linearize(model, x).at_kink

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from verify.errors import LabelError, NonFiniteError, ShapeError
+from verify.errors import NonFiniteError, ShapeError
 
 __all__ = ["check_norm", "check_positive", "exact_networks", "check_labels", "check_domain"]
 
@@ -95,21 +95,15 @@ def exact_networks(model, x):
 
 
 def check_labels(y, B: int, K: int):
-    """``y`` as B integer class indices in [0, K) (LabelError otherwise, naming what was wrong)."""
-    import torch
+    """``y`` as B integer class indices in [0, K), a numpy int64 array (None for None), by the toolkit's one
+    label check (:func:`verify.errors.check_labels`: LabelError otherwise, naming what was wrong)."""
+    from verify import errors
 
     if y is None:
         return None
-    arr = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
-    if arr.shape != (B,):
-        raise LabelError(f"y: expected {B} labels of shape ({B},), got shape {tuple(arr.shape)}")
-    if not np.issubdtype(arr.dtype, np.integer):
-        raise LabelError(f"y: expected integer class labels, got dtype {arr.dtype}")
-    bad = (arr < 0) | (arr >= K)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise LabelError(f"y: expected labels in [0, {K}), got {int(arr[i])} at index {i}")
-    return arr.astype(np.int64)
+    if hasattr(y, "detach"):
+        y = y.detach().cpu()
+    return errors.check_labels(y, B, K).numpy().astype(np.int64)
 
 
 def check_domain(domain, D: int, X: np.ndarray):
