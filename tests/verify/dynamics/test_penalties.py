@@ -213,7 +213,7 @@ def test_training_benchmark_quick_prints_every_objectives_ratios(capsys, tmp_pat
     (["--training", "--batch", "0"], "--batch must be at least 1"),
 ])
 def test_training_benchmark_usage_errors(capsys, argv, message):
-    from verify.bench import linearize as bench
+    from verify import bench
 
     with pytest.raises(SystemExit) as exc:
         bench.main(argv)
