@@ -73,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--full", action="store_true", help="larger networks, a stronger evaluation attack, 10 seeds "
                                                       "(for a GPU)")
     p.add_argument("--lam", action="append", default=[], metavar="R=V",
-                   help="exploration only: override lambda of a regularizer (ig, jac, cl, cure, emr), e.g. emr=0.01")
+                   help="exploration only: override lambda of a regularizer (R-IG, R-JAC, R-CL, R-CURE, R-EMR, or a plain "
+                        "name: ig, input-gradient, ...), e.g. emr=0.01 or R-EMR=0.01")
     p.add_argument("--eps-grid", metavar="E1,E2,E3", help="exploration only: three increasing l-inf budgets > 0")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoints")
     p.add_argument("--shard", default="0/1", metavar="I/N", help="run only shard I of N of the runs (default 0/1)")
@@ -96,6 +97,8 @@ def _settings(args):
 
     from verify.dynamics.settings import settings_for
     from verify.dynamics.train import REGULARIZERS, parse_arch
+    from verify.errors import UnknownNameError
+    from verify.regularizers.names import SUPPORTED, lab_key
 
     if args.epochs is not None and args.epochs < 1:
         raise _Usage(f"--epochs must be at least 1, got {args.epochs}")
@@ -105,8 +108,12 @@ def _settings(args):
     lam = dict(s.lam)
     for item in args.lam:
         name, _, val = item.partition("=")
-        if name not in REGULARIZERS:
-            raise _Usage(f"--lam {item!r}: expected R=V with R one of {', '.join(REGULARIZERS)}")
+        try:
+            name = lab_key(name)
+        except UnknownNameError:
+            raise _Usage(f"--lam {item!r}: expected R=V with R a regularizer: {', '.join(SUPPORTED)} or a plain "
+                         f"name ({', '.join(REGULARIZERS)}, input-gradient, jacobian, cross-lipschitz, curvature, "
+                         f"effective-margin)") from None
         try:
             v = float(val)
         except ValueError:

@@ -67,8 +67,13 @@ class Diverged(VerifyError, RuntimeError):
 
 @dataclass(frozen=True)
 class Objective:
-    """``reg`` None or a key of :data:`REGULARIZERS`; ``eps`` > 0 for adversarial training; ``method`` one of
-    :data:`METHODS` (``closed-form`` for jac and cl only)."""
+    """``reg`` None or a regularizer, named by its id or any alias (``R-IG``, ``input-gradient``, ``ig``, ...:
+    :mod:`verify.regularizers.names`), kept as the lab's key of :data:`REGULARIZERS`; ``eps`` > 0 for
+    adversarial training; ``method`` one of :data:`METHODS` (``closed-form`` for jac and cl only).
+
+    >>> Objective("R-EMR", lam=0.1).reg, Objective("input_gradient", lam=0.1).id
+    ('emr', 'ce+ig(lam=0.1)')
+    """
 
     reg: str | None = None
     lam: float = 0.0
@@ -78,8 +83,10 @@ class Objective:
     method: str = "definition"
 
     def __post_init__(self):
-        if self.reg is not None and self.reg not in REGULARIZERS:
-            raise ValueError(f"unknown regularizer {self.reg!r}; known: {', '.join(REGULARIZERS)}")
+        if self.reg is not None:
+            from verify.regularizers.names import lab_key
+
+            object.__setattr__(self, "reg", lab_key(self.reg))     # an UnknownNameError lists the names
         if self.method not in METHODS:
             raise ValueError(f"objective: method must be one of {', '.join(METHODS)}, got {self.method!r}")
         if self.method == "closed-form" and self.reg not in ("jac", "cl"):

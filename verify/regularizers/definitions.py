@@ -80,10 +80,20 @@ CONVENTIONS: dict[str, dict[str, str]] = {
 
 
 def conventions(regularizer: str) -> dict[str, str]:
-    """The known conventions of one regularizer (name -> batch value)."""
-    try:
+    """The known conventions of one regularizer (name -> batch value), named by its id or any alias
+    (:func:`verify.regularizers.names.regularizer_id`), or one of the related quantities of
+    :data:`CONVENTIONS` (``trH``, ``gamma``, ``softmax-Jacobian``).
+
+    >>> sorted(conventions("input-gradient")) == sorted(conventions("R-IG"))
+    True
+    """
+    from verify.regularizers.names import regularizer_id
+
+    if regularizer in CONVENTIONS:
         return CONVENTIONS[regularizer]
-    except KeyError:
+    try:
+        return CONVENTIONS[regularizer_id(regularizer)]
+    except (UnknownNameError, TypeError):
         raise UnknownNameError(f"unknown regularizer {regularizer!r}; known: {', '.join(CONVENTIONS)}") from None
 
 

@@ -142,7 +142,7 @@ def test_cli_runs_reports_and_merges(tmp_path, capsys):
     (["--seeds", "0"], "--seeds must be at least 1"),
     (["--epochs", "-1"], "--epochs must be at least 1"),
     (["--lam", "emr=-1"], "lambda must be a finite number >= 0"),
-    (["--lam", "gelu=1"], "expected R=V with R one of"),
+    (["--lam", "gelu=1"], "expected R=V with R a regularizer: R-IG, R-JAC"),
     (["--eps-grid=-0.1,0.1,0.2"], "three increasing budgets > 0"),
     (["--eps-grid", "0.2,0.1,0.3"], "three increasing budgets > 0"),
     (["--data", "imagenet"], "imagenet"),
