@@ -120,23 +120,26 @@ def resolve_device(name: str | None, *, here: bool = True) -> torch.device:
     return dev
 
 
-def check_labels(y, B: int, K: int, *, device=None, who: str = "", soft: bool = False):
+def check_labels(y, B: int, K: int, *, device=None, who: str = "", soft: bool = False, convert: bool = True):
     """The one label check of the toolkit: ``y`` must be B integer class labels in [0, K) of shape (B,) (or,
     where ``soft``, B probability rows of shape (B, K)), on ``device`` when one is given. Returns ``y`` as a
     tensor (int64 for hard labels); raises :class:`LabelError` saying what was expected and what was got: a
-    float label is refused, never truncated.
+    float label is refused, never truncated. ``convert``: an array-like (a list, a NumPy array) is taken as a
+    tensor; without it only a tensor is.
 
     >>> check_labels(torch.tensor([0, 2]), 2, 3).tolist()
     [0, 2]
     >>> check_labels(torch.tensor([0.5, 2.0]), 2, 3)
     Traceback (most recent call last):
     ...
-    verify.errors.LabelError: y: expected 2 integer class labels in [0, 3) of shape (2,), got dtype torch.float32 (convert with y.long(), if these are class indices)
+    verify.errors.LabelError: y: expected 2 integer class labels in [0, 3) of shape (2,), got dtype torch.float32 (convert with y.long())
     """
     lead = f"{who}: " if who else ""
     want = f"{B} integer class labels in [0, {K}) of shape ({B},)" + (f", or soft labels of shape ({B}, {K})"
                                                                       if soft else "")
     if not isinstance(y, torch.Tensor):
+        if not convert:
+            raise LabelError(f"{lead}y: expected {want}, got a {type(y).__name__}")
         try:
             import numpy as np
 
@@ -153,11 +156,10 @@ def check_labels(y, B: int, K: int, *, device=None, who: str = "", soft: bool = 
     if y.dim() != 1 or y.shape[0] != B:
         raise LabelError(f"{lead}y: expected {want}, got shape {tuple(y.shape)}")
     if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
-        raise LabelError(f"{lead}y: expected {want}, got dtype {y.dtype} (convert with y.long(), if these are class "
-                         f"indices)")
+        raise LabelError(f"{lead}y: expected {want}, got dtype {y.dtype} (convert with y.long())")
     if B and (int(y.min()) < 0 or int(y.max()) >= K):
         bad = (y < 0) | (y >= K)
         i = int(bad.nonzero()[0, 0])
-        raise LabelError(f"{lead}y: expected {want}, got the label {int(y[i])} at index {i} (the model has K = {K} "
-                         f"logits)")
+        raise LabelError(f"{lead}y: expected {want}, got the label {int(y[i])} (the model has K = {K} logits) at "
+                         f"index {i}")
     return y.long()

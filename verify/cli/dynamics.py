@@ -174,8 +174,7 @@ def _report(path: Path, seconds: float | None = None) -> int:
 
 
 def main(argv=None) -> int:
-    from verify.dynamics.lab import DYNAMICS_RESULTS, merge_dynamics, run_lab
-    from verify.dynamics.settings import FULL_SEEDS, QUICK_SEEDS
+    from verify.dynamics.lab import DYNAMICS_RESULTS, lab_config, merge_dynamics, run_lab
     from verify.errors import VerifyError, resolve_device
 
     args = build_parser().parse_args(argv)
@@ -213,9 +212,8 @@ def main(argv=None) -> int:
             return _pilot(args, device)
         t0 = time.perf_counter()
         load_dataset(args.data)                       # a bad file is refused before any run starts
-        seeds = args.seeds or (FULL_SEEDS if args.full else QUICK_SEEDS)
-        config = {"data": args.data, "seeds": seeds, "claims": claims, "dtype": args.dtype, "device": device,
-                  "full": bool(args.full), "settings": s.to_dict()}
+        config = lab_config(args.data, seeds=args.seeds, claims=claims, dtype=args.dtype, device=device,
+                            full=args.full, settings=s)
         out = Path(args.out or DYNAMICS_RESULTS)
         from verify.jobs.executors import make_executor
 

@@ -22,7 +22,7 @@ from verify.dynamics.settings import LabSettings
 from verify.dynamics.train import Diverged, Objective, build_model, generator, make_optimizer, save_atomic, train_epoch
 from verify.results.records import ResultsError
 
-__all__ = ["DYNAMICS_SCHEMA", "DYNAMICS_RESULTS", "ROLES", "CLAIM_ROLES", "roles", "plan", "run_unit", "run_lab",
+__all__ = ["lab_config", "DYNAMICS_SCHEMA", "DYNAMICS_RESULTS", "ROLES", "CLAIM_ROLES", "roles", "plan", "run_unit", "run_lab",
            "read_dynamics", "run_table", "checkpoint_dir", "merge_dynamics", "pilot", "load_data", "eval_set"]
 
 DYNAMICS_SCHEMA = "relu-regularizer-verification/dynamics/1"
@@ -54,6 +54,31 @@ def roles(s: LabSettings) -> dict[str, Objective]:
 def run_id(data: str, arch: str, obj: Objective, seed: int) -> str:
     family = data.split(":", 1)[0]
     return f"{family}-{arch}-{obj.id}-s{seed}"
+
+
+def lab_config(data: str = "digits", *, seeds: int | None = None, claims=None, dtype: str = "float64",
+               device: str = "cpu", full: bool = False, epochs: int | None = None, arch: str | None = None,
+               settings=None) -> dict:
+    """The ``config`` of a lab run (what :func:`run_lab` runs and what resume and merge compare): the data set,
+    ``seeds`` (default 5, 10 with ``full``), the empirical ``claims`` (default all three), the dtype and device,
+    and the data set's fixed settings (:func:`verify.dynamics.settings.settings_for`, with ``epochs`` and
+    ``arch`` overridden for exploration; or ``settings``, a :class:`~verify.dynamics.settings.LabSettings`).
+
+    >>> cfg = lab_config("synthetic", seeds=1, epochs=2, claims=["confidence-concentration"])
+    >>> cfg["data"], cfg["seeds"], cfg["claims"], cfg["settings"]["epochs"]
+    ('synthetic', 1, ['confidence-concentration'], 2)
+    """
+    from verify.dynamics.settings import FULL_SEEDS, QUICK_SEEDS, settings_for
+    from verify.errors import UnknownNameError
+
+    asked = list(claims) if claims else list(CLAIM_ROLES)
+    bad = [c for c in asked if c not in CLAIM_ROLES]
+    if bad:
+        raise UnknownNameError(f"unknown empirical claim id(s) {', '.join(bad)}; known: {', '.join(CLAIM_ROLES)}")
+    claims = [c for c in CLAIM_ROLES if c in asked]
+    s = settings if settings is not None else settings_for(data, epochs=epochs, arch=arch, full=full)
+    return {"data": data, "seeds": seeds or (FULL_SEEDS if full else QUICK_SEEDS), "claims": claims, "dtype": dtype,
+            "device": str(device), "full": bool(full), "settings": s.to_dict()}
 
 
 def plan(config: dict, shard: tuple[int, int] = (0, 1)) -> list[dict]:
@@ -253,7 +278,17 @@ def run_lab(out: str | Path, config: dict, *, shard=(0, 1), resume: bool = False
     ``executor`` (:func:`verify.jobs.executors.make_executor`) runs the runs elsewhere: each run with one
     intra-op torch thread wherever it runs (:func:`verify.jobs.runner.drive`), so the numbers do not depend on
     where. The workers write the checkpoints, into ``<out stem>.ckpt`` (an absolute path: on a cluster it
-    must be a folder that every worker sees); the driver alone writes ``out``."""
+    must be a folder that every worker sees); the driver alone writes ``out``. The verdicts come from the
+    records: :func:`verify.dynamics.report.judge_all` on :func:`read_dynamics` (``python -m verify dynamics
+    report FILE`` prints them).
+
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "lab.jsonl"
+    >>> config = lab_config("synthetic", seeds=1, epochs=2, claims=["confidence-concentration"])
+    >>> result = run_lab(out, config, progress=False)
+    >>> result.failures, sorted({r["run"]["role"] for r in read_dynamics(out)})
+    ([], ['at(eps3)', 'ce'])
+    """
     from verify.jobs.runner import drive
     from verify.results.records import drop_cut_lines, keep_previous
 

@@ -138,7 +138,7 @@ def check_model(model, x, y=None, *, claims=None, dtypes=None, device=None, seed
                              f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from exc
         if y.dim() != 1:
             raise ShapeError(f"the model's output on inputs of shape {tuple(x0.shape)} is not (batch, classes); "
-                             f"give the inputs a batch dimension first (e.g. x.unsqueeze(0) for one example)")
+                             f"give the inputs with a batch dimension first (e.g. x.unsqueeze(0) for one example)")
     else:
         from verify.numerics.linearize import linearize
 

@@ -122,6 +122,12 @@ class SweepRecords(list):
         super().__init__(records)
         self.failures = list(failures)
 
+    def report(self):
+        """The :class:`~verify.results.report.CheckReport` of these records (``.ok``, ``.table()``, ``.text()``)."""
+        from verify.results.report import CheckReport
+
+        return CheckReport(self)
+
 
 def unit_id(unit: dict) -> str:
     """A sweep unit's name in messages: ``net 3 (cnn-1x8x8-c4-relu-k3, float32)``."""
@@ -143,6 +149,13 @@ def run_sweep(out: str | Path, *, config: SweepConfig | None = None, quick: bool
     elsewhere; this process alone writes ``out``, and the records equal those of a run in this process
     but for the run facts (time, seconds, host). A unit that raises is reported on stderr with its id and
     message, the others go on, and it is absent from ``out``, so ``resume`` runs it again.
+
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "sweep.jsonl"
+    >>> config = SweepConfig(networks=2, points=4, claims=("input-gradient",), device="cpu")
+    >>> records = run_sweep(out, config=config, progress=False)
+    >>> len(records), records.failures, records.report().ok
+    (4, [], True)
     """
     config = config or SweepConfig(**(QUICK if quick else FULL), size="quick" if quick else "full")
     out = Path(out)

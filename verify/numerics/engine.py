@@ -22,6 +22,7 @@ the Jacobian's bound there).
 
 >>> import torch
 >>> m = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2)).double()
+>>> from verify.numerics.compiled import compile_model
 >>> eng = compile_model(m, (2,), torch.float64, torch.device("cpu"))
 >>> [n.name for n in eng.nodes]
 ['input', '0:0', '1:1', '2:2']

@@ -331,7 +331,7 @@ def _check(model, x, y, who: str, on_kink: str, soft: bool) -> None:
         eng = compile_model(model, tuple(x.shape[1:]), x.dtype, x.device)      # cached: linearize reuses it
     require_classes(eng.K, who)
     if y is not None:
-        check_labels(y, x.shape[0], eng.K, device=x.device, who=who, soft=soft)
+        check_labels(y, x.shape[0], eng.K, device=x.device, who=who, soft=soft, convert=False)
     if on_kink == "ignore":
         return
     kinks = linearize(model, x).at_kink
