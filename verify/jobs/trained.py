@@ -222,7 +222,20 @@ def run_trained(source=None, out: str | Path = TRAINED_RESULTS, *, epochs: str =
                 executor=None, progress: bool = True) -> tuple[list[dict], list]:
     """Check the checkpoints under ``source`` (see :func:`find_runs`), appending one record per unit to
     ``out``; with ``resume`` the units already in ``out`` are kept. Returns (every record of ``out`` for
-    this plan, with Gap objects; the units that failed)."""
+    this plan, with Gap objects; the units that failed); :class:`~verify.results.report.CheckReport` of the
+    records reports them.
+
+    >>> import tempfile, pathlib
+    >>> from verify.dynamics.lab import lab_config, run_lab
+    >>> from verify.results.report import CheckReport
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = run_lab(d / "lab.jsonl", lab_config("synthetic", seeds=1, epochs=2, claims=["confidence-concentration"]),
+    ...             progress=False)
+    >>> records, failed = run_trained(d / "lab.jsonl", d / "trained.jsonl", points=4, dtypes=("float64",),
+    ...                               claims=["input-gradient"], progress=False)
+    >>> len(records), failed, CheckReport(records).ok
+    (3, [], True)
+    """
     from verify.jobs.runner import drive
     from verify.results.gap import Gap
     from verify.results.records import drop_cut_lines, finished_records, keep_previous, read_results
