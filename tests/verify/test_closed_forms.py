@@ -183,7 +183,7 @@ def test_gram_unification_matrices_reproduce_the_forms():
             "R-EMR": cf.emr(J, p), "softmax-Jacobian": cf.softmax_jacobian_norm(J, p)}
     h = 0.01
     pairs = [(name, cf.gram_inner(G, M[name]), val) for name, val in want.items()]
-    pairs.append(("R-CURE", cf.gram_inner(G, cf.cure_weighting(J, p, z)) * (h * h), cf.cure_small_step(J, p, z, h)))
+    pairs.append(("R-CURE", cf.gram_inner(G, cf.cure_weighting(J, p, z)) * (h * h), cf.cure_small_step(J, p, z, h=h)))
     everyone = torch.ones(B, dtype=torch.bool)
     for name, inner, val in pairs:
         assert_within(inner, val, everyone, f"<G, M> = {name}")

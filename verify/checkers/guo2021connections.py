@@ -199,7 +199,7 @@ def curvature_small_step(ctx: CheckContext) -> list:
     z = Bounded(ctx.z.reshape(ctx.B, -1))
     for h in H_GRID:
         s = ctx.shifted[h]
-        rhs = cf.cure_small_step(ctx.J, ctx.p, z.value, h)
+        rhs = cf.cure_small_step(ctx.J, ctx.p, z.value, h=h)
         gaps.append(ctx.gap(c, "R-CURE vs h^2 |Hz|^2", "measurement", _cure_def(ctx, h).value, rhs.value,
                             torch.zeros(ctx.B), kinks=s["kinks"], pattern_changed=s["changed"], extra={"h": h}))
     JF = ctx.frobenius_upper()

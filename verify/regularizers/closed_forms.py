@@ -141,7 +141,7 @@ def cure_soft_label(J, p_shift, p):
     return (J.mT @ (p_shift - p).unsqueeze(-1)).squeeze(-1)
 
 
-def cure_small_step(J, p, z, h: float):
+def cure_small_step(J, p, z, *, h: float):
     """h^2 ||H z||^2 with H = J^T S J (B,): the leading term of R-CURE as h -> 0."""
     Hz = hvp(J, p, z.unsqueeze(-2)).squeeze(-2)
     return (h * h) * sq_norm(Hz, -1)
