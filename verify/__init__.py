@@ -16,6 +16,7 @@ the decision boundary) are imported on first use.
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
+from verify.checkers.identity import check_identity
 from verify.errors import (
     DeviceMismatchError,
     DeviceUnavailableError,
@@ -42,7 +43,7 @@ from verify.results.report import CheckReport
 __all__ = [
     "__version__",
     "linearize", "Linearization", "NetSpec", "draw_spec", "draw_inputs", "MaxoutUnit", "Abs",
-    "check_model", "CheckReport", "check_implementation", "Gap", "robust_radius",
+    "check_model", "check_identity", "CheckReport", "check_implementation", "Gap", "robust_radius",
     "VerifyError", "ShapeError", "UnsupportedLayerError", "TrainingModeError", "KinkError", "NonFiniteError",
     "EmptyBatchError", "TooFewClassesError", "DeviceMismatchError", "DTypeMismatchError", "DeviceUnavailableError",
     "LabelError", "UnknownNameError", "MissingExtraError", "KinkWarning",
