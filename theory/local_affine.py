@@ -15,7 +15,7 @@ import sympy
 from .exact import to_domain_matrix, to_sympy, to_sympy_matrix, vector
 from .network import AffineNode, Network, RectNode, SumNode
 
-__all__ = ["Region"]
+__all__ = ["Region", "unit_pieces"]
 
 
 def _scale_rows(m: flint.fmpq_mat, d) -> flint.fmpq_mat:
@@ -47,6 +47,66 @@ def _scatter_cols(m: flint.fmpq_mat, idx, n: int) -> flint.fmpq_mat:
     return flint.fmpq_mat(r, n, out)
 
 
+def _local_map(node, pattern):
+    """The local linear map of a nonlinear node under the pattern: per unit a scaling (rectifier) or the
+    selected source index (max)."""
+    p = pattern[node.name]
+    if isinstance(node, RectNode):
+        return [flint.fmpq(1) if s > 0 else a for s, a in zip(p, node.slopes)]
+    return [g[i] for g, i in zip(node.groups, p)]
+
+
+def _push_back(net: Network, pattern: dict, start: int, R: flint.fmpq_mat, absolute: bool = False) -> flint.fmpq_mat:
+    """R A_start ... A_1 under ``pattern``: the rows of R (one column per unit of node ``start``) pushed back
+    to the input; ``absolute``: the same product of the entrywise absolute values of the layer maps."""
+    mag = (lambda m: flint.fmpq_mat(m.nrows(), m.ncols(), [abs(e) for e in m.entries()])) if absolute \
+        else (lambda m: m)
+    adj: dict[int, flint.fmpq_mat] = {start: R}
+    for k in range(start, 0, -1):
+        if k not in adj:
+            continue
+        node, a = net.nodes[k], adj.pop(k)
+        if isinstance(node, SumNode):
+            contribs = [(s, a) for s in node.srcs]
+        elif isinstance(node, AffineNode):
+            contribs = [(node.src, a * mag(node.weight))]
+        elif isinstance(node, RectNode):
+            d = _local_map(node, pattern)
+            contribs = [(node.src, _scale_cols(a, [abs(v) for v in d] if absolute else d))]
+        else:
+            contribs = [(node.src, _scatter_cols(a, _local_map(node, pattern), net.nodes[node.src].size))]
+        for s, m in contribs:
+            adj[s] = adj[s] + m if s in adj else m
+    return adj[0] if 0 in adj else flint.fmpq_mat(R.nrows(), net.n_in)
+
+
+def unit_pieces(network: Network, x: flint.fmpq_mat, vals: list, pattern: dict, node: int, units) -> list:
+    """The exact affine pieces of the given units of node ``node`` (an index into ``network.nodes``) on the
+    region of ``pattern`` at x: per unit ``(row, bias)``, the tuple of its input gradient entries and the
+    constant, so that the unit's value is ``row . x' + bias`` for x' on the region (both fmpq, exact).
+
+    ``vals`` are the exact node values at x (:meth:`Network.values`). Two units have identical pieces
+    when both tuples are equal; a unit is constant on the region when its row is all zero.
+
+    >>> from theory.network import mlp
+    >>> net = mlp([[[1, -1], [1, -1]], [[1, 1]]])        # two identical hidden units
+    >>> xv = net.read_input([2, 1]); vals = net.values(xv)
+    >>> unit_pieces(net, xv, vals, {"1:relu": (1, 1)}, 1, [0, 1])
+    [((1, -1), 0), ((1, -1), 0)]
+    """
+    units = list(units)
+    n = network.nodes[node].size
+    sel = flint.fmpq_mat(len(units), n, [int(j == u) for u in units for j in range(n)])
+    M = _push_back(network, pattern, node, sel)
+    D = M.ncols()
+    Me, v, xe = M.entries(), vals[node].entries(), x.entries()
+    out = []
+    for r, u in enumerate(units):
+        row = tuple(Me[r * D:(r + 1) * D])
+        out.append((row, v[u] - sum((a * b for a, b in zip(row, xe)), flint.fmpq(0))))
+    return out
+
+
 class Region:
     """The activation region of a point, with its exact local affine map.
 
@@ -72,35 +132,15 @@ class Region:
     # ---- the local affine map ------------------------------------------------------------
     def _local(self, node, k):
         """The local linear map of a nonlinear node under the pattern: scaling or selection."""
-        p = self.pattern[node.name]
-        if isinstance(node, RectNode):
-            return [flint.fmpq(1) if s > 0 else a for s, a in zip(p, node.slopes)]
-        return [g[i] for g, i in zip(node.groups, p)]
+        return _local_map(node, self.pattern)
 
     def _backward(self, absolute: bool = False) -> flint.fmpq_mat:
         """The layer product A_L ... A_1 pushed back from the output (K rows): J; with ``absolute``,
         the same product of the entrywise absolute values |A_L| ... |A_1| (for rounding bounds)."""
         net = self.network
         K = net.n_out
-        mag = (lambda m: flint.fmpq_mat(m.nrows(), m.ncols(), [abs(e) for e in m.entries()])) if absolute \
-            else (lambda m: m)
-        adj: dict[int, flint.fmpq_mat] = {net.output: flint.fmpq_mat(K, K, [int(i == j) for i in range(K) for j in range(K)])}
-        for k in range(len(net.nodes) - 1, 0, -1):
-            if k not in adj:
-                continue
-            node, a = net.nodes[k], adj.pop(k)
-            if isinstance(node, SumNode):
-                contribs = [(s, a) for s in node.srcs]
-            elif isinstance(node, AffineNode):
-                contribs = [(node.src, a * mag(node.weight))]
-            elif isinstance(node, RectNode):
-                d = self._local(node, k)
-                contribs = [(node.src, _scale_cols(a, [abs(v) for v in d] if absolute else d))]
-            else:
-                contribs = [(node.src, _scatter_cols(a, self._local(node, k), net.nodes[node.src].size))]
-            for s, m in contribs:
-                adj[s] = adj[s] + m if s in adj else m
-        return adj[0]
+        eye = flint.fmpq_mat(K, K, [int(i == j) for i in range(K) for j in range(K)])
+        return _push_back(net, self.pattern, net.output, eye, absolute)
 
     @property
     def x(self) -> sympy.Matrix:
@@ -195,20 +235,18 @@ class Region:
 
     def _constant_tie(self, node_index: int, unit: int) -> bool:
         """Whether a kinked unit is only a tie of identical affine functions on the region: a zero
-        pre-activation whose map is identically 0, or a tied max whose tied inputs have the same map.
-        Such a unit does not make the network non-differentiable, and the choice does not matter."""
+        pre-activation whose map is identically 0, or a tied max whose tied inputs have the same map
+        (their exact pieces, :func:`unit_pieces`, are equal). Such a unit does not make the network
+        non-differentiable, and the choice does not matter."""
         net = self.network
         node = net.nodes[node_index]
-        M, c = self._forward_maps[0][node.src]
-        D = M.ncols()
-        Me, ce = M.entries(), c.entries()
-        row = lambda i: (tuple(Me[i * D:(i + 1) * D]), ce[i])
         if isinstance(node, RectNode):
-            return not any(row(unit)[0]) and row(unit)[1] == 0
+            (row, c), = unit_pieces(net, self._x, self._vals, self.pattern, node.src, [unit])
+            return not any(row) and c == 0
         u = self._vals[node.src].entries()
         g = node.groups[unit]
         m = max(u[i] for i in g)
-        tied = [row(i) for i in g if u[i] == m]
+        tied = unit_pieces(net, self._x, self._vals, self.pattern, node.src, [i for i in g if u[i] == m])
         return all(t == tied[0] for t in tied)
 
     @property

@@ -32,7 +32,7 @@ from .layers import KinkError, ShapeError
 from .local_affine import Region
 from .network import MaxNode, Network, RectNode
 
-__all__ = ["Region", "linearize", "MAX_ADJACENT"]
+__all__ = ["Region", "linearize", "pattern_at", "MAX_ADJACENT"]
 
 #: ``on_kink="all"`` refuses to enumerate more adjacent regions than this.
 MAX_ADJACENT = 4096
@@ -46,8 +46,11 @@ class _Choice:
     kinks: list = field(default_factory=list)
 
 
-def _pattern_at(network: Network, vals: list) -> tuple[dict, dict]:
-    """The pattern at x, and for each kinked unit its admissible choices."""
+def pattern_at(network: Network, vals: list) -> tuple[dict, dict]:
+    """The pattern at x from the exact node values ``vals`` (:meth:`Network.values`), and for each unit on
+    a kink, ``(layer, unit)``, its admissible choices. On a kink the pattern takes sign -1 (a zero
+    pre-activation) or the first of the tied positions (torch's choice); constant ties are among the
+    choices too (:func:`linearize` sets them apart)."""
     pattern, options = {}, {}
     for node in network.nodes[1:]:
         if isinstance(node, RectNode):
@@ -95,17 +98,31 @@ def _network_of_module(module, x: Any) -> Network:
                          f"(or a batch of one, (1, *shape)): for a batch use verify.linearize") from None
 
 
-def linearize(network: Network, x: Any, on_kink: str = "raise"):
+def linearize(network: Network, x: Any, *, on_kink: str = "raise"):
     """The exact activation region of x and the network's affine map on it.
 
     ``network`` is a :class:`~theory.network.Network`, or a torch ``nn.Module``, which is converted
     exactly first (:func:`theory.from_torch`, every float weight read as the rational it is), with the
     input shape taken from ``x``: one input, or a batch of one (as ``verify.linearize`` takes it).
 
-    ``on_kink`` says what to do when x lies on a kink (a pre-activation exactly 0, or a tied max):
-    ``"raise"`` (default) raises :class:`~theory.errors.KinkError` naming every such unit;
-    ``"all"`` returns a list with the Region of every adjacent pattern (each kinked unit on each of
-    its sides), whose closures all contain x. Away from kinks ``"all"`` returns a one-element list.
+    ``on_kink`` (keyword only) says what to do when x lies on a kink (a pre-activation exactly 0, or a
+    tied max):
+
+    - ``"raise"`` (default) raises :class:`~theory.errors.KinkError` naming every such unit (its
+      ``units``: ``(layer, unit)`` pairs);
+    - ``"all"`` returns a list with the Region of every adjacent pattern (each kinked unit on each of
+      its sides), whose closures all contain x. Away from kinks ``"all"`` returns a one-element list.
+
+    A tie of identical affine pieces is not a kink: a zero pre-activation whose exact piece on the region
+    is the zero function, or a max whose tied inputs have exactly the same piece (the same row of the
+    input-to-unit map and the same constant, compared exactly, :func:`theory.local_affine.unit_pieces`),
+    e.g. max pooling over dead ReLUs or over units that see only zero padding. Every choice there gives the
+    same function and Jacobian; such units are listed in ``Region.constant_ties``, never in the error.
+
+    ``verify.linearize(model, x, on_kink=...)`` takes the same keyword for a batch in float: its
+    ``"raise"`` raises the same :class:`~theory.errors.KinkError` (naming the points and units) where a
+    point is on a kink, its default ``"flag"`` reports the points in the Linearization instead; ``"all"``
+    has no float counterpart (for one point, enumerate its adjacent regions here, exactly).
 
     The max-unit entries of ``pattern`` are the positions of the selected units within their groups.
 
@@ -116,15 +133,18 @@ def linearize(network: Network, x: Any, on_kink: str = "raise"):
     >>> r.jacobian, r.bias, r.pattern
     (Matrix([[1/2, 0]]), Matrix([[1]]), {'0:0': (1, -1)})
     """
-    if on_kink not in ("raise", "all"):
-        raise ValueError(f"on_kink must be 'raise' or 'all', got {on_kink!r}")
     if _is_torch_module(network):
         network = _network_of_module(network, x)
     if not isinstance(network, Network):
         raise TypeError(f"linearize expects a theory.Network or a torch nn.Module, got {type(network).__name__}")
+    if on_kink not in ("raise", "all"):
+        from .errors import UnknownNameError
+
+        extra = " (for a float batch, verify.linearize(model, x, on_kink='flag'))" if on_kink == "flag" else ""
+        raise UnknownNameError(f"on_kink must be 'raise' or 'all', got {on_kink!r}{extra}")
     xv = network.read_input(x)
     vals = network.values(xv)
-    pattern, options = _pattern_at(network, vals)
+    pattern, options = pattern_at(network, vals)
     degenerate = []
     if options:
         # ties of identical affine functions (e.g. a max over units that are all dead ReLUs) are not kinks

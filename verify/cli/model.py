@@ -86,7 +86,7 @@ def run(args) -> int:
         return fail(layer_shape_error(model, exc, args.inputs).replace("the model could not be run",
                                                                        f"{args.model} could not be run"))
     rep.save(args.out)
-    return report(rep.records, Path(args.out), rep.seconds)
+    return report(rep.records, Path(args.out), rep.seconds, diagnoses=rep.diagnoses)
 
 
 def main(argv=None) -> int:

@@ -23,7 +23,7 @@ import copy
 import math
 import time
 
-__all__ = ["check_model", "user_dtypes", "dtype_name", "converts_exactly", "also_float64", "kink_line"]
+__all__ = ["check_model", "user_dtypes", "dtype_name", "converts_exactly", "also_float64", "kink_line", "kink_decision"]
 
 DTYPES = ("float64", "float32")
 
@@ -38,11 +38,18 @@ def also_float64(model, dtype, asked: str) -> bool:
             and all(converts_exactly(d, torch.float64) for d in own))
 
 
-def kink_line(model, x) -> str:
-    """What the re-decision made of the batch's points within rounding of a kink (one line)."""
+def kink_decision(model, x):
+    """The re-decision of the batch's points within rounding of a kink
+    (:class:`~verify.numerics.kinks.KinkDecision`: ``.summary()`` one line, ``.lines()`` the layers and units
+    that leave points unjudged)."""
     from verify.numerics.linearize import linearize
 
-    return linearize(model, x).kinks.summary()
+    return linearize(model, x).kinks
+
+
+def kink_line(model, x) -> str:
+    """What the re-decision made of the batch's points within rounding of a kink (one line)."""
+    return kink_decision(model, x).summary()
 
 
 def _device_of(model):
@@ -147,17 +154,19 @@ def check_model(model, x, y=None, *, claims=None, dtypes=None, device=None, seed
     for note in notes:
         say(note)
     t0 = time.perf_counter()
-    records = []
+    records, diagnoses = [], []
     for m, xx, d in runs:
         gaps = run_checks(m, xx, y, claims=claims, seed=seed, arch=name)
-        line = kink_line(m, xx)
+        decision = kink_decision(m, xx)
+        line = decision.summary()
+        diagnoses += decision.lines()
         say(f"inputs: {line}")
         facts = run_facts(dtype_name(d), str(device), seed, precision_flags(str(device)))
         facts["kinks"] = line
         rec = network_record({"id": name, "index": 0, "device": str(device), "arch": "user"}, facts, gaps)
         rec["gaps"] = gaps
         records.append(rec)
-    return CheckReport(records, notes=notes, seconds=time.perf_counter() - t0)
+    return CheckReport(records, notes=notes, seconds=time.perf_counter() - t0, diagnoses=diagnoses)
 
 
 def dtype_name(dtype) -> str:

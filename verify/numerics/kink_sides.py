@@ -12,7 +12,8 @@ from math import prod
 
 import torch
 
-__all__ = ["engine64", "dense_entries", "exact_network", "side_sigmas", "float_ties", "own_sources", "own_disagrees"]
+__all__ = ["engine64", "dense_entries", "exact_network", "side_sigmas", "identical_side", "float_ties",
+           "float_tie_sides", "own_sources", "own_disagrees"]
 
 
 def engine64(eng):
@@ -69,18 +70,45 @@ def side_sigmas(eng, k: int, rec, rows, u: torch.Tensor, e: torch.Tensor):
     return sig, err, (eng.cut(k, w.unsqueeze(2).expand_as(comp)), eng.cut(k, comp))
 
 
-def float_ties(eng, rec, table, rows, dsub, own=None) -> torch.Tensor:
-    """(len(rows),) bool: some doubtful side sits exactly on its kink in the float pass: slack 0, in the
-    engine's pass, or in the model's own pass where it was read and differs (``own``)."""
-    out = torch.zeros(len(rows), dtype=torch.bool, device=rows.device)
+def identical_side(net, xv, vals, pattern, src: int, plus: int, minus) -> bool:
+    """Whether an exact tie is a tie of identical affine pieces, decided exactly on the exact network ``net``
+    at the point xv (its node values ``vals``, its ``pattern``, :func:`theory.region.pattern_at`): for a
+    rectifier (``minus`` None), whether unit ``plus`` of node ``src`` is the zero function on the region; for
+    a max, whether source units ``plus`` and ``minus`` have the same row of the input-to-unit map and the
+    same constant (:func:`theory.local_affine.unit_pieces`). Then every choice gives the same function and
+    Jacobian: not a kink (as :func:`theory.region.linearize` decides it)."""
+    from theory.local_affine import unit_pieces
+
+    if minus is None:
+        (row, c), = unit_pieces(net, xv, vals, pattern, src, [plus])
+        return c == 0 and not any(row)
+    a, b = unit_pieces(net, xv, vals, pattern, src, [plus, minus])
+    return a == b
+
+
+def float_tie_sides(eng, rec, table, rows, dsub, own=None) -> list:
+    """Per nonlinear node, (len(rows), m_k) bool: the doubtful sides that sit exactly on their kink in the
+    float pass: slack 0, in the engine's pass, or in the model's own pass where it was read and differs
+    (``own``)."""
+    out = []
     for (slack, _, _, _), d, k in zip(table, dsub, eng.nonlinear):
         if not d.shape[1]:
+            out.append(d)
             continue
         at = slack[rows] == 0
         if own and k in own:
             u = own[k][rows].to(torch.float64)
             at |= side_sigmas(eng, k, rec, rows, u, u.abs())[0] == 0
-        out |= (d & at).any(1)
+        out.append(d & at)
+    return out
+
+
+def float_ties(eng, rec, table, rows, dsub, own=None) -> torch.Tensor:
+    """(len(rows),) bool: some doubtful side sits exactly on its kink in the float pass (:func:`float_tie_sides`)."""
+    out = torch.zeros(len(rows), dtype=torch.bool, device=rows.device)
+    for t in float_tie_sides(eng, rec, table, rows, dsub, own):
+        if t.shape[1]:
+            out |= t.any(1)
     return out
 
 

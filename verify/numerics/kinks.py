@@ -64,19 +64,23 @@ never as a pass).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
 
+from theory.region import pattern_at
 from verify.numerics.kink_sides import (
     dense_entries,
     engine64,
     exact_network,
-    float_ties,
+    float_tie_sides,
+    identical_side,
     own_disagrees,
     own_sources,
     side_sigmas,
 )
+from verify.numerics.kink_units import NOT_JUDGED_WHAT, SIDE_STATES, by_layer, collect, kink_lines, record_sides
 from verify.results.gap import KINK_DECISIONS, NOT_JUDGED
 
 __all__ = ["KinkDecision", "redecide_kinks", "confirm_own_pass", "combine_codes", "dense_entries",
@@ -124,6 +128,27 @@ class KinkDecision:
     sides: list = field(default_factory=list)
     lower: list = field(default_factory=list, repr=False)
     exact_skipped: str | None = None
+    units: list = field(default_factory=list, repr=False)
+    identical: list = field(default_factory=list, repr=False)
+
+    def kinked_units(self, what=NOT_JUDGED_WHAT) -> list:
+        """The :class:`~verify.numerics.kink_units.KinkedUnit` records (layer, unit, position, kind, points)
+        whose ``what`` is among ``what`` (default: those that leave a point unjudged: ``"kink"``, ``"wrong"``,
+        ``"undecided"``, ``"float-tie"``; ``"identical"``: the exact ties of identical pieces, not kinks),
+        most points first."""
+        what = (what,) if isinstance(what, str) else tuple(what)
+        return [u for u in self.units if u.what in what]
+
+    def kinked_layers(self, what=NOT_JUDGED_WHAT) -> dict:
+        """Per layer, of :meth:`kinked_units`: its kind, module name, number of units, the points and the
+        points per ``what`` (:func:`verify.numerics.kink_units.by_layer`)."""
+        return by_layer(self.units, (what,) if isinstance(what, str) else tuple(what))
+
+    def lines(self) -> list[str]:
+        """Where the unjudged points' kinks are, per layer (kind, module, units, points, the first units), and,
+        when every point is unjudged, what helps (:func:`verify.numerics.kink_units.kink_lines`); empty when
+        none is."""
+        return kink_lines(self.units, len(self.codes), self.dtype)
 
     def _mask(self, keep) -> torch.Tensor:
         return torch.tensor([c in keep for c in self.codes], dtype=torch.bool)
@@ -228,7 +253,9 @@ def redecide_kinks(lin, *, model=None, exact_max_entries: int = EXACT_MAX_ENTRIE
         if net is not None:
             for j in open_pts.nonzero().squeeze(1).tolist():
                 exact_used.add(j)
-                vals = net.values(net.read_input(x64[j].cpu().numpy()))
+                xv = net.read_input(x64[j].cpu().numpy())
+                vals = net.values(xv)
+                pat = None
                 for i, (k, s) in enumerate(zip(eng.nonlinear, srcs)):
                     cols = (dsub[i][j] & (state[i][j] == 0)).nonzero().squeeze(1).tolist()
                     if not cols:
@@ -241,8 +268,18 @@ def redecide_kinks(lin, *, model=None, exact_max_entries: int = EXACT_MAX_ENTRIE
                         if sig > 0:
                             state[i][j, c] = 1
                             lower[i][rows[j], c] = float(sig) * (1 - 2.0 ** -50)
-                        else:
-                            state[i][j, c] = 2 if sig == 0 else -1
+                        elif sig < 0:
+                            state[i][j, c] = -1
+                        else:       # an exact tie: a kink unless both sides are the same affine piece
+                            pat = pat if pat is not None else pattern_at(net, vals)[0]
+                            same = identical_side(net, xv, vals, pat, s, plus[c], None if rect else minus[c])
+                            state[i][j, c] = 3 if same else 2
+                            if same:
+                                lower[i][rows[j], c] = math.inf     # never binds: no kink on this side
+    marks: dict = {}
+    for i, k in enumerate(eng.nonlinear):
+        for v, what in SIDE_STATES.items():
+            record_sides(marks, eng, k, dsub[i] & (state[i] == v), what, rows.tolist())
     for j, p in enumerate(rows.tolist()):
         st = torch.cat([s_[j][d[j]] for s_, d in zip(state, dsub)])
         sides[p] = int(st.numel())
@@ -254,7 +291,13 @@ def redecide_kinks(lin, *, model=None, exact_max_entries: int = EXACT_MAX_ENTRIE
             codes[p] = "undecided"
         else:
             codes[p] = "exact" if j in exact_used else "float64"
-    dec = KinkDecision(codes, dtype, sides, lower, skipped)
+    identical = []                                  # the sides certified ties of identical pieces: not kinks
+    if any(bool((st == 3).any()) for st in state):
+        for i, d in enumerate(doubt):
+            t = torch.zeros_like(d)
+            t[rows] = dsub[i] & (state[i] == 3)
+            identical.append(t)
+    dec = KinkDecision(codes, dtype, sides, lower, skipped, collect(eng, marks), identical)
     return confirm_own_pass(lin, dec, model)
 
 
@@ -276,6 +319,8 @@ def confirm_own_pass(lin, decision: KinkDecision, model=None, *, mode: str = "ba
     eng, rec, table = lin.engine, lin._rec, lin._table
     rows = torch.tensor(picked, device=lin.device)
     dsub = [((slack <= err) & ~const)[rows] for slack, err, const, _ in table]
+    if decision.identical:                          # a tie of identical pieces: either side is the same map
+        dsub = [d & ~same[rows] for d, same in zip(dsub, decision.identical)]
     own = {}
     if model is not None:
         own = own_sources(model, rec.vals[0].reshape((lin.B,) + tuple(eng.in_shape)), eng, mode)
@@ -284,7 +329,9 @@ def confirm_own_pass(lin, decision: KinkDecision, model=None, *, mode: str = "ba
                if not torch.equal(t[rows].to(lin.dtype), rec.vals[eng.nodes[k].src[0]][rows])}
     off = torch.zeros(len(rows), dtype=torch.bool, device=lin.device)
     lower = [t.clone() for t in decision.lower]
+    bads = []
     for i, k in enumerate(eng.nonlinear):
+        bad = torch.zeros_like(dsub[i])
         if k in own and dsub[i].shape[1]:
             s = eng.nodes[k].src[0]
             bad = dsub[i] & own_disagrees(eng, k, rec, rows, own[k].to(rec.vals[s].dtype), s)
@@ -292,16 +339,26 @@ def confirm_own_pass(lin, decision: KinkDecision, model=None, *, mode: str = "ba
             lo = lower[i][rows]
             lo[bad] = 0
             lower[i][rows] = lo
-    tie = float_ties(eng, rec, table, rows, dsub, own)
+        bads.append(bad)
+    ties = float_tie_sides(eng, rec, table, rows, dsub, own)
+    tie = torch.zeros(len(rows), dtype=torch.bool, device=lin.device)
+    for t in ties:
+        if t.shape[1]:
+            tie |= t.any(1)
     codes = list(decision.codes)
     for j, p in enumerate(picked):
         if bool(off[j]):
             codes[p] = "wrong"
         elif bool(tie[j]):
             codes[p] = "float-tie"
+    marks: dict = {}
+    for i, k in enumerate(eng.nonlinear):
+        record_sides(marks, eng, k, bads[i] & off.unsqueeze(1), "wrong", picked)
+        record_sides(marks, eng, k, ties[i] & (tie & ~off).unsqueeze(1), "float-tie", picked)
     for i in range(len(lower)):                     # a point no longer recovered has no certified distance
         gone = torch.tensor([codes[p] not in RECOVERED for p in picked], device=lin.device)
         lo = lower[i][rows]
         lo[gone] = 0
         lower[i][rows] = lo
-    return KinkDecision(codes, decision.dtype, list(decision.sides), lower, decision.exact_skipped)
+    return KinkDecision(codes, decision.dtype, list(decision.sides), lower, decision.exact_skipped,
+                        collect(eng, marks, decision.units), decision.identical)

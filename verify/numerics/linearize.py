@@ -100,14 +100,28 @@ def require_classes(K: int, who: str = "") -> None:
                                  f"logits (softmax, margins and the Gram matrix need K >= 2)")
 
 
-def linearize(model: torch.nn.Module, x: torch.Tensor, *, halfspaces: bool = False) -> "Linearization":
+def linearize(model: torch.nn.Module, x: torch.Tensor, *, halfspaces: bool = False,
+              on_kink: str = "flag") -> "Linearization":
     """The float linearization of a piecewise-linear model at each example of x (B, *in_shape).
 
     Runs in the model's dtype and on its device (TF32 off on CUDA). Raises the errors of
     :mod:`verify.errors` for bad input, and :class:`~theory.errors.UnsupportedLayerError` (or
     ``TrainingModeError``) for a model outside the theory. ``halfspaces=True`` also computes the
     region's half-spaces now (otherwise on first use).
+
+    ``on_kink`` (keyword only) says what to do with points on a kink, the option of the same name of
+    :func:`theory.linearize` for a batch in float: ``"flag"`` (default) reports them in the Linearization
+    (``on_kink``, ``kinks``: decided again in float64 and exactly, :mod:`verify.numerics.kinks`);
+    ``"raise"`` raises :class:`~theory.errors.KinkError` naming the points and the ``(layer, unit)`` pairs, as
+    :func:`theory.linearize` does for one point. (Its ``"all"``, every adjacent region, is exact and for one
+    point: use :func:`theory.linearize`.)
     """
+    if on_kink not in ("flag", "raise"):
+        from verify.errors import UnknownNameError
+
+        extra = (" (every adjacent region of one point: theory.linearize(model, x[i:i+1], on_kink='all'))"
+                 if on_kink == "all" else "")
+        raise UnknownNameError(f"on_kink must be 'flag' or 'raise', got {on_kink!r}{extra}")
     validate_input(model, x)
     x = x.detach()
     with precision_guard(x.device) as flags:
@@ -122,8 +136,26 @@ def linearize(model: torch.nn.Module, x: torch.Tensor, *, halfspaces: bool = Fal
     flags["jacobian_order"] = order
     lin = Linearization(eng, rec, logits, J, flags)
     lin._model = model                  # the model's own forward pass is read where a kink is decided again
+    if on_kink == "raise" and bool(lin.on_kink.any()):
+        _raise_kinks(lin)
     if halfspaces:
         lin.halfspaces()
     return lin
+
+
+def _raise_kinks(lin) -> None:
+    """The KinkError of ``on_kink="raise"``: the points not judged, the units that put them there."""
+    from theory.errors import KinkError
+
+    dec = lin.kinks
+    points = [i for i, k in enumerate(lin.on_kink.tolist()) if k]
+    units = list(dict.fromkeys((u.layer, u.unit) for u in dec.kinked_units()))
+    shown = ", ".join(f"{name}[{i}]" for name, i in units[:10]) + (f" and {len(units) - 10} more"
+                                                                    if len(units) > 10 else "")
+    where = f" at {shown}" if units else ""
+    raise KinkError(f"{len(points)} of {lin.B} points lie on a kink (points {points[:10]}"
+                    f"{' ...' if len(points) > 10 else ''}): zero pre-activation or tied max{where}; the pattern and "
+                    f"the Jacobian are not unique there. Use on_kink='flag' to keep the other points (decided per "
+                    f"point), or move the inputs off the tie (e.g. a small noise).", units)
 
 
