@@ -17,7 +17,7 @@ Anything not piecewise linear is refused with an error that names it:
 >>> from_torch(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.GELU()), (2,))
 Traceback (most recent call last):
 ...
-theory.errors.UnsupportedLayerError: GELU (module '1') is not piecewise linear, so the theory of activation regions does not apply to it
+theory.errors.UnsupportedLayerError: GELU (module '1') is not piecewise linear, so the theory of activation regions does not apply to it; replace it with ReLU, LeakyReLU, PReLU, an absolute value (Abs) or maxout (MaxoutUnit): the theory covers piecewise-linear activations only
 """
 
 from __future__ import annotations
@@ -86,8 +86,18 @@ def _t(p):
     return None if p is None else p.detach().clone()
 
 
-def _refuse(what: str, where: str, why: str = "is not piecewise linear, so the theory of activation regions "
-            "does not apply to it", error=UnsupportedLayerError):
+#: What to do with a layer that is not piecewise linear: an activation is replaced, a final normalisation dropped.
+_REPLACE = ("; replace it with ReLU, LeakyReLU, PReLU, an absolute value (Abs) or maxout (MaxoutUnit): the theory "
+            "covers piecewise-linear activations only")
+_DROP = ("; return the logits instead (leave the softmax, log or exp to the loss): the theory covers "
+         "piecewise-linear networks only")
+
+
+def _refuse(what: str, where: str, why: str | None = None, error=UnsupportedLayerError):
+    if why is None:         # a layer of NOT_PIECEWISE_LINEAR: why, and what to do
+        drop = what.lower().replace("tensor.", "") in ("softmax", "logsoftmax", "log_softmax", "exp", "log")
+        why = "is not piecewise linear, so the theory of activation regions does not apply to it" + (
+            _DROP if drop else _REPLACE)
     raise error(f"{what} ({where}) {why}")
 
 
@@ -201,6 +211,12 @@ def _tensor_inputs(node):
             and not (a.op == "call_method" and a.target == "size")]
 
 
+#: What works instead of a TorchScript module that cannot be rebuilt.
+_NOT_SCRIPTED = ("instead, call the toolkit on the nn.Module from Python (verify.check_model(model, x) or "
+                 "verify.robust_radius(model, x)), or torch.save(model, path) the nn.Module with its class defined "
+                 "in a module file (e.g. mynet.py, on PYTHONPATH) that torch.load can import")
+
+
 def _unscript(module):
     """An eager copy of a TorchScript module built from standard layers (and nn.Sequential of them).
 
@@ -213,8 +229,8 @@ def _unscript(module):
     cls = local.get(name) or getattr(nn, name, None)
     if cls is None or not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         raise UnsupportedLayerError(
-            f"the TorchScript module {name!r} has its own forward, which torch.fx cannot trace; save the "
-            f"nn.Module itself with torch.save(model, path) instead")
+            f"the TorchScript module {name!r} has its own forward, which cannot be read (torch.fx cannot trace "
+            f"TorchScript, and only nn.Sequential of standard layers is rebuilt from it); {_NOT_SCRIPTED}")
     lost = [a for a in getattr(cls, "__constants__", []) if not hasattr(module, a)]
     if lost:
         raise UnsupportedLayerError(
@@ -235,7 +251,7 @@ def _unscript(module):
             eager.add_module(cname, _unscript(child))
     elif any(True for _ in module.children()):
         raise UnsupportedLayerError(f"the TorchScript module {name!r} has submodules; only nn.Sequential "
-                                    f"containers can be rebuilt from TorchScript. Save the nn.Module with torch.save")
+                                    f"containers can be rebuilt from TorchScript; {_NOT_SCRIPTED}")
     eager.train(module.training)
     return eager
 

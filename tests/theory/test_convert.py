@@ -351,3 +351,45 @@ def test_linearize_of_a_module_keeps_the_specific_errors():
         linearize(nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3)).train(), [1.0, 2.0])
     with pytest.raises(KinkError, match="x lies on a kink"):
         linearize(nn.Sequential(nn.ReLU()), [0.0, 1.0])
+
+
+@pytest.mark.parametrize("model, todo", [
+    (nn.Sequential(nn.Linear(2, 2), nn.GELU()), "; replace it with ReLU, LeakyReLU, PReLU, an absolute value (Abs)"),
+    (nn.Sequential(nn.Linear(2, 2), nn.Tanh()), "; replace it with ReLU, LeakyReLU, PReLU, an absolute value (Abs)"),
+    (nn.Sequential(nn.Linear(2, 2), nn.Softmax(dim=1)), "; return the logits instead"),
+])
+def test_a_layer_that_is_not_piecewise_linear_is_refused_saying_what_to_do(model, todo):
+    from theory.errors import UnsupportedLayerError
+
+    with pytest.raises(UnsupportedLayerError) as exc:
+        from_torch(model, (2,))
+    msg = str(exc.value)
+    assert "is not piecewise linear, so the theory of activation regions does not apply to it" in msg, msg
+    assert todo in msg and "\n" not in msg, msg
+
+
+class _OwnForward(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(2, 2)
+
+    def forward(self, x):
+        return torch.relu(self.lin(x))
+
+
+def test_a_scripted_module_with_its_own_forward_says_what_works_instead():
+    import warnings
+
+    from theory.errors import UnsupportedLayerError
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        scripted = torch.jit.script(_OwnForward().double())
+        seq = torch.jit.script(nn.Sequential(nn.Linear(2, 2), nn.ReLU()).double())
+    assert kinds(layers_from_torch(seq)) == ["Linear", "Rectifier"]       # standard layers are rebuilt
+    with pytest.raises(UnsupportedLayerError) as exc:
+        layers_from_torch(scripted)
+    msg = str(exc.value)
+    assert "the TorchScript module '_OwnForward' has its own forward, which cannot be read" in msg, msg
+    assert "verify.check_model(model, x) or verify.robust_radius(model, x)" in msg and "mynet.py" in msg, msg
+    assert "torch.jit" not in msg, msg                      # no advice to script it again

@@ -182,8 +182,39 @@ def test_cli_a_module_whose_class_cannot_be_imported(tmp_path, capsys, user_file
     rc = main(["--model", str(net), "--inputs", user_files["x"], "--out", str(tmp_path / "n.jsonl")])
     err = _usage_error(capsys, rc)
     assert "whose class cannot be imported here" in err, err
-    assert "must be importable (define it in a module on PYTHONPATH" in err, err
-    assert "torch.jit.script(model).save(FILE)" in err, err
+    assert "so the class must be importable" in err, err
+    # what works: the Python call from the notebook, or a module file the command line can import; not
+    # TorchScript, which the toolkit cannot read for a class with its own forward
+    assert "verify.check_model(model, x) or verify.robust_radius(model, x)" in err, err
+    assert "define the class in a module file (e.g. mynet.py, on PYTHONPATH)" in err, err
+    assert "jit" not in err, err
+
+
+class _OwnForward(nn.Module):
+    """A module with its own forward: torch.jit.script keeps it as code, which torch.fx cannot trace."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(4, 6), nn.Linear(6, 3)
+
+    def forward(self, x):
+        return self.b(torch.relu(self.a(x)))
+
+
+@pytest.mark.parametrize("command", ["model", "radius"])
+def test_cli_a_scripted_module_with_its_own_forward_is_refused_at_load_time(tmp_path, capsys, user_files, command):
+    script = tmp_path / "own_script.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.script(_OwnForward().double().eval()).save(str(script))
+    out = tmp_path / "never.jsonl"
+    argv = (["radius"] if command == "radius" else []) + ["--model", str(script), "--inputs", user_files["x"],
+                                                           "--out", str(out), "--no-progress"]
+    err = _usage_error(capsys, main(argv))
+    assert f"error: {script} is a TorchScript file the toolkit cannot read: the TorchScript module '_OwnForward' " \
+           f"has its own forward, which cannot be read" in err, err
+    assert "verify.check_model(model, x)" in err and "mynet.py" in err, err
+    assert not out.exists()
 
 
 # ---- 4. shape errors name the module, not only its qualified name ------------------------------------------
@@ -225,8 +256,9 @@ def test_cli_says_plainly_when_no_point_could_be_checked(tmp_path, capsys):
     assert rc == 0, text
     for claim in ("input-gradient", "hessian-gauss-newton"):
         assert re.search(rf"^{claim}\s.*\sREPORTED\s*$", text, re.M), text
-    assert text.rstrip().endswith("No claim was checked: every point was on a kink or outside the claims' "
-                                  "assumptions."), text
+    assert ("No claim was checked: every point was on a kink or outside the claims' assumptions.\n"
+            "kinks (float64): layer 1:1 (module '1', ReLU): 6 units on their kink at 3 of 3 points") in text, text
+    assert text.rstrip().splitlines()[-1].startswith("every point of the batch is on a kink"), text
     assert "Every checked claim holds" not in text
 
 
@@ -359,3 +391,55 @@ def test_model_runs_record_the_flags_of_a_sweep(tmp_path, capsys, user_files):
     (rec,) = _quiet_read(user_out)
     assert rec["run"]["flags"] == sweep_flags and "deterministic" in sweep_flags
     assert "mkldnn_matmul_fp32_precision" in sweep_flags          # what the guard reports on the CPU
+
+
+# ---- 5. python -m verify radius checks every input before it solves or moves a results file --------------
+
+def _bad_radius_inputs(tmp_path, user_files, kind):
+    x = torch.load(user_files["x"])
+    extra = []
+    if kind == "nan":
+        x[2, 3] = float("nan")
+    elif kind == "domain":
+        x = x.clamp(-5, 5)
+        x[2, 1] = 50.0
+        extra = ["--domain", "-10", "10"]
+    else:
+        extra = ["--labels", user_files["ybad"]]                # label 7 at index 4, of 3 classes
+    torch.save(x, tmp_path / "x_radius.pt")
+    return str(tmp_path / "x_radius.pt"), extra
+
+
+@pytest.mark.parametrize("kind, named", [("nan", "got nan at index (2, 3)"),
+                                         ("domain", "x[2] lies outside the domain: coordinate 1 is 50.0"),
+                                         ("label", "got the label 7 (the model has K = 3 logits) at index 4")])
+def test_radius_checks_every_input_before_solving_and_keeps_the_old_results(tmp_path, capsys, user_files,
+                                                                             monkeypatch, kind, named):
+    from verify.robust import radius as radius_module
+
+    real, solved = radius_module.robust_radius, []
+
+    def counting(*args, **kwargs):
+        solved.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(radius_module, "robust_radius", counting)
+    x, extra = _bad_radius_inputs(tmp_path, user_files, kind)
+    out = tmp_path / "radius.jsonl"
+    out.write_text('{"old": "results"}\n')
+    err = _usage_error(capsys, main(["radius", "--model", user_files["model"], "--inputs", x, *extra,
+                                     "--out", str(out), "--no-progress"]))
+    assert named in err, err                                     # the index in the whole batch
+    assert not solved, "points were solved before the bad input was found"
+    assert out.read_text() == '{"old": "results"}\n'            # the previous results stay where they were
+    assert sorted(p.name for p in tmp_path.glob("radius*")) == ["radius.jsonl"]
+
+
+def test_radius_moves_the_old_results_aside_when_it_writes(tmp_path, capsys, user_files):
+    out = tmp_path / "radius.jsonl"
+    out.write_text('{"old": "results"}\n')
+    assert main(["radius", "--model", user_files["model"], "--inputs", user_files["x"], "--out", str(out),
+                 "--no-progress", "--node-limit", "50"]) == 0
+    kept = [p for p in tmp_path.glob("radius.*.jsonl")]
+    assert len(kept) == 1 and kept[0].read_text() == '{"old": "results"}\n', kept
+    assert len(out.read_text().splitlines()) == 5

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 import torch
 
+from verify.errors import ShapeError
 from verify.modules import Abs, MaxoutUnit
 from verify.robust import RadiusResult, SolverUnavailableError, exact_robust_accuracy, robust_at, robust_radius
 
@@ -199,11 +200,71 @@ def test_robust_at_decides_every_eps_as_the_true_radius_does():
     x = torch.rand(3, 3, generator=torch.Generator().manual_seed(101), dtype=torch.float64) * 1.6 - 0.8
     truth = [enumerate_radius(model, xi.numpy(), int(model(xi[None]).argmax()), "inf") for xi in x]
     grid = sorted({t * f for t in truth for f in (0.5, 1.5)})
-    res = robust_at(model, x, None, grid)
+    res = robust_at(model, x, eps_grid=grid)                      # y: the model's predictions
     acc = exact_robust_accuracy(res, grid)
+    assert list(acc) == [float(e) for e in grid]                  # keyed by the budget itself, a number
     for e in grid:
-        a = acc[repr(float(e))]
+        a = acc[e]
         assert a["undecided"] == 0 and a["robust"] == sum(t > e for t in truth), (e, a, truth)
+
+
+def test_the_options_are_keyword_only():
+    model = _mlp(2, (4,), 2, "relu", 1)
+    x = torch.tensor([[0.2, 0.1]], dtype=torch.float64)
+    with pytest.raises(TypeError):
+        robust_radius(model, x, None, "inf")                      # norm is keyword-only
+    with pytest.raises(TypeError):
+        robust_at(model, x, None, [0.1])                          # so is eps_grid
+    a, b = robust_at(model, x, eps_grid=[1e-3])[0], robust_at(model, x, model(x).argmax(1), eps_grid=[1e-3])[0]
+    assert (a.label, a.status, a.lower) == (b.label, b.status, b.lower)
+
+
+@pytest.mark.parametrize("call", ["robust_radius", "robust_at"])
+def test_every_input_is_checked_before_any_example_is_solved(monkeypatch, call):
+    """A bad example at index 2 is named at index 2, before examples 0 and 1 are solved."""
+    from verify.errors import LabelError, NonFiniteError
+    from verify.robust import decide, radius
+
+    def solved(*args, **kwargs):
+        raise AssertionError("an example was solved before every input was checked")
+
+    monkeypatch.setattr(radius, "exact_logits", solved)
+    monkeypatch.setattr(decide, "exact_logits", solved)
+    cnn = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+                              torch.nn.Linear(2 * 4 * 4, 3)).double()
+    x = torch.rand(3, 1, 6, 6, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    run = (lambda *a, **k: robust_radius(*a, **k)) if call == "robust_radius" else \
+        (lambda *a, **k: robust_at(*a, eps_grid=[0.1], **k))
+    bad = x.clone()
+    bad[2, 0, 5, 5] = math.nan
+    with pytest.raises(NonFiniteError, match=r"got nan at index \(2, 0, 5, 5\)"):
+        run(cnn, bad)
+    bad = x.clone()
+    bad[2, 0, 1, 1] = 3.0
+    with pytest.raises(ValueError, match=r"x\[2\] lies outside the domain: coordinate 7 is 3.0"):
+        run(cnn, bad, domain=(0, 1))
+    with pytest.raises(LabelError, match=r"got the label 5 \(the model has K = 3 logits\) at index 2"):
+        run(cnn, x, torch.tensor([0, 1, 5]))
+    with pytest.raises(ShapeError, match=r"one example of the model's input shape.*for one example use x.unsqueeze\(0\)"):
+        run(cnn, x[0])
+
+
+def test_one_example_without_its_batch_dimension_is_explained():
+    import verify
+
+    cnn = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+                              torch.nn.Linear(2 * 10 * 10, 3)).double()
+    x = torch.rand(4, 1, 12, 12, dtype=torch.float64)
+    with pytest.raises(ShapeError) as exc:
+        verify.linearize(cnn, x[0])
+    assert str(exc.value) == ("x: expected a batch of shape (B, *in_shape), got shape (1, 12, 12): one example of the "
+                              "model's input shape, without the batch dimension; linearize takes a batch (B, *input "
+                              "shape); for one example use x.unsqueeze(0)")
+    with pytest.raises(ShapeError, match=r"got shape \(12,\); linearize takes a batch .* x.unsqueeze\(0\)"):
+        verify.linearize(torch.nn.Linear(12, 3).double(), x[0, 0, 0])
+    with pytest.raises(ShapeError, match=r"expected an input of shape \(200,\), got shape \(162,\)$"):
+        verify.linearize(cnn, torch.rand(2, 1, 11, 11, dtype=torch.float64))   # a batch of the wrong size: as before
+    assert verify.linearize(cnn, x[:1]).jacobian.shape == (1, 3, 144)
 
 
 def test_misclassified_points_have_radius_zero_and_say_so():

@@ -373,6 +373,11 @@ def test_module_help(tmp_path):
     assert proc.returncode == 0, proc.stderr
     for word in ("--resume", "--shard", "--model", "--inputs", "--labels", "merge"):
         assert word in proc.stdout, word
+    from verify.cli import COMMANDS
+
+    listed = [line.split()[0] for line in proc.stdout.split("commands", 1)[1].split("options:")[0].splitlines()[1:]
+              if line.strip()]
+    assert listed == list(COMMANDS)                       # every sub-command, radius included, is named
 
 
 def test_cli_model_run_keeps_an_earlier_results_file(tmp_path, capsys, user_files):

@@ -15,9 +15,23 @@ import argparse
 import sys
 from pathlib import Path
 
-__all__ = ["fail", "first_line", "and_list", "check_claims", "report", "load_model",
+from verify.errors import VerifyError
+
+__all__ = ["fail", "first_line", "and_list", "check_claims", "report", "load_model", "UserFileError",
            "load_tensor", "layer_shape_error", "add_check_options",
            "add_no_progress", "HiddenOptions", "misplaced", "run_command"]
+
+
+class UserFileError(VerifyError, ValueError):
+    """A model or tensor file that cannot be read (or not as what it should hold), saying what it holds and
+    how to save one that can be read."""
+
+
+#: How a model defined in a notebook or a script (``__main__``) reaches the toolkit.
+NOTEBOOK_ADVICE = ("for a model defined in a notebook or a script, call the toolkit from there, "
+                   "verify.check_model(model, x) or verify.robust_radius(model, x); for the command line, define "
+                   "the class in a module file (e.g. mynet.py, on PYTHONPATH), import it from there and "
+                   "torch.save(model, FILE) again")
 
 
 def fail(msg: str) -> int:
@@ -101,34 +115,47 @@ def _not_torch(path, exc: BaseException, example: str) -> str:
 
 
 def load_model(path):
-    """The nn.Module of a torch.save'd module or a TorchScript file, loaded on the CPU; ValueError saying
-    what the file holds otherwise (and how to save a model that can be read)."""
+    """The nn.Module of a torch.save'd module or a TorchScript file, loaded on the CPU; :class:`UserFileError`
+    (a ValueError) saying what the file holds otherwise (and how to save a model that can be read). A
+    TorchScript file is read only when it is built from standard layers (nn.Sequential of them): a scripted
+    module with its own forward cannot be read (torch.fx cannot trace TorchScript), which is said here."""
     import torch
 
     try:
         if _is_torchscript(path):
-            return torch.jit.load(path, map_location="cpu")
-        model = torch.load(path, map_location="cpu", weights_only=False)
+            model = torch.jit.load(path, map_location="cpu")
+        else:
+            model = torch.load(path, map_location="cpu", weights_only=False)
     except (AttributeError, ModuleNotFoundError) as exc:
         if "Can't get attribute" in str(exc) or isinstance(exc, ModuleNotFoundError):
-            raise ValueError(f"{path} holds a pickled module whose class cannot be imported here ({first_line(exc)}): "
-                             f"torch.load rebuilds a module by importing its class, so the class must be importable "
-                             f"(define it in a module on PYTHONPATH, not in a script's __main__ or a notebook), or "
-                             f"save the model with torch.jit.script(model).save(FILE) instead") from exc
-        raise ValueError(f"{path} could not be loaded as a model: {first_line(exc)}") from exc
+            raise UserFileError(f"{path} holds a pickled module whose class cannot be imported here "
+                                f"({first_line(exc)}): torch.load rebuilds a module by importing its class, so the "
+                                f"class must be importable (not defined in a script's __main__ or a notebook); "
+                                f"{NOTEBOOK_ADVICE}") from exc
+        raise UserFileError(f"{path} could not be loaded as a model: {first_line(exc)}") from exc
     except Exception as exc:
         msg = _not_torch(path, exc, "net.pt")
-        raise ValueError(msg or f"{path} is neither a torch.save'd nn.Module nor a TorchScript file: "
-                                f"{first_line(exc)}") from exc
+        raise UserFileError(msg or f"{path} is neither a torch.save'd nn.Module nor a TorchScript file: "
+                                   f"{first_line(exc)}") from exc
+    if isinstance(model, torch.jit.ScriptModule):
+        from theory.errors import UnsupportedLayerError
+        from theory.torch_bridge import trace
+
+        try:
+            trace(model)
+        except UnsupportedLayerError as exc:
+            raise UserFileError(f"{path} is a TorchScript file the toolkit cannot read: {first_line(exc)}") from exc
+        return model
     if not isinstance(model, torch.nn.Module):
         hint = ("save the module itself, torch.save(model, FILE), not its state_dict" if isinstance(model, dict) else
-                "save the model with torch.save(model, FILE) or torch.jit.script(model).save(FILE)")
-        raise ValueError(f"{path} holds a {type(model).__name__}, not an nn.Module ({hint})")
+                "save the model with torch.save(model, FILE)")
+        raise UserFileError(f"{path} holds a {type(model).__name__}, not an nn.Module ({hint})")
     return model
 
 
 def load_tensor(path, what: str, example: str):
-    """The tensor a torch.save'd file holds, on the CPU; ValueError saying what it holds otherwise (``what``:
+    """The tensor a torch.save'd file holds, on the CPU; :class:`UserFileError` (a ValueError) saying what it
+    holds otherwise (``what``:
     "the inputs" or "the labels", ``example``: the file name the hint suggests)."""
     import torch
 
@@ -136,11 +163,11 @@ def load_tensor(path, what: str, example: str):
         t = torch.load(path, map_location="cpu")
     except Exception as exc:
         msg = _not_torch(path, exc, example)
-        raise ValueError(msg or f"{path} was written by torch.save but holds more than tensors, which torch.load "
-                                f"does not load by default ({first_line(exc)}); save {what} as a plain tensor, "
-                                f"torch.save(torch.as_tensor(...), '{example}')") from exc
+        raise UserFileError(msg or f"{path} was written by torch.save but holds more than tensors, which torch.load "
+                                   f"does not load by default ({first_line(exc)}); save {what} as a plain tensor, "
+                                   f"torch.save(torch.as_tensor(...), '{example}')") from exc
     if not isinstance(t, torch.Tensor):
-        raise ValueError(f"{path} holds a {type(t).__name__}, not a tensor")
+        raise UserFileError(f"{path} holds a {type(t).__name__}, not a tensor")
     return t
 
 

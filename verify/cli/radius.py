@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m verify radius", description=_DESCRIPTION, epilog=_EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, metavar="FILE",
-                   help="a torch.save'd nn.Module (saved in eval mode) or a TorchScript file")
+                   help="a torch.save'd nn.Module (saved in eval mode), or a TorchScript file of standard "
+                        "layers (nn.Sequential of them)")
     p.add_argument("--inputs", required=True, metavar="FILE", help="a saved input tensor (B, *input shape)")
     p.add_argument("--labels", metavar="FILE", help="a saved label tensor (B,); default: the predicted classes")
     p.add_argument("--norm", default="inf", choices=["inf", "2"], help="the norm of the radius (default inf)")
@@ -136,18 +137,29 @@ def _row(r: dict) -> str:
             f"{r['seconds']:8.2f}  {w}")
 
 
-def main(argv=None) -> int:
+def _refusal(exc: BaseException, model, args, x) -> str:
+    """The one-line usage error of an error raised while checking or solving."""
+    from verify.errors import NonFiniteError, ShapeError, TrainingModeError, UnsupportedLayerError, VerifyError
 
-    from verify.errors import (
-        LabelError,
-        NonFiniteError,
-        ShapeError,
-        TrainingModeError,
-        UnsupportedLayerError,
-    )
+    if isinstance(exc, TrainingModeError):
+        return (f"{exc}; {args.model} was saved with it in training mode: call model.eval() before "
+                f"torch.save(model, ...)")
+    if isinstance(exc, ShapeError):
+        return layer_shape_error(model, exc, args.inputs)
+    if isinstance(exc, NonFiniteError):
+        return f"{args.inputs}: {first_line(exc)}"
+    if isinstance(exc, UnsupportedLayerError):
+        return f"{args.model}: {first_line(exc)}"
+    if isinstance(exc, (VerifyError, ValueError)):     # labels, options, a missing solver, dtype, device
+        return first_line(exc)
+    return f"{args.model} could not be run on the inputs of shape {tuple(x.shape)}: {first_line(exc)}"
+
+
+def main(argv=None) -> int:
+    from verify.errors import VerifyError
     from verify.results.records import ResultsError, keep_previous, write_record
+    from verify.robust.inputs import check_inputs
     from verify.robust.radius import robust_radius
-    from verify.robust.solvers import SolverUnavailableError
 
     args = build_parser().parse_args(argv)
     for name, v in (("--time-limit", args.time_limit), ("--max-radius", args.max_radius)):
@@ -174,14 +186,17 @@ def main(argv=None) -> int:
         return fail(f"{args.labels} holds labels of shape {tuple(y.shape)}; expected ({x.shape[0]},), one per input")
     if y is not None and (y.is_floating_point() or y.is_complex()):
         return fail(f"{args.labels} holds {str(y.dtype).replace('torch.', '')} labels; expected integer classes")
+    domain = None if args.domain is None else tuple(args.domain)
+    try:        # every input (finite, shape, labels, domain) before any solve, at its index in the batch
+        check_inputs(model, x, y, domain=domain, who="radius")
+    except (VerifyError, ValueError, RuntimeError) as exc:
+        return fail(_refusal(exc, model, args, x))
     out = Path(args.out)
     settings = _settings(args, str(dtype).replace("torch.", ""))
     try:
         done = _done(out, settings) if args.resume else {}
     except (ValueError, ResultsError) as exc:
         return fail(str(exc))
-    if not args.resume:
-        keep_previous(out)
     for note in notes:
         print(note)
     todo = [i for i in range(x.shape[0]) if i not in done]
@@ -198,34 +213,26 @@ def main(argv=None) -> int:
     for r in [done[i]["result"] for i in sorted(done)]:
         print(_row(r))
     results = {i: done[i]["result"] for i in done}
+    kept = args.resume          # the previous results are moved aside when the first new line is written
     try:
         for i in todo:
             yi = None if y is None else y[i:i + 1]
             res = robust_radius(model, x[i:i + 1], yi, norm=args.norm, time_limit=args.time_limit,
-                                node_limit=args.node_limit, max_radius=args.max_radius,
-                                domain=None if args.domain is None else tuple(args.domain),
+                                node_limit=args.node_limit, max_radius=args.max_radius, domain=domain,
                                 certify=not args.no_certify)[0]
             rec = res.to_dict()
             rec["index"] = i
+            if not kept:
+                keep_previous(out)
+                kept = True
             write_record(out, {"schema": RADIUS_SCHEMA, "settings": settings, "result": rec})
             results[i] = rec
             if bar is not None:
                 bar.update(1)
                 bar.clear()
             print(_row(rec), flush=True)
-    except TrainingModeError as exc:
-        return fail(f"{exc}; {args.model} was saved with it in training mode: call model.eval() before "
-                     f"torch.save(model, ...)")
-    except ShapeError as exc:
-        return fail(layer_shape_error(model, exc, args.inputs))
-    except NonFiniteError as exc:
-        return fail(f"{args.inputs}: {first_line(exc)}")
-    except UnsupportedLayerError as exc:
-        return fail(f"{args.model}: {first_line(exc)}")
-    except (LabelError, SolverUnavailableError, ValueError) as exc:
-        return fail(first_line(exc))
-    except RuntimeError as exc:
-        return fail(f"{args.model} could not be run on the inputs of shape {tuple(x.shape)}: {first_line(exc)}")
+    except (VerifyError, ValueError, RuntimeError) as exc:
+        return fail(_refusal(exc, model, args, x))
     finally:
         if bar is not None:
             bar.close()

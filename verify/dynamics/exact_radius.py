@@ -48,7 +48,7 @@ def radius_metrics(model, x, y, gamma, *, eps_grid, points: int, time_limit: flo
     n = min(points, x.shape[0])
     xs, ys = x[:n], y[:n]
     dom = None if box is None else (float(box[0]), float(box[1]))
-    linf = robust_at(model, xs, ys, eps_grid, time_limit=time_limit, node_limit=node_limit,
+    linf = robust_at(model, xs, ys, eps_grid=eps_grid, time_limit=time_limit, node_limit=node_limit,
                      max_binaries=max_binaries, domain=dom)
     gen = torch.Generator().manual_seed(20261202)
     pgd, broken = {}, {}
@@ -63,12 +63,14 @@ def radius_metrics(model, x, y, gamma, *, eps_grid, points: int, time_limit: flo
         # PGD's adversarial points that the exact engine confirms are witnesses too: they decide "not robust"
         hit = [i for i in range(n) if broken[eps][i] and linf[i].upper > float(eps)]
         if hit:
-            d = witness_distances(model, xs[hit], ys[hit], adv[hit], "inf")
+            d = witness_distances(model, xs[hit], ys[hit], adv[hit], norm="inf")
             for i, di in zip(hit, d):
                 if di is not None and di < linf[i].upper:
                     linf[i].upper = di
                     linf[i].notes.append(f"PGD's point at eps {float(eps):g} is a checked witness at {di:.6g}")
-    acc = exact_robust_accuracy(linf, eps_grid)
+    # the record is a JSON line, whose keys are strings: each budget is keyed by repr(float(eps)), as the
+    # reader (verify.dynamics.report.radius_lines) looks it up
+    acc = {repr(e): a for e, a in exact_robust_accuracy(linf, eps_grid).items()}
     for eps in eps_grid:
         e = repr(float(eps))
         acc[e]["pgd"] = float(1.0 - broken[eps].to(torch.float64).mean())

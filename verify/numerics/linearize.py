@@ -61,14 +61,16 @@ __all__ = ["linearize", "Linearization", "validate_input", "require_classes"]
 
 def validate_input(model, x, who: str = "linearize") -> None:
     """The checks every public entry point makes on (model, x) before touching them (``who`` names it in
-    the messages): types, a batch of finite floats, one device and one dtype shared with the model."""
+    the messages): types, a batch of finite floats of the model's input shape, one device and one dtype
+    shared with the model. One example without its batch dimension is refused saying so (as
+    ``theory.linearize`` explains its own convention): x must be a batch (B, *input shape)."""
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"{who} expects a torch nn.Module, got {type(model).__name__}")
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{who} expects x as a torch Tensor of shape (B, *in_shape), got {type(x).__name__}")
+    batch = f"{who} takes a batch (B, *input shape); for one example use x.unsqueeze(0)"
     if x.dim() < 2:
-        raise ShapeError(f"x: expected a batch of shape (B, *in_shape), got shape {tuple(x.shape)}; "
-                         f"add a batch dimension, e.g. x[None]")
+        raise ShapeError(f"x: expected a batch of shape (B, *in_shape), got shape {tuple(x.shape)}; {batch}")
     if x.shape[0] == 0:
         raise EmptyBatchError(f"x: expected at least one example, got an empty batch of shape {tuple(x.shape)}")
     if not x.is_floating_point():
@@ -86,12 +88,20 @@ def validate_input(model, x, who: str = "linearize") -> None:
     if dtypes and x.dtype not in dtypes:
         raise DTypeMismatchError(f"x has dtype {x.dtype} but the model's parameters are {next(iter(dtypes))}; "
                                  f"convert one of them (e.g. x.to({next(iter(dtypes))}))")
-    if torch.isfinite(x.sum()):  # NaN and inf reach the sum; no (B, D) temporary in the common case
-        return
-    bad = ~torch.isfinite(x)
-    if bad.any():
-        idx = tuple(int(i) for i in bad.nonzero()[0])
-        raise NonFiniteError(f"x: expected finite numbers, got {x[idx].item()} at index {idx}")
+    if not torch.isfinite(x.sum()):  # NaN and inf reach the sum; no (B, D) temporary in the common case
+        bad = ~torch.isfinite(x)
+        if bad.any():
+            idx = tuple(int(i) for i in bad.nonzero()[0])
+            raise NonFiniteError(f"x: expected finite numbers, got {x[idx].item()} at index {idx}")
+    try:                        # the model's input shape (the compiled engine is cached: linearize reuses it)
+        compile_model(model, tuple(x.shape[1:]), x.dtype, x.device)
+    except ShapeError as exc:
+        try:
+            compile_model(model, tuple(x.shape), x.dtype, x.device)
+        except ShapeError:
+            raise exc from None
+        raise ShapeError(f"x: expected a batch of shape (B, *in_shape), got shape {tuple(x.shape)}: one example of "
+                         f"the model's input shape, without the batch dimension; {batch}") from None
 
 
 def require_classes(K: int, who: str = "") -> None:

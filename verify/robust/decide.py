@@ -7,7 +7,7 @@ adversarial points, e.g. PGD's, checked as witnesses).
 >>> with torch.no_grad():
 ...     _ = m[0].weight.copy_(torch.eye(2)); _ = m[0].bias.zero_()
 ...     _ = m[2].weight.copy_(torch.eye(2)); _ = m[2].bias.zero_()
->>> r = robust_at(m, torch.tensor([[2.0, 1.0]], dtype=torch.float64), None, [0.25, 1.0])[0]
+>>> r = robust_at(m, torch.tensor([[2.0, 1.0]], dtype=torch.float64), eps_grid=[0.25, 1.0])[0]
 >>> r.lower > 0.25, r.upper <= 1.0              # robust at 0.25, not at 1 (the radius is 0.5)
 (True, True)
 """
@@ -19,20 +19,29 @@ import time
 
 import numpy as np
 
-from verify.errors import TooFewClassesError
 from verify.robust.checks import Checker, attack, distance_up, exact_logits, find_witness, strict_rival
-from verify.robust.inputs import check_domain, check_labels, check_norm, check_positive, exact_networks
+from verify.robust.inputs import (
+    RadiusOptionError,
+    check_inputs,
+    check_labels,
+    check_norm,
+    check_positive,
+    exact_networks,
+)
 from verify.robust.radius import RadiusResult
 
 __all__ = ["robust_at", "witness_distances"]
 
 
-def robust_at(model, x, y, eps_grid, *, time_limit: float | None = 10.0, node_limit: int | None = None,
+def robust_at(model, x, y=None, *, eps_grid, time_limit: float | None = 10.0, node_limit: int | None = None,
               max_binaries: int | None = None, domain=None) -> list[RadiusResult]:
     """Complete l-inf verification at each eps of a grid: per example, whether some point within eps changes
     class (decided by a checked witness) or none does (decided by the program at radius eps), without
     computing the radius itself unless it falls out. Cheaper than :func:`robust_radius` when only
-    robustness at fixed budgets is asked (the lab's exact robust accuracy).
+    robustness at fixed budgets is asked (the lab's exact robust accuracy). ``y``: (B,) labels, or None for the
+    model's predictions (as in :func:`~verify.robust.radius.robust_radius`); the budgets ``eps_grid`` and the
+    limits are keyword-only. Every input is checked (finite, of the model's shape, labels, domain) before the
+    first program is solved, and an error names the example's index in the batch.
 
     Per example, after the attack's witness (distance ``upper``): for each eps in increasing order, a
     witness within eps decides it (not robust); otherwise :func:`~verify.robust.milp.linf_milp` on the
@@ -49,19 +58,19 @@ def robust_at(model, x, y, eps_grid, *, time_limit: float | None = 10.0, node_li
     from verify.robust.solvers import load_milp
 
     load_milp()
-    grid = sorted(float(e) for e in eps_grid)
+    try:
+        grid = sorted(float(e) for e in eps_grid)
+    except (TypeError, ValueError):
+        raise RadiusOptionError(f"eps_grid: expected a sequence of budgets > 0, got {eps_grid!r}") from None
     if not grid or any(not (math.isfinite(e) and e > 0) for e in grid):
-        raise ValueError(f"eps_grid: expected budgets > 0, got {list(eps_grid)!r}")
+        raise RadiusOptionError(f"eps_grid: expected budgets > 0, got {list(eps_grid)!r}")
     time_limit = check_positive("time_limit", time_limit)
     node_limit = check_positive("node_limit", node_limit, integer=True)
     if max_binaries is not None and not (isinstance(max_binaries, int) and not isinstance(max_binaries, bool)
                                          and max_binaries >= 0):
-        raise ValueError(f"max_binaries: expected an integer >= 0 (or None), got {max_binaries!r}")
-    exact, pl, float_logits, X, in_shape, dtype = exact_networks(model, x)
-    if pl.K < 2:
-        raise TooFewClassesError(f"robust_at: the model has K = {pl.K} output; expected at least 2 logits")
-    Y = check_labels(y, X.shape[0], pl.K)
-    dom = check_domain(domain, pl.D, X)
+        raise RadiusOptionError(f"max_binaries: expected an integer >= 0 (or None), got {max_binaries!r}")
+    ins = check_inputs(model, x, y, domain=domain, who="robust_at")
+    exact, pl, float_logits, X, dtype, Y, dom = ins.exact, ins.pl, ins.float_logits, ins.X, ins.dtype, ins.Y, ins.dom
     out = []
     for b in range(X.shape[0]):
         t0 = time.perf_counter()
@@ -128,14 +137,14 @@ def robust_at(model, x, y, eps_grid, *, time_limit: float | None = 10.0, node_li
     return out
 
 
-def witness_distances(model, x, y, points, norm="inf") -> list:
+def witness_distances(model, x, y, points, *, norm="inf") -> list:
     """For each example, the exact distance (rounded up) from x to the given point if the point is a witness
     (the float model and, in rationals, the exact engine both put a class strictly above y there), else
     None: how another method's adversarial points (e.g. PGD's) become checked upper bounds on the radius."""
     import torch
 
     p = check_norm(norm)
-    exact, pl, float_logits, X, in_shape, dtype = exact_networks(model, x)
+    exact, pl, float_logits, X, in_shape, dtype = exact_networks(model, x, who="witness_distances")
     Y = check_labels(y, X.shape[0], pl.K)
     P = points.detach().to(torch.float64).reshape(X.shape[0], -1).cpu().numpy() if isinstance(points, torch.Tensor) \
         else np.asarray(points, dtype=np.float64).reshape(X.shape[0], -1)

@@ -1,6 +1,8 @@
 """The checks of :func:`~verify.robust.radius.robust_radius`'s and :func:`~verify.robust.decide.robust_at`'s
 inputs, made before any solve: the norm, the budgets, the labels and the input domain, and the exact network
-(with its float checker) that both solve on.
+(with its float checker) that both solve on. :func:`check_inputs` makes every check of (model, x, y, domain) on
+the whole batch at once, so that a bad input is reported, at its index in the batch, before any work (the
+``radius`` command calls it before it solves its first point or touches its results file).
 
 >>> check_norm(2), check_norm("linf")
 ('2', 'inf')
@@ -12,9 +14,14 @@ import math
 
 import numpy as np
 
-from verify.errors import NonFiniteError, ShapeError
+from verify.errors import NonFiniteError, ShapeError, TooFewClassesError, VerifyError
 
-__all__ = ["check_norm", "check_positive", "exact_networks", "check_labels", "check_domain"]
+__all__ = ["check_norm", "check_positive", "exact_networks", "check_labels", "check_domain", "check_inputs",
+           "Inputs", "RadiusOptionError"]
+
+
+class RadiusOptionError(VerifyError, ValueError):
+    """A bad option of the radius (norm, budgets, eps grid, domain), or an input outside the domain."""
 
 
 def check_norm(norm) -> str:
@@ -28,7 +35,7 @@ def check_norm(norm) -> str:
             return "2"
     if isinstance(norm, str) and norm.strip().lower() in ("2", "l2"):
         return "2"
-    raise ValueError(f"norm: expected 'inf' or 2, got {norm!r}")
+    raise RadiusOptionError(f"norm: expected 'inf' or 2, got {norm!r}")
 
 
 def check_positive(name: str, v, integer: bool = False):
@@ -39,11 +46,11 @@ def check_positive(name: str, v, integer: bool = False):
     if integer:
         ok = ok and float(v) == int(v)
     if not ok:
-        raise ValueError(f"{name}: expected a {'positive integer' if integer else 'number > 0'} (or None), got {v!r}")
+        raise RadiusOptionError(f"{name}: expected a {'positive integer' if integer else 'number > 0'} (or None), got {v!r}")
     return int(v) if integer else float(v)
 
 
-def exact_networks(model, x):
+def exact_networks(model, x, who: str = "robust_radius"):
     """(exact network, float checker, x as float64 (B, D), in_shape, the model's torch dtype or None)."""
     import torch
 
@@ -53,8 +60,8 @@ def exact_networks(model, x):
     if isinstance(model, Network):
         arr = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
         if arr.ndim < 2:
-            raise ShapeError(f"x: expected a batch of shape (B, *in_shape), got shape {tuple(arr.shape)}; add a batch "
-                             f"dimension, e.g. x[None]")
+            raise ShapeError(f"x: expected a batch of shape (B, *in_shape), got shape {tuple(arr.shape)}; for one "
+                             f"example add the batch dimension, x[None]")
         if arr.shape[0] == 0:
             raise ShapeError(f"x: expected at least one example, got an empty batch of shape {tuple(arr.shape)}")
         if tuple(arr.shape[1:]) not in (model.in_shape, (model.n_in,)):
@@ -74,7 +81,7 @@ def exact_networks(model, x):
     from theory.torch_bridge import from_torch
     from verify.numerics.linearize import validate_input
 
-    validate_input(model, x, who="robust_radius")
+    validate_input(model, x, who=who)
     in_shape = tuple(x.shape[1:])
     exact = from_torch(model, in_shape)
     pl = plnet(exact)
@@ -115,11 +122,34 @@ def check_domain(domain, D: int, X: np.ndarray):
         lo = np.broadcast_to(np.asarray(lo, dtype=np.float64).reshape(-1) if np.ndim(lo) else float(lo), (D,)).copy()
         hi = np.broadcast_to(np.asarray(hi, dtype=np.float64).reshape(-1) if np.ndim(hi) else float(hi), (D,)).copy()
     except (TypeError, ValueError):
-        raise ValueError(f"domain: expected (lo, hi), two numbers or two arrays of {D} numbers, got {domain!r}") from None
+        raise RadiusOptionError(f"domain: expected (lo, hi), two numbers or two arrays of {D} numbers, got {domain!r}") from None
     if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)) and np.all(lo < hi)):
-        raise ValueError("domain: expected finite lo < hi")
+        raise RadiusOptionError("domain: expected finite lo < hi")
     out = (X < lo - 0) | (X > hi)
     if out.any():
         b, i = (int(v) for v in np.argwhere(out)[0])
-        raise ValueError(f"x[{b}] lies outside the domain: coordinate {i} is {X[b, i]}, not in [{lo[i]}, {hi[i]}]")
+        raise RadiusOptionError(f"x[{b}] lies outside the domain: coordinate {i} is {X[b, i]}, not in [{lo[i]}, {hi[i]}]")
     return lo, hi
+
+
+class Inputs:
+    """What :func:`check_inputs` checked: the exact network ``exact``, its float64 image ``pl``, the float model's
+    logits ``float_logits``, x as float64 (B, D) ``X``, ``in_shape``, the model's dtype (None for a Network),
+    the labels ``Y`` (None: the predictions) and the domain ``dom`` (None: no box)."""
+
+    def __init__(self, exact, pl, float_logits, X, in_shape, dtype, Y, dom):
+        self.exact, self.pl, self.float_logits, self.X, self.in_shape = exact, pl, float_logits, X, in_shape
+        self.dtype, self.Y, self.dom = dtype, Y, dom
+
+
+def check_inputs(model, x, y=None, *, domain=None, who: str = "robust_radius") -> Inputs:
+    """Every check of the inputs of a radius, on the whole batch, before any solve: the model and x (a batch of
+    finite floats of the model's input shape, its dtype and device: :func:`verify.linearize`'s checks), at least
+    two classes, the labels (B integer classes in [0, K), or None) and every example inside the domain. An
+    error names the example's index in the batch. Returns the :class:`Inputs` the solvers use."""
+    exact, pl, float_logits, X, in_shape, dtype = exact_networks(model, x, who=who)
+    if pl.K < 2:
+        raise TooFewClassesError(f"{who}: the model has K = {pl.K} output; expected at least 2 logits")
+    Y = check_labels(y, X.shape[0], pl.K)
+    dom = check_domain(domain, pl.D, X)
+    return Inputs(exact, pl, float_logits, X, in_shape, dtype, Y, dom)

@@ -60,7 +60,6 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from verify.errors import TooFewClassesError
 from verify.robust.checks import (
     Checker,
     attack,
@@ -71,7 +70,7 @@ from verify.robust.checks import (
     find_witness,
     strict_rival,
 )
-from verify.robust.inputs import check_domain, check_labels, check_norm, check_positive, exact_networks
+from verify.robust.inputs import check_inputs, check_norm, check_positive
 
 __all__ = ["robust_radius", "RadiusResult", "exact_robust_accuracy", "NORMS", "STATUSES"]
 
@@ -125,14 +124,14 @@ class RadiusResult:
 
 # ---- the public function -----------------------------------------------------------------------------------
 
-def robust_radius(model, x, y=None, norm="inf", *, time_limit: float | None = 60.0, node_limit: int | None = None,
+def robust_radius(model, x, y=None, *, norm="inf", time_limit: float | None = 60.0, node_limit: int | None = None,
                   max_radius: float | None = None, domain=None, certify: bool = True, linear_bounds: bool = True,
                   tighten: bool = False, progress: bool = False) -> list[RadiusResult]:
     """The exact l-inf or l2 radius of every example of x (module docstring): a list of :class:`RadiusResult`.
 
     ``model``: a torch nn.Module in the theory (ReLU-family, max units, affine layers; eval mode), or a
     :class:`theory.network.Network`. ``x``: (B, *in_shape), in the model's dtype and on its device. ``y``:
-    (B,) labels, or None for the predictions. ``time_limit`` (seconds) and ``node_limit`` bound each
+    (B,) labels, or None for the predictions. The options are keyword-only: ``norm`` ("inf" or 2); ``time_limit`` (seconds) and ``node_limit`` bound each
     example's solve; ``max_radius`` caps the search (a radius above it is reported as ``beyond_cap``
     with lower bound ``max_radius``: enough to decide robustness at every eps <= max_radius);
     ``domain``: (lo, hi), the box the perturbed points must stay in (e.g. (0, 1) for pixels);
@@ -140,7 +139,9 @@ def robust_radius(model, x, y=None, norm="inf", *, time_limit: float | None = 60
     64-64-64 MLP); ``linear_bounds`` and ``tighten`` choose the l-inf program's bounds (linear bounds on,
     LP tightening off by default: :func:`verify.robust.milp.linf_milp`). Raises the errors of :func:`verify.linearize` for a bad model or x,
     :class:`~verify.errors.LabelError` for bad labels, ValueError for bad options, and
-    :class:`~verify.robust.solvers.SolverUnavailableError` (naming the package) without scipy.
+    :class:`~verify.robust.solvers.SolverUnavailableError` (naming the package) without scipy. Every input is
+    checked (:func:`verify.robust.inputs.check_inputs`: finite, of the model's shape, labels, domain) before
+    the first example is solved, and an error names the example's index in the batch.
     """
     p = check_norm(norm)
     time_limit = check_positive("time_limit", time_limit)
@@ -150,12 +151,9 @@ def robust_radius(model, x, y=None, norm="inf", *, time_limit: float | None = 60
         from verify.robust.solvers import load_milp
 
         load_milp()
-    exact, pl, float_logits, X, in_shape, dtype = exact_networks(model, x)
-    if pl.K < 2:
-        raise TooFewClassesError(f"robust_radius: the model has K = {pl.K} output; expected at least 2 logits")
+    ins = check_inputs(model, x, y, domain=domain, who="robust_radius")
+    exact, pl, float_logits, X, dtype, Y, dom = ins.exact, ins.pl, ins.float_logits, ins.X, ins.dtype, ins.Y, ins.dom
     B = X.shape[0]
-    Y = check_labels(y, B, pl.K)
-    dom = check_domain(domain, pl.D, X)
     bar = None
     if progress:
         from tqdm import tqdm
@@ -303,13 +301,14 @@ def _one(b, exact, pl, float_logits, x, y, norm, dtype, dom, time_limit, node_li
 # ---- for the lab -------------------------------------------------------------------------------------------
 
 def exact_robust_accuracy(results: list[RadiusResult], eps_grid) -> dict:
-    """Per eps: how many points are proved robust (lower > eps: no point within eps changes class), proved
+    """Per eps (the key: the budget as a float; a JSON record keys it by ``repr(eps)``, as
+    :mod:`verify.dynamics.exact_radius` writes it): how many points are proved robust (lower > eps: no point within eps changes class), proved
     not robust (a checked witness within eps, or x misclassified), or undecided (the solver stopped between);
     ``fraction`` = robust / n is the exact robust accuracy when nothing is undecided, and a lower bound on
     it otherwise (``fraction_upper`` = (robust + undecided) / n the upper one).
 
     >>> r = RadiusResult(0, "inf", 0, 0, "optimal", 0.1, 0.1, 0.1, 0.0, 1, None, {}, None, 0.0, None)
-    >>> exact_robust_accuracy([r], [0.05, 0.1])["0.05"]["fraction"], exact_robust_accuracy([r], [0.1])["0.1"]["robust"]
+    >>> exact_robust_accuracy([r], [0.05, 0.1])[0.05]["fraction"], exact_robust_accuracy([r], [0.1])[0.1]["robust"]
     (1.0, 0)
     """
     out = {}
@@ -319,6 +318,6 @@ def exact_robust_accuracy(results: list[RadiusResult], eps_grid) -> dict:
         rob = sum(1 for r in results if r.lower > e)
         non = sum(1 for r in results if r.lower <= e and (r.upper <= e or r.status == "misclassified"))
         und = n - rob - non
-        out[repr(e)] = {"n": n, "robust": rob, "not_robust": non, "undecided": und,
+        out[e] = {"n": n, "robust": rob, "not_robust": non, "undecided": und,
                         "fraction": rob / n if n else math.nan, "fraction_upper": (rob + und) / n if n else math.nan}
     return out
