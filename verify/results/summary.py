@@ -60,7 +60,7 @@ def summarize(records: Iterable[dict]) -> list[ClaimSummary]:
     for rec in records:
         for g in rec["gaps"]:
             c = CLAIMS.get(g.claim)
-            row = rows.setdefault(g.claim, ClaimSummary(g.claim, c.tag if c else "?", c.kind if c else g.kind))
+            row = rows.setdefault(g.claim, ClaimSummary(g.claim, c.tag if c else "user", c.kind if c else g.kind))
             nets.setdefault(g.claim, set()).add((rec["network"].get("index"), rec["run"].get("dtype"),
                                                  rec["network"].get("device")))
             row.points += g.n_points
