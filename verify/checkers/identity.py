@@ -64,7 +64,7 @@ from verify.checkers.common import CheckContext, f64
 from verify.errors import ShapeError, VerifyError, check_labels
 from verify.numerics.bounds import Bounded, onehot, unit_roundoff, vjp_err, worst_entry
 from verify.numerics.kinks import combine_codes
-from verify.numerics.linearize import linearize, validate_input
+from verify.numerics.linearize import linearize, model_logits, validate_input
 from verify.numerics.precision import precision_guard
 from verify.results.gap import Gap
 from verify.results.provenance import precision_flags, run_facts
@@ -266,16 +266,7 @@ def check_identity(lhs, rhs, model, x, y=None, *, name: str | None = None, seed:
     t0 = time.perf_counter()
     claim = name or (f"{_name(lhs)} = {_name(rhs)}" if _name(lhs) and _name(rhs) else "user-identity")
     arch = type(model).__name__
-    try:
-        with torch.no_grad(), precision_guard(x.device):
-            f = model(x)
-    except RuntimeError as exc:
-        linearize(model, x)                 # raises the error that names what is wrong (e.g. the input shape)
-        raise ShapeError(f"check_identity: the model could not be run on inputs of shape {tuple(x.shape)}: "
-                         f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from exc
-    if f.dim() != 2:
-        raise ShapeError(f"check_identity: the model's output on inputs of shape {tuple(x.shape)} is "
-                         f"{tuple(f.shape)}, not (batch, classes)")
+    f = model_logits(model, x, who="check_identity")
     y = f.argmax(-1) if y is None else check_labels(y, x.shape[0], f.shape[1], who="check_identity")
     ctx, L, R = _sides(lhs, rhs, model, x, y, seed=seed, arch=arch)
     wide = None

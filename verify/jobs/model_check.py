@@ -132,23 +132,11 @@ def check_model(model, x, y=None, *, claims=None, dtypes=None, device=None, seed
             runs.append((copy.deepcopy(m).to(torch.float64), xx.to(torch.float64), torch.float64))  # the same points
     runs = [(m.to(device), xx.to(device), d) for m, xx, d in runs]
     first, x0 = runs[0][0], runs[0][1]
+    from verify.numerics.linearize import linearize, model_logits
+
     if y is None:
-        from verify.errors import ShapeError
-        from verify.numerics.linearize import linearize
-
-        try:
-            with torch.no_grad():
-                y = first(x0).argmax(-1)
-        except RuntimeError as exc:
-            linearize(first, x0)            # raises the error that names what is wrong (e.g. the input shape)
-            raise ShapeError(f"the model could not be run on the inputs of shape {tuple(x0.shape)}: "
-                             f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from exc
-        if y.dim() != 1:
-            raise ShapeError(f"the model's output on inputs of shape {tuple(x0.shape)} is not (batch, classes); "
-                             f"give the inputs with a batch dimension first (e.g. x.unsqueeze(0) for one example)")
+        y = model_logits(first, x0).argmax(-1)
     else:
-        from verify.numerics.linearize import linearize
-
         y = check_labels(y, x0.shape[0], linearize(first, x0).K)
     y = y.to(device)
     for note in notes:

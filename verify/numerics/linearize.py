@@ -57,7 +57,7 @@ from verify.numerics.compiled import compile_model
 from verify.numerics.linearization import Linearization
 from verify.numerics.precision import precision_guard
 
-__all__ = ["linearize", "Linearization", "validate_input", "require_classes"]
+__all__ = ["linearize", "Linearization", "validate_input", "require_classes", "model_logits"]
 
 def validate_input(model, x, who: str = "linearize") -> None:
     """The checks every public entry point makes on (model, x) before touching them (``who`` names it in
@@ -102,6 +102,26 @@ def validate_input(model, x, who: str = "linearize") -> None:
             raise exc from None
         raise ShapeError(f"x: expected a batch of shape (B, *in_shape), got shape {tuple(x.shape)}: one example of "
                          f"the model's input shape, without the batch dimension; {batch}") from None
+
+
+def model_logits(model, x, *, who: str = "") -> torch.Tensor:
+    """The model's logits (B, K) on x, without gradients; when the model cannot be run on x, or its output is
+    not (batch, classes), a :class:`~verify.errors.ShapeError` that names what is wrong (``who`` prefixes
+    the message)."""
+    prefix = f"{who}: " if who else ""
+    try:
+        with torch.no_grad(), precision_guard(x.device):
+            f = model(x)
+    except RuntimeError as exc:
+        linearize(model, x)                 # raises the error that names what is wrong (e.g. the input shape)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ShapeError(f"{prefix}the model could not be run on the inputs of shape {tuple(x.shape)}: "
+                         f"{first}") from exc
+    if f.dim() != 2:
+        raise ShapeError(f"{prefix}the model's output on inputs of shape {tuple(x.shape)} is {tuple(f.shape)}, not "
+                         f"(batch, classes); give the inputs with a batch dimension first (e.g. x.unsqueeze(0) for "
+                         f"one example)")
+    return f
 
 
 def require_classes(K: int, who: str = "") -> None:
