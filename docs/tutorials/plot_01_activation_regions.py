@@ -143,7 +143,7 @@ ax.annotate("", xy=[float(v) for v in x_exit], xytext=[float(v) for v in region.
             arrowprops=dict(arrowstyle="->", color="crimson"))
 ax.set_xlabel("$x_1$")
 ax.set_ylabel("$x_2$")
-ax.set_title("activation regions: grid colour = float pattern, lines = exact polygons")
+ax.set_title("grid colour: float pattern; lines: exact regions")
 ax.legend(loc="upper right", fontsize=8)
 plt.show()
 
