@@ -19,9 +19,9 @@ bias ``b`` and the half-spaces that bound the region, and then draws the regions
 # :func:`theory.linearize` reads every float weight as the rational number it is, so nothing below
 # is rounded.
 
+import flint  # python-flint: the exact rationals of the polygon helpers
 import matplotlib.pyplot as plt
 import numpy as np
-import flint  # python-flint: the exact rationals of the polygon helpers
 import sympy
 import torch
 
