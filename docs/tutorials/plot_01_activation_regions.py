@@ -138,7 +138,7 @@ for poly in regions:
     xy = np.array([[float(v) for v in p] for p in poly.vertices] + [[float(v) for v in poly.vertices[0]]])
     ax.plot(xy[:, 0], xy[:, 1], color="k", lw=0.6)
 ax.fill(own_xy[:, 0], own_xy[:, 1], facecolor="none", edgecolor="crimson", lw=2.5, label="region of x")
-ax.plot(*[float(v) for v in region.x], "o", color="crimson", label="x = (1/3, -1/2)")
+ax.plot(*[float(v) for v in region.x], "o", color="crimson", label=f"x = ({region.x[0]}, {region.x[1]})")
 ax.annotate("", xy=[float(v) for v in x_exit], xytext=[float(v) for v in region.x],
             arrowprops=dict(arrowstyle="->", color="crimson"))
 ax.set_xlabel("$x_1$")

@@ -102,12 +102,28 @@ for name, ref in reference.items():
 # the model (K backward passes, double backprop, Hessian-vector products) and the closed forms use
 # nothing but the K x K matrix ``G``.
 #
+# The last row of the table in ``SPEC.md`` is a limit: for a small CURE step ``h``,
+# ``R-CURE / h^2 -> z^T J^T S G S J z = <G, M>`` with ``M = (S J z)(S J z)^T``
+# (:func:`~verify.regularizers.closed_forms.cure_weighting`). At a finite ``h`` the two differ by
+# O(h), as long as ``x + h z`` stays in the region of ``x``: where a step leaves it for some example of the
+# batch (``same regions False`` below), the difference is no longer small (the next tutorial is about that).
+
+z = reg.cure_direction(reg.loss_gradient(model, x, y))
+limit = cf.gram_inner(G, cf.cure_weighting(J, p, z))
+for h in (1e-2, 1e-3, 1e-4):
+    same = all(bool((verify.linearize(model, x + h * z).pattern[k] == lin.pattern[k]).all()) for k in lin.pattern)
+    ratio = reg.curvature(model, x, y, h=h, z=z) / h ** 2
+    print(f"h = {h:.0e}: same regions {same}; max |R-CURE/h^2 - <G, M>| / <G, M> = "
+          f"{float(((ratio - limit).abs() / limit).max()):.1e}")
+assert same and float(((ratio - limit).abs() / limit).max()) < 1e-2      # at the smallest h
+
+# %%
 # The weighting matrices, for example 0
 # -------------------------------------
 #
 # R-JAC weights every class equally; R-CL removes the common direction (its ``M`` has rows summing
 # to zero); the loss-based ones (R-IG, tr H, softmax Jacobian) are built from ``p`` and vanish as the
-# prediction becomes confident.
+# prediction of a correctly classified point becomes confident (claim ``confident-limit``).
 
 fig, axes = plt.subplots(1, len(reference), figsize=(13, 2.6))
 for ax, name in zip(axes, reference):

@@ -100,13 +100,18 @@ assert small < 1e-2
 # The picture
 # -----------
 #
-# Left: ``R-CURE / h^2`` against ``h``, with the small-step value ``||Hz||^2`` and the exit time.
-# Right: the share of the pattern-change term, ``||change||^2 / (||inside||^2 + ||change||^2)``.
+# Left: R-CURE against ``h``, beside the small-step term ``h^2 ||Hz||^2``. Middle: their ratio's
+# numerator, ``R-CURE / h^2``, against the limit ``||Hz||^2``. Right: the share of the pattern-change
+# term, ``||change||^2 / (||inside||^2 + ||change||^2)``. The exit time is the red line in each.
 
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
+fig, (ax0, ax1, ax2) = plt.subplots(1, 3, figsize=(13, 3.8), layout="constrained")
+ax0.loglog(hs, cure, "o-", ms=3, label="R-CURE (definition)")
+ax0.loglog(hs, hs ** 2 * Hz2, color="gray", ls="--", label=r"$h^2 \|Hz\|^2$")
+ax0.set_title("R-CURE against h")
+ax0.legend(fontsize=8)
 ax1.loglog(hs, cure / hs ** 2, "o-", ms=3, label="R-CURE / $h^2$ (definition)")
 ax1.axhline(Hz2, color="gray", ls="--", label=r"$\|Hz\|^2$ (small-step limit)")
-for ax in (ax1, ax2):
+for ax in (ax0, ax1, ax2):
     ax.axvline(float(t_star), color="crimson", lw=1.5, label=r"exit time $t^*(x, z)$")
     ax.set_xlabel("CURE step h")
 ax1.legend(fontsize=8)
@@ -119,11 +124,15 @@ ax2.legend(fontsize=8)
 plt.show()
 
 # %%
-# What to notice: left of the red line the curve is flat at ``||Hz||^2`` (up to the O(h) term that
-# bends it before ``t*``), and the pattern-change share is zero; right of it the network's affine piece
-# changes and that term takes over. CURE's published step sizes are of order 1 (the toolkit's default
-# is ``h = 3``): compare them with the exit time printed above to see which of the two regimes such a
-# step is in at this point.
+# What to notice: left of the red line R-CURE follows ``h^2 ||Hz||^2`` (the middle curve is flat at
+# ``||Hz||^2``, up to the O(h) term that bends it before ``t*``) and the pattern-change share is zero;
+# right of it the network's affine piece changes and that term takes over. The default step of
+# :func:`verify.regularizers.curvature` is that of the third-party PyTorch code of CURE (``SPEC.md``,
+# "Peer conventions"); compare it with the exit time to see which regime such a step is in here.
 
-print("default h of verify.regularizers.curvature: 3.0 ->",
-      "beyond t*" if 3.0 >= float(t_star) else "below t*")
+import inspect  # noqa: E402
+
+h_default = inspect.signature(reg.curvature).parameters["h"].default
+print(f"default h of verify.regularizers.curvature: {h_default} ->",
+      "at or beyond t*: CURE measures the change of region here" if h_default >= float(t_star)
+      else "below t*: CURE measures the curvature inside the region here")

@@ -65,8 +65,8 @@ print("factor found:", bad.factor)
 
 # %%
 # Another classic slip: dividing by ``B^2`` where a mean was meant (a mean of a quantity that was
-# already averaged). The batch sizes of the random networks vary (5 and 7 by default), so a factor
-# ``1/B`` cannot pass for a constant.
+# already averaged). The batch size of the random networks varies (the report's "checked on" line lists
+# the sizes), so a factor ``1/B`` cannot pass for a constant.
 
 
 def double_mean(model, x, y):

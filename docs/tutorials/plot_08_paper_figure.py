@@ -42,7 +42,8 @@ print("font sizes:", icml.fonts)
 # float32. :func:`verify.jobs.sweep.run_sweep` writes the results file (here in a temporary folder)
 # and returns its records, with the same table ``python -m verify`` prints.
 
-out = Path(tempfile.mkdtemp()) / "verify.jsonl"
+workdir = tempfile.TemporaryDirectory()          # removed when the page is done
+out = Path(workdir.name) / "verify.jsonl"
 config = SweepConfig(networks=2, points=8, claims=("curvature-small-step", "curvature-region-crossing"),
                      device="cpu", seed=0)
 records = run_sweep(out, config=config, progress=False)
