@@ -100,8 +100,8 @@ assert small < 1e-2
 # The picture
 # -----------
 #
-# Left: R-CURE against ``h``, beside the small-step term ``h^2 ||Hz||^2``. Middle: their ratio's
-# numerator, ``R-CURE / h^2``, against the limit ``||Hz||^2``. Right: the share of the pattern-change
+# Left: R-CURE against ``h``, beside the small-step term ``h^2 ||Hz||^2``. Middle: ``R-CURE / h^2``
+# against its small-step limit ``||Hz||^2``. Right: the share of the pattern-change
 # term, ``||change||^2 / (||inside||^2 + ||change||^2)``. The exit time is the red line in each.
 
 fig, (ax0, ax1, ax2) = plt.subplots(1, 3, figsize=(13, 3.8), layout="constrained")

@@ -22,7 +22,7 @@ a small 2-D network and draw the largest l2 disc and l-inf square that fit.
 # The network and a few points
 # ----------------------------
 #
-# The teaching network of the toolkit: a fixed 2-6-6-3 leaky-ReLU network with rational weights
+# The teaching network of the toolkit: a fixed small leaky-ReLU network with two inputs and rational weights
 # (:func:`theory.plane.teaching_network`). Both functions below take it directly.
 
 from fractions import Fraction
