@@ -4,7 +4,7 @@ One *unit of work* is (network index, dtype, device). For each, the sweep builds
 its seeded description, draws inputs (some placed on or near kinks, so kinks are seen, not
 avoided), runs every checker (:func:`verify.checkers.run_checks`) and appends one JSON line to the
 results file at once, so an interrupted sweep keeps every finished unit and ``resume`` continues it.
-Shards (``shard=(i, n)``) take every n-th unit and can run as separate jobs; :func:`merge` joins
+Shards (``shard=(i, n)``) take every n-th unit and can run as separate jobs; :func:`~verify.results.merge.merge` joins
 their files (:func:`verify.results.merge.merge`).
 """
 

@@ -125,7 +125,7 @@ def merge(paths: Sequence[str | Path], out: str | Path) -> int:
 
 
 def shard_of(config: dict, index: int, dtype: str, n_shard: int) -> int:
-    """The shard (of ``n_shard``) that runs the unit (index, dtype) of a sweep: :func:`plan` deals the
+    """The shard (of ``n_shard``) that runs the unit (index, dtype) of a sweep: :func:`verify.jobs.sweep.plan` deals the
     units out in turn, network by network and dtype by dtype."""
     dtypes = list(config["dtypes"])
     return (int(index) * len(dtypes) + dtypes.index(dtype)) % n_shard
