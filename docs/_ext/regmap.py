@@ -11,7 +11,6 @@ added claim must be placed on the map before the pages build.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 #: The quantities besides the regularizers, with their labels.
@@ -84,50 +83,55 @@ def concerns() -> dict[str, tuple[str, ...]]:
 
 
 def _positions():
-    from verify.regularizers.names import SUPPORTED
-
-    pos = {r: (math.cos(math.pi / 2 + 2 * math.pi * i / 5), math.sin(math.pi / 2 + 2 * math.pi * i / 5))
-           for i, r in enumerate(SUPPORTED)}
-    pos.update({"G": (0.0, 0.05), "H": (-0.55, -0.45), "gamma": (1.45, -0.75)})
-    return pos
+    return {"R-IG": (0.0, 1.05), "R-JAC": (-1.15, 0.35), "R-CL": (-0.72, -0.95), "R-CURE": (0.72, -0.95),
+            "R-EMR": (1.15, 0.35), "G": (0.1, 0.12), "H": (-0.32, -0.38), "gamma": (-1.75, -0.55)}
 
 
 def draw_svg(path: Path, link) -> None:
-    """The map as an SVG whose every edge and edge label links to its claim's page (``link(claim_id)``)."""
+    """The map as an SVG: one coloured edge per (claim, pair of nodes), numbered by claim; every edge, number
+    and legend entry links to its claim's page (``link(claim_id)``)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyArrowPatch
+
     from verify.regularizers.names import SUPPORTED
 
     pos = _positions()
-    colours = plt.get_cmap("tab20").colors
+    colours = list(plt.get_cmap("tab10").colors) + list(plt.get_cmap("Dark2").colors)
     claim_ids = list(dict.fromkeys(e[0] for e in EDGES))
-    fig, ax = plt.subplots(figsize=(9, 7.2))
+    fig, ax = plt.subplots(figsize=(10, 6.2))
     seen: dict[frozenset, int] = {}
     for cid, a, b, _ in EDGES:
         k = seen.get(frozenset((a, b)), 0)
         seen[frozenset((a, b))] = k + 1
-        rad = [0.0, 0.25, -0.25][k % 3]
-        colour = colours[(2 * claim_ids.index(cid)) % 20]
-        arrow = FancyArrowPatch(pos[a], pos[b], connectionstyle=f"arc3,rad={rad}", arrowstyle="-", lw=2.4,
-                                color=colour, shrinkA=22, shrinkB=22, zorder=1)
+        rad = [0.0, 0.22, -0.22][k % 3]
+        number = claim_ids.index(cid) + 1
+        colour = colours[(number - 1) % len(colours)]
+        arrow = FancyArrowPatch(pos[a], pos[b], connectionstyle=f"arc3,rad={rad}", arrowstyle="-", lw=2.2,
+                                color=colour, shrinkA=20, shrinkB=20, zorder=1)
         arrow.set_url(link(cid))
         ax.add_patch(arrow)
         (xa, ya), (xb, yb) = pos[a], pos[b]
-        mx, my = (xa + xb) / 2 - rad * (yb - ya) / 2, (ya + yb) / 2 + rad * (xb - xa) / 2
-        t = ax.text(mx, my, cid, fontsize=7, ha="center", va="center", color="black", zorder=3,
-                    bbox=dict(boxstyle="round,pad=0.15", fc="white", ec=colour, lw=0.8))
-        t.set_url(link(cid))
+        t = 0.5 if k == 0 else 0.4                  # the point of the curve where its number sits
+        cx, cy = (xa + xb) / 2 + rad * (yb - ya), (ya + yb) / 2 - rad * (xb - xa)
+        mx = (1 - t) ** 2 * xa + 2 * t * (1 - t) * cx + t ** 2 * xb
+        my = (1 - t) ** 2 * ya + 2 * t * (1 - t) * cy + t ** 2 * yb
+        label = ax.text(mx, my, str(number), fontsize=8, ha="center", va="center", zorder=3, fontweight="bold",
+                        bbox=dict(boxstyle="circle,pad=0.2", fc="white", ec=colour, lw=1.2))
+        label.set_url(link(cid))
     for node, (x, y) in pos.items():
-        label = node if node in SUPPORTED else AUX[node]
         reg = node in SUPPORTED
-        ax.text(x, y, label, ha="center", va="center", fontsize=12 if reg else 10, zorder=4,
+        ax.text(x, y, node if reg else AUX[node], ha="center", va="center", fontsize=12 if reg else 10, zorder=4,
                 fontweight="bold" if reg else "normal",
                 bbox=dict(boxstyle="round,pad=0.4", fc="#dde8f5" if reg else "#f3f3f3", ec="#334"))
-    ax.set_xlim(-1.5, 1.85)
-    ax.set_ylim(-1.15, 1.2)
+    for i, cid in enumerate(claim_ids):
+        entry = ax.text(1.75, 1.05 - 0.19 * i, f"{i + 1}  {cid}", fontsize=9, va="center", color="black",
+                        bbox=dict(boxstyle="round,pad=0.2", fc="white", ec=colours[i % len(colours)], lw=1.2))
+        entry.set_url(link(cid))
+    ax.set_xlim(-2.05, 3.55)
+    ax.set_ylim(-1.2, 1.25)
     ax.set_aspect("equal")
     ax.axis("off")
     fig.tight_layout()

@@ -64,11 +64,11 @@ def figure_for(name: str) -> Path | None:
 
 
 def claim_pages() -> list[str]:
+    import regmap
+
     from figures.registry import FIGURES
     from theory.claims import CLAIMS
     from verify.jobs.notes import blocks
-
-    import regmap
 
     spec = spec_sections()
     notes = blocks((ROOT / "paper_notes.md").read_text(encoding="utf-8"))

@@ -101,4 +101,5 @@ def _sigma(ctx: CheckContext, Jl: Bounded):
     return sq_norm((Jl @ v.unsqueeze(-1)).squeeze(-1), -1).sqrt(), how
 
 
+#: The checker of each claim of this paper's group, by claim id.
 CHECKERS = {"margin-lower-bound": margin_lower_bound}

@@ -34,10 +34,12 @@ from verify.results.records import (
 __all__ = ["SweepConfig", "SweepRecords", "unit_id", "plan", "run_sweep", "default_device", "QUICK", "FULL",
            "ARCHS"]
 
+#: The architectures a sweep draws its networks from.
 ARCHS = ("mlp", "cnn", "resnet", "maxout")
 
 #: The quick sweep: sized to finish in under 2 minutes on a 2-core CPU.
 QUICK = {"networks": 24, "points": 16}
+#: The full sweep (``--full``): more networks and points.
 FULL = {"networks": 200, "points": 32}
 
 

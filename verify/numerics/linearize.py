@@ -105,6 +105,7 @@ def validate_input(model, x, who: str = "linearize") -> None:
 
 
 def require_classes(K: int, who: str = "") -> None:
+    """Raise ``TooFewClassesError`` unless the model has at least 2 logits."""
     if K < 2:
         raise TooFewClassesError(f"{who + ': ' if who else ''}the model has K = {K} output; expected at least 2 "
                                  f"logits (softmax, margins and the Gram matrix need K >= 2)")

@@ -132,4 +132,5 @@ def shard_of(config: dict, index: int, dtype: str, n_shard: int) -> int:
 
 
 def unit_key(index, dtype, device) -> tuple:
+    """The key that names one unit of a sweep (network index, dtype, device) across its shards."""
     return (int(index), str(dtype), str(device))
