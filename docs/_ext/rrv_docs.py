@@ -80,8 +80,8 @@ def claim_pages() -> list[str]:
     for cid, c in CLAIMS.items():
         regs = ", ".join(f"{r}" for r in concerns.get(cid, ())) or "none directly (the setting of all of them)"
         edges = [e for e in regmap.EDGES if e[0] == cid]
-        parts = [f"({cid})=\n", f"# {cid}\n",
-                 "| | |\n|---|---|\n",
+        parts = [f"({cid})=\n", f"# {cid}\n\n",
+                 "| field | value |\n|---|---|\n",
                  f"| provenance tag | `[{c.tag}]` |\n| kind | {c.kind} |\n| source | {c.source} |\n",
                  f"| regularizers | {regs} |\n\n",
                  f"**Statement (the registry, `theory.claims.CLAIMS`).** {c.statement}\n\n",
