@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import inspect
 import sys
+from functools import lru_cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,12 +39,48 @@ def public_names() -> list[tuple[str, str]]:
     return sorted((m.__name__, n) for m in _generator().public_modules() for n in (getattr(m, "__all__", None) or []))
 
 
+@lru_cache(maxsize=None)
+def attr_docs(module: str) -> dict[str, str]:
+    """The documentation of a module's constants as autodoc reads it: the ``#:`` comment lines just above an
+    assignment at module level (also inside ``try``/``if``), or a string just below it; name -> text."""
+    path = importlib.util.find_spec(module).origin
+    source = Path(path).read_text(encoding="utf-8")
+    lines = source.splitlines()
+    docs: dict[str, str] = {}
+
+    def visit(body):
+        for i, node in enumerate(body):
+            if isinstance(node, (ast.Try, ast.If)):
+                for block in (node.body, getattr(node, "orelse", []), getattr(node, "finalbody", []),
+                              *[h.body for h in getattr(node, "handlers", [])]):
+                    visit(block)
+                continue
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target] \
+                if isinstance(node, ast.AnnAssign) else []
+            names = [t.id for t in targets if isinstance(t, ast.Name)]
+            if not names:
+                continue
+            above, j = [], node.lineno - 2
+            while j >= 0 and lines[j].strip().startswith("#:"):
+                above.insert(0, lines[j].strip()[2:].strip())
+                j -= 1
+            text = " ".join(above)
+            nxt = body[i + 1] if i + 1 < len(body) else None
+            if not text and isinstance(nxt, ast.Expr) and isinstance(getattr(nxt, "value", None), ast.Constant) \
+                    and isinstance(nxt.value.value, str):
+                text = nxt.value.value
+            for n in names:
+                if text.strip():
+                    docs.setdefault(n, text.strip())
+
+    visit(ast.parse(source).body)
+    return docs
+
+
 def docstring(module: str, name: str) -> str:
     """The docstring of ``module.name`` as the API pages show it: a module's, class's or function's own
     (not one inherited from a base class, nor the signature a dataclass writes for itself), and for a constant
     the ``#:`` comment or string beside its assignment in the module that defines it."""
-    from sphinx.pycode import ModuleAnalyzer
-
     gen = _generator()
     mod = importlib.import_module(module)
     obj = getattr(mod, name)
@@ -54,7 +92,7 @@ def docstring(module: str, name: str) -> str:
     # a constant is documented where it is assigned: in this module or in any module holding the same object
     homes = [module] + [m.__name__ for m in gen.public_modules() if getattr(m, name, None) is obj and m.__name__ != module]
     for home in homes:
-        doc = "\n".join(ModuleAnalyzer.for_module(home).find_attr_docs().get(("", name), [])).strip()
+        doc = attr_docs(home).get(name, "")
         if doc:
             return doc
     return ""

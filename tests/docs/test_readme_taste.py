@@ -1,0 +1,24 @@
+"""The README's taste in Python runs as written, and prints what the README says it prints."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+
+from tests.docs.helpers import ROOT
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_the_taste_runs_and_prints_what_the_readme_says():
+    section = README.split("## A taste", 1)[1].split("\n## ", 1)[0]
+    code = re.search(r"```python\n(.*?)```", section, re.S)[1]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "README.md (A taste)", "exec"), {"__name__": "readme_taste"})
+    printed = out.getvalue()
+    assert printed.splitlines()[-1] == "no claim fails: True"
+    assert "5*sqrt(2)/4" in printed and "5*sqrt(2)/4" in section   # the distance the prose names
+    assert re.search(r"^euler-homogeneous .* REPORTED$", printed, re.M)  # the prose says why it is REPORTED
+    assert len(code.strip().splitlines()) <= 20
