@@ -114,8 +114,9 @@ def claim_pages() -> list[str]:
         _write(OUT / "claims" / f"{cid}.md", "".join(parts))
     rows = "".join(f"| {{doc}}`{cid} </generated/claims/{cid}>` | `[{c.tag}]` | {c.kind} | {', '.join(concerns.get(cid, ())) or '—'} |\n"
                    for cid, c in CLAIMS.items())
-    _write(OUT / "claims" / "table.md",
-           "| claim | tag | kind | regularizers |\n|---|---|---|---|\n" + rows)
+    run = notes.get("run", "").strip()
+    _write(OUT / "claims" / "table.md", (f"The measured tables on these pages: {run}\n\n" if run else "")
+           + "| claim | tag | kind | regularizers |\n|---|---|---|---|\n" + rows)
     return list(CLAIMS)
 
 
@@ -233,7 +234,7 @@ def _summary(obj) -> str:
     first = (doc or "").split("\n\n")[0].replace("\n", " ")
     pieces = re.split(r"(``.+?``)", first)  # the first sentence ends at a '. ' outside literals
     for i in range(0, len(pieces), 2):
-        cut = re.search(r"(?<=[.:;])\s", pieces[i])
+        cut = re.search(r"(?<=\.)\s", pieces[i])
         if cut:
             pieces = pieces[:i] + [pieces[i][:cut.start()]]
             break

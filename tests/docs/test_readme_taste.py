@@ -22,3 +22,10 @@ def test_the_taste_runs_and_prints_what_the_readme_says():
     assert "5*sqrt(2)/4" in printed and "5*sqrt(2)/4" in section   # the distance the prose names
     assert re.search(r"^euler-homogeneous .* REPORTED$", printed, re.M)  # the prose says why it is REPORTED
     assert len(code.strip().splitlines()) <= 20
+
+
+def test_every_relative_link_of_the_readme_exists():
+    links = re.findall(r"\]\(((?!https?:)[^)#]+)\)", README)
+    assert len(links) >= 15, links
+    missing = [link for link in links if not (ROOT / link).exists()]
+    assert not missing, f"the README links to files that do not exist: {missing}"
