@@ -29,3 +29,17 @@ def test_every_relative_link_of_the_readme_exists():
     assert len(links) >= 15, links
     missing = [link for link in links if not (ROOT / link).exists()]
     assert not missing, f"the README links to files that do not exist: {missing}"
+
+
+def _bash_blocks(text: str) -> list[str]:
+    section = text.split("## The two commands", 1)[1].split("\n## ", 1)[0]
+    return [b.strip() for b in re.findall(r"```bash\n(.*?)```", section, re.S)]
+
+
+def test_the_two_commands_are_the_same_in_the_readme_the_site_and_ci():
+    readme = _bash_blocks(README)
+    site = _bash_blocks((ROOT / "docs" / "getting-started.md").read_text(encoding="utf-8"))
+    assert len(readme) == 2 and readme == site
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()
+    test_command = readme[1].split(" && ", 1)[1]          # after the torch pin, which .ci/run makes first
+    assert ci[-1] == test_command and ".[test,docs]" in test_command
