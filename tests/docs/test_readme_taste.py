@@ -38,8 +38,9 @@ def _bash_blocks(text: str) -> list[str]:
 
 def test_the_two_commands_are_the_same_in_the_readme_the_site_and_ci():
     readme = _bash_blocks(README)
-    site = _bash_blocks((ROOT / "docs" / "getting-started.md").read_text(encoding="utf-8"))
-    assert len(readme) == 2 and readme == site
+    assert len(readme) == 2
+    site = (ROOT / "docs" / "getting-started.md").read_text(encoding="utf-8")
+    assert ':start-after: "## The two commands"' in site and "```{include} ../README.md" in site  # not a copy
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()
     test_command = readme[1].split(" && ", 1)[1]          # after the torch pin, which .ci/run makes first
     assert ci[-1] == test_command and ".[test,docs]" in test_command
