@@ -133,7 +133,7 @@ def run(device, dtype, repeats: int, batch: int, conv_batch: int, hess_batch: in
 MEMORY_GOAL = 0.5
 
 #: The MLP's memory goal in its attainable form: peak memory of the closed-form J at most this many times
-#: the bytes of J itself (issue 12: no method that returns J can go below 1x; the old goal, 0.5x of
+#: the bytes of J itself (no method that returns J can go below 1x; the old goal, 0.5x of
 #: torch.func's peak, lies below J's own 0.55x).
 J_BYTES_GOAL = 1.25
 
