@@ -1,5 +1,5 @@
-"""Every name the README imports, or calls as ``verify.X`` / ``theory.X`` / ``figures.X``, exists where the
-README says."""
+"""Every name the README and the documentation's pages (docs/**/*.md, written by hand) import, or call as
+``verify.X`` / ``theory.X`` / ``figures.X``, exists where they say."""
 
 import importlib
 import re
@@ -7,7 +7,11 @@ from pathlib import Path
 
 import pytest
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+ROOT = Path(__file__).resolve().parents[1]
+_GENERATED = ("_build", "generated", "auto_tutorials")
+PAGES = [ROOT / "README.md"] + sorted(p for p in (ROOT / "docs").rglob("*.md")
+                                      if not set(p.relative_to(ROOT / "docs").parts) & set(_GENERATED))
+README = "\n".join(p.read_text(encoding="utf-8") for p in PAGES)
 CODE = "\n".join(re.findall(r"```python\n(.*?)```", README, re.S))
 IMPORTS = sorted(set(re.findall(r"^\s*from ((?:theory|verify|figures)[\w.]*) import ([\w, ]+)", CODE, re.M)))
 DOTTED = sorted(set(re.findall(r"`((?:theory|verify|figures)(?:\.\w+)+)", README)))
@@ -27,6 +31,7 @@ def _resolve(dotted: str):
 
 
 def test_the_readme_has_python_to_check():
+    assert len(PAGES) >= 10, "the documentation's pages are missing"
     assert len(IMPORTS) >= 3 and len(DOTTED) >= 10
 
 

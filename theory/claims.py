@@ -54,6 +54,7 @@ def _c(id, statement, tag, source, kind, assumptions=""):
 
 _INTERIOR = "x in the interior of its activation region (no zero pre-activation, no tied max)"
 
+#: Every claim of the specification, by id, in the specification's order.
 CLAIMS: dict[str, Claim] = {c.id: c for c in [
     _c("local-affine",
        "On the activation region R(x), f(x') = J x' + b exactly, and J equals autodiff's Jacobian at interior points.",

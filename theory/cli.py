@@ -297,6 +297,7 @@ def _cmd_bench(args) -> int:
 
 # ------------------------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``python -m theory`` and its commands (prove, explain, region, bench)."""
     p = argparse.ArgumentParser(
         prog="python -m theory",
         description="The exact theory of robustness regularizers on piecewise-linear networks: symbolic proofs "

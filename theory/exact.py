@@ -139,6 +139,7 @@ def vector(values: Any, n: int | None = None, *, what: str = "vector") -> flint.
 
 
 def to_sympy(q: flint.fmpq) -> sympy.Rational:
+    """The python-flint rational ``q`` as a sympy Rational (exactly)."""
     return sympy.Rational(int(q.p), int(q.q))
 
 

@@ -40,6 +40,7 @@ __all__ = [
 
 
 def as_pair(v) -> tuple[int, int]:
+    """``v`` as a pair of ints: an int ``n`` gives ``(n, n)``, a pair is kept (a kernel size, stride or padding)."""
     if isinstance(v, (tuple, list)):
         if len(v) != 2:
             raise ShapeError(f"expected an int or a pair of ints, got {v!r}")
@@ -224,6 +225,7 @@ class Residual:
         return tuple(out)
 
 
+#: Any of the layer descriptions the exact network is built from.
 Layer = Linear | Conv2d | AvgPool2d | MaxPool2d | Flatten | BatchNorm | Rectifier | Maxout | Residual
 
 #: What the theory supports, for error messages and documentation.

@@ -47,12 +47,14 @@ __all__ = ["Network", "InputNode", "AffineNode", "RectNode", "MaxNode", "SumNode
 
 @dataclass(frozen=True, eq=False)
 class InputNode:
+    """The input node of the exact network: a vector of ``size`` entries."""
     size: int
     name: str = "input"
 
 
 @dataclass(frozen=True, eq=False)
 class AffineNode:
+    """A node ``weight @ value(src) + bias`` of the exact network (bias None: no bias)."""
     src: int
     weight: flint.fmpq_mat
     bias: flint.fmpq_mat | None
@@ -69,6 +71,7 @@ class AffineNode:
 
 @dataclass(frozen=True, eq=False)
 class RectNode:
+    """A node of rectifier units: entry i is sigma_a(value(src)[i]) with the slope a = ``slopes[i]``."""
     src: int
     slopes: tuple  # one fmpq per unit
     name: str
@@ -80,6 +83,7 @@ class RectNode:
 
 @dataclass(frozen=True, eq=False)
 class MaxNode:
+    """A node of max units: each entry is the max of the entries of node ``src`` in one of ``groups``."""
     src: int
     groups: tuple  # tuple of tuples of source indices
     name: str
@@ -91,6 +95,7 @@ class MaxNode:
 
 @dataclass(frozen=True, eq=False)
 class SumNode:
+    """A node that adds the values of the nodes ``srcs`` (a residual connection)."""
     srcs: tuple
     size: int
     name: str

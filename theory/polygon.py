@@ -94,6 +94,8 @@ def halfspace_rows(region: Region) -> list:
 
 
 def clip_to_region(poly: list, region: Region) -> list:
+    """The polygon ``poly`` (a list of 2-D vertices) clipped to the half-spaces of ``region``; ``[]`` when
+    nothing is left."""
     for a0, a1, c in halfspace_rows(region):
         poly = clip_polygon(poly, a0, a1, c)
         if len(poly) < 3:

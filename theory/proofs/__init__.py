@@ -57,8 +57,11 @@ __all__ = [
     "network_affine", "METHOD_EMPIRICAL", "METHOD_INSTANCES", "METHOD_SERIES",
 ]
 
+#: The method of a proof checked on exact rational instances only.
 METHOD_INSTANCES = "exact rational instances"
+#: The method of a proof by series expansion or limits.
 METHOD_SERIES = "series/limit"
+#: The method of an empirical claim: established by experiment, not a theorem.
 METHOD_EMPIRICAL = "empirical: not a theorem"
 
 

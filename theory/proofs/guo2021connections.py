@@ -321,6 +321,7 @@ def prove_gram_unification() -> Proof:
     return dv.proof()
 
 
+#: The proof of each claim of this paper's group, by claim id.
 PROVERS = {
     "local-affine": prove_local_affine,
     "input-gradient": prove_input_gradient,

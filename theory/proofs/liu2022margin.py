@@ -240,6 +240,7 @@ def prove_standard_training_small_margin() -> Proof:
     return dv.proof(holds=None)
 
 
+#: The proof of each claim of this paper's group, by claim id.
 PROVERS = {
     "euler-homogeneous": prove_euler_homogeneous,
     "effective-margin": prove_effective_margin,

@@ -22,6 +22,7 @@ from theory.proofs import IndexAlgebra, explicit_residual, explicit_softmax_to_p
 
 __all__ = ["GENERAL", "general_setting", "sq", "explicit_piece", "vanishes", "cl_sum", "fro_sum", "colsum_sq"]
 
+#: The method of a proof that holds symbolically for general K and D.
 GENERAL = "symbolic (general K, D)"
 
 

@@ -144,6 +144,7 @@ def prove_confidence_concentration() -> Proof:
     return dv.proof(holds=None)
 
 
+#: The proof of each claim of this paper's group, by claim id.
 PROVERS = {
     "margin-lower-bound": prove_margin_lower_bound,
     "layer-smoothing": prove_layer_smoothing,

@@ -18,6 +18,7 @@ __all__ = ["sync", "time_call", "time_pair", "time_many", "peak_memory"]
 
 
 def sync(device):
+    """Wait for the device's queued work (CUDA); nothing on the CPU."""
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize()
 

@@ -128,10 +128,12 @@ def run(device, dtype, repeats: int, batch: int, conv_batch: int, hess_batch: in
     return rows
 
 
+#: The memory goal of the CNN and ResNet rows: peak memory of the closed-form J at most this fraction of
+#: ``torch.func``'s.
 MEMORY_GOAL = 0.5
 
 #: The MLP's memory goal in its attainable form: peak memory of the closed-form J at most this many times
-#: the bytes of J itself (issue 12: no method that returns J can go below 1x; the old goal, 0.5x of
+#: the bytes of J itself (no method that returns J can go below 1x; the old goal, 0.5x of
 #: torch.func's peak, lies below J's own 0.55x).
 J_BYTES_GOAL = 1.25
 
@@ -260,6 +262,7 @@ def _all_bounds(lin):
 
 
 def format_table(rows) -> str:
+    """The benchmark's rows as the table it prints."""
     head = ["measure", "closed form", "reference", "ratio", "goal", "PASS/MISS", "note"]
     body = []
     for measure, a, b, ratio, goal, unit, better, note in rows:
@@ -273,6 +276,8 @@ def format_table(rows) -> str:
 
 
 def main(argv=None) -> int:
+    """``python -m verify.bench``: run the benchmarks (``--training``: the training-step one) and print the
+    table; 1 on a missed goal."""
     argv = sys.argv[1:] if argv is None else list(argv)
     p = argparse.ArgumentParser(prog="python -m verify.bench", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -110,6 +110,7 @@ def _lab_programs(points: int, time_limit: float) -> list:
 
 
 def main(argv=None) -> int:
+    """``python -m verify.bench.radius``: time the exact robustness radius against the network's size."""
     import torch
 
     from verify.dynamics.train import build_model

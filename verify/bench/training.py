@@ -229,6 +229,7 @@ def format_rows(result: dict) -> str:
 
 
 def main(argv=None) -> int:
+    """``python -m verify.bench --training``: time one training step of every objective of the lab."""
     p = argparse.ArgumentParser(prog="python -m verify.bench --training", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="\n\n".join(__doc__.split("\n\n")[1:]))

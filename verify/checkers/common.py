@@ -47,10 +47,12 @@ HESS_FULL_MAX = 256
 
 
 def f64(t) -> torch.Tensor:
+    """``t`` detached, in float64."""
     return t.detach().to(torch.float64)
 
 
 def to_list(t) -> list:
+    """The entries of ``t`` as a flat list of Python floats."""
     return [float(v) for v in f64(t).reshape(-1).cpu().tolist()]
 
 

@@ -247,6 +247,7 @@ def curvature_region_crossing(ctx: CheckContext) -> list:
     return gaps
 
 
+#: The checker of each claim of this paper's group, by claim id.
 CHECKERS = {
     "local-affine": local_affine,
     "input-gradient": input_gradient,

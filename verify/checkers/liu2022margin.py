@@ -312,6 +312,7 @@ def emr_limits(ctx: CheckContext) -> list:
     return gaps
 
 
+#: The checker of each claim of this paper's group, by claim id.
 CHECKERS = {
     "euler-homogeneous": euler_homogeneous,
     "effective-margin": effective_margin,

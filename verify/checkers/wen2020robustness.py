@@ -12,7 +12,7 @@ whose largest logit is not certified unique are excluded):
 - max_j |w_yhat - w_j| = max_j |J^T (e_yhat - e_j)| <= sqrt(2) |J|_2;
 - |J|_2 <= prod_l |J_l|_2 with J = J_L ... J_1 (networks without residual additions; on others this
   link is recorded as a measurement marked n/a);
-  ||J_l||_2 by SVD, or for large layers by a power-iteration lower bound (see :func:`_sigma`).
+  ||J_l||_2 by SVD, or for large layers by a power-iteration lower bound (see ``_sigma``).
 """
 
 from __future__ import annotations
@@ -101,4 +101,5 @@ def _sigma(ctx: CheckContext, Jl: Bounded):
     return sq_norm((Jl @ v.unsqueeze(-1)).squeeze(-1), -1).sqrt(), how
 
 
+#: The checker of each claim of this paper's group, by claim id.
 CHECKERS = {"margin-lower-bound": margin_lower_bound}

@@ -47,7 +47,7 @@ examples:
   python -m verify --jobs 4                 the units in 4 local worker processes
   python -m verify --dask local:4           ... on a local Dask cluster of 4 workers
   python -m verify --dask tcp://HOST:8786   ... on the workers of a running Dask scheduler (needs
-                                           pip install -e ".[cluster]"; see the README's cluster section)
+                                           pip install -e ".[cluster]"; see docs/guides/cluster-and-gpu.md)
   python -m verify --model net.pt --inputs x.pt [--labels y.pt]   check your own network
                                            (with --claims, --dtype, --device, --seed, --out; the
                                            sweep's size and split options do not apply)

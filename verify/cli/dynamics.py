@@ -55,6 +55,7 @@ results: one JSON line per run and epoch in --out (default results/dynamics.json
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``python -m verify dynamics``."""
     from verify.dynamics.lab import DYNAMICS_RESULTS
     from verify.jobs.executors import add_executor_arguments
 
@@ -174,6 +175,7 @@ def _report(path: Path, seconds: float | None = None) -> int:
 
 
 def main(argv=None) -> int:
+    """``python -m verify dynamics``: train the lab's runs and judge the empirical claims."""
     from verify.dynamics.lab import DYNAMICS_RESULTS, lab_config, merge_dynamics, run_lab
     from verify.errors import VerifyError, resolve_device
 

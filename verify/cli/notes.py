@@ -16,6 +16,7 @@ from verify.cli.common import fail, run_command
 
 __all__ = ["DESCRIPTION", "add_arguments", "build_parser", "run", "main"]
 
+#: The description of ``python -m verify notes`` in its ``--help``.
 DESCRIPTION = ("Rewrite the generated blocks of paper_notes.md: the proof and test lines always, the measured "
                "tables from the results FILE when one is given.")
 

@@ -24,6 +24,7 @@ from verify.jobs.model_check import user_dtypes
 
 __all__ = ["main", "build_parser", "RADIUS_SCHEMA", "RADIUS_RESULTS"]
 
+#: The schema tag of every line of a radius results file.
 RADIUS_SCHEMA = "relu-regularizer-verification/radius/1"
 #: Where ``python -m verify radius`` writes by default.
 RADIUS_RESULTS = "results/radius.jsonl"
@@ -65,6 +66,7 @@ results: one JSON line per input in --out (default results/radius.jsonl): the mo
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``python -m verify radius``."""
     p = argparse.ArgumentParser(prog="python -m verify radius", description=_DESCRIPTION, epilog=_EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, metavar="FILE",
@@ -156,6 +158,7 @@ def _refusal(exc: BaseException, model, args, x) -> str:
 
 
 def main(argv=None) -> int:
+    """``python -m verify radius``: the exact robustness radius of each input of a saved model."""
     from verify.errors import VerifyError
     from verify.results.records import ResultsError, keep_previous, write_record
     from verify.robust.inputs import check_inputs

@@ -24,6 +24,7 @@ from verify.jobs.notes import SWEEP_RESULTS
 
 __all__ = ["DESCRIPTION", "add_arguments", "build_parser", "run", "main"]
 
+#: The description of the sweep (``python -m verify``) in its ``--help``.
 DESCRIPTION = ("Compute each robustness regularizer by its definition (autograd, as the papers train) and by its "
                "derived closed form (from the exact local linearization f = J x + b), on random piecewise-linear "
                "networks or on your own, and report the gap of every claim against a floating-point error bound. "

@@ -46,7 +46,9 @@ from verify.modules import Abs, MaxoutUnit
 
 __all__ = ["NetSpec", "draw_spec", "draw_inputs", "ResidualBlock", "ARCHS", "ACTIVATIONS"]
 
+#: The architectures of the random networks.
 ARCHS = ("mlp", "cnn", "resnet", "maxout")
+#: The activations of the random networks: ReLU, leaky ReLU, PReLU and absolute value.
 ACTIVATIONS = ("relu", "leaky", "prelu", "abs")
 _POOLS = ("m2", "a2", "m3")
 

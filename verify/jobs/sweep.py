@@ -4,7 +4,7 @@ One *unit of work* is (network index, dtype, device). For each, the sweep builds
 its seeded description, draws inputs (some placed on or near kinks, so kinks are seen, not
 avoided), runs every checker (:func:`verify.checkers.run_checks`) and appends one JSON line to the
 results file at once, so an interrupted sweep keeps every finished unit and ``resume`` continues it.
-Shards (``shard=(i, n)``) take every n-th unit and can run as separate jobs; :func:`merge` joins
+Shards (``shard=(i, n)``) take every n-th unit and can run as separate jobs; :func:`~verify.results.merge.merge` joins
 their files (:func:`verify.results.merge.merge`).
 """
 
@@ -34,10 +34,12 @@ from verify.results.records import (
 __all__ = ["SweepConfig", "SweepRecords", "unit_id", "plan", "run_sweep", "default_device", "QUICK", "FULL",
            "ARCHS"]
 
+#: The architectures a sweep draws its networks from.
 ARCHS = ("mlp", "cnn", "resnet", "maxout")
 
 #: The quick sweep: sized to finish in under 2 minutes on a 2-core CPU.
 QUICK = {"networks": 24, "points": 16}
+#: The full sweep (``--full``): more networks and points.
 FULL = {"networks": 200, "points": 32}
 
 

@@ -110,7 +110,7 @@ def full(values, n: int, what: str) -> torch.Tensor:
 
 def pool_groups(layer: MaxPool2d, shape, device: torch.device) -> dict:
     """Window table (n_out, kh*kw) of flat source indices, valid (non-padding) entries first in
-    row-major window order, as in :func:`theory.network._pool_windows`."""
+    row-major window order, as in ``theory.network._pool_windows``."""
     (kh, kw), s, pd = layer.geometry()
     idx = torch.arange(prod(shape), dtype=torch.float64, device=device).reshape((1,) + tuple(shape)) + 1
     cols = F.unfold(idx, (kh, kw), padding=pd, stride=s)  # (1, C*kh*kw, L)

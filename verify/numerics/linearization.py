@@ -55,7 +55,7 @@ class Linearization:
     @cached_property
     def pattern(self) -> dict:
         """Layer name -> (B, n): int8 signs (+1 / -1) of a rectifier's pre-activations, or the argmax
-        position within each group of a max unit (as :attr:`theory.region.Region.pattern`)."""
+        position within each group of a max unit (as ``theory.Region.pattern``)."""
         eng, rec = self.engine, self._rec
         return {eng.nodes[k].name: (rec.sign(k) if eng.nodes[k].kind == "rect" else rec.pos(k))
                 for k in eng.nonlinear}

@@ -125,6 +125,7 @@ def model_logits(model, x, *, who: str = "") -> torch.Tensor:
 
 
 def require_classes(K: int, who: str = "") -> None:
+    """Raise ``TooFewClassesError`` unless the model has at least 2 logits."""
     if K < 2:
         raise TooFewClassesError(f"{who + ': ' if who else ''}the model has K = {K} output; expected at least 2 "
                                  f"logits (softmax, margins and the Gram matrix need K >= 2)")

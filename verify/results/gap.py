@@ -54,6 +54,7 @@ _KINDS = ("identity", "inequality", "measurement")
 #: The decision codes of :mod:`verify.numerics.kinks` (defined here, with the record, so that reading results needs
 #: no torch), and those of the points that are not judged.
 KINK_DECISIONS = ("", "float64", "exact", "kink", "wrong", "undecided", "float-tie")
+#: The kink decisions of the points that are counted but never judged.
 NOT_JUDGED = ("kink", "wrong", "undecided", "float-tie")
 
 #: A point is informative when its bound is below this fraction of the values' size: then |a - b|

@@ -125,11 +125,12 @@ def merge(paths: Sequence[str | Path], out: str | Path) -> int:
 
 
 def shard_of(config: dict, index: int, dtype: str, n_shard: int) -> int:
-    """The shard (of ``n_shard``) that runs the unit (index, dtype) of a sweep: :func:`plan` deals the
+    """The shard (of ``n_shard``) that runs the unit (index, dtype) of a sweep: :func:`verify.jobs.sweep.plan` deals the
     units out in turn, network by network and dtype by dtype."""
     dtypes = list(config["dtypes"])
     return (int(index) * len(dtypes) + dtypes.index(dtype)) % n_shard
 
 
 def unit_key(index, dtype, device) -> tuple:
+    """The key that names one unit of a sweep (network index, dtype, device) across its shards."""
     return (int(index), str(dtype), str(device))

@@ -40,7 +40,7 @@ def run_facts(dtype: str, device: str, seed: int, flags: dict | None = None) -> 
 
 
 def precision_flags(device: str) -> dict:
-    """The precision flags the checks run under, as :func:`verify.linearize.precision_guard` reports them
+    """The precision flags the checks run under, as :func:`verify.numerics.precision.precision_guard` reports them
     (it is entered here as the checks enter it; it sets them and restores them after): whether
     deterministic algorithms are on, and on CUDA the TF32 and cuDNN states during the checks (read back
     from torch inside the guard) and outside them; on CPU the oneDNN fp32 matmul precision."""

@@ -5,7 +5,7 @@ A report holds results records (each ``{"schema", "run", "network", "gaps"}``, i
 :class:`~verify.results.gap.Gap`) and answers the questions a user asks of them: did anything fail
 (:attr:`CheckReport.ok`), the per-claim table (:meth:`CheckReport.table`, as the command line prints it),
 the whole printed report (:meth:`CheckReport.text`: the table, the blocks under it, a diagnosis per failure
-and the verdict line) and the records themselves (:attr:`CheckReport.records`, :attr:`CheckReport.gaps`),
+and the verdict line) and the records themselves (``CheckReport.records``, :attr:`CheckReport.gaps`),
 which :meth:`CheckReport.save` writes as a results file.
 """
 

@@ -145,7 +145,7 @@ def crossing_summary(records: Iterable[dict]) -> str:
 
 def kink_summary(records: Iterable[dict]) -> str:
     """Per claim and dtype, what became of the points within rounding of a kink in their dtype, decided again
-    in float64 and then exactly (:mod:`verify.kinks`): recovered (by float64, exactly; of those, judged:
+    in float64 and then exactly (:mod:`verify.numerics.kinks`): recovered (by float64, exactly; of those, judged:
     not excluded by the claim's other assumptions), and not judged: real kinks, float pattern wrong,
     undecided, exactly on a kink in float only (float tie). Counts are of the claims' points, as the table's.
     Empty when no point was in doubt.

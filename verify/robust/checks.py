@@ -153,6 +153,8 @@ def bounds_lower(pl, x, y, hi: float, domain, steps: int = 24) -> float:
 # ---- witnesses ------------------------------------------------------------------------------------------
 
 class Checker:
+    """The checks of a candidate witness: rounded to the model's dtype and domain, classified by the float
+    model and exactly."""
     def __init__(self, exact, float_logits, x, y, norm, dtype, domain):
         self.exact, self.float_logits, self.x, self.y, self.norm = exact, float_logits, x, y, norm
         self.dtype, self.domain = dtype, domain
@@ -244,6 +246,7 @@ def find_witness(chk: Checker, pl, z, rival, pattern, radius):
 # ---- the certificate of x's own region --------------------------------------------------------------------
 
 def certificate(exact, x: np.ndarray, y: int, norm: str) -> dict:
+    """The lower bound on the radius that the exact region of ``x`` proves (0 when x lies on a kink)."""
     from theory.layers import KinkError
     from theory.region import linearize
 

@@ -37,7 +37,7 @@ def robust_at(model, x, y=None, *, eps_grid, time_limit: float | None = 10.0, no
               max_binaries: int | None = None, domain=None) -> list[RadiusResult]:
     """Complete l-inf verification at each eps of a grid: per example, whether some point within eps changes
     class (decided by a checked witness) or none does (decided by the program at radius eps), without
-    computing the radius itself unless it falls out. Cheaper than :func:`robust_radius` when only
+    computing the radius itself unless it falls out. Cheaper than :func:`~verify.robust.radius.robust_radius` when only
     robustness at fixed budgets is asked (the lab's exact robust accuracy). ``y``: (B,) labels, or None for the
     model's predictions (as in :func:`~verify.robust.radius.robust_radius`); the budgets ``eps_grid`` and the
     limits are keyword-only. Every input is checked (finite, of the model's shape, labels, domain) before the
