@@ -6,7 +6,7 @@ real browser.
 - **Links.** Every ``href`` and ``src`` of every HTML page of the built site that points inside it (a relative
   path, with or without ``#fragment``) must name a file that exists, and a ``#fragment`` must name an ``id``
   (or ``name``) on the target page. External links (``http:``, ``https:``, ``mailto:``) are not fetched.
-- **Pages.** The index, one tutorial and one API page must exist; each is opened in headless Chromium (Debian's
+- **Pages.** The index, the concepts page (its diagram and maths), one tutorial and one API page must exist; each is opened in headless Chromium (Debian's
   ``chromium``) and saved as a screenshot, to be looked at. Without Chromium, the screenshots are skipped and
   said so (exit 0 only when the links are sound).
 
@@ -96,8 +96,10 @@ def key_pages(site: Path) -> dict[str, Path | None]:
     site = Path(site)
     tutorials = sorted(p for p in site.glob("auto_tutorials/plot_*.html"))
     api = sorted(p for p in site.rglob("*.html") if "api" in p.parts or p.parent.name.startswith("generated"))
-    api = [p for p in api if p.name not in ("index.html",)] or api
+    api = [p for p in api if p.name == "verify.html"] or [p for p in api if p.name != "index.html"] or api
+    concepts = site / "concepts.html"
     return {"index": site / "index.html" if (site / "index.html").exists() else None,
+            "concepts": concepts if concepts.exists() else None,
             "tutorial": tutorials[0] if tutorials else None,
             "api": api[0] if api else None}
 
@@ -154,7 +156,8 @@ def main(argv=None) -> int:
         else:
             for name, page in pages.items():
                 if page is not None:
-                    png = screenshot(browser, page, Path(args.screenshots) / f"{name}.png")
+                    tall = 6000 if name in ("tutorial", "concepts") else 1600      # down to the figures
+                    png = screenshot(browser, page, Path(args.screenshots) / f"{name}.png", height=tall)
                     print(f"screenshot of {page.relative_to(site)}: {png}")
     return 0 if ok else 1
 

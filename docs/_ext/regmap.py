@@ -160,7 +160,8 @@ def write(out: Path) -> None:
     from theory.claims import REGULARIZERS
     from verify.regularizers.names import ALIASES, lab_key
 
-    rows = "".join(f"| {r} | {REGULARIZERS[r]} | `{lab_key(r)}`, " + ", ".join(f"`{a}`" for a in ALIASES[r][1:])
+    cell = lambda text: text.replace("|", "\\|")          # noqa: E731  (a norm's bars are not cell bounds)
+    rows = "".join(f"| {r} | {cell(REGULARIZERS[r])} | `{lab_key(r)}`, " + ", ".join(f"`{a}`" for a in ALIASES[r][1:])
                    + " |\n" for r in SUPPORTED)
     (out / "regularizers.md").write_text("| id | definition (`theory.claims.REGULARIZERS`) | also named |\n"
                                          "|---|---|---|\n" + rows, encoding="utf-8")
