@@ -107,6 +107,7 @@ class Proof:
     steps: list[Step] = field(default_factory=list)
     slack: dict[str, sp.Rational] | None = None
     seconds: float = 0.0
+    slack_tex: dict[str, str] | None = None
 
     def verdict(self) -> str:
         """``HOLDS``, ``FAILS`` or ``EMPIRICAL``."""
@@ -156,6 +157,7 @@ class Derivation:
         self.method, self.scope = method, scope
         self.steps: list[Step] = []
         self.slack: dict[str, sp.Rational] = {}
+        self.slack_tex: dict[str, str] = {}
         self.ok = True
 
     def note(self, text: str, expr: Any = None, *, tex: str = "", why: str = "", plain: str = "") -> None:
@@ -186,8 +188,11 @@ class Derivation:
                                "checked" if ok else "failed"))
         return ok
 
-    def min_slack(self, name: str, value: sp.Rational) -> None:
-        """Keep the smallest slack seen for one inequality; a negative slack makes the proof fail."""
+    def min_slack(self, name: str, value: sp.Rational, *, tex: str = "") -> None:
+        """Keep the smallest slack seen for one inequality; a negative slack makes the proof fail. ``tex`` is the
+        slack's expression in conventional notation (LaTeX), for ``explain --latex``."""
+        if tex:
+            self.slack_tex.setdefault(name, tex)
         value = sp.Rational(value)
         if name not in self.slack or value < self.slack[name]:
             self.slack[name] = value
@@ -199,7 +204,7 @@ class Derivation:
         c = self._claim
         return Proof(c.id, c.statement, c.assumptions, c.tag, c.kind,
                      self.ok if holds == "auto" else holds, self.method, self.scope, self.steps,
-                     dict(self.slack) or None, time.perf_counter() - self._start)
+                     dict(self.slack) or None, time.perf_counter() - self._start, dict(self.slack_tex) or None)
 
 
 def _equation(lhs, rhs):

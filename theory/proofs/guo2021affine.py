@@ -212,6 +212,8 @@ def prove_hessian_gauss_newton() -> Proof:
         q = random_simplex(rng, rng.randint(2, 5))
         bound = max(2 * v * (1 - v) for v in q)
         slack = lambda_max_slack(sp.diag(*q) - sp.Matrix(q) * sp.Matrix(q).T, bound, above=False)
-        dv.min_slack("lambda_max(S) <= max_i 2 p_i (1 - p_i)", -1 if slack is None else slack)
-        dv.min_slack("max_i 2 p_i (1 - p_i) <= 1/2", sp.Rational(1, 2) - bound)
+        dv.min_slack("lambda_max(S) <= max_i 2 p_i (1 - p_i)", -1 if slack is None else slack,
+                     tex=r"\lambda_{\max}(S) \leq \max_i 2 p_i (1 - p_i)")
+        dv.min_slack("max_i 2 p_i (1 - p_i) <= 1/2", sp.Rational(1, 2) - bound,
+                     tex=r"\max_i 2 p_i (1 - p_i) \leq 1/2")
     return dv.proof()

@@ -147,12 +147,17 @@ def prove_input_gradient_bounds() -> Proof:
         gram = CJ.T * CJ if Dn <= Kn else CJ * CJ.T
         a1 = lambda_max_slack(gram, ig / pe2, above=True)
         a2 = lambda_max_slack(gram, cl / (2 * Kn), above=False)
-        dv.min_slack("(a1) |p-e|^2 |CJ|_2^2 - IG", -1 if a1 is None else pe2 * a1)
-        dv.min_slack("(a2) |p-e|^2 (CL/(2K) - |CJ|_2^2)", -1 if a2 is None else pe2 * a2)
-        dv.min_slack("(a3) |p-e|^2 (|J|_F^2 - CL/(2K))", pe2 * (sum(x ** 2 for x in J) - cl / (2 * Kn)))
+        dv.min_slack("(a1) |p-e|^2 |CJ|_2^2 - IG", -1 if a1 is None else pe2 * a1,
+                     tex=r"\text{(a1) } \|p - e_y\|^2 \|CJ\|_2^2 - \mathrm{IG}")
+        dv.min_slack("(a2) |p-e|^2 (CL/(2K) - |CJ|_2^2)", -1 if a2 is None else pe2 * a2,
+                     tex=r"\text{(a2) } \|p - e_y\|^2 (\mathrm{CL}/(2K) - \|CJ\|_2^2)")
+        dv.min_slack("(a3) |p-e|^2 (|J|_F^2 - CL/(2K))", pe2 * (sum(x ** 2 for x in J) - cl / (2 * Kn)),
+                     tex=r"\text{(a3) } \|p - e_y\|^2 (\|J\|_F^2 - \mathrm{CL}/(2K))")
         b1 = (1 - q[yn]) * sum(q[r] * d2(r, yn) for r in range(Kn) if r != yn)
-        dv.min_slack("(b1) (1-p_y) sum p_j |w_j - w_y|^2 - IG", b1 - ig)
-        dv.min_slack("(b2) (1-p_y) CL/2 - (1-p_y) sum p_j |w_j - w_y|^2", (1 - q[yn]) * cl / 2 - b1)
+        dv.min_slack("(b1) (1-p_y) sum p_j |w_j - w_y|^2 - IG", b1 - ig,
+                     tex=r"\text{(b1) } (1 - p_y) \sum_{j \neq y} p_j \|w_j - w_y\|^2 - \mathrm{IG}")
+        dv.min_slack("(b2) (1-p_y) CL/2 - (1-p_y) sum p_j |w_j - w_y|^2", (1 - q[yn]) * cl / 2 - b1,
+                     tex=r"\text{(b2) } (1 - p_y) \mathrm{CL}/2 - (1 - p_y) \sum_{j \neq y} p_j \|w_j - w_y\|^2")
     return dv.proof()
 
 

@@ -243,6 +243,7 @@ def _ascii_math(s: str) -> str:
     tex = "".join(out)
     tex = re.sub(r"\^T(?![A-Za-z0-9])", r"^\\top", tex)
     tex = re.sub(r"\\sqrt +(\d+|[A-Za-z])", r"\\sqrt{\1}", tex)
+    tex = re.sub(r" +([_^])", r"\1", tex)
     return re.sub(r" {2,}", " ", tex).strip()
 
 
@@ -403,8 +404,10 @@ def _latex_block(proof, sympy: bool) -> list[str]:
     if lines[-1] == r"\begin{align*}":
         lines.append(r"\intertext{(no steps)}")
     lines.append(r"\end{align*}")
+    names = getattr(proof, "slack_tex", None) or {}
     for name, value in (proof.slack or {}).items():
-        lines.append(rf"\noindent min slack {prose_tex(name)}: ${sp.latex(value)}$\par")
+        shown = f"${names[name]}$" if name in names else prose_tex(name)
+        lines.append(rf"\noindent min slack of {shown}: ${sp.latex(value)}$\par")
     return lines
 
 

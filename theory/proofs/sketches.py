@@ -177,11 +177,12 @@ SKETCHES: dict[str, Summary] = {
         r"This is a statement about the networks that adversarial training produces, so it is established by "
         r"measuring the singular values of each $J_l(x)$ as the budget $\epsilon$ grows, not proved. What is "
         r"proved nearby is margin-lower-bound: a smaller $\prod_l \|J_l\|_2$ gives a larger guaranteed margin "
-        r"within the region."),
+        r"within the region. Whether training does shrink them is what the measurement reports."),
     "confidence-concentration": _S(
         r"As $\epsilon$ grows, clean accuracy falls and output margins and softmax confidences shift toward 0: "
         r"samples concentrate near the decision boundaries.",
         r"This is a statement about the distribution of trained networks' outputs on data, so it is established "
         r"by experiment (clean accuracy, margin and confidence distributions as $\epsilon$ grows), not proved. "
-        r"No symbolic step is claimed for it."),
+        r"No symbolic step is claimed for it. What is proved nearby is margin-lower-bound, which bounds the "
+        r"distance to the decision boundary from below within an activation region."),
 }

@@ -115,15 +115,18 @@ def prove_margin_lower_bound() -> Proof:
         if m2 == 0:
             continue
         dv.min_slack("min_j gamma_j^2 - (gamma_O / max_j |w_y - w_j|)^2",
-                     min((f[yn] - f[c]) ** 2 / d2[c] for c in others if d2[c] != 0) - gamma_o**2 / m2)
+                     min((f[yn] - f[c]) ** 2 / d2[c] for c in others if d2[c] != 0) - gamma_o**2 / m2,
+                     tex=r"\min_j \gamma_j^2 - (\gamma_O / \max_j \|w_y - w_j\|)^2")
         sl = lambda_max_slack(_gram(J), m2 / 2, above=True)
-        dv.min_slack("2 |J|_2^2 - max_j |w_y - w_j|^2", -1 if sl is None else 2 * sl)
+        dv.min_slack("2 |J|_2^2 - max_j |w_y - w_j|^2", -1 if sl is None else 2 * sl,
+                     tex=r"2 \|J\|_2^2 - \max_j \|w_y - w_j\|^2")
         lo, hi = _product_slack(layers, J)
         if lo < 0 <= hi:
             dv.check(f"network {n}: prod |J_l|_2^2 >= |J|_2^2 undecided at interval width 1e-40", False,
                      tex=r"\prod_l \|J_l\|_2^2 \geq \|J\|_2^2",
                      why=f"network {n}: undecided at interval width $10^{{-40}}$")
-        dv.min_slack("prod_l |J_l|_2^2 - |J|_2^2 (lower bound)", lo if lo >= 0 else hi)
+        dv.min_slack("prod_l |J_l|_2^2 - |J|_2^2 (lower bound)", lo if lo >= 0 else hi,
+                     tex=r"\prod_l \|J_l\|_2^2 - \|J\|_2^2 \text{ (a lower bound)}")
     return dv.proof()
 
 
