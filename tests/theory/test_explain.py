@@ -125,7 +125,7 @@ def test_every_maths_fragment_parses_as_mathtext(documents, cid):
     mathtext = pytest.importorskip("matplotlib.mathtext")
     parser = mathtext.MathTextParser("path")
     frags = math_fragments(documents[cid])
-    assert frags
+    assert frags or CLAIMS[cid].kind == "empirical"          # a claim about training may have no maths
     bad = []
     for frag in frags:
         try:

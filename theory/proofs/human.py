@@ -194,7 +194,7 @@ _OPS = {"<=": r"\leq", ">=": r"\geq", "!=": r"\neq", "==": "=", "=": "=", "<": "
 _FUNCS = {"max": r"\max", "min": r"\min", "exp": r"\exp", "log": r"\log", "det": r"\det", "lim": r"\lim",
           "sum": r"\sum", "prod": r"\prod", "sqrt": r"\sqrt", "tr": r"\operatorname{tr}", "oo": r"\infty",
           "yhat": r"\hat{y}", "pt": r"\tilde{p}", "grad": r"\nabla", "diag": r"\operatorname{diag}",
-          "rank": r"\operatorname{rank}", "hess": r"\nabla^2", "varepsilon": r"\varepsilon"}
+          "rank": r"\operatorname{rank}", "hess": r"\nabla^2", "varepsilon": r"\varepsilon", "TIMES": r"\times"}
 _FUNCS.update({g: "\\" + g for g in _GREEK})
 
 
@@ -204,14 +204,16 @@ def _tex_text(text: str) -> str:
 
 def _is_math_token(tok: str, prev_op: bool, next_op: bool) -> bool:
     core = tok.strip("(),;:.")
-    if not core:
+    if not core or re.fullmatch(r"\([a-z0-9]\)[,:;.]?", tok):       # an item label such as (a) or (b)
         return False
+    if re.fullmatch(r"(exp|log|sqrt|max|min)\(.*\)", tok.rstrip(",;:.")):
+        return True
     if tok in _OPS or core in _OPS:
         return True
     if re.search(r"[_^|=<>]", core) or core in ("oo",):
         return True
     if re.fullmatch(r"[A-Za-z]'?", core):
-        return core not in ("a", "A", "I")
+        return core not in ("a", "A", "I") or prev_op or next_op
     if re.fullmatch(r"-?\d+(/\d+)?", core):
         return prev_op or next_op
     if core in ("sqrt", "exp", "log", "max", "min", "tr") and (prev_op or next_op):
@@ -231,6 +233,7 @@ def _math_word(m: re.Match) -> str:
 def _ascii_math(s: str) -> str:
     """One ASCII formula (``J^T (p - e_y)``, ``K <= 4``) as LaTeX maths."""
     out = []
+    s = re.sub(r"(?<=\b[A-Z]) x (?=[A-Z]\b)", " TIMES ", s)
     for tok in re.findall(r"<=|>=|!=|==|->|[A-Za-z]+|\d+|\s+|.", s):
         if tok in _OPS:
             out.append(" " + _OPS[tok] + " " if tok not in ("-", "+", "/") else tok)
@@ -256,10 +259,22 @@ def prose_tex(text: str) -> str:
     'general $K$ and $D$; every $K \\leq 4$'
     """
     toks = text.split(" ")
+    def hyphenated(t):  # a word such as Linear(2,3)-sigma_a-Linear(3,4): maths only inside its parts
+        return re.search(r"[A-Za-z0-9)]-[A-Za-z]", t) and re.search(r"[_^]", t) and not re.search(r"[=<>|]", t)
+
+    if len(toks) == 1 and hyphenated(text):
+        return "-".join(prose_tex(part) for part in text.split("-"))
+    if len(toks) > 1:
+        toks = [("\x00" + t) if hyphenated(t) else t for t in toks]
     ops = [t.strip("(),;:.") in _OPS and t.strip("(),;:.") != "" for t in toks]
-    math = [_is_math_token(t, i > 0 and ops[i - 1], i + 1 < len(toks) and ops[i + 1]) for i, t in enumerate(toks)]
+    math = [not t.startswith("\x00") and _is_math_token(t, i > 0 and ops[i - 1], i + 1 < len(toks) and ops[i + 1])
+            for i, t in enumerate(toks)]
     out, i = [], 0
     while i < len(toks):
+        if toks[i].startswith("\x00"):
+            out.append(prose_tex(toks[i][1:]))
+            i += 1
+            continue
         if not math[i]:
             out.append(_tex_text(toks[i]))
             i += 1
@@ -267,9 +282,20 @@ def prose_tex(text: str) -> str:
         j = i
         run = [toks[j]]
         while (j + 1 < len(toks) and (math[j + 1] or " ".join(run).count("{") > " ".join(run).count("}"))
-               and not re.search(r"[,;:]$", toks[j].rstrip(")"))):
+               and not re.search(r"[,;:]$", toks[j].rstrip(")"))
+               and not (toks[j + 1].startswith("(") and _balanced(" ".join(run))
+                        and re.fullmatch(r"[A-Za-z0-9]", toks[j]))):
             j += 1
             run.append(toks[j])
+        while len(run) > 1 and run[-1] in _OPS:     # an operator that ends the formula belongs to the prose
+            j -= 1
+            run.pop()
+        if run[0] in ("+", "-", "*", "/") and len(run) > 1:
+            out.append(_tex_text(run.pop(0)))
+        if len(run) == 1 and run[0] in ("+", "-", "*", "/"):
+            out.append(_tex_text(run[0]))
+            i = j + 1
+            continue
         s = " ".join(run)
         lead = re.match(r"^[(]*", s).group()
         trail = re.search(r"[),;:.]*$", s).group()
@@ -282,6 +308,10 @@ def prose_tex(text: str) -> str:
         out.append(_tex_text(lead) + ("$" + _ascii_math(body) + "$" if body else "") + _tex_text(trail))
         i = j + 1
     return " ".join(out)
+
+
+def _balanced(s: str) -> bool:
+    return s.count("(") == s.count(")") and s.count("{") == s.count("}")
 
 
 def math_fragments(document: str) -> list[str]:
