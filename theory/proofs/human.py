@@ -407,7 +407,9 @@ def _latex_block(proof, sympy: bool) -> list[str]:
     summary = _summary(proof)
     statement = summary.statement if summary is not None else prose_tex(" ".join(proof.statement.split()))
     lines = [f"% {proof.claim} [{proof.tag}, {proof.kind}]: {' '.join(proof.statement.split())}",
-             rf"\section*{{{_tex_text(proof.claim)} ({proof.tag}, {proof.kind}): {proof.verdict().lower()}}}",
+             r"\sloppy",  # prose with inline maths breaks loosely rather than past the margin
+             rf"\section*{{{_tex_text(proof.claim)}}}",
+             rf"\noindent {proof.tag}, {proof.kind}: \textbf{{{proof.verdict().lower()}}}",
              rf"\paragraph{{Claim.}} {statement}",
              rf"\paragraph{{Assumptions.}} {prose_tex(' '.join((proof.assumptions or '-').split()))}",
              rf"\paragraph{{Method.}} {prose_tex(' '.join(str(proof.method).split()))}; "
