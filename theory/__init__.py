@@ -12,7 +12,7 @@ Matrix([[2, -1]])
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
-from .claims import CLAIMS, Claim, claim, claim_ids
+from .claims import CLAIMS, Claim, claim, claim_ids, claims_about, regularizer_id
 from .errors import TheoryError, UnknownNameError
 from .exact import NonFiniteError, rational
 from .layers import (
@@ -37,7 +37,7 @@ from .region import Region, linearize
 
 __all__ = [
     "__version__",
-    "CLAIMS", "Claim", "claim", "claim_ids", "TheoryError", "UnknownNameError", "NonFiniteError", "rational",
+    "CLAIMS", "Claim", "claim", "claim_ids", "claims_about", "regularizer_id", "TheoryError", "UnknownNameError", "NonFiniteError", "rational",
     "AvgPool2d", "BatchNorm", "Conv2d", "Flatten", "KinkError", "Linear", "MaxPool2d", "Maxout", "Rectifier",
     "Residual", "ShapeError", "SUPPORTED", "TrainingModeError", "UnsupportedLayerError", "Network", "mlp", "Region", "linearize",
     "from_torch", "Proof", "prove", "prove_all",

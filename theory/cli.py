@@ -3,7 +3,9 @@
 Subcommands (each has its own ``--help``):
 
 - ``prove [CLAIM ...]``: prove the claims symbolically and print one line per claim;
-- ``explain CLAIM [--latex]``: print one claim's derivation, as text or LaTeX;
+- ``explain CLAIM [--latex] [--sympy]``: print one claim's derivation, as text or a LaTeX document;
+  ``explain --regularizer R-IG`` lists the claims about one regularizer, ``explain --list`` every claim
+  grouped by regularizer;
 - ``region``: walk through the exact activation region of a point of a small 2-D network;
 - ``bench``: time the exact linearization of an MNIST-sized MLP and the proofs, against their goals.
 
@@ -27,7 +29,9 @@ examples:
   python -m theory prove                         prove every claim, one line each
   python -m theory prove input-gradient gram-unification
   python -m theory explain hessian-gauss-newton  the derivation, step by step
-  python -m theory explain input-gradient --latex > proof.tex
+  python -m theory explain input-gradient --latex > proof.tex   (pdflatex proof.tex)
+  python -m theory explain --regularizer R-IG    the claims about one regularizer, one line each
+  python -m theory explain --list                every claim, grouped by regularizer
   python -m theory region --point "1/2,-1" --direction "1,0"
   python -m theory bench
 """
@@ -170,13 +174,55 @@ def _cmd_prove(args) -> int:
     return 0
 
 
+def _claim_line(c, width: int = 100) -> str:
+    """One claim on one line: its id, then its statement cut to fit ``width`` (ASCII ``...`` where cut)."""
+    head = f"  {c.id:<39} "
+    text = " ".join(c.statement.split())
+    room = width - len(head)
+    return head + (text if len(text) <= room else text[:room - 3].rstrip() + "...")
+
+
+def _regularizer_lines(rid: str, claims) -> list[str]:
+    from .claims import REGULARIZERS
+
+    head = (f"{rid}: {REGULARIZERS[rid]}" if rid in REGULARIZERS
+            else "no regularizer (claims about the setting: the network, the margin, training)")
+    head = head if len(head) <= 100 else head[:97].rstrip() + "..."
+    return [head] + ([_claim_line(c) for c in claims] or ["  (no claim)"])
+
+
 def _cmd_explain(args) -> int:
+    from .claims import claims_about, claims_by_regularizer, regularizer_id
+    from .errors import UnknownNameError
+
+    listing = args.list or args.regularizer is not None
+    if listing and args.claim is not None:
+        print("error: give a claim id, or --list / --regularizer, not both", file=sys.stderr)
+        return 2
+    if listing and (args.latex or args.sympy):
+        print("error: --latex and --sympy apply to one claim's derivation, not to a listing", file=sys.stderr)
+        return 2
+    if args.list:
+        groups = claims_by_regularizer()
+        print("\n\n".join("\n".join(_regularizer_lines(rid, cs)) for rid, cs in groups.items()))
+        return 0
+    if args.regularizer is not None:
+        try:
+            rid = regularizer_id(args.regularizer)
+        except UnknownNameError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print("\n".join(_regularizer_lines(rid, claims_about(rid))))
+        return 0
+    if args.claim is None:
+        print("error: give a claim id (e.g. input-gradient), or --list, or --regularizer R-IG", file=sys.stderr)
+        return 2
     err = _check_ids([args.claim])
     if err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     (proof,) = _prove_all()([args.claim])
-    print(proof.latex() if args.latex else str(proof))
+    print(proof.latex(sympy=args.sympy) if args.latex else proof.text(sympy=args.sympy))
     return 1 if proof.holds is False else 0
 
 
@@ -321,11 +367,28 @@ def build_parser() -> argparse.ArgumentParser:
     pr.set_defaults(func=_cmd_prove)
 
     ex = sub.add_parser(
-        "explain", help="print one claim's derivation",
-        description="Prove one claim and print its derivation step by step: the statement, the assumptions, the "
-                    "method and scope, every step with its checked equation, and the verdict.")
-    ex.add_argument("claim", metavar="CLAIM", help="a claim id, e.g. input-gradient")
-    ex.add_argument("--latex", action="store_true", help="print the derivation as a LaTeX align* block")
+        "explain", help="print one claim's derivation, or which claims concern a regularizer",
+        description="Prove one claim and print its derivation for people: the statement, the assumptions, the "
+                    "method and scope, a short proof sketch, then every step as a displayed equation in the "
+                    "usual notation (J, p, e_y, S(p) = diag(p) - p p^T, G = J J^T) with a one-line reason and "
+                    "what decided it ([checked: lhs - rhs == 0]: sympy reduced the difference of the two sides "
+                    "to 0), and the verdict. The raw sympy expressions are shown only with --sympy. With "
+                    "--regularizer or --list, print which claims concern each regularizer instead.",
+        epilog="examples:\n  python -m theory explain hessian-gauss-newton\n"
+               "  python -m theory explain gram-unification --latex > gram.tex\n"
+               "  python -m theory explain --regularizer input-gradient\n  python -m theory explain --list\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    ex.add_argument("claim", metavar="CLAIM", nargs="?", default=None,
+                    help="a claim id, e.g. input-gradient (python -m theory explain --list shows them all)")
+    ex.add_argument("--latex", action="store_true",
+                    help="print the derivation as a complete LaTeX document (article, amsmath) that compiles on "
+                         "its own")
+    ex.add_argument("--sympy", action="store_true",
+                    help="also show each step's raw sympy form: the expression the check decided")
+    ex.add_argument("--regularizer", metavar="R", default=None,
+                    help="list the claims about one regularizer, one line each: an id (R-IG, R-JAC, R-CL, R-CURE, "
+                         "R-EMR) or a plain name (input-gradient, ig, cross-lipschitz, curvature, ...)")
+    ex.add_argument("--list", action="store_true", help="list every claim, grouped by the regularizers it concerns")
     ex.set_defaults(func=_cmd_explain)
 
     rg = sub.add_parser(

@@ -51,7 +51,7 @@ from theory.proofs.instances import (
 )
 
 __all__ = [
-    "Proof", "Derivation", "IndexAlgebra", "explicit_residual", "softmax_to_p", "explicit_softmax_to_p",
+    "Proof", "Step", "Derivation", "IndexAlgebra", "explicit_residual", "softmax_to_p", "explicit_softmax_to_p",
     "lambda_max_geq", "lambda_max_interval", "lambda_max_slack", "round_down", "random_rational",
     "random_simplex", "tiny_network", "network_forward", "network_autodiff", "network_pattern",
     "network_affine", "METHOD_EMPIRICAL", "METHOD_INSTANCES", "METHOD_SERIES",
@@ -66,12 +66,37 @@ METHOD_EMPIRICAL = "empirical: not a theorem"
 
 
 # --------------------------------------------------------------------------------------------- record
+@dataclass(frozen=True)
+class Step:
+    """One step of a derivation.
+
+    ``text`` and ``expr`` are what the check recorded: the description (with its verdict marker, e.g.
+    ``[checked: lhs - rhs == 0]`` or ``NOT PROVED:``) and the sympy object that was decided or shown; a step
+    unpacks as this pair (``text, expr = step``). The human form is written per step by the prover:
+    ``tex``, the display equation in conventional notation (LaTeX); ``plain``, its text rendering (default
+    :func:`~theory.proofs.human.tex_to_text` of ``tex``); ``why``, a one-line reason (prose, inline maths in
+    ``$...$``). ``status`` is ``note`` (a definition or an argument), ``identity`` (``lhs - rhs == 0``
+    decided), ``checked`` (a fact decided by exact computation), ``failed`` or ``residual``.
+    """
+
+    text: str
+    expr: Any = None
+    tex: str = ""
+    why: str = ""
+    plain: str = ""
+    status: str = "note"
+
+    def __iter__(self):
+        return iter((self.text, self.expr))
+
+
 @dataclass
 class Proof:
     """The outcome of one symbolic proof: the claim, how it was proved, the derivation and the verdict.
 
     ``holds`` is ``True`` when every checked step holds, ``False`` when one fails (the failing step and
-    its residual or counterexample are in ``steps``), and ``None`` for empirical claims.
+    its residual or counterexample are in ``steps``), and ``None`` for empirical claims. ``steps`` holds
+    :class:`Step` records (plain ``(text, expr)`` pairs are accepted too, and shown as they are).
     """
 
     claim: str
@@ -82,95 +107,46 @@ class Proof:
     holds: bool | None
     method: str
     scope: str
-    steps: list[tuple[str, Any]] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
     slack: dict[str, sp.Rational] | None = None
     seconds: float = 0.0
+    slack_tex: dict[str, str] | None = None
 
     def verdict(self) -> str:
         """``HOLDS``, ``FAILS`` or ``EMPIRICAL``."""
         return {True: "HOLDS", False: "FAILS", None: "EMPIRICAL"}[self.holds]
 
-    def latex(self) -> str:
-        """The derivation as LaTeX (amsmath), with the claim as a comment: an ``align*`` block in which each
-        step's description is ``\\intertext`` (it wraps to the page) and its equation is a line of its own, an
-        equation ``lhs = rhs`` split into ``lhs`` and ``= rhs`` lines, so that it fits a slide or a page
-        unless one side alone is wider."""
-        lines = [f"% {self.claim} [{self.tag}, {self.kind}]: {self.statement}",
-                 f"% {self.verdict()}; method: {self.method}; scope: {self.scope}",
-                 r"\begin{align*}",
-                 rf"\intertext{{\textbf{{{_tex_text(self.claim)}}}: {_tex_text(self.verdict())}}}"]
-        for i, (text, expr) in enumerate(self.steps, 1):
-            lines.append(rf"\intertext{{{i}. {_tex_text(text)}}}")
-            if isinstance(expr, sp.Equality):
-                lines += [rf"&{sp.latex(expr.lhs)} \\", rf"&\quad = {sp.latex(expr.rhs)} \\"]
-            elif expr is not None:
-                lines.append(rf"&{sp.latex(expr)} \\")
-        for name, value in (self.slack or {}).items():
-            lines.append(rf"\intertext{{min slack {_tex_text(name)}: ${sp.latex(value)}$}}")
-        lines.append(r"\end{align*}")
-        return "\n".join(lines)
+    def latex(self, sympy: bool = False, standalone: bool = True) -> str:
+        """The derivation as a LaTeX document that compiles on its own (``article``, ``amsmath``): the claim,
+        the assumptions, method and scope, a proof sketch, and an ``align*`` block in which each step's reason
+        is ``\\intertext`` and its display equation a line of its own. ``sympy`` adds the raw sympy form of
+        each step; ``standalone=False`` gives only the body (see :func:`~theory.proofs.human.render_latex`)."""
+        from theory.proofs.human import render_latex
+
+        return render_latex(self, sympy=sympy, standalone=standalone)
+
+    def text(self, sympy: bool = False) -> str:
+        """The derivation as plain text, lines of at most 100 characters; ``sympy`` adds each step's raw form."""
+        from theory.proofs.human import render_text
+
+        return render_text(self, sympy=sympy)
 
     def __str__(self) -> str:
-        import textwrap
-
-        wrap = lambda text: textwrap.wrap(text, _WIDTH, subsequent_indent="      ", break_on_hyphens=False)
-        out = [f"{self.claim} [{self.tag}, {self.kind}]: {self.verdict()}"]
-        for label, text in (("claim", self.statement), ("assumptions", self.assumptions or "-"),
-                            ("method", self.method), ("scope", self.scope)):
-            out += wrap(f"  {label}: {text}")
-        for i, (text, expr) in enumerate(self.steps, 1):
-            out += textwrap.wrap(f"  {i}. {text}", _WIDTH, subsequent_indent="       ", break_on_hyphens=False)
-            if expr is not None:
-                out.extend("       " + line for line in _pretty(expr).splitlines())
-        for name, value in (self.slack or {}).items():
-            out.append(f"  min slack {name}: {value}")
-        out.append(f"  ({self.seconds:.2f} s)")
-        return "\n".join(out)
-
-
-#: Width of the plain-text derivation (``python -m theory explain``).
-_WIDTH = 110
-
-
-def _pretty(expr, width: int = _WIDTH - 7) -> str:
-    """sympy's Unicode pretty form; when that picture would be wider than ``width``, the one-line form
-    wrapped at spaces into lines of at most ``width`` characters (continuation lines indented).
-
-    >>> print(_pretty(sp.Symbol("a") + 1))
-    a + 1
-    >>> x = sp.symbols("x0:40")
-    >>> lines = _pretty(sum(xi ** 2 for xi in x), width=60).splitlines()
-    >>> len(lines) > 1 and all(len(ln) <= 60 for ln in lines) and lines[1].startswith("    ")
-    True
-    """
-    import textwrap
-
-    pretty = sp.pretty(expr, use_unicode=True, wrap_line=False)
-    if max(map(len, pretty.splitlines() or [""])) <= width:
-        return pretty
-    return "\n".join(textwrap.wrap(sp.sstr(expr), width, subsequent_indent="    ", break_on_hyphens=False,
-                                    break_long_words=False))
-
-
-def _tex_text(text: str) -> str:
-    r"""Plain text for LaTeX text mode: the special characters escaped, and ``<``, ``>`` and ``|`` set in math
-    (the default OT1 text fonts would print them as other glyphs, such as an inverted question mark).
-
-    >>> _tex_text("p_k >= 0, |S| < 1")
-    'p\\_k $>$= 0, $|$S$|$ $<$ 1'
-    """
-    table = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$",
-             "{": r"\{", "}": r"\}", "^": r"\^{}", "~": r"\~{}", "<": "$<$", ">": "$>$", "|": "$|$"}
-    return "".join(table.get(ch, ch) for ch in text)
+        return self.text()
 
 
 class Derivation:
     """Collects the steps of one proof and decides its verdict from the checked steps.
 
+    Every recording method takes the step's human form as keywords: ``tex`` (the display equation, LaTeX),
+    ``why`` (a one-line reason) and optionally ``plain`` (the text form, when :func:`tex_to_text` of ``tex``
+    does not read well). They are shown by ``explain``; they decide nothing.
+
     >>> from sympy import symbols
     >>> a, b = symbols("a b")
     >>> d = Derivation("input-gradient", "symbolic (general K, D)", "a toy")
-    >>> d.equal("expand a square", (a + b) ** 2, a**2 + 2*a*b + b**2)
+    >>> d.equal("expand a square", (a + b) ** 2, a**2 + 2*a*b + b**2, tex="(a + b)^2 = a^2 + 2ab + b^2",
+    ...         why="the binomial formula")
     True
     >>> d.equal("a wrong expansion", (a + b) ** 2, a**2 + b**2)
     False
@@ -182,38 +158,44 @@ class Derivation:
         self._claim = CLAIMS[claim_id]
         self._start = time.perf_counter()
         self.method, self.scope = method, scope
-        self.steps: list[tuple[str, Any]] = []
+        self.steps: list[Step] = []
         self.slack: dict[str, sp.Rational] = {}
+        self.slack_tex: dict[str, str] = {}
         self.ok = True
 
-    def note(self, text: str, expr: Any = None) -> None:
+    def note(self, text: str, expr: Any = None, *, tex: str = "", why: str = "", plain: str = "") -> None:
         """A step that is a definition, a derivation result or an argument in words (not itself a check)."""
-        self.steps.append((text, expr))
+        self.steps.append(Step(text, expr, tex, why, plain, "note"))
 
     def equal(self, text: str, lhs: Any, rhs: Any, algebra: IndexAlgebra | None = None,
-              show: Any = None) -> bool:
+              show: Any = None, *, tex: str = "", why: str = "", plain: str = "") -> bool:
         """Check ``lhs - rhs == 0`` exactly; record the equation (or ``show``) and the verdict."""
         diff = lhs - rhs
         residual = algebra.residual(diff) if algebra is not None else explicit_residual(diff)
         ok = _is_zero(residual)
         shown = show if show is not None else _equation(lhs, rhs)
         if ok:
-            self.steps.append((f"{text} [checked: lhs - rhs == 0]", shown))
+            self.steps.append(Step(f"{text} [checked: lhs - rhs == 0]", shown, tex, why, plain, "identity"))
         else:
             self.ok = False
-            self.steps.append((f"NOT PROVED: {text}", shown))
-            self.steps.append(("residual lhs - rhs (should be 0)", residual))
+            self.steps.append(Step(f"NOT PROVED: {text}", shown, tex, why, plain, "failed"))
+            self.steps.append(Step("residual lhs - rhs (should be 0)", residual, status="residual"))
         return ok
 
-    def check(self, text: str, ok: bool, expr: Any = None) -> bool:
+    def check(self, text: str, ok: bool, expr: Any = None, *, tex: str = "", why: str = "",
+              plain: str = "") -> bool:
         """Record a fact decided by exact computation (a limit value, a root count, a sign)."""
         ok = bool(ok)
         self.ok = self.ok and ok
-        self.steps.append(((f"{text} [checked]" if ok else f"NOT PROVED: {text}"), expr))
+        self.steps.append(Step((f"{text} [checked]" if ok else f"NOT PROVED: {text}"), expr, tex, why, plain,
+                               "checked" if ok else "failed"))
         return ok
 
-    def min_slack(self, name: str, value: sp.Rational) -> None:
-        """Keep the smallest slack seen for one inequality; a negative slack makes the proof fail."""
+    def min_slack(self, name: str, value: sp.Rational, *, tex: str = "") -> None:
+        """Keep the smallest slack seen for one inequality; a negative slack makes the proof fail. ``tex`` is the
+        slack's expression in conventional notation (LaTeX), for ``explain --latex``."""
+        if tex:
+            self.slack_tex.setdefault(name, tex)
         value = sp.Rational(value)
         if name not in self.slack or value < self.slack[name]:
             self.slack[name] = value
@@ -225,7 +207,7 @@ class Derivation:
         c = self._claim
         return Proof(c.id, c.statement, c.assumptions, c.tag, c.kind,
                      self.ok if holds == "auto" else holds, self.method, self.scope, self.steps,
-                     dict(self.slack) or None, time.perf_counter() - self._start)
+                     dict(self.slack) or None, time.perf_counter() - self._start, dict(self.slack_tex) or None)
 
 
 def _equation(lhs, rhs):

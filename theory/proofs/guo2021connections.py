@@ -59,10 +59,16 @@ def prove_cross_lipschitz_centered_jacobian() -> Proof:
     C = lambda r, c: delta(r, c) - sp.Integer(1) / s.K  # noqa: E731
     CJ = Sum(C(s.k, s.l) * s.W[s.l, s.j], (s.l, 1, s.K))
     cj_fro = Sum(CJ.xreplace({s.j: s.d, s.k: s.m}) ** 2, (s.m, 1, s.K), (s.d, 1, s.D))
-    dv.equal("CL = 2K |C J|_F^2", cl_sum(s), 2 * s.K * cj_fro, s.alg)
-    dv.equal("CL = 2K |J|_F^2 - 2 |J^T 1|^2", cl_sum(s), 2 * s.K * fro_sum(s) - 2 * colsum_sq(s), s.alg)
+    dv.equal("CL = 2K |C J|_F^2", cl_sum(s), 2 * s.K * cj_fro, s.alg,
+             tex=r"\mathrm{CL} = \sum_{l,m} \|w_l - w_m\|^2 = 2K \|C J\|_F^2, \quad C = I - \mathbf{1}\mathbf{1}^\top / K",
+             why=r"expand both sides entry by entry, with $(CJ)_{md} = J_{md} - \frac{1}{K} \sum_l J_{ld}$")
+    dv.equal("CL = 2K |J|_F^2 - 2 |J^T 1|^2", cl_sum(s), 2 * s.K * fro_sum(s) - 2 * colsum_sq(s), s.alg,
+             tex=r"\mathrm{CL} = 2K \|J\|_F^2 - 2 \|J^\top \mathbf{1}\|^2",
+             why=r"expand $\|w_l - w_m\|^2 = \|w_l\|^2 + \|w_m\|^2 - 2 w_l^\top w_m$ and sum over $l, m$")
     dv.equal("2K |J|_F^2 - CL = 2 sum_d (sum_k W_kd)^2 >= 0: equality iff every column sum, i.e. "
-             "sum_k w_k, is 0", 2 * s.K * fro_sum(s) - cl_sum(s), 2 * colsum_sq(s), s.alg)
+             "sum_k w_k, is 0", 2 * s.K * fro_sum(s) - cl_sum(s), 2 * colsum_sq(s), s.alg,
+             tex=r"2K \|J\|_F^2 - \mathrm{CL} = 2 \sum_d \left(\sum_k J_{kd}\right)^2 \geq 0",
+             why=r"a sum of squares, 0 iff every column of $J$ sums to 0, i.e. $\sum_k w_k = 0$")
     n = explicit_piece(4, 3)
     w = [n.J[r, :] for r in range(4)]
     cl = sum(((w[r] - w[c]) * (w[r] - w[c]).T)[0] for r in range(4) for c in range(4))
@@ -70,7 +76,9 @@ def prove_cross_lipschitz_centered_jacobian() -> Proof:
     one = n.J.T * sp.ones(4, 1)
     dv.check("explicit K = 4, D = 3: CL == 8 |CJ|_F^2 == 8 |J|_F^2 - 2 |J^T 1|^2",
              vanishes(cl - 8 * sum(v**2 for v in CJm))
-             and vanishes(cl - 8 * sum(v**2 for v in n.J) + 2 * (one.T * one)[0]))
+             and vanishes(cl - 8 * sum(v**2 for v in n.J) + 2 * (one.T * one)[0]),
+             tex=r"\mathrm{CL} = 8 \|CJ\|_F^2 = 8 \|J\|_F^2 - 2 \|J^\top \mathbf{1}\|^2 \quad (K = 4,\ D = 3)",
+             why="cross-check with explicit matrices, every entry expanded")
     return dv.proof()
 
 
@@ -100,17 +108,30 @@ def prove_input_gradient_bounds() -> Proof:
     C = lambda r, c: delta(r, c) - sp.Integer(1) / K  # noqa: E731
     dv.equal("(a) C (p - e) = p - e since 1^T (p - e) = 0, so J^T (p - e) = (C J)^T (p - e)",
              Sum(W[k, s.j] * (p[k] - delta(k, y)), (k, 1, K)),
-             Sum(C(k, l) * W[l, s.j] * (p[k] - delta(k, y)), (k, 1, K), (l, 1, K)), s.alg)
+             Sum(C(k, l) * W[l, s.j] * (p[k] - delta(k, y)), (k, 1, K), (l, 1, K)), s.alg,
+             tex=r"J^\top (p - e_y) = (C J)^\top (p - e_y)",
+             why=r"(a) $C$ is symmetric and $C (p - e_y) = p - e_y$, because $\mathbf{1}^\top (p - e_y) = 0$")
     dv.note("(a) hence IG <= |p - e|^2 |CJ|_2^2 (operator norm), and |CJ|_2^2 <= |CJ|_F^2 = CL/(2K) "
-            "(proved in cross-lipschitz-centered-jacobian) <= |J|_F^2 (their difference is 2|J^T 1|^2/(2K))")
+            "(proved in cross-lipschitz-centered-jacobian) <= |J|_F^2 (their difference is 2|J^T 1|^2/(2K))",
+            tex=r"\mathrm{IG} \leq \|p - e_y\|^2 \|CJ\|_2^2 \leq \|p - e_y\|^2 \|CJ\|_F^2 = \|p - e_y\|^2 "
+                r"\frac{\mathrm{CL}}{2K} \leq \|p - e_y\|^2 \|J\|_F^2",
+            why=r"(a) cited: $\|A^\top v\| \leq \|A\|_2 \|v\|$ and $\|A\|_2 \leq \|A\|_F$; then "
+                r"cross-lipschitz-centered-jacobian")
     weighted = Sum(nd(k) * p[k] * _dist2(s, k, y), (k, 1, K))
     dv.equal("(b1) (1 - p_y) sum_{k != y} p_k |w_k - w_y|^2 - IG is a sum of squares",
              (1 - p[y]) * weighted - _ig(s),
-             Sum(nd(l) * nd(m) * p[l] * p[m] * _dist2(s, l, m), (l, 1, K), (m, 1, K)) / 2, s.alg)
+             Sum(nd(l) * nd(m) * p[l] * p[m] * _dist2(s, l, m), (l, 1, K), (m, 1, K)) / 2, s.alg,
+             tex=r"(1 - p_y) \sum_{k \neq y} p_k \|w_k - w_y\|^2 - \mathrm{IG} = \frac{1}{2} "
+                 r"\sum_{l, m \neq y} p_l p_m \|w_l - w_m\|^2 \geq 0",
+             why=r"(b1) Jensen's inequality for the weights $p_k$, $k \neq y$, of total $1 - p_y$, as an exact sum "
+                 r"of squares")
     dv.equal("(b2) CL/2 - sum_{k != y} p_k |w_k - w_y|^2 has nonnegative terms (0 <= p_k <= 1)",
              cl_sum(s) / 2 - weighted,
              Sum(nd(k) * (1 - p[k]) * _dist2(s, k, y), (k, 1, K))
-             + Sum(nd(l) * nd(m) * _dist2(s, l, m), (l, 1, K), (m, 1, K)) / 2, s.alg)
+             + Sum(nd(l) * nd(m) * _dist2(s, l, m), (l, 1, K), (m, 1, K)) / 2, s.alg,
+             tex=r"\frac{\mathrm{CL}}{2} - \sum_{k \neq y} p_k \|w_k - w_y\|^2 = \sum_{k \neq y} (1 - p_k) "
+                 r"\|w_k - w_y\|^2 + \frac{1}{2} \sum_{l, m \neq y} \|w_l - w_m\|^2",
+             why=r"(b2) every term on the right is $\geq 0$ as $p_k \leq 1$; times $1 - p_y \geq 0$ this gives (b)")
     rng = random.Random(3)
     for _ in range(40):
         Kn, Dn = rng.randint(2, 5), rng.randint(1, 3)
@@ -126,12 +147,17 @@ def prove_input_gradient_bounds() -> Proof:
         gram = CJ.T * CJ if Dn <= Kn else CJ * CJ.T
         a1 = lambda_max_slack(gram, ig / pe2, above=True)
         a2 = lambda_max_slack(gram, cl / (2 * Kn), above=False)
-        dv.min_slack("(a1) |p-e|^2 |CJ|_2^2 - IG", -1 if a1 is None else pe2 * a1)
-        dv.min_slack("(a2) |p-e|^2 (CL/(2K) - |CJ|_2^2)", -1 if a2 is None else pe2 * a2)
-        dv.min_slack("(a3) |p-e|^2 (|J|_F^2 - CL/(2K))", pe2 * (sum(x ** 2 for x in J) - cl / (2 * Kn)))
+        dv.min_slack("(a1) |p-e|^2 |CJ|_2^2 - IG", -1 if a1 is None else pe2 * a1,
+                     tex=r"\text{(a1) } \|p - e_y\|^2 \|CJ\|_2^2 - \mathrm{IG}")
+        dv.min_slack("(a2) |p-e|^2 (CL/(2K) - |CJ|_2^2)", -1 if a2 is None else pe2 * a2,
+                     tex=r"\text{(a2) } \|p - e_y\|^2 (\mathrm{CL}/(2K) - \|CJ\|_2^2)")
+        dv.min_slack("(a3) |p-e|^2 (|J|_F^2 - CL/(2K))", pe2 * (sum(x ** 2 for x in J) - cl / (2 * Kn)),
+                     tex=r"\text{(a3) } \|p - e_y\|^2 (\|J\|_F^2 - \mathrm{CL}/(2K))")
         b1 = (1 - q[yn]) * sum(q[r] * d2(r, yn) for r in range(Kn) if r != yn)
-        dv.min_slack("(b1) (1-p_y) sum p_j |w_j - w_y|^2 - IG", b1 - ig)
-        dv.min_slack("(b2) (1-p_y) CL/2 - (1-p_y) sum p_j |w_j - w_y|^2", (1 - q[yn]) * cl / 2 - b1)
+        dv.min_slack("(b1) (1-p_y) sum p_j |w_j - w_y|^2 - IG", b1 - ig,
+                     tex=r"\text{(b1) } (1 - p_y) \sum_{j \neq y} p_j \|w_j - w_y\|^2 - \mathrm{IG}")
+        dv.min_slack("(b2) (1-p_y) CL/2 - (1-p_y) sum p_j |w_j - w_y|^2", (1 - q[yn]) * cl / 2 - b1,
+                     tex=r"\text{(b2) } (1 - p_y) \mathrm{CL}/2 - (1 - p_y) \sum_{j \neq y} p_j \|w_j - w_y\|^2")
     return dv.proof()
 
 
@@ -150,21 +176,36 @@ def prove_hessian_trace_weighted_cross_lipschitz() -> Proof:
     H = s.to_p(sp.diff(s.L(s.y), s.x[j], s.x[s.i]))
     n = sp.Dummy("n", integer=True)
     trH = Sum(H.xreplace({s.i: n, j: n}), (n, 1, s.D))
-    dv.note("tr of the Hessian derived by diff (exp(f_k) = Z p_k)", trH)
+    dv.note("tr of the Hessian derived by diff (exp(f_k) = Z p_k)", trH,
+            tex=r"\operatorname{tr} H = \sum_d H_{dd} = \sum_{k,d} p_k J_{kd}^2 - \sum_d \left(\sum_k p_k J_{kd}"
+                r"\right)^2",
+            why="the diagonal of the Hessian derived by sympy (as in hessian-gauss-newton), summed")
     gram_S = Sum(s.G(k, l) * s.S(k, l), (k, 1, K), (l, 1, K))
-    dv.equal("tr H = <G, S>", trH, gram_S, s.alg)
+    dv.equal("tr H = <G, S>", trH, gram_S, s.alg,
+             tex=r"\operatorname{tr} H = \langle G, S\rangle = \sum_{k,l} G_{kl} S_{kl}, \quad G = J J^\top",
+             why=r"$\operatorname{tr}(J^\top S J) = \operatorname{tr}(S J J^\top)$")
     dv.equal("<G, S> = 1/2 sum_{l,m} p_l p_m |w_l - w_m|^2", gram_S,
-             Sum(p[l] * p[m] * _dist2(s, l, m), (l, 1, K), (m, 1, K)) / 2, s.alg)
+             Sum(p[l] * p[m] * _dist2(s, l, m), (l, 1, K), (m, 1, K)) / 2, s.alg,
+             tex=r"\langle G, S\rangle = \sum_l p_l \|w_l\|^2 - \|\sum_l p_l w_l\|^2 = \frac{1}{2} \sum_{l,m} "
+                 r"p_l p_m \|w_l - w_m\|^2",
+             why=r"the variance of $w_{\hat{y}}$, $\hat{y} \sim p$, is half the mean squared distance of two "
+                 r"independent draws")
     yh = sp.Dummy("yhat", integer=True)
     g = s.to_p(sp.diff(s.L(yh), s.x[j]))
     dv.equal("<G, S> = E_{yhat ~ p} |grad_x L(x, yhat)|^2 (gradient derived by diff with label yhat)", gram_S,
-             Sum(p[yh] * sq(g, j, s.D), (yh, 1, K)), s.alg)
+             Sum(p[yh] * sq(g, j, s.D), (yh, 1, K)), s.alg,
+             tex=r"\langle G, S\rangle = \sum_{\hat{y}} p_{\hat{y}} \|\nabla_x L(x, \hat{y})\|^2 = "
+                 r"\mathbb{E}_{\hat{y} \sim p} \|J^\top (p - e_{\hat{y}})\|^2",
+             why=r"the gradient for each label $\hat{y}$ derived by sympy: the same variance once more")
     e = explicit_piece(3, 2)
     G = e.J * e.J.T
     ok = vanishes(e.hess().trace() - sum(G[r, c] * e.S[r, c] for r in range(3) for c in range(3)))
     ok &= vanishes(e.hess().trace() - sum(e.P[r] * ((e.J.T * (e.P - sp.eye(3)[:, r])).T
                                                  * (e.J.T * (e.P - sp.eye(3)[:, r])))[0] for r in range(3)))
-    dv.check("explicit K = 3, D = 2: tr(diff of L twice) == <G, S> == E_yhat |J^T (p - e_yhat)|^2", ok)
+    dv.check("explicit K = 3, D = 2: tr(diff of L twice) == <G, S> == E_yhat |J^T (p - e_yhat)|^2", ok,
+             tex=r"\operatorname{tr} \nabla_x^2 L = \langle G, S\rangle = \mathbb{E}_{\hat{y} \sim p} "
+                 r"\|J^\top (p - e_{\hat{y}})\|^2 \quad (K = 3,\ D = 2)",
+             why="cross-check with explicit matrices, every entry expanded")
     return dv.proof()
 
 
@@ -183,17 +224,27 @@ def prove_curvature_soft_label_gradient() -> Proof:
     alg = IndexAlgebra(s.alg.ranges, {s.p: K, p2: K, q: K})
     g0 = s.to_p(sp.diff(s.L(s.y), s.x[j]))
     gh = s.to_p(sp.diff(s.L(s.y, shift=h), s.x[j]), shift=h, p=p2, Z=Z2)
-    dv.note("gradient at x + h z (same W, b), derived by diff; exp(f_k(x + h z)) = Z' p'_k", gh)
+    dv.note("gradient at x + h z (same W, b), derived by diff; exp(f_k(x + h z)) = Z' p'_k", gh,
+            tex=r"\nabla L(x + h z)_j = \sum_k p'_k J_{kj} - J_{yj}, \quad p' = p(x + h z)",
+            why=r"the same affine piece (same $J$, $b$) at the moved point, derived by sympy; "
+                r"$\exp(f_k(x + h z)) = Z' p'_k$")
     dv.equal("grad L(x + h z) - grad L(x) = (J^T (p' - p))_j", gh - g0,
-             Sum(s.W[k, j] * (p2[k] - s.p[k]), (k, 1, K)), alg)
+             Sum(s.W[k, j] * (p2[k] - s.p[k]), (k, 1, K)), alg,
+             tex=r"\nabla L(x + h z) - \nabla L(x) = J^\top (p' - p)", why="the label terms $-J_{yj}$ cancel")
     logp = lambda c: s.f(c, h) - sp.log(Sum(sp.exp(s.f(k, h)), (k, 1, K)))  # noqa: E731
     r = sp.Dummy("r", integer=True)
     Lq = -Sum(q[r] * logp(r), (r, 1, K))
     gq = s.to_p(sp.diff(Lq, s.x[j]), shift=h, p=p2, Z=Z2)
-    dv.note("soft-label cross-entropy L_q(x + h z) = -sum_r q_r log p_r(x + h z), differentiated by diff", gq)
+    dv.note("soft-label cross-entropy L_q(x + h z) = -sum_r q_r log p_r(x + h z), differentiated by diff", gq,
+            tex=r"L_q = -\sum_r q_r \log p_r, \quad \frac{\partial L_q}{\partial x_j}(x + h z) = "
+                r"\left(\sum_r q_r\right) \sum_k p'_k J_{kj} - \sum_r q_r J_{rj}",
+            why="the cross-entropy against a soft label $q$, differentiated by sympy at $x + h z$")
     dv.equal("grad L_q(x + h z) = (J^T (p' - q))_j (sum_k q_k = 1)", gq,
-             Sum(s.W[k, j] * (p2[k] - q[k]), (k, 1, K)), alg)
-    dv.note("with q = p(x) the two gradients coincide: R-CURE is |grad L_{p(x)}(x + h z)|^2")
+             Sum(s.W[k, j] * (p2[k] - q[k]), (k, 1, K)), alg,
+             tex=r"\nabla L_q(x + h z) = J^\top (p' - q)", why=r"a soft label sums to 1: $\sum_r q_r = 1$")
+    dv.note("with q = p(x) the two gradients coincide: R-CURE is |grad L_{p(x)}(x + h z)|^2",
+            tex=r"\nabla L_{p(x)}(x + h z) = J^\top (p' - p) = \nabla L(x + h z) - \nabla L(x)",
+            why=r"take $q = p(x)$: R-CURE $= \|\nabla L_{p(x)}(x + h z)\|^2$, a soft-label input gradient")
     return dv.proof()
 
 
@@ -212,13 +263,22 @@ def prove_curvature_small_step() -> Proof:
                     "in h for K = 3, D = 2 with symbolic J, z and p")
     K, k, l, j, i, h, W, z = s.K, s.k, s.l, s.j, s.i, s.h, s.W, s.z
     g = sp.diff(s.L(s.y, shift=h), s.x[j]) - sp.diff(s.L(s.y), s.x[j])
-    dv.check("g(0) == 0", g.subs(h, 0) == 0)
+    dv.check("g(0) == 0", g.subs(h, 0) == 0,
+             tex=r"g(h) = \nabla L(x + h z) - \nabla L(x), \quad g(0) = 0",
+             why="the difference of the gradients, derived by sympy, vanishes at $h = 0$")
     Hz = lambda r: Sum(W[k, r] * s.S(k, l) * W[l, i] * z[i], (k, 1, K), (l, 1, K), (i, 1, s.D))  # noqa: E731
-    dv.equal("g'(0) = (H z)_j with H = J^T S J", s.to_p(sp.diff(g, h).subs(h, 0)), Hz(j), s.alg)
+    dv.equal("g'(0) = (H z)_j with H = J^T S J", s.to_p(sp.diff(g, h).subs(h, 0)), Hz(j), s.alg,
+             tex=r"g'(0) = J^\top S(p) J z = H z",
+             why=r"$\frac{d}{dh} p(x + h z) = S(p(x + h z)) J z$; at $h = 0$ this is the Hessian times $z$")
     R = sq(g, j, s.D)
     dv.check("R(0) == 0 and R'(0) == 0", R.subs(h, 0).doit() == 0
-             and s.alg.residual(s.to_p(sp.diff(R, h).subs(h, 0))) == 0)
-    dv.equal("R''(0) / 2 = |H z|^2", s.to_p(sp.diff(R, h, 2).subs(h, 0)) / 2, sq(Hz(j), j, s.D), s.alg)
+             and s.alg.residual(s.to_p(sp.diff(R, h).subs(h, 0))) == 0,
+             tex=r"R(h) = \|g(h)\|^2: \quad R(0) = 0, \quad R'(0) = 2 g(0)^\top g'(0) = 0",
+             why="both vanish because $g(0) = 0$")
+    dv.equal("R''(0) / 2 = |H z|^2", s.to_p(sp.diff(R, h, 2).subs(h, 0)) / 2, sq(Hz(j), j, s.D), s.alg,
+             tex=r"\frac{1}{2} R''(0) = \|g'(0)\|^2 = \|H z\|^2",
+             why=r"$R'' = 2 \|g'\|^2 + 2 g^\top g''$ and $g(0) = 0$; Taylor: $R(h) = h^2 \|H z\|^2 + "
+                 r"\mathcal{O}(h^3)$")
     # series on an instance: p_k(h) = p_k exp(h u_k) / sum_l p_l exp(h u_l) with u = J z
     J = sp.Matrix(3, 2, lambda r, c: sp.Symbol(f"w_{r + 1}{c + 1}"))
     u, p = sp.symbols("u_1:4"), list(sp.symbols("p_1:3")) + [1 - sum(sp.symbols("p_1:3"))]
@@ -229,7 +289,10 @@ def prove_curvature_small_step() -> Proof:
     series = [sum(e.coeff(hh, n) * hh**n for n in range(3)) for e in series]
     dv.note("sympy series (to O(h^3)) of p(x + h z) - p(x), from the series of exp(h u_k) and of "
             "1 / sum_l p_l exp(h u_l) (exp(f_k) = Z p_k, p_3 = 1 - p_1 - p_2)",
-            sp.Matrix([sp.collect(sp.expand(a - b), hh) for a, b in zip(series, p)]))
+            sp.Matrix([sp.collect(sp.expand(a - b), hh) for a, b in zip(series, p)]),
+            tex=r"p_k(x + h z) = \frac{p_k \exp(h u_k)}{\sum_l p_l \exp(h u_l)}, \quad u = J z",
+            why=r"an instance ($K = 3$, $D = 2$, symbolic $J$, $z$, $p$): the softmax at the moved point, expanded "
+                r"by sympy's series to $\mathcal{O}(h^3)$")
     d = sp.Matrix([sp.expand(a - b) for a, b in zip(series, p)])
     gs = (J.T * d).applyfunc(sp.expand)
     coeff = [gs.applyfunc(lambda e: e.coeff(hh, n)) for n in range(3)]
@@ -238,9 +301,13 @@ def prove_curvature_small_step() -> Proof:
     P = sp.Matrix(p)
     JSu = J.T * (sp.diag(*P) - P * P.T) * sp.Matrix(u)
     dv.check("K = 3, D = 2: the series of R-CURE = |J^T (p(x + h z) - p(x))|^2 has h^0 and h^1 "
-             "coefficients 0", vanishes(r0) and vanishes(r1))
+             "coefficients 0", vanishes(r0) and vanishes(r1),
+             tex=r"[h^0]\, R = [h^1]\, R = 0, \quad R = \|J^\top (p(x + h z) - p(x))\|^2",
+             why="on the instance, the constant and linear coefficients of the series vanish")
     dv.equal("K = 3, D = 2: its h^2 coefficient is |J^T S u|^2, i.e. |H z|^2 at u = J z", r2, (JSu.T * JSu)[0],
-             show=sp.Eq(sp.Symbol("[h^2] R_CURE"), sp.Symbol("|J^T S J z|^2")))
+             show=sp.Eq(sp.Symbol("[h^2] R_CURE"), sp.Symbol("|J^T S J z|^2")),
+             tex=r"[h^2]\, R = \|J^\top S(p) u\|^2 = \|H z\|^2 \quad (u = J z)",
+             why="on the instance, the quadratic coefficient is the squared Hessian-vector product")
     return dv.proof()
 
 
@@ -262,12 +329,18 @@ def prove_curvature_region_crossing() -> Proof:
     alg = IndexAlgebra(s.alg.ranges, {s.p: K, p2: K})
     g0 = s.to_p(sp.diff(s.L(s.y), s.x[j]))
     g1 = s.to_p(sp.diff(s.L(s.y, h, W2, b2), s.x[j]), shift=h, p=p2, Z=Z2, W=W2, b=b2)
-    dv.note("gradient at x' = x + h z on the piece (W', b'), derived by diff", g1)
+    dv.note("gradient at x' = x + h z on the piece (W', b'), derived by diff", g1,
+            tex=r"\nabla L(x') = J'^\top (p' - e_y), \quad x' = x + h z \text{ on the piece } (J', b')",
+            why="the gradient on the other affine piece, derived by sympy")
     dv.equal("grad L(x') - grad L(x) = J^T (p' - p) + (J' - J)^T (p' - e_y)", g1 - g0,
-             Sum(s.W[k, j] * (p2[k] - s.p[k]) + (W2[k, j] - s.W[k, j]) * (p2[k] - delta(k, s.y)), (k, 1, K)), alg)
+             Sum(s.W[k, j] * (p2[k] - s.p[k]) + (W2[k, j] - s.W[k, j]) * (p2[k] - delta(k, s.y)), (k, 1, K)), alg,
+             tex=r"\nabla L(x') - \nabla L(x) = J^\top (p' - p) + (J' - J)^\top (p' - e_y)",
+             why=r"add and subtract $J^\top (p' - e_y)$; the second term is the pattern change, 0 when $J' = J$")
     v, t = sp.Symbol("v", positive=True), sp.Symbol("t", nonnegative=True)
     slope = sp.Symbol("s", negative=True)
-    dv.check("exit time: v + t s = 0 exactly at t = v / (-s)", sp.solve(sp.Eq(v + t * slope, 0), t) == [v / -slope])
+    dv.check("exit time: v + t s = 0 exactly at t = v / (-s)", sp.solve(sp.Eq(v + t * slope, 0), t) == [v / -slope],
+             tex=r"v + t s = 0 \Leftrightarrow t = v / (-s)",
+             why=r"a half-space with value $v > 0$ at $x$ and rate $s < 0$ along $z$ is left exactly at this $t$")
     return dv.proof()
 
 
@@ -286,26 +359,46 @@ def prove_gram_unification() -> Proof:
     K, D, k, l, m, a, i, j, p, W, y = s.K, s.D, s.k, s.l, s.m, s.a, s.i, s.j, s.p, s.W, s.y
     pt, z, h = sp.IndexedBase("pt"), s.z, s.h
     gram = lambda M: Sum(s.G(k, l) * M(k, l), (k, 1, K), (l, 1, K))  # noqa: E731
-    dv.equal("R-JAC: |J|_F^2 = <G, I>", fro_sum(s), gram(delta), s.alg)
-    dv.equal("R-CL = <G, 2K C>", cl_sum(s), gram(lambda r, c: 2 * K * (delta(r, c) - sp.Integer(1) / K)), s.alg)
+    dv.equal("R-JAC: |J|_F^2 = <G, I>", fro_sum(s), gram(delta), s.alg,
+             tex=r"\text{R-JAC} = \|J\|_F^2 = \langle G, I\rangle",
+             why=r"$\|J\|_F^2 = \operatorname{tr}(J J^\top)$, with $G = J J^\top$")
+    dv.equal("R-CL = <G, 2K C>", cl_sum(s), gram(lambda r, c: 2 * K * (delta(r, c) - sp.Integer(1) / K)), s.alg,
+             tex=r"\text{R-CL} = \sum_{l,m} \|w_l - w_m\|^2 = \langle G, 2K C\rangle, \quad C = I - "
+                 r"\mathbf{1}\mathbf{1}^\top / K",
+             why=r"$\|w_l - w_m\|^2 = G_{ll} + G_{mm} - 2 G_{lm}$, summed over $l, m$")
     g = s.to_p(sp.diff(s.L(y), s.x[j]))
     dv.equal("R-IG: |grad L|^2 (diff) = <G, (p - e)(p - e)^T>", sq(g, j, D),
-             gram(lambda r, c: (p[r] - delta(r, y)) * (p[c] - delta(c, y))), s.alg)
+             gram(lambda r, c: (p[r] - delta(r, y)) * (p[c] - delta(c, y))), s.alg,
+             tex=r"\text{R-IG} = \|\nabla_x L\|^2 = \langle G, (p - e_y)(p - e_y)^\top\rangle",
+             why=r"the gradient derived by sympy is $J^\top (p - e_y)$, and $\|J^\top v\|^2 = \langle G, v v^\top"
+                 r"\rangle$")
     H = s.to_p(sp.diff(s.L(y), s.x[j], s.x[i]))
     n = sp.Dummy("n", integer=True)
-    dv.equal("tr H (diff) = <G, S>", Sum(H.xreplace({i: n, j: n}), (n, 1, D)), gram(s.S), s.alg)
+    dv.equal("tr H (diff) = <G, S>", Sum(H.xreplace({i: n, j: n}), (n, 1, D)), gram(s.S), s.alg,
+             tex=r"\operatorname{tr} H = \langle G, S\rangle",
+             why=r"the Hessian derived by sympy is $J^\top S J$, and $\operatorname{tr}(J^\top S J) = "
+                 r"\langle G, S\rangle$")
     dv.equal("R-EMR: |J^T pt|^2 = <G, pt pt^T>", sq(Sum(W[k, j] * pt[k], (k, 1, K)), j, D),
-             gram(lambda r, c: pt[r] * pt[c]), s.alg)
+             gram(lambda r, c: pt[r] * pt[c]), s.alg,
+             tex=r"\text{R-EMR} = \|J^\top \tilde{p}\|^2 = \langle G, \tilde{p} \tilde{p}^\top\rangle",
+             why=r"the weights $\tilde{p} = \operatorname{softmax}(f/T)$ are held constant: $\|J^\top v\|^2$ with "
+                 r"$v = \tilde{p}$")
     soft = sp.exp(s.f(a)) / Sum(sp.exp(s.f(k)), (k, 1, K))
     dp = s.to_p(sp.diff(soft, s.x[j]))
-    dv.note("softmax Jacobian dp_a/dx_j by diff, exp(f_k) = Z p_k", dp)
+    dv.note("softmax Jacobian dp_a/dx_j by diff, exp(f_k) = Z p_k", dp,
+            tex=r"\frac{\partial p_a}{\partial x_j} = p_a J_{aj} - p_a \sum_k p_k J_{kj} = (S J)_{aj}",
+            why=r"the softmax Jacobian derived by sympy, with $\exp(f_k) = Z p_k$")
     r_ = sp.Dummy("r", integer=True)
     dv.equal("|dp/dx|_F^2 = <G, S^2>", Sum(sq(dp, j, D).xreplace({a: r_}), (r_, 1, K)),
-             gram(lambda r, c: Sum(s.S(r, m) * s.S(m, c), (m, 1, K))), s.alg)
+             gram(lambda r, c: Sum(s.S(r, m) * s.S(m, c), (m, 1, K))), s.alg,
+             tex=r"\|\partial p / \partial x\|_F^2 = \|S J\|_F^2 = \langle G, S^2\rangle",
+             why=r"$\|S J\|_F^2 = \operatorname{tr}(S G S) = \langle G, S^2\rangle$, as $S$ is symmetric")
     Hz = lambda r: Sum(H.xreplace({j: r, i: n}) * z[n], (n, 1, D))  # noqa: E731
     SJz = lambda r: Sum(s.S(r, m) * W[m, s.d] * z[s.d], (m, 1, K), (s.d, 1, D))  # noqa: E731
     dv.equal("small-h R-CURE: h^2 |H z|^2 = h^2 z^T J^T S G S J z", h**2 * sq(Hz(j), j, D),
-             h**2 * Sum(SJz(k) * s.G(k, l) * SJz(l), (k, 1, K), (l, 1, K)), s.alg)
+             h**2 * Sum(SJz(k) * s.G(k, l) * SJz(l), (k, 1, K), (l, 1, K)), s.alg,
+             tex=r"h^2 \|H z\|^2 = h^2 z^\top J^\top S G S J z",
+             why=r"small-$h$ R-CURE (curvature-small-step): $\|J^\top S J z\|^2 = (S J z)^\top G (S J z)$")
     e = explicit_piece(3, 2)
     G, P, S, J = e.J * e.J.T, e.P, e.S, e.J
     inner = lambda M: sum(G[r, c] * M[r, c] for r in range(3) for c in range(3))  # noqa: E731
@@ -317,7 +410,11 @@ def prove_gram_unification() -> Proof:
     ok = (vanishes(sum(v**2 for v in J) - inner(sp.eye(3))) and vanishes(cl - inner(6 * sp.eye(3) - 2 * sp.ones(3, 3)))
           and vanishes((e.grad.T * e.grad)[0] - inner((P - e.e) * (P - e.e).T))
           and vanishes(e.hess().trace() - inner(S)) and vanishes(sum(v**2 for v in dpm) - inner(S * S)))
-    dv.check("explicit K = 3, D = 2: rows R-JAC, R-CL, R-IG, tr H and softmax Jacobian", ok)
+    dv.check("explicit K = 3, D = 2: rows R-JAC, R-CL, R-IG, tr H and softmax Jacobian", ok,
+             tex=r"\langle G, M\rangle \text{ for } M = I,\ 2K C,\ (p - e_y)(p - e_y)^\top,\ S,\ S^2 \quad "
+                 r"(K = 3,\ D = 2)",
+             why=r"cross-check of the rows R-JAC, R-CL, R-IG, $\operatorname{tr} H$ and the softmax Jacobian with "
+                 r"explicit matrices")
     return dv.proof()
 
 

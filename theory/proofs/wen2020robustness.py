@@ -69,20 +69,35 @@ def prove_margin_lower_bound() -> Proof:
                     "K <= 4")
     K, D, y, a, d, e, k, W, z = s.K, s.D, s.y, s.a, s.d, s.e, s.k, s.W, s.z
     dv.equal("on the region, (f_y - f_j)(x + dx) = (f_y - f_j)(x) + (w_y - w_j)^T dx (dx = z, j written a)",
-             s.f(y, 1) - s.f(a, 1), s.f(y) - s.f(a) + Sum((W[y, d] - W[a, d]) * z[d], (d, 1, D)), s.alg)
+             s.f(y, 1) - s.f(a, 1), s.f(y) - s.f(a) + Sum((W[y, d] - W[a, d]) * z[d], (d, 1, D)), s.alg,
+             tex=r"(f_y - f_j)(x + \Delta x) = (f_y - f_j)(x) + (w_y - w_j)^\top \Delta x",
+             why="the logits are affine on the region")
     v = sp.IndexedBase("v")
     dv.equal("Cauchy-Schwarz as a sum of squares: |v|^2 |dx|^2 - (v^T dx)^2 = 1/2 sum (v_d dx_e - v_e dx_d)^2",
              Sum(v[d] ** 2, (d, 1, D)) * Sum(z[e] ** 2, (e, 1, D)) - Sum(v[d] * z[d], (d, 1, D)) ** 2,
-             Sum((v[d] * z[e] - v[e] * z[d]) ** 2, (d, 1, D), (e, 1, D)) / 2, IndexAlgebra({}, {}))
+             Sum((v[d] * z[e] - v[e] * z[d]) ** 2, (d, 1, D), (e, 1, D)) / 2, IndexAlgebra({}, {}),
+             tex=r"\|v\|^2 \|\Delta x\|^2 - (v^\top \Delta x)^2 = \frac{1}{2} \sum_{d,e} (v_d \Delta x_e - "
+                 r"v_e \Delta x_d)^2 \geq 0",
+             why=r"Cauchy-Schwarz as a sum of squares (Lagrange's identity), so $(w_y - w_j)^\top \Delta x \geq "
+                 r"-\|w_y - w_j\| \|\Delta x\|$")
     g, m, eps = sp.Symbol("gamma_O", positive=True), sp.Symbol("m", positive=True), sp.Symbol("epsilon", positive=True)
     dv.equal("with |w_y - w_j| <= m and |dx| = gamma_O/m - epsilon: gamma_O - m |dx| = m epsilon > 0, so no class "
-             "overtakes y while also |dx| < r(x) keeps x + dx in the region", g - m * (g / m - eps), m * eps)
+             "overtakes y while also |dx| < r(x) keeps x + dx in the region", g - m * (g / m - eps), m * eps,
+             tex=r"\gamma_O - m \left(\frac{\gamma_O}{m} - \epsilon\right) = m \epsilon > 0",
+             why=r"with $\|w_y - w_j\| \leq m$ and $\|\Delta x\| = \gamma_O / m - \epsilon$ no class overtakes "
+                 r"$y$; $\|\Delta x\| < r(x)$ keeps $x + \Delta x$ in the region")
     dv.equal("w_y - w_j = J^T (e_y - e_j)", Sum(W[k, s.j] * (delta(k, y) - delta(k, a)), (k, 1, K)),
-             W[y, s.j] - W[a, s.j], s.alg)
+             W[y, s.j] - W[a, s.j], s.alg, tex=r"w_y - w_j = J^\top (e_y - e_j)",
+             why=r"row $k$ of $J$ is $w_k^\top$")
     dv.equal("|e_y - e_j|^2 = 2 - 2 delta_yj = 2 for j != y, so |w_y - w_j| <= sqrt 2 |J|_2",
-             Sum((delta(k, y) - delta(k, a)) ** 2, (k, 1, K)), 2 - 2 * delta(y, a), s.alg)
+             Sum((delta(k, y) - delta(k, a)) ** 2, (k, 1, K)), 2 - 2 * delta(y, a), s.alg,
+             tex=r"\|e_y - e_j\|^2 = 2 - 2 [y = j] = 2 \quad (j \neq y), \quad \|w_y - w_j\| \leq \sqrt{2} \|J\|_2",
+             why=r"cited: $\|A^\top v\| \leq \|A\|_2 \|v\|$")
     dv.note("J = J_3 J_2 J_1 with J_1 = diag(lambda) V_1, J_2 = S V_2, J_3 = V_3 (local-affine), and "
-            "|AB|_2 <= |A|_2 |B|_2, so |J|_2 <= prod_l |J_l|_2")
+            "|AB|_2 <= |A|_2 |B|_2, so |J|_2 <= prod_l |J_l|_2",
+            tex=r"J = J_3 J_2 J_1, \quad \|J\|_2 \leq \prod_l \|J_l\|_2",
+            why=r"local-affine: $J_1 = \operatorname{diag}(\lambda) V_1$, $J_2 = \Pi V_2$, $J_3 = V_3$; cited: "
+                r"$\|AB\|_2 \leq \|A\|_2 \|B\|_2$")
     rng = random.Random(5)
     for n in range(20):
         K_n, slope = 2 + n % 3, (sp.S.Zero, sp.Rational(1, 10), sp.S.NegativeOne, sp.Rational(1, 4))[n % 4]
@@ -100,13 +115,18 @@ def prove_margin_lower_bound() -> Proof:
         if m2 == 0:
             continue
         dv.min_slack("min_j gamma_j^2 - (gamma_O / max_j |w_y - w_j|)^2",
-                     min((f[yn] - f[c]) ** 2 / d2[c] for c in others if d2[c] != 0) - gamma_o**2 / m2)
+                     min((f[yn] - f[c]) ** 2 / d2[c] for c in others if d2[c] != 0) - gamma_o**2 / m2,
+                     tex=r"\min_j \gamma_j^2 - (\gamma_O / \max_j \|w_y - w_j\|)^2")
         sl = lambda_max_slack(_gram(J), m2 / 2, above=True)
-        dv.min_slack("2 |J|_2^2 - max_j |w_y - w_j|^2", -1 if sl is None else 2 * sl)
+        dv.min_slack("2 |J|_2^2 - max_j |w_y - w_j|^2", -1 if sl is None else 2 * sl,
+                     tex=r"2 \|J\|_2^2 - \max_j \|w_y - w_j\|^2")
         lo, hi = _product_slack(layers, J)
         if lo < 0 <= hi:
-            dv.check(f"network {n}: prod |J_l|_2^2 >= |J|_2^2 undecided at interval width 1e-40", False)
-        dv.min_slack("prod_l |J_l|_2^2 - |J|_2^2 (lower bound)", lo if lo >= 0 else hi)
+            dv.check(f"network {n}: prod |J_l|_2^2 >= |J|_2^2 undecided at interval width 1e-40", False,
+                     tex=r"\prod_l \|J_l\|_2^2 \geq \|J\|_2^2",
+                     why=f"network {n}: undecided at interval width $10^{{-40}}$")
+        dv.min_slack("prod_l |J_l|_2^2 - |J|_2^2 (lower bound)", lo if lo >= 0 else hi,
+                     tex=r"\prod_l \|J_l\|_2^2 - \|J\|_2^2 \text{ (a lower bound)}")
     return dv.proof()
 
 
@@ -122,9 +142,12 @@ def prove_layer_smoothing() -> Proof:
     dv = Derivation("layer-smoothing", METHOD_EMPIRICAL,
                     "established by experiment (largest, mean and smallest non-zero singular values of each layer "
                     "Jacobian J_l(x), measured as epsilon grows), not by this proof")
-    dv.note("no symbolic proof exists: the claim is about the networks that adversarial training produces")
+    dv.note("no symbolic proof exists: the claim is about the networks that adversarial training produces",
+            why="a claim about the networks that adversarial training produces: no symbolic proof exists")
     dv.note("what is proved nearby: margin-lower-bound shows why small |J_l|_2 helps (the margin bound grows as "
-            "prod_l |J_l|_2 shrinks); whether training shrinks them is measured")
+            "prod_l |J_l|_2 shrinks); whether training shrinks them is measured",
+            why=r"proved nearby: margin-lower-bound (the margin bound grows as $\prod_l \|J_l\|_2$ shrinks); "
+                r"whether training shrinks them is measured")
     return dv.proof(holds=None)
 
 
@@ -140,7 +163,8 @@ def prove_confidence_concentration() -> Proof:
     dv = Derivation("confidence-concentration", METHOD_EMPIRICAL,
                     "established by experiment (clean accuracy, output-margin and confidence distributions as "
                     "epsilon grows), not by this proof")
-    dv.note("no symbolic proof exists: the claim is about the distribution of trained networks' outputs on data")
+    dv.note("no symbolic proof exists: the claim is about the distribution of trained networks' outputs on data",
+            why="a claim about the distribution of trained networks' outputs on data: no symbolic proof exists")
     return dv.proof(holds=None)
 
 
