@@ -126,7 +126,7 @@ CLAIMS: dict[str, Claim] = {c.id: c for c in [
     _c("emr-limits",
        "As T -> oo, R-EMR -> |J^T 1|^2 / K^2; as T -> 0, R-EMR -> |w_yhat|^2 for the predicted class.",
        "derived", _LIU + "; from the official code", "limit", "unique largest logit for T -> 0",
-       regs=("R-EMR",)),
+       regs=("R-EMR", "R-CL", "R-JAC")),
     _c("standard-training-small-margin",
        "Under plain cross-entropy training the effective weight norm keeps growing while the effective "
        "margin stalls; adding EMR gives larger effective margins and more robustness.",
@@ -134,11 +134,11 @@ CLAIMS: dict[str, Claim] = {c.id: c for c in [
     _c("margin-lower-bound",
        "Within the region, dist to the decision boundary >= min(gamma_O / max_{j != y} |w_y - w_j|, r(x)); "
        "max_j |w_y - w_j| <= sqrt(2) |J|_2 <= sqrt(2) prod_l |J_l|_2.",
-       "derived", _WEN, "inequality", _INTERIOR),
+       "derived", _WEN, "inequality", _INTERIOR, regs=("R-JAC",)),
     _c("layer-smoothing",
        "Adversarial training (or the regularizers) shrinks the singular values of the layer Jacobians "
        "J_l(x) for most layers, across the whole spectrum.",
-       "abstract", _WEN, "empirical"),
+       "abstract", _WEN, "empirical", regs=("R-IG", "R-JAC", "R-CL", "R-CURE", "R-EMR")),
     _c("confidence-concentration",
        "As epsilon grows, clean accuracy falls and output margins and softmax confidences shift toward 0: "
        "samples concentrate near the decision boundaries.",

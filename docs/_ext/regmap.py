@@ -64,22 +64,24 @@ def check() -> None:
     unknown = sorted(placed - set(CLAIMS))
     unplaced = [c for c in CLAIMS if c not in placed]
     bad = sorted(({n for e in EDGES for n in e[1:3]} | {n for v in SINGLE.values() for n in v}) - nodes)
-    if unknown or unplaced or bad:
+    on_map = [(e[0], n) for e in EDGES for n in e[1:3]] + [(c, n) for c, v in SINGLE.items() for n in v]
+    unlisted = sorted({(c, n) for c, n in on_map if c in CLAIMS and n in SUPPORTED
+                       and n not in CLAIMS[c].regularizers})
+    if unknown or unplaced or bad or unlisted:
         raise RuntimeError(f"the regularizer map (docs/_ext/regmap.py) is out of date: claim ids not in the registry "
-                           f"{unknown}; claims of the registry not placed {unplaced}; unknown nodes {bad}")
+                           f"{unknown}; claims of the registry not placed {unplaced}; unknown nodes {bad}; claims "
+                           f"put on a regularizer their Claim.regularizers does not list {unlisted}")
 
 
 def concerns() -> dict[str, tuple[str, ...]]:
-    """claim id -> the regularizer ids it concerns (edges and single nodes), in the specification's order."""
+    """claim id -> the regularizer ids it concerns, in the specification's order: the registry's own
+    ``Claim.regularizers`` (what ``python -m theory explain --regularizer`` lists). :func:`check` stops the
+    build when the map puts a claim on a regularizer that the registry does not list for it."""
     from theory.claims import CLAIMS
     from verify.regularizers.names import SUPPORTED
 
     check()
-    out = {}
-    for cid in CLAIMS:
-        nodes = {n for e in EDGES if e[0] == cid for n in e[1:3]} | set(SINGLE.get(cid, ()))
-        out[cid] = tuple(r for r in SUPPORTED if r in nodes)
-    return out
+    return {cid: tuple(r for r in SUPPORTED if r in c.regularizers) for cid, c in CLAIMS.items()}
 
 
 def _positions():
