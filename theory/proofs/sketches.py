@@ -12,12 +12,15 @@ __all__ = ["Summary", "SKETCHES"]
 
 
 class Summary(NamedTuple):
+    """A claim as a person reads it: its ``statement`` in LaTeX and a proof ``sketch`` of a few sentences."""
+
     statement: str
     sketch: str
 
 
 _S = Summary
 
+#: claim id -> its :class:`Summary`, shown by ``python -m theory explain`` beside the symbolic check.
 SKETCHES: dict[str, Summary] = {
     "local-affine": _S(
         r"On the activation region $R(x)$, $f(x') = J x' + b$ exactly, and $J$ equals autodiff's Jacobian at "
