@@ -46,6 +46,7 @@ examples:
   python -m figures --results results/verify.jsonl --only gap-overview emr-limits   two figures
   python -m figures --list                       the figures and what each shows
   python -m figures --only geometry --format png --dpi 150 --out docs   the README picture
+  python -m figures --only geometry --model my_net.pt --point=-1/2,1/3 --direction 1,0   your own 2-D network
   python -m figures --dynamics results/dynamics.jsonl --only margin-dynamics layer-spectra
   python -m figures --venue icml2024             every figure at ICML 2024's column widths and font sizes
                                                  (needs tueplots: pip install -e ".[figures]")
@@ -79,7 +80,63 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"comma-separated output formats among {', '.join(FORMATS)} (default pdf,png)")
     p.add_argument("--dpi", type=int, default=None, metavar="N", help="resolution of the PNGs (default 200)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal)")
+    g = p.add_argument_group("the geometry figure's network (with --only geometry; default: the teaching network "
+                             "at the point and direction that python -m theory region prints)")
+    g.add_argument("--model", metavar="FILE",
+                   help="your own small network: a file of torch.save(model), an nn.Module with 2 inputs, loaded on "
+                        "the CPU (weights_only=False: only files you trust) and converted exactly (theory.from_torch)")
+    g.add_argument("--point", metavar="X1,X2", help="the highlighted point x, comma-separated rationals (default "
+                                                    "-3/20,1/4; --point=-1,2 when it starts with a minus)")
+    g.add_argument("--direction", metavar="Z1,Z2", help="the direction z of the exit x + t* z (default 4/5,-3/5)")
     return p
+
+
+def _pair(text: str, what: str):
+    """Two rationals from "a,b" (a ValueError with a one-line message otherwise)."""
+    from fractions import Fraction
+
+    try:
+        values = [Fraction(v.strip()) for v in text.split(",")]
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(f"--{what} expects two comma-separated rationals such as \"1/2,-1\", got {text!r}") from None
+    if len(values) != 2:
+        raise ValueError(f"--{what} expects two numbers (a point of the plane), got {len(values)} in {text!r}")
+    return tuple(str(v) for v in values)
+
+
+def geometry_options(args, chosen):
+    """The keywords of the geometry figure from ``--model``, ``--point``, ``--direction`` (empty when none is
+    given); a ValueError with a one-line message when they are given for other figures or are unusable."""
+    given = [f"--{k}" for k in ("model", "point", "direction") if getattr(args, k) is not None]
+    if not given:
+        return {}
+    others = [s.name for s in chosen if s.name != "geometry"]
+    if others:
+        raise ValueError(f"{', '.join(given)} set the geometry figure's network and point; they do not apply to "
+                         f"{', '.join(others)}: add --only geometry")
+    from fractions import Fraction
+
+    from theory.teaching import TEACHING_DIRECTION, TEACHING_POINT, ModelFileError, load_model
+
+    kwargs = {"point": _pair(args.point, "point") if args.point else TEACHING_POINT,
+              "direction": _pair(args.direction, "direction") if args.direction else TEACHING_DIRECTION}
+    if not any(Fraction(v) for v in kwargs["direction"]):
+        raise ValueError("--direction must be non-zero")
+    if args.model:
+        try:
+            kwargs["network"] = load_model(args.model)
+        except ModelFileError as exc:
+            raise ValueError(str(exc)) from None
+    from theory.errors import KinkError
+    from theory.region import linearize
+    from theory.teaching import teaching_network
+
+    try:
+        linearize(kwargs.get("network") or teaching_network(), list(kwargs["point"]))
+    except KinkError:
+        raise ValueError(f"the point {','.join(kwargs['point'])} lies on a kink of the network (a zero "
+                         f"pre-activation): its region is not one polygon; choose another --point") from None
+    return kwargs
 
 
 def _fail(msg: str) -> int:
@@ -257,6 +314,15 @@ def main(argv=None) -> int:
     if unknown:
         return _fail(f"unknown figure {', '.join(map(repr, unknown))}; the figures are: {', '.join(FIGURES)}")
     chosen = [FIGURES[n] for n in dict.fromkeys(args.only)] if args.only else list(FIGURES.values())
+    try:
+        geo_kwargs = geometry_options(args, chosen)
+    except ValueError as exc:
+        return _fail(str(exc))
+    if geo_kwargs:
+        import dataclasses
+        import functools
+
+        chosen = [dataclasses.replace(s, function=functools.partial(s.function, **geo_kwargs)) for s in chosen]
     out_dir = Path(args.out)
     venue = None
     if args.venue:
