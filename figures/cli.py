@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--venue", metavar="NAME",
                    help="size every figure to this venue's column widths and font sizes, from tueplots (e.g. icml2024, "
                         "neurips2024, iclr2024; needs the 'figures' extra)")
+    p.add_argument("--style", choices=("paper", "slides"), default="paper",
+                   help="paper (default: the paper's sizes, or --venue's) or slides: every figure 12.8 x 7.2 in (16:9) "
+                        "at 20-pt text, its verdict text left to the caption file (NAME.caption.txt)")
     p.add_argument("--out", metavar="DIR", default=str(DEFAULT_OUT), help=f"output folder (default {DEFAULT_OUT}/)")
     p.add_argument("--only", metavar="NAME", nargs="+", help="build only these figures (see --list)")
     p.add_argument("--list", action="store_true", help="list the figures with a one-line caption each, and exit")
@@ -279,16 +282,33 @@ def render(spec, results, out_dir: Path, formats, dpi: int | None = None,
 
     tex = usetex()
     try:
-        return save_figure(spec.draw(results, tex=tex, venue=venue), out_dir, spec.name, formats, dpi, tex=tex,
-                           venue=venue), None
+        fig = spec.draw(results, tex=tex, venue=venue)
+        return save_figure(fig, out_dir, spec.name, formats, dpi, tex=tex, venue=venue) + \
+            write_caption(fig, spec, out_dir), None
     except Exception as exc:
         cause = tex_error(exc) if tex else None
         if cause is None:
             raise
     if on_tex_error is not None:
         on_tex_error(cause)
-    return save_figure(spec.draw(results, tex=False, venue=venue), out_dir, spec.name, formats, dpi, tex=False,
-                       venue=venue), cause
+    fig = spec.draw(results, tex=False, venue=venue)
+    return save_figure(fig, out_dir, spec.name, formats, dpi, tex=False, venue=venue) + \
+        write_caption(fig, spec, out_dir), cause
+
+
+def write_caption(fig, spec, out_dir: Path) -> list[Path]:
+    """When the figure kept text for its caption (``fig.caption_notes``: the lab figures' verdicts and
+    comparisons), write the caption and that text to ``out_dir/NAME.caption.txt``; return its path (or none)."""
+    import textwrap
+
+    notes = getattr(fig, "caption_notes", None)
+    if not notes:
+        return []
+    path = out_dir / f"{spec.name}.caption.txt"
+    body = [textwrap.fill(spec.caption, 100), ""] + [textwrap.fill(" ".join(n.split("\n")), 100,
+                                                                    subsequent_indent="    ") for n in notes]
+    path.write_text("\n".join(body) + "\n", encoding="utf-8")
+    return [path]
 
 
 def main(argv=None) -> int:
@@ -325,6 +345,12 @@ def main(argv=None) -> int:
         chosen = [dataclasses.replace(s, function=functools.partial(s.function, **geo_kwargs)) for s in chosen]
     out_dir = Path(args.out)
     venue = None
+    if args.style == "slides":
+        if args.venue:
+            return _fail("--style slides and --venue NAME both size the figures; choose one")
+        from .style import SLIDES
+
+        venue = SLIDES
     if args.venue:
         from verify.errors import MissingExtraError
 
@@ -371,7 +397,10 @@ def main(argv=None) -> int:
             return _fail(f"{trained_path} holds no check of a lab checkpoint (write it with python -m verify --trained)")
         data["trained"] = trained + data["sweep"]
         print(f"plotting {len(trained)} checkpoint check(s) from {trained_path}", file=sys.stderr)
-    if venue is not None:
+    if venue is not None and venue.aspect:
+        print(f"slides: every figure {venue.double:.4g} x {venue.double / venue.aspect:.4g} in, "
+              f"{venue.fonts.get('font.size', 0):g} pt text; verdicts in NAME.caption.txt", file=sys.stderr)
+    elif venue is not None:
         print(f"sizing for {venue.name} (tueplots): column {venue.single:.4g} in, text width {venue.double:.4g} in, "
               f"{venue.fonts.get('font.size', 0):g} pt text", file=sys.stderr)
 
