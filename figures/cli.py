@@ -53,6 +53,45 @@ examples:
 """
 
 
+#: How long each computation that the figures command runs for lack of saved results takes, in seconds:
+#: measured with the defaults (python -m verify; python -m verify dynamics; python -m verify --trained LAB),
+#: one after the other, on a 2-core CPU shared with other work (load average 2.3 to 3.5), torch 2.13 CPU,
+#: 2026-12-07; an idle machine is faster.
+QUICK_SECONDS = {"sweep": 43, "lab": 212, "trained": 99}
+_QUICK_WHAT = {"sweep": "the quick sweep (python -m verify)", "lab": "the quick training lab (python -m verify dynamics)",
+               "trained": "the checks of the lab's checkpoints (python -m verify --trained)"}
+
+
+def compute_plan(args, chosen) -> list[str]:
+    """What must be computed before the ``chosen`` figures can be drawn, for lack of ``--results``,
+    ``--dynamics``, ``--trained``: a list of keys of :data:`QUICK_SECONDS`, in the order they run."""
+    sources = {s.reads for s in chosen if s.needs_results}
+    plan = []
+    if ("sweep" in sources or "trained" in sources) and not args.results:
+        plan.append("sweep")
+    if ("lab" in sources or ("trained" in sources and not args.trained)) and not args.dynamics:
+        plan.append("lab")
+    if "trained" in sources and not args.trained:
+        plan.append("trained")
+    return plan
+
+
+def announce(plan, out_dir: Path) -> str:
+    """The line said before anything is computed: what runs, about how long it takes, and how to avoid it."""
+    parts = []
+    for key in plan:
+        sec = QUICK_SECONDS.get(key)
+        parts.append(_QUICK_WHAT[key] + ("" if sec is None else f", about {sec:.0f} s"))
+    total = [QUICK_SECONDS.get(k) for k in plan]
+    whole = f"about {sum(total):.0f} s on a 2-core CPU in all" if None not in total else "minutes on a 2-core CPU"
+    lab_note = (f" (the lab resumes or reuses {out_dir / QUICK_LAB} when it is there)" if "lab" in plan else "")
+    return (f"note: these figures need results that were not given, so this first computes {'; then '.join(parts)}: "
+            f"{whole}{lab_note}. To draw from saved results instead, pass --results FILE --dynamics FILE --trained "
+            f"FILE (written by python -m verify, python -m verify dynamics and python -m verify --trained), e.g. "
+            f"python -m figures --results results/verify.jsonl --dynamics results/dynamics.jsonl --trained "
+            f"results/trained.jsonl")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m figures",
@@ -364,6 +403,9 @@ def main(argv=None) -> int:
 
     from verify.results.records import ResultsError
 
+    plan = compute_plan(args, chosen)
+    if plan:
+        print(announce(plan, out_dir), file=sys.stderr, flush=True)
     data: dict = {"sweep": [], "lab": None, "trained": []}
     sources = {s.reads for s in chosen if s.needs_results}
     if "sweep" in sources or "trained" in sources:          # the trained networks are drawn beside the sweep's

@@ -172,8 +172,9 @@ def _cmd_prove(args) -> int:
                                                     "prints them whole)"))
     if failed:
         print(f"FAILED: {', '.join(failed)} (run `python -m theory explain ID` for the failing step)")
-        return 1
-    return 0
+    example = (failed or [p.claim for p in proofs] or ["input-gradient"])[0]
+    print(f"next: python -m theory explain {example}   (one claim's derivation, step by step; any ID of the table)")
+    return 1 if failed else 0
 
 
 def _cmd_explain(args) -> int:

@@ -135,15 +135,19 @@ def _describe(net, pretty, max_entries: int = 64) -> list[str]:
             W = to_sympy_matrix(node.weight)
             b = [0] * W.rows if node.bias is None else [to_sympy(v) for v in node.bias.entries()]
             lines.append(f"  {node.name} ({node.kind}, {W.cols} -> {W.rows}): u = W{k} v + b{k}, with")
-            if W.rows * W.cols <= max_entries:
+            if W.rows * W.cols <= max_entries and max(len(str(v)) for v in W) <= 12:
                 lines.append(f"  W{k} =")
                 lines += ["      " + ln for ln in pretty(W).splitlines()]
             else:
-                lines.append(f"  W{k}: a {W.rows} x {W.cols} matrix (not printed)")
-            lines.append(f"  b{k} = {_vec(b)}")
+                lines.append(f"  W{k}: a {W.rows} x {W.cols} matrix, not printed (too large, or float weights read "
+                             f"exactly: long fractions)")
+            if len(b) <= 8 and max((len(str(v)) for v in b), default=0) <= 12:
+                lines.append(f"  b{k} = {_vec(b)}")
         elif isinstance(node, RectNode):
             slopes = sorted({to_sympy(s) for s in node.slopes})
             shown = slopes[0] if len(slopes) == 1 else "per unit " + _vec(to_sympy(s) for s in node.slopes)
+            if len(slopes) == 1 and len(str(shown)) > 12:
+                shown = f"{shown} ≈ {float(shown):.6g}"
             lines.append(f"  {node.name}: σ(u) = max(u, 0) + a·min(u, 0) per unit, a = {shown}")
         elif isinstance(node, MaxNode):
             lines.append(f"  {node.name}: max over {len(node.groups)} groups")

@@ -137,7 +137,7 @@ def _inside(bb, frame) -> bool:
     return bb.x0 >= frame.x0 and bb.x1 <= frame.x1 and bb.y0 >= frame.y0 and bb.y1 <= frame.y1
 
 
-_OFFSETS = [(dx, dy) for r in (4, 9, 16) for dx, dy in ((-r, -r), (r, -r), (r, r), (-r, r), (0, r + 2), (0, -r - 2),
+_OFFSETS = [(dx, dy) for r in (4, 9, 16, 26, 38) for dx, dy in ((-r, -r), (r, -r), (r, r), (-r, r), (0, r + 2), (0, -r - 2),
                                                       (r + 2, 0), (-r - 2, 0))]
 
 
@@ -145,15 +145,32 @@ def _align(dx, dy):
     return ("left" if dx > 0 else "right" if dx < 0 else "center"), ("bottom" if dy > 0 else "top" if dy < 0 else "center")
 
 
-def place_labels(fig, ax, annotations, keep_clear=()):
+from matplotlib.artist import Artist  # noqa: E402
+
+
+class _Placer(Artist):
+    """An invisible artist drawn before all others (the figure laid out already) that calls ``place(renderer)``:
+    the labels are placed at the size, layout and text renderer of each drawing."""
+
+    zorder = -1000
+
+    def __init__(self, place):
+        super().__init__()
+        self._place = place
+
+    def draw(self, renderer):
+        self._place(renderer)
+        self.stale = False
+
+
+def place_labels(renderer, ax, annotations, keep_clear=()):
     """Move each annotation (offset from its anchor in points) to the first of :data:`_OFFSETS` where its box
     lies inside the axes and overlaps no label placed before it (nor the boxes ``keep_clear``); when no offset
-    is free, the one with the least overlap. The figure is laid out first, and its layout then frozen, so that
-    the boxes stay where they were checked."""
-    renderer = fig._get_renderer()
+    is free, the label is left out (hidden). Return the boxes placed (``keep_clear`` first)."""
     frame = ax.get_window_extent(renderer)
     placed = list(keep_clear)
     for ann in annotations:
+        ann.set_visible(True)
         best = None
         for dx, dy in _OFFSETS:
             ha, va = _align(dx, dy)
@@ -166,12 +183,14 @@ def place_labels(fig, ax, annotations, keep_clear=()):
                 best = (cost, dx, dy)
             if cost == 0:
                 break
-        _, dx, dy = best
+        cost, dx, dy = best
         ha, va = _align(dx, dy)
         ann.set_position((dx, dy))
         ann.set_ha(ha)
         ann.set_va(va)
-        placed.append(ann.get_window_extent(renderer))
+        ann.set_visible(cost == 0)                     # no free place: left out (its value is in the numbers box)
+        if ann.get_visible():
+            placed.append(ann.get_window_extent(renderer))
     return placed
 
 
@@ -321,42 +340,47 @@ def fig_geometry(results: list[dict] | None = None, network=None, box=BOX, point
                       label=r"local decision line $f_y = f_j$")]
     fig.legend(handles=handles, loc="outside lower center", ncol=4, fontsize=fs(7), frameon=False)
 
-    # lay the figure out, freeze it, then put every label where it overlaps no other
-    fig.draw_without_rendering()
-    fig.set_layout_engine("none")
-    renderer = fig._get_renderer()
-    # the numbers box: in the corner of panel (b) that covers the fewest of the marked points
-    marks = [ax_zoom.transData.transform(p) for p in [x] + [q for q in (exit_pt,) if q is not None]]
-    for ann in zoom_labels:
-        marks.append(ax_zoom.transData.transform(ann.xy))
-    best = None
-    for cx, cy, ha, va in ((0.98, 0.98, "right", "top"), (0.02, 0.98, "left", "top"), (0.98, 0.02, "right", "bottom"),
-                           (0.02, 0.02, "left", "bottom")):
+    # every label is put where it overlaps no other when the figure is drawn (after its layout, at the size and
+    # with the text renderer it is saved with): _Placer, drawn first
+    class_labels = [(ax_all.text(*cells[k][0][1], _CLASS_NAMES[k] if k < len(_CLASS_NAMES) else f"class {k + 1}",
+                                 ha="center", va="center", fontsize=fs(7), zorder=7, gid=f"label|class{k}",
+                                 bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8)),
+                     [c for _, c in cells[k]]) for k in sorted(cells)]
+    feet = [np.array(point_floats(f)) for f in (geo.margin_foot, geo.boundary_foot) if f is not None]
+    marks = [x] + [q for q in (exit_pt,) if q is not None] + feet + [np.asarray(a.xy) for a in zoom_labels]
+
+    def place(renderer):
+        for ax in (ax_all, ax_zoom):                   # their equal aspect, which Axes.draw would apply later
+            ax.apply_aspect()
+        best = None
+        for cx, cy, ha, va in ((0.98, 0.98, "right", "top"), (0.02, 0.98, "left", "top"),
+                               (0.98, 0.02, "right", "bottom"), (0.02, 0.02, "left", "bottom")):
+            info.set_position((cx, cy))
+            info.set_ha(ha)
+            info.set_va(va)
+            bb = info.get_window_extent(renderer).padded(6)
+            cost = sum(bb.contains(*ax_zoom.transData.transform(m)) for m in marks)
+            if best is None or cost < best[0]:
+                best = (cost, cx, cy, ha, va)
+        _, cx, cy, ha, va = best
         info.set_position((cx, cy))
         info.set_ha(ha)
         info.set_va(va)
-        bb = info.get_window_extent(renderer).padded(6)
-        cost = sum(bb.contains(*m) for m in marks)
-        if best is None or cost < best[0]:
-            best = (cost, cx, cy, ha, va)
-    _, cx, cy, ha, va = best
-    info.set_position((cx, cy))
-    info.set_ha(ha)
-    info.set_va(va)
-    place_labels(fig, ax_zoom, zoom_labels, keep_clear=[info.get_window_extent(renderer).padded(2)])
-    # the class names in panel (a): each in the largest cell of its class where it overlaps no other label
-    placed = place_labels(fig, ax_all, [zoom_tag])
-    frame_all = ax_all.get_window_extent(renderer)
-    for k in sorted(cells):
-        name = _CLASS_NAMES[k] if k < len(_CLASS_NAMES) else f"class {k + 1}"
-        for _, c in cells[k]:
-            lab = ax_all.text(*c, name, ha="center", va="center", fontsize=fs(7), zorder=7, gid=f"label|class{k}",
-                              bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8))
-            bb = lab.get_window_extent(renderer)
-            if _inside(bb, frame_all) and _overlaps(bb, placed) == 0:
-                placed.append(bb)
-                break
-            lab.remove()
+        place_labels(renderer, ax_zoom, zoom_labels, keep_clear=[info.get_window_extent(renderer).padded(2)])
+        placed = place_labels(renderer, ax_all, [zoom_tag])
+        frame_all = ax_all.get_window_extent(renderer)
+        for lab, centres in class_labels:              # in the largest cell of its class where it is free
+            lab.set_visible(True)
+            for c in centres:
+                lab.set_position(tuple(c))
+                bb = lab.get_window_extent(renderer)
+                if _inside(bb, frame_all) and _overlaps(bb, placed) == 0:
+                    placed.append(bb)
+                    break
+            else:
+                lab.set_visible(False)
+
+    fig.add_artist(_Placer(place))
     return fig
 
 
