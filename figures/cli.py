@@ -11,6 +11,12 @@ figure to a venue's columns and font sizes, taken from tueplots (:func:`figures.
 code is 0 when every requested figure was written, 1 when one could not be drawn, and 2 for a usage
 error (unknown figure, format or venue, a missing, unreadable or incompatible results file).
 
+Before anything is computed for lack of a results file, one line (:func:`announce`) says what runs, about
+how long it takes (:data:`QUICK_SECONDS`, measured) and how to avoid it. ``--style slides`` draws every
+figure 16:9 at 20-pt text (:data:`figures.style.SLIDES`); the lab figures' verdict text then goes, as
+margin-dynamics' comparisons always do, to ``NAME.caption.txt`` (:func:`write_caption`). ``--model``,
+``--point`` and ``--direction`` give the geometry figure another network, point and direction.
+
 Text is typeset with LaTeX when a ``latex`` executable is on PATH (unless ``REGFIGURES_USETEX=0``),
 else with mathtext (:func:`figures.style.usetex`). A figure on which the TeX toolchain fails (a
 partial TeX installation: a missing package or font; :func:`figures.style.tex_error`) is drawn again
@@ -50,6 +56,11 @@ examples:
   python -m figures --dynamics results/dynamics.jsonl --only margin-dynamics layer-spectra
   python -m figures --venue icml2024             every figure at ICML 2024's column widths and font sizes
                                                  (needs tueplots: pip install -e ".[figures]")
+  python -m figures --style slides --dynamics results/dynamics.jsonl --only margin-dynamics   a 16:9 slide
+
+Without --results, --dynamics or --trained the figures that need them compute them first (a quick sweep,
+the quick lab, the checks of its checkpoints: minutes); the command says so, and for how long, before it
+starts. A lab figure's verdicts and comparisons go to NAME.caption.txt beside it.
 """
 
 
@@ -404,12 +415,18 @@ def main(argv=None) -> int:
     from verify.results.records import ResultsError
 
     plan = compute_plan(args, chosen)
-    if plan:
-        print(announce(plan, out_dir), file=sys.stderr, flush=True)
+    said = []
+
+    def before_computing():                          # once, before the first computation (after the given files)
+        if plan and not said:
+            said.append(True)
+            print(announce(plan, out_dir), file=sys.stderr, flush=True)
     data: dict = {"sweep": [], "lab": None, "trained": []}
     sources = {s.reads for s in chosen if s.needs_results}
     if "sweep" in sources or "trained" in sources:          # the trained networks are drawn beside the sweep's
         try:
+            if not args.results:
+                before_computing()
             path = Path(args.results) if args.results else _quick_sweep(out_dir)
             data["sweep"] = load_results(path)
         except ResultsError as exc:
@@ -419,6 +436,8 @@ def main(argv=None) -> int:
         print(f"plotting {len(data['sweep'])} results record(s) from {path}", file=sys.stderr)
     if "lab" in sources:
         try:
+            if not args.dynamics:
+                before_computing()
             lab_path = Path(args.dynamics) if args.dynamics else _quick_lab(out_dir, progress=not args.no_progress)
             data["lab"] = load_lab_results(lab_path)
         except (ResultsError, RuntimeError) as exc:
@@ -430,6 +449,7 @@ def main(argv=None) -> int:
             if args.trained:
                 trained_path = Path(args.trained)
             else:
+                before_computing()
                 lab_path = Path(args.dynamics) if args.dynamics else _quick_lab(out_dir, progress=not args.no_progress)
                 trained_path = _quick_trained(out_dir, lab_path)
             trained = load_results(trained_path)
