@@ -12,10 +12,9 @@ code is 0 when every requested figure was written, 1 when one could not be drawn
 error (unknown figure, format or venue, a missing, unreadable or incompatible results file).
 
 Before anything is computed for lack of a results file, one line (:func:`announce`) says what runs, about
-how long it takes (:data:`QUICK_SECONDS`, measured) and how to avoid it. ``--style slides`` draws every
-figure 16:9 at 20-pt text (:data:`figures.style.SLIDES`); the lab figures' verdict text then goes, as
-margin-dynamics' comparisons always do, to ``NAME.caption.txt`` (:func:`write_caption`). ``--model``,
-``--point`` and ``--direction`` give the geometry figure another network, point and direction.
+how long (:data:`QUICK_SECONDS`, measured) and how to avoid it. ``--style slides``: every figure 16:9 at
+20-pt text, the lab figures' verdict text in ``NAME.caption.txt`` (:func:`write_caption`), where
+margin-dynamics' comparisons always go. ``--model``, ``--point``, ``--direction``: the geometry figure's.
 
 Text is typeset with LaTeX when a ``latex`` executable is on PATH (unless ``REGFIGURES_USETEX=0``),
 else with mathtext (:func:`figures.style.usetex`). A figure on which the TeX toolchain fails (a
@@ -34,7 +33,9 @@ import traceback
 import warnings
 from pathlib import Path
 
-__all__ = ["main", "build_parser", "load_results", "load_lab_results", "save_figure", "render", "FORMATS",
+from .options import QUICK_SECONDS, announce, compute_plan, geometry_options, write_caption
+
+__all__ = ["QUICK_SECONDS", "announce", "compute_plan", "geometry_options", "write_caption", "main", "build_parser", "load_results", "load_lab_results", "save_figure", "render", "FORMATS",
            "QUICK_LAB"]
 
 FORMATS = ("pdf", "png", "svg")
@@ -62,45 +63,6 @@ Without --results, --dynamics or --trained the figures that need them compute th
 the quick lab, the checks of its checkpoints: minutes); the command says so, and for how long, before it
 starts. A lab figure's verdicts and comparisons go to NAME.caption.txt beside it.
 """
-
-
-#: How long each computation that the figures command runs for lack of saved results takes, in seconds:
-#: measured with the defaults (python -m verify; python -m verify dynamics; python -m verify --trained LAB),
-#: one after the other, on a 2-core CPU shared with other work (load average 2.3 to 3.5), torch 2.13 CPU,
-#: 2026-12-07; an idle machine is faster.
-QUICK_SECONDS = {"sweep": 43, "lab": 212, "trained": 99}
-_QUICK_WHAT = {"sweep": "the quick sweep (python -m verify)", "lab": "the quick training lab (python -m verify dynamics)",
-               "trained": "the checks of the lab's checkpoints (python -m verify --trained)"}
-
-
-def compute_plan(args, chosen) -> list[str]:
-    """What must be computed before the ``chosen`` figures can be drawn, for lack of ``--results``,
-    ``--dynamics``, ``--trained``: a list of keys of :data:`QUICK_SECONDS`, in the order they run."""
-    sources = {s.reads for s in chosen if s.needs_results}
-    plan = []
-    if ("sweep" in sources or "trained" in sources) and not args.results:
-        plan.append("sweep")
-    if ("lab" in sources or ("trained" in sources and not args.trained)) and not args.dynamics:
-        plan.append("lab")
-    if "trained" in sources and not args.trained:
-        plan.append("trained")
-    return plan
-
-
-def announce(plan, out_dir: Path) -> str:
-    """The line said before anything is computed: what runs, about how long it takes, and how to avoid it."""
-    parts = []
-    for key in plan:
-        sec = QUICK_SECONDS.get(key)
-        parts.append(_QUICK_WHAT[key] + ("" if sec is None else f", about {sec:.0f} s"))
-    total = [QUICK_SECONDS.get(k) for k in plan]
-    whole = f"about {sum(total):.0f} s on a 2-core CPU in all" if None not in total else "minutes on a 2-core CPU"
-    lab_note = (f" (the lab resumes or reuses {out_dir / QUICK_LAB} when it is there)" if "lab" in plan else "")
-    return (f"note: these figures need results that were not given, so this first computes {'; then '.join(parts)}: "
-            f"{whole}{lab_note}. To draw from saved results instead, pass --results FILE --dynamics FILE --trained "
-            f"FILE (written by python -m verify, python -m verify dynamics and python -m verify --trained), e.g. "
-            f"python -m figures --results results/verify.jsonl --dynamics results/dynamics.jsonl --trained "
-            f"results/trained.jsonl")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -142,54 +104,6 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "-3/20,1/4; --point=-1,2 when it starts with a minus)")
     g.add_argument("--direction", metavar="Z1,Z2", help="the direction z of the exit x + t* z (default 4/5,-3/5)")
     return p
-
-
-def _pair(text: str, what: str):
-    """Two rationals from "a,b" (a ValueError with a one-line message otherwise)."""
-    from fractions import Fraction
-
-    try:
-        values = [Fraction(v.strip()) for v in text.split(",")]
-    except (ValueError, ZeroDivisionError):
-        raise ValueError(f"--{what} expects two comma-separated rationals such as \"1/2,-1\", got {text!r}") from None
-    if len(values) != 2:
-        raise ValueError(f"--{what} expects two numbers (a point of the plane), got {len(values)} in {text!r}")
-    return tuple(str(v) for v in values)
-
-
-def geometry_options(args, chosen):
-    """The keywords of the geometry figure from ``--model``, ``--point``, ``--direction`` (empty when none is
-    given); a ValueError with a one-line message when they are given for other figures or are unusable."""
-    given = [f"--{k}" for k in ("model", "point", "direction") if getattr(args, k) is not None]
-    if not given:
-        return {}
-    others = [s.name for s in chosen if s.name != "geometry"]
-    if others:
-        raise ValueError(f"{', '.join(given)} set the geometry figure's network and point; they do not apply to "
-                         f"{', '.join(others)}: add --only geometry")
-    from fractions import Fraction
-
-    from theory.teaching import TEACHING_DIRECTION, TEACHING_POINT, ModelFileError, load_model
-
-    kwargs = {"point": _pair(args.point, "point") if args.point else TEACHING_POINT,
-              "direction": _pair(args.direction, "direction") if args.direction else TEACHING_DIRECTION}
-    if not any(Fraction(v) for v in kwargs["direction"]):
-        raise ValueError("--direction must be non-zero")
-    if args.model:
-        try:
-            kwargs["network"] = load_model(args.model)
-        except ModelFileError as exc:
-            raise ValueError(str(exc)) from None
-    from theory.errors import KinkError
-    from theory.region import linearize
-    from theory.teaching import teaching_network
-
-    try:
-        linearize(kwargs.get("network") or teaching_network(), list(kwargs["point"]))
-    except KinkError:
-        raise ValueError(f"the point {','.join(kwargs['point'])} lies on a kink of the network (a zero "
-                         f"pre-activation): its region is not one polygon; choose another --point") from None
-    return kwargs
 
 
 def _fail(msg: str) -> int:
@@ -344,21 +258,6 @@ def render(spec, results, out_dir: Path, formats, dpi: int | None = None,
     fig = spec.draw(results, tex=False, venue=venue)
     return save_figure(fig, out_dir, spec.name, formats, dpi, tex=False, venue=venue) + \
         write_caption(fig, spec, out_dir), cause
-
-
-def write_caption(fig, spec, out_dir: Path) -> list[Path]:
-    """When the figure kept text for its caption (``fig.caption_notes``: the lab figures' verdicts and
-    comparisons), write the caption and that text to ``out_dir/NAME.caption.txt``; return its path (or none)."""
-    import textwrap
-
-    notes = getattr(fig, "caption_notes", None)
-    if not notes:
-        return []
-    path = out_dir / f"{spec.name}.caption.txt"
-    body = [textwrap.fill(spec.caption, 100), ""] + [textwrap.fill(" ".join(n.split("\n")), 100,
-                                                                    subsequent_indent="    ") for n in notes]
-    path.write_text("\n".join(body) + "\n", encoding="utf-8")
-    return [path]
 
 
 def main(argv=None) -> int:

@@ -64,7 +64,10 @@ NETWORKS = {
 }
 
 
-class ModelFileError(ValueError):
+from .errors import TheoryError  # noqa: E402
+
+
+class ModelFileError(TheoryError, ValueError):
     """A model file that cannot be used: unreadable, not an ``nn.Module``, not 2 inputs, not convertible."""
 
 
