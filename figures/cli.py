@@ -11,6 +11,11 @@ figure to a venue's columns and font sizes, taken from tueplots (:func:`figures.
 code is 0 when every requested figure was written, 1 when one could not be drawn, and 2 for a usage
 error (unknown figure, format or venue, a missing, unreadable or incompatible results file).
 
+Before anything is computed for lack of a results file, one line (:func:`announce`) says what runs, about
+how long (:data:`QUICK_SECONDS`, measured) and how to avoid it. ``--style slides``: every figure 16:9 at
+20-pt text, the lab figures' verdict text in ``NAME.caption.txt`` (:func:`write_caption`), where
+margin-dynamics' comparisons always go. ``--model``, ``--point``, ``--direction``: the geometry figure's.
+
 Text is typeset with LaTeX when a ``latex`` executable is on PATH (unless ``REGFIGURES_USETEX=0``),
 else with mathtext (:func:`figures.style.usetex`). A figure on which the TeX toolchain fails (a
 partial TeX installation: a missing package or font; :func:`figures.style.tex_error`) is drawn again
@@ -28,7 +33,9 @@ import traceback
 import warnings
 from pathlib import Path
 
-__all__ = ["main", "build_parser", "load_results", "load_lab_results", "save_figure", "render", "FORMATS",
+from .options import QUICK_SECONDS, announce, compute_plan, geometry_options, write_caption
+
+__all__ = ["QUICK_SECONDS", "announce", "compute_plan", "geometry_options", "write_caption", "main", "build_parser", "load_results", "load_lab_results", "save_figure", "render", "FORMATS",
            "QUICK_LAB"]
 
 FORMATS = ("pdf", "png", "svg")
@@ -46,9 +53,15 @@ examples:
   python -m figures --results results/verify.jsonl --only gap-overview emr-limits   two figures
   python -m figures --list                       the figures and what each shows
   python -m figures --only geometry --format png --dpi 150 --out docs   the README picture
+  python -m figures --only geometry --model my_net.pt --point=-1/2,1/3 --direction 1,0   your own 2-D network
   python -m figures --dynamics results/dynamics.jsonl --only margin-dynamics layer-spectra
   python -m figures --venue icml2024             every figure at ICML 2024's column widths and font sizes
                                                  (needs tueplots: pip install -e ".[figures]")
+  python -m figures --style slides --dynamics results/dynamics.jsonl --only margin-dynamics   a 16:9 slide
+
+Without --results, --dynamics or --trained the figures that need them compute them first (a quick sweep,
+the quick lab, the checks of its checkpoints: minutes); the command says so, and for how long, before it
+starts. A lab figure's verdicts and comparisons go to NAME.caption.txt beside it.
 """
 
 
@@ -72,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--venue", metavar="NAME",
                    help="size every figure to this venue's column widths and font sizes, from tueplots (e.g. icml2024, "
                         "neurips2024, iclr2024; needs the 'figures' extra)")
+    p.add_argument("--style", choices=("paper", "slides"), default="paper",
+                   help="paper (default: the paper's sizes, or --venue's) or slides: every figure 12.8 x 7.2 in (16:9) "
+                        "at 20-pt text, its verdict text left to the caption file (NAME.caption.txt)")
     p.add_argument("--out", metavar="DIR", default=str(DEFAULT_OUT), help=f"output folder (default {DEFAULT_OUT}/)")
     p.add_argument("--only", metavar="NAME", nargs="+", help="build only these figures (see --list)")
     p.add_argument("--list", action="store_true", help="list the figures with a one-line caption each, and exit")
@@ -79,6 +95,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"comma-separated output formats among {', '.join(FORMATS)} (default pdf,png)")
     p.add_argument("--dpi", type=int, default=None, metavar="N", help="resolution of the PNGs (default 200)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal)")
+    g = p.add_argument_group("the geometry figure's network (with --only geometry; default: the teaching network "
+                             "at the point and direction that python -m theory region prints)")
+    g.add_argument("--model", metavar="FILE",
+                   help="your own small network: a file of torch.save(model), an nn.Module with 2 inputs, loaded on "
+                        "the CPU (weights_only=False: only files you trust) and converted exactly (theory.from_torch)")
+    g.add_argument("--point", metavar="X1,X2", help="the highlighted point x, comma-separated rationals (default "
+                                                    "-3/20,1/4; --point=-1,2 when it starts with a minus)")
+    g.add_argument("--direction", metavar="Z1,Z2", help="the direction z of the exit x + t* z (default 4/5,-3/5)")
     return p
 
 
@@ -222,16 +246,18 @@ def render(spec, results, out_dir: Path, formats, dpi: int | None = None,
 
     tex = usetex()
     try:
-        return save_figure(spec.draw(results, tex=tex, venue=venue), out_dir, spec.name, formats, dpi, tex=tex,
-                           venue=venue), None
+        fig = spec.draw(results, tex=tex, venue=venue)
+        return save_figure(fig, out_dir, spec.name, formats, dpi, tex=tex, venue=venue) + \
+            write_caption(fig, spec, out_dir), None
     except Exception as exc:
         cause = tex_error(exc) if tex else None
         if cause is None:
             raise
     if on_tex_error is not None:
         on_tex_error(cause)
-    return save_figure(spec.draw(results, tex=False, venue=venue), out_dir, spec.name, formats, dpi, tex=False,
-                       venue=venue), cause
+    fig = spec.draw(results, tex=False, venue=venue)
+    return save_figure(fig, out_dir, spec.name, formats, dpi, tex=False, venue=venue) + \
+        write_caption(fig, spec, out_dir), cause
 
 
 def main(argv=None) -> int:
@@ -257,8 +283,23 @@ def main(argv=None) -> int:
     if unknown:
         return _fail(f"unknown figure {', '.join(map(repr, unknown))}; the figures are: {', '.join(FIGURES)}")
     chosen = [FIGURES[n] for n in dict.fromkeys(args.only)] if args.only else list(FIGURES.values())
+    try:
+        geo_kwargs = geometry_options(args, chosen)
+    except ValueError as exc:
+        return _fail(str(exc))
+    if geo_kwargs:
+        import dataclasses
+        import functools
+
+        chosen = [dataclasses.replace(s, function=functools.partial(s.function, **geo_kwargs)) for s in chosen]
     out_dir = Path(args.out)
     venue = None
+    if args.style == "slides":
+        if args.venue:
+            return _fail("--style slides and --venue NAME both size the figures; choose one")
+        from .style import SLIDES
+
+        venue = SLIDES
     if args.venue:
         from verify.errors import MissingExtraError
 
@@ -272,10 +313,19 @@ def main(argv=None) -> int:
 
     from verify.results.records import ResultsError
 
+    plan = compute_plan(args, chosen)
+    said = []
+
+    def before_computing():                          # once, before the first computation (after the given files)
+        if plan and not said:
+            said.append(True)
+            print(announce(plan, out_dir), file=sys.stderr, flush=True)
     data: dict = {"sweep": [], "lab": None, "trained": []}
     sources = {s.reads for s in chosen if s.needs_results}
     if "sweep" in sources or "trained" in sources:          # the trained networks are drawn beside the sweep's
         try:
+            if not args.results:
+                before_computing()
             path = Path(args.results) if args.results else _quick_sweep(out_dir)
             data["sweep"] = load_results(path)
         except ResultsError as exc:
@@ -285,6 +335,8 @@ def main(argv=None) -> int:
         print(f"plotting {len(data['sweep'])} results record(s) from {path}", file=sys.stderr)
     if "lab" in sources:
         try:
+            if not args.dynamics:
+                before_computing()
             lab_path = Path(args.dynamics) if args.dynamics else _quick_lab(out_dir, progress=not args.no_progress)
             data["lab"] = load_lab_results(lab_path)
         except (ResultsError, RuntimeError) as exc:
@@ -296,6 +348,7 @@ def main(argv=None) -> int:
             if args.trained:
                 trained_path = Path(args.trained)
             else:
+                before_computing()
                 lab_path = Path(args.dynamics) if args.dynamics else _quick_lab(out_dir, progress=not args.no_progress)
                 trained_path = _quick_trained(out_dir, lab_path)
             trained = load_results(trained_path)
@@ -305,7 +358,10 @@ def main(argv=None) -> int:
             return _fail(f"{trained_path} holds no check of a lab checkpoint (write it with python -m verify --trained)")
         data["trained"] = trained + data["sweep"]
         print(f"plotting {len(trained)} checkpoint check(s) from {trained_path}", file=sys.stderr)
-    if venue is not None:
+    if venue is not None and venue.aspect:
+        print(f"slides: every figure {venue.double:.4g} x {venue.double / venue.aspect:.4g} in, "
+              f"{venue.fonts.get('font.size', 0):g} pt text; verdicts in NAME.caption.txt", file=sys.stderr)
+    elif venue is not None:
         print(f"sizing for {venue.name} (tueplots): column {venue.single:.4g} in, text width {venue.double:.4g} in, "
               f"{venue.fonts.get('font.size', 0):g} pt text", file=sys.stderr)
 

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 
 from figures.errors import VenueError
 
-__all__ = ["SINGLE", "DOUBLE", "PALETTE", "OKABE_ITO", "GROUP_COLOURS", "DIVERGING", "rc", "style", "usetex",
+__all__ = ["OBJECTIVE_COLOURS", "objective_colour", "colour_name", "NEUTRAL", "SLIDES", "STYLES", "SINGLE", "DOUBLE", "PALETTE", "OKABE_ITO", "GROUP_COLOURS", "DIVERGING", "rc", "style", "usetex",
            "text", "group_colour", "DPI", "styled", "figure", "tex_error", "Venue", "VenueError", "venue",
            "venues", "current_venue", "fs", "BASE_FONT_SIZE"]
 
@@ -61,6 +61,49 @@ GROUP_COLOURS = {
     ("float64", "cpu"): OKABE_ITO["blue"], ("float32", "cpu"): OKABE_ITO["vermillion"],
     ("float64", "cuda"): OKABE_ITO["sky"], ("float32", "cuda"): OKABE_ITO["orange"],
 }
+#: The colour of each training objective (a role of the lab, ``python -m verify dynamics``): the same in every
+#: panel of every lab figure, and used for nothing else there. The Okabe-Ito colours go to the objectives the
+#: figures draw; the explicit regularizers (drawn by none yet) get four of Paul Tol's muted colours.
+OBJECTIVE_COLOURS = {
+    "ce": OKABE_ITO["blue"], "ce+emr": OKABE_ITO["vermillion"],
+    "at(eps1)": OKABE_ITO["sky"], "at(eps2)": OKABE_ITO["green"], "at(eps3)": OKABE_ITO["orange"],
+    "at(eps2)+emr": OKABE_ITO["purple"],
+    "ce+ig": "#882255", "ce+jac": "#44AA99", "ce+cl": "#999933", "ce+cure": "#661100",
+}
+#: Colours of what is no objective in the lab figures (seeds' medians, clean and attack curves, data sets):
+#: black and greys, never an objective's colour.
+NEUTRAL = {"black": "#000000", "dark grey": "#595959", "grey": "#8c8c8c", "light grey": "#bfbfbf"}
+_COLOUR_NAMES = {**{v.lower(): ("sky blue" if k == "sky" else k) for k, v in OKABE_ITO.items()},
+                 **{v.lower(): k for k, v in NEUTRAL.items()},
+                 "#882255": "wine", "#44aa99": "teal", "#999933": "olive", "#661100": "brown"}
+
+
+def objective_colour(role: str) -> str:
+    """The colour of a lab objective (:data:`OBJECTIVE_COLOURS`); a KeyError names the known ones.
+
+    >>> objective_colour("ce") == OKABE_ITO["blue"]
+    True
+    """
+    try:
+        return OBJECTIVE_COLOURS[role]
+    except KeyError:
+        raise KeyError(f"no colour for the objective {role!r}; known: {', '.join(OBJECTIVE_COLOURS)}") from None
+
+
+def colour_name(colour) -> str:
+    """The word a caption uses for a colour of :data:`OBJECTIVE_COLOURS`, :data:`OKABE_ITO` or :data:`NEUTRAL`.
+
+    >>> colour_name(OKABE_ITO["vermillion"]), colour_name(objective_colour("at(eps1)")), colour_name("#000000")
+    ('vermillion', 'sky blue', 'black')
+    """
+    from matplotlib.colors import to_hex
+
+    key = to_hex(colour).lower()
+    if key not in _COLOUR_NAMES:
+        raise KeyError(f"colour {key} has no caption name")
+    return _COLOUR_NAMES[key]
+
+
 #: A diverging colormap centred at 0 for signed matrices.
 DIVERGING = "RdBu_r"
 #: The base font size of the default style (points); :func:`fs` scales sizes given against it.
@@ -76,6 +119,8 @@ class Venue:
     single: float
     double: float
     fonts: dict = field(default_factory=dict)
+    #: width / height of every figure (the slides' 16:9), or None: each figure keeps its own proportions
+    aspect: float | None = None
 
     @property
     def columns(self) -> int:
@@ -86,6 +131,13 @@ class Venue:
         :data:`DOUBLE` -> ``double`` (a width nearer SINGLE than DOUBLE counts as one column)."""
         return self.single / SINGLE if width <= (SINGLE + DOUBLE) / 2 else self.double / DOUBLE
 
+
+#: ``--style slides``: every figure 12.8 x 7.2 in (16:9) at 20-pt text, its verdict text left to the caption.
+SLIDES = Venue("slides", 12.8, 12.8, {"font.size": 20.0, "axes.titlesize": 20.0, "axes.labelsize": 20.0,
+                                      "legend.fontsize": 17.0, "xtick.labelsize": 17.0, "ytick.labelsize": 17.0},
+               aspect=16 / 9)
+#: The styles of ``python -m figures --style``: the paper's (default sizes, or a venue's) and the slides'.
+STYLES = ("paper", "slides")
 
 _VENUE: contextvars.ContextVar = contextvars.ContextVar("regfigures_venue", default=None)
 
@@ -178,6 +230,8 @@ def rc(tex: bool | None = None, venue: "Venue | None" = None) -> dict:
     if venue is not None:
         d.update(venue.fonts)
         d["figure.titlesize"] = venue.fonts.get("axes.titlesize", d["figure.titlesize"])
+        if venue.aspect:                         # slides: thicker lines, larger marks
+            d.update({"lines.linewidth": 2.4, "lines.markersize": 7.0, "axes.linewidth": 1.0})
         d["savefig.bbox"] = None                # the page's size, not a tight crop of it
         d["savefig.pad_inches"] = 0.015
     return d
@@ -196,7 +250,7 @@ def style(tex: bool | None = None, venue: "Venue | str | None" = None):
     """
     import matplotlib as mpl
 
-    v = globals()["venue"](venue) if isinstance(venue, str) else venue
+    v = (SLIDES if venue == "slides" else globals()["venue"](venue)) if isinstance(venue, str) else venue
     token = _VENUE.set(v)
     try:
         with mpl.rc_context(rc(tex, v)):
@@ -268,6 +322,8 @@ def figure(width: float = SINGLE, height: float | None = None):
 
     height = height if height is not None else width * 0.75
     v = current_venue()
+    if v is not None and v.aspect:
+        return Figure(figsize=(v.double, v.double / v.aspect))
     k = v.scale(width) if v is not None else 1.0
     return Figure(figsize=(width * k, height * k))
 

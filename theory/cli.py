@@ -22,6 +22,10 @@ import argparse
 import sys
 from fractions import Fraction
 
+from .teaching import demo_network  # the older 2-4-3 network of ``region --network demo-2-4-3``
+
+NETWORK_NAMES = ("teaching", "demo-2-4-3")
+
 __all__ = ["main", "build_parser", "status", "format_table", "demo_network"]
 
 _EPILOG = """\
@@ -32,7 +36,9 @@ examples:
   python -m theory explain input-gradient --latex > proof.tex   (pdflatex proof.tex)
   python -m theory explain --regularizer R-IG    the claims about one regularizer, one line each
   python -m theory explain --list                every claim, grouped by regularizer
-  python -m theory region --point "1/2,-1" --direction "1,0"
+  python -m theory region                        the teaching network, as the geometry figure draws it
+  python -m theory region --network demo-2-4-3 --point "1/2,-1" --direction "1,0"
+  python -m theory region --model my_net.pt --point=-1/2,1/3
   python -m theory bench
 """
 
@@ -170,8 +176,9 @@ def _cmd_prove(args) -> int:
                                                     "prints them whole)"))
     if failed:
         print(f"FAILED: {', '.join(failed)} (run `python -m theory explain ID` for the failing step)")
-        return 1
-    return 0
+    example = (failed or [p.claim for p in proofs] or ["input-gradient"])[0]
+    print(f"next: python -m theory explain {example}   (one claim's derivation, step by step; any ID of the table)")
+    return 1 if failed else 0
 
 
 def _claim_line(c, width: int = 100) -> str:
@@ -226,95 +233,35 @@ def _cmd_explain(args) -> int:
     return 1 if proof.holds is False else 0
 
 
-def demo_network(slope=Fraction(1, 10)):
-    """The fixed 2-4-3 network of ``region``: f(x) = W2 sigma_a(W1 x + b1) + b2 with small rational weights."""
-    from .network import mlp
-
-    W1 = [[1, -1], ["1/2", 1], [-1, 2], [1, "1/2"]]
-    b1 = [0, "-1/2", 1, -1]
-    W2 = [[1, -1, "1/2", 0], [0, 2, -1, 1], [-1, 1, 1, "1/2"]]
-    b2 = [0, "1/2", -1]
-    return mlp([W1, W2], [b1, b2], slope=slope, name="demo 2-4-3"), (W1, b1, W2, b2)
-
-
-def _vec(values) -> str:
-    return "(" + ", ".join(str(v) for v in values) + ")"
-
-
 def _cmd_region(args) -> int:
-    import sympy
+    from .teaching import NETWORKS, ModelFileError, load_model, region_walkthrough
 
-    from .layers import KinkError
-    from .region import linearize
-
-    x, z, a = args.point, args.direction, args.slope
+    if args.model is not None:
+        if args.network is not None or args.slope is not None:
+            print("error: --model takes the network from the file; --network and --slope choose a built-in one",
+                  file=sys.stderr)
+            return 2
+        try:
+            net = load_model(args.model)
+        except ModelFileError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        _, x0, z0 = NETWORKS["teaching"]
+    else:
+        make, x0, z0 = NETWORKS[args.network or "teaching"]
+        net = make(Fraction(1, 10) if args.slope is None else args.slope)
+    x = args.point if args.point is not None else [Fraction(v) for v in x0]
+    z = args.direction if args.direction is not None else [Fraction(v) for v in z0]
     if len(x) != 2 or len(z) != 2:
-        print(f"error: the demo network has 2 inputs; got a point of {len(x)} and a direction of {len(z)} numbers",
+        print(f"error: the network has 2 inputs; got a point of {len(x)} and a direction of {len(z)} numbers",
               file=sys.stderr)
         return 2
     if not any(z):
         print("error: the direction must be non-zero", file=sys.stderr)
         return 2
-    net, (W1, b1, W2, b2) = demo_network(a)
-    M = lambda rows: sympy.Matrix([[sympy.Rational(str(v)) for v in r] for r in rows])  # noqa: E731
-    pretty = lambda m: sympy.pretty(m, use_unicode=True, wrap_line=False)  # noqa: E731
-    out = []
-    say = out.append
-    say(f"The network: f(x) = W2 σ(W1 x + b1) + b2, with σ(u) = max(u, 0) + a·min(u, 0), a = {a}")
-    for name, m, b in (("W1", M(W1), b1), ("W2", M(W2), b2)):
-        say(f"{name} =")
-        say("\n".join("    " + ln for ln in pretty(m).splitlines()))
-    say(f"b1 = {_vec(b1)},  b2 = {_vec(b2)}")
-    say("")
-    say(f"Point x = {_vec(x)}")
-    try:
-        r = linearize(net, x)
-    except KinkError as exc:
-        say(str(exc))
-        regions = linearize(net, x, on_kink="all")
-        say(f"{len(regions)} adjacent regions meet at x; their Jacobians:")
-        for reg in regions:
-            say("\n".join("    " + ln for ln in pretty(reg.jacobian).splitlines()))
-        print("\n".join(out))
-        return 1
-    u = net.values(net.read_input(x))[1].entries()
-    say(f"pre-activations W1 x + b1 = {_vec(u)}")
-    signs = r.pattern[next(iter(r.pattern))]
-    say("activation pattern: " + " ".join("+" if s > 0 else "−" for s in signs) +
-        f"   (+ : slope 1,  − : slope a = {a})")
-    say(f"logits f(x) = {_vec(list(r.logits))}")
-    say("")
-    say("On the region R(x) the network is exactly affine, f(x') = J x' + b, with")
-    say("J =")
-    say("\n".join("    " + ln for ln in pretty(r.jacobian).splitlines()))
-    say(f"b = {_vec(list(r.bias))}")
-    say("")
-    A, c = r.halfspaces
-    xs = sympy.symbols("x1 x2")
-    slacks = r.slacks()
-    say("R(x) = {x' : A x' ≤ c}, one half-space per hidden unit (slack = c − A x at x):")
-    for i, label in enumerate(r.halfspace_labels):
-        lhs = sum((A[i, j] * xs[j] for j in range(2)), sympy.Integer(0))
-        name = f"{label[0]}[{label[1]}]"
-        say(f"    {str(lhs):>16} ≤ {str(c[i]):<6}  unit {name}, slack {slacks[i]}")
-    say("")
-    t = r.exit_time(z)
-    if t == sympy.oo:
-        say(f"Along z = {_vec(z)} the point never leaves R(x): t* = ∞")
-    else:
-        rate = [sum((A[i, j] * sympy.Rational(str(z[j])) for j in range(2)), sympy.Integer(0)) for i in range(A.rows)]
-        hit = [r.halfspace_labels[i] for i in range(A.rows) if rate[i] > 0 and
-               sympy.Rational(str(slacks[i])) / rate[i] == t]
-        exit_point = [sympy.Rational(str(xi)) + t * sympy.Rational(str(zi)) for xi, zi in zip(x, z)]
-        say(f"Along z = {_vec(z)}: x + t z stays in R(x) for 0 ≤ t < t* = {t} ≈ {sympy.N(t, 8)}")
-        say(f"    it leaves at x + t* z = {_vec(exit_point)}, through the hyperplane of "
-            + ", ".join(f"{n}[{i}]" for n, i in hit))
-    d2 = r.boundary_distance_squared()
-    d = r.boundary_distance()
-    say(f"Distance from x to the boundary of R(x): r(x) = min_i slack_i / ‖a_i‖ = {d} ≈ {sympy.N(d, 10)}"
-        f"   (r² = {d2})")
-    print("\n".join(out))
-    return 0
+    text, code = region_walkthrough(net, x, z)
+    print(text)
+    return code
 
 
 def _cmd_bench(args) -> int:
@@ -393,17 +340,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     rg = sub.add_parser(
         "region", help="walk through the exact activation region of a point of a small 2-D network",
-        description="For a fixed 2-4-3 leaky-ReLU network with small rational weights, print the point's "
-                    "activation pattern, the exact local affine map f(x') = J x' + b, the region as half-spaces "
-                    "A x' <= c, the exact exit time along a direction, and the exact distance to the region's "
-                    "boundary (a square root, and its decimal value).")
-    rg.add_argument("--point", type=_parse_rationals, default=[Fraction(1, 2), Fraction(-1)], metavar="X1,X2",
-                    help='the point, as comma-separated rationals (default "1/2,-1"; write --point=-1,2 when it starts '
+        description="For a small network on the plane (default: the teaching 2-6-6-3 leaky-ReLU network with "
+                    "rational weights at x = (-3/20, 1/4), z = (4/5, -3/5), the network and point that "
+                    "`python -m figures --only geometry` draws), print the network, the point's activation "
+                    "pattern, the exact local affine map f(x') = J x' + b, the region as half-spaces A x' <= c, "
+                    "the exact exit time along a direction, and the exact distance to the region's boundary "
+                    "(a square root, and its decimal value).")
+    rg.add_argument("--network", choices=sorted(NETWORK_NAMES), default=None,
+                    help="a built-in network: teaching (the default, the geometry figure's) or demo-2-4-3 (a "
+                         "2-4-3 network, default point 1/2,-1 and direction 1,0)")
+    rg.add_argument("--model", metavar="FILE", default=None,
+                    help="your own network instead: a file of torch.save(model) (an nn.Module with 2 inputs, "
+                         "loaded on the CPU with weights_only=False, so only files you trust), converted exactly "
+                         "(theory.from_torch)")
+    rg.add_argument("--point", type=_parse_rationals, default=None, metavar="X1,X2",
+                    help='the point, as comma-separated rationals (default "-3/20,1/4", the figure\'s; write '
+                         '--point=-1,2 when it starts with a minus)')
+    rg.add_argument("--direction", type=_parse_rationals, default=None, metavar="Z1,Z2",
+                    help='the direction of the exit time (default "4/5,-3/5"; --direction=-1,1/3 when it starts '
                          'with a minus)')
-    rg.add_argument("--direction", type=_parse_rationals, default=[Fraction(1), Fraction(0)], metavar="Z1,Z2",
-                    help='the direction of the exit time (default "1,0"; --direction=-1,1/3 when it starts with a minus)')
-    rg.add_argument("--slope", type=Fraction, default=Fraction(1, 10), metavar="A",
-                    help="the rectifier slope a: 0 ReLU, 1/10 leaky (default), -1 absolute value")
+    rg.add_argument("--slope", type=Fraction, default=None, metavar="A",
+                    help="the rectifier slope a of a built-in network: 0 ReLU, 1/10 leaky (default), -1 absolute value")
     rg.set_defaults(func=_cmd_region)
 
     bn = sub.add_parser(

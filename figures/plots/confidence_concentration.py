@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..style import DOUBLE, OKABE_ITO, PALETTE, figure, fs, styled, text
+from ..style import DOUBLE, NEUTRAL, colour_name, figure, fs, objective_colour, styled, text
 from .lab_data import (
     as_lab,
     comparison_line,
@@ -48,17 +48,26 @@ REQUIRED = ("ce", "at(eps3)")
 #: One line for ``--list``: what to see.
 SUMMARY = "softmax confidence and output margin distributions, clean and robust accuracy against the training eps"
 
+#: Colour of the seeds' medians (no objective's colour: each violin has its objective's), and of the clean and
+#: attack curves of (c), told apart by their line styles.
+_DOTS = NEUTRAL["black"]
+_ATTACKS = [(NEUTRAL["dark grey"], "--", "s"), (NEUTRAL["grey"], "-.", "^"), (NEUTRAL["grey"], ":", "v"),
+            (NEUTRAL["light grey"], "--", "D")]
+
 CAPTION = ("At the last epoch, against the adversarial-training budget eps (eps = 0: plain training): (a) the "
            "distribution of the softmax confidence max_k p_k over the evaluation points, all seeds pooled, on a logit "
            "axis (violin of the per-point values, box of the quartiles, whiskers at 5 and 95 %; dots: the seeds' "
            "medians; numbers: the share of points below 1/2), (b) the same for the output margin f_y - max_j f_j "
-           "(m = 0 is the decision boundary), (c) clean accuracy and PGD robust accuracy at each attack budget. The "
-           "title gives the saved verdict of confidence-concentration and the data set, the notes each comparison.")
+           "(m = 0 is the decision boundary), (c) clean accuracy and PGD robust accuracy at each attack budget "
+           f"({colour_name(_DOTS)} and greys, by line style). Each violin has its objective's colour, as in every lab "
+           f"figure: {colour_name(objective_colour('ce'))} ce (eps = 0), "
+           f"{colour_name(objective_colour('at(eps1)'))} AT(eps_1), {colour_name(objective_colour('at(eps2)'))} "
+           f"AT(eps_2), {colour_name(objective_colour('at(eps3)'))} AT(eps_3); {colour_name(_DOTS)} dots: the seeds' "
+           "medians. The title gives the saved verdict of confidence-concentration and the data set, the notes each "
+           "comparison.")
 
 #: Confidences are clipped to [CLIP, 1 - CLIP] before the logit (a confidence of exactly 1 has no logit).
 CLIP = 1e-12
-#: Colour of the training budgets' violins.
-_VIOLIN = OKABE_ITO["blue"]
 
 
 def logit(p) -> np.ndarray:
@@ -117,7 +126,7 @@ def _distribution_panel(ax, lab, eps_roles, key: str, transform, what: str) -> b
             if vals.size > 1:
                 parts = ax.violinplot([vals], positions=[x], widths=0.7, showextrema=False)
                 for body in parts["bodies"]:
-                    body.set_facecolor(_VIOLIN)
+                    body.set_facecolor(objective_colour(role))
                     body.set_alpha(0.3)
                     body.set_edgecolor("none")
                     body.set_gid(f"violin|{key}|{role}")
@@ -130,7 +139,7 @@ def _distribution_panel(ax, lab, eps_roles, key: str, transform, what: str) -> b
         _box(ax, x, q, 0.22, "0.15", f"box|{key}|{role}", transform)
         meds = transform(np.array([s["median"] for _, s in per], dtype=float))
         ax.plot(x + 0.42 + np.linspace(-0.04, 0.04, len(meds)), meds, ls="none", marker="o", ms=2.2,
-                color=OKABE_ITO["vermillion"], gid=f"seed-median|{key}|{role}")
+                color=_DOTS, gid=f"seed-median|{key}|{role}")
     ax.set_xticks(xs)
     ax.set_xticklabels([eps_label(e) for e, _ in eps_roles])
     ax.set_xlim(-0.6, len(eps_roles) - 0.3)
@@ -188,11 +197,11 @@ def fig_confidence_concentration(results):
 
     # (c) accuracy against the training eps
     xs = np.array([e for e, _ in eps_roles])
-    lines = [("clean", "clean", lambda m: 100 * metric(m, "clean_accuracy"), "black")]
+    lines = [("clean", "clean", lambda m: 100 * metric(m, "clean_accuracy"), (_DOTS, "-", "o"))]
     for k, e in enumerate(s.eps_grid):
         lines.append((f"robust|{e!r}", f"PGD $\\epsilon$={eps_label(float(e))}",
-                      lambda m, e=e: 100 * metric(m, "robust_accuracy", repr(float(e))), PALETTE[1 + k]))
-    for key, label, get, colour in lines:
+                      lambda m, e=e: 100 * metric(m, "robust_accuracy", repr(float(e))), _ATTACKS[k % len(_ATTACKS)]))
+    for key, label, get, (colour, ls, marker) in lines:
         table = []
         for _, role in eps_roles:
             vals = [get(rows[E]) for rows in role_rows(lab, role).values() if rows and len(rows) > E]
@@ -200,8 +209,8 @@ def fig_confidence_concentration(results):
         for x, vals in zip(xs, table):
             ax_a.plot(np.full(len(vals), x), vals, ls="none", marker="o", ms=1.8, color=colour, alpha=0.5,
                       gid=f"acc-seed|{key}")
-        ax_a.plot(xs, [seed_median(v) for v in table], color=colour, lw=1.2, marker="o", ms=2.5, label=label,
-                  gid=f"acc|{key}")
+        ax_a.plot(xs, [seed_median(v) for v in table], color=colour, lw=1.2, ls=ls, marker=marker, ms=2.5,
+                  label=label, gid=f"acc|{key}")
     ax_a.set_xticks(xs)
     ax_a.set_xticklabels([eps_label(e) for e in xs])
     ax_a.set_ylim(0, 100)
@@ -216,7 +225,7 @@ def fig_confidence_concentration(results):
         notes += [text(comparison_line(c)) for c in v["comparisons"]]
     notes.append(text(f"epoch E = {E}; eps = 0 is the ce run; "
                       + ("violins: every evaluation point of every seed; " if from_points else "")
-                      + f"red dots: the seeds' medians; the numbers on top of (a): the median over the seeds of the percentage of points with confidence below 1/2; robust accuracy under PGD-{s.eval_steps} (l-inf), "
+                      + f"{colour_name(_DOTS)} dots: the seeds' medians; the numbers on top of (a): the median over the seeds of the percentage of points with confidence below 1/2; robust accuracy under PGD-{s.eval_steps} (l-inf), "
                         f"{s.eval_restarts} restart(s), adversarial training with PGD-{s.train_steps}"))
     lab_notes(fig, text(verdict_line(lab, CLAIM)), notes)
     return fig

@@ -224,21 +224,32 @@ def eps_label(e: float) -> str:
     return f"{e:.3g}"
 
 
-def lab_notes(fig, header: str, lines: list[str]) -> None:
+def lab_notes(fig, header: str, lines: list[str], draw_notes: bool = True) -> None:
     """The figure's title (``header``: the claim's verdict and the data set) and, under the panels, its
     notes, each wrapped to the figure's width; constrained layout makes room for both, and the figure grows
     by their height (at the font sizes in force, a venue's included), so that the panels keep the height
-    the figure was made with."""
+    the figure was made with. The notes are not drawn with ``draw_notes=False``, nor in the slides' style
+    (``--style slides``, where only the title's first line is): they are kept, with the title, in
+    ``fig.caption_notes``, which the command line writes beside the figure (``NAME.caption.txt``)."""
     import textwrap
 
+    from ..style import current_venue
+
+    fig.caption_notes = [header] + list(lines)
+    v = current_venue()
+    slides = v is not None and bool(v.aspect)
+    if slides:
+        header, draw_notes = header.split("\n")[0], False
     head = fs(7.5)
     fig.suptitle(header, fontsize=head, x=0.01, ha="left", multialignment="left")
     grow = (header.count("\n") + 1) * head * 1.25 / 72 + 0.05
-    if lines:
+    if lines and draw_notes:
         size = fs(6.2)
         chars = max(40, int(fig.get_figwidth() * 72 / (0.56 * size)))   # DejaVu Sans: ~0.55 em a character
         wrapped = [w for ln in lines for w in textwrap.wrap(ln, chars, subsequent_indent="    ")]
         fig.supxlabel("\n".join(wrapped), fontsize=size, x=0.01, ha="left", multialignment="left", color="0.2")
         grow += len(wrapped) * size * 1.25 / 72 + 0.05
+    if slides:                                     # the slide keeps its 16:9
+        return
     w, h = fig.get_size_inches()
     fig.set_size_inches(w, h + grow)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..style import DOUBLE, OKABE_ITO, figure, fs, styled, text
+from ..style import DOUBLE, NEUTRAL, colour_name, figure, fs, objective_colour, styled, text
 from .lab_data import (
     as_lab,
     eps_label,
@@ -37,7 +37,10 @@ SUMMARY = "largest, mean, smallest non-zero singular value of each layer Jacobia
 
 CAPTION = ("The largest, mean and smallest non-zero singular value of each rectified layer's Jacobian "
            "J_l = Lambda_l V_l (median over the measured points) at the last epoch, against the adversarial-training "
-           "budget eps (eps = 0: plain training): thin lines one seed each, thick line the median over seeds. Each "
+           "budget eps (eps = 0: plain training): thin grey lines one seed each, the black line the median over seeds, "
+           f"its dots in each objective's colour as in every lab figure ({colour_name(objective_colour('ce'))} ce, "
+           f"{colour_name(objective_colour('at(eps1)'))}, {colour_name(objective_colour('at(eps2)'))}, "
+           f"{colour_name(objective_colour('at(eps3)'))} AT(eps_1..3)). Each "
            "panel gives the saved verdict of 'smaller at eps_3 than at eps = 0' for its layer (seeds for/against) and "
            "the Spearman correlation with eps, each row its statistic's majority verdict, the title the verdict of "
            "layer-smoothing and the data set.")
@@ -46,7 +49,8 @@ CAPTION = ("The largest, mean and smallest non-zero singular value of each recti
 STATISTICS = (("largest", r"largest $\sigma_{\max}(J_l)$"), ("mean", r"mean $\bar\sigma(J_l)$"),
               ("smallest_nonzero", r"smallest non-zero $\sigma_{\min}^{+}(J_l)$"))
 
-_VERDICT_COLOUR = {"SUPPORTED": OKABE_ITO["green"], "CONTRADICTED": OKABE_ITO["vermillion"]}
+#: The verdicts are written in black and dark grey: the colours of the lab figures are the objectives'.
+_VERDICT_COLOUR = {"SUPPORTED": NEUTRAL["black"], "CONTRADICTED": NEUTRAL["dark grey"]}
 
 
 def _layers(lab) -> list[str]:
@@ -90,10 +94,12 @@ def fig_layer_spectra(results):
 
             table = np.array([[value(role, s) for _, role in eps_roles] for s in seeds], dtype=float)
             for s, ys in zip(seeds, table):
-                ax.plot(eps, ys, color=OKABE_ITO["blue"], lw=0.5, alpha=0.4, marker="o", ms=1.5,
-                        gid=f"seed|{stat}|{layer}|{s}")
+                ax.plot(eps, ys, color=NEUTRAL["grey"], lw=0.5, alpha=0.5, gid=f"seed|{stat}|{layer}|{s}")
             med = np.array([seed_median(col) for col in table.T])
-            ax.plot(eps, med, color=OKABE_ITO["blue"], lw=1.5, marker="o", ms=3, gid=f"median|{stat}|{layer}")
+            ax.plot(eps, med, color=NEUTRAL["black"], lw=1.2, gid=f"median|{stat}|{layer}")
+            for k, (_, role) in enumerate(eps_roles):     # each objective's median in its colour
+                ax.plot(eps[k], med[k], ls="none", marker="o", ms=3.5, color=objective_colour(role),
+                        gid=f"median-point|{stat}|{layer}|{role}")
             lv = stats_v.get(stat, {}).get("layers", {}).get(layer)
             r = rho.get(stat, {}).get(layer)
             bits = []

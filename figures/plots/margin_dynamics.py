@@ -10,8 +10,9 @@ omega (log axis: its growth ratios are what comparisons (1) and (2) compare) and
 fraction, the share of points with |gamma| <= r (r the distance to the edge of the point's activation
 region, where |gamma| is the exact distance to the y-vs-j boundary); and PGD robust accuracy at the middle
 eps (comparisons (5) and (7)). A thin line per seed, a thick line for the median over the seeds; the
-dotted lines mark the epochs M and E that the comparisons use. The title names the saved verdict and the
-data set; the notes under the panels list every comparison with its saved verdict.
+dotted lines mark the epochs M and E that the comparisons use. Each objective has its colour of
+:data:`figures.style.OBJECTIVE_COLOURS`. The title names the saved verdict and the data set; every comparison
+with its saved verdict goes to the caption (``fig.caption_notes``, written beside the figure), not on the axes.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import math
 
 import numpy as np
 
-from ..style import DOUBLE, OKABE_ITO, figure, fs, styled, text
+from ..style import DOUBLE, colour_name, figure, fs, objective_colour, styled, text
 from .lab_data import (
     ROLE_LABELS,
     as_lab,
@@ -46,12 +47,15 @@ CAPTION = ("The effective weight norm omega = |w_y - w_j| (median over the evalu
            "margin gamma = (f_y - f_j)/omega, the certified fraction (share of points with |gamma| <= r, r the distance "
            "to the activation region's edge) and PGD robust accuracy at the middle eps, against the epoch, for ce "
            "against ce+EMR (top) and AT(eps_2) against AT(eps_2)+EMR (bottom): thin lines one seed each, thick lines "
-           "the median over seeds; dotted lines at the epochs M and E the comparisons use. The title gives the saved "
-           "verdict of standard-training-small-margin and the data set, the notes each comparison's verdict.")
+           "the median over seeds; dotted lines at the epochs M and E the comparisons use; colours, as in every lab "
+           f"figure: {colour_name(objective_colour('ce'))} ce, {colour_name(objective_colour('ce+emr'))} ce+EMR, "
+           f"{colour_name(objective_colour('at(eps2)'))} AT(eps_2), "
+           f"{colour_name(objective_colour('at(eps2)+emr'))} AT(eps_2)+EMR. The title gives the saved verdict of "
+           "standard-training-small-margin and the data set; each comparison's saved verdict is in the caption "
+           "file written beside the figure (NAME.caption.txt), not on the figure.")
 
 #: (baseline role, +EMR role) per row.
 PAIRS = (("ce", "ce+emr"), ("at(eps2)", "at(eps2)+emr"))
-_COLOURS = {"base": OKABE_ITO["blue"], "emr": OKABE_ITO["vermillion"]}
 
 
 def _series(lab, role: str, get) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -91,7 +95,7 @@ def fig_margin_dynamics(results):
             ax = axes[r, c]
             lows = []
             for role, kind in zip(pair, ("base", "emr")):
-                colour = _COLOURS[kind]
+                colour = objective_colour(role)
                 epochs, per = _series(lab, role, get)
                 for seed, ys in zip(sorted(role_rows(lab, role)), per):
                     ax.plot(epochs, ys, color=colour, lw=0.5, alpha=0.4, gid=f"seed|{key}|{role}|{seed}")
@@ -116,7 +120,7 @@ def fig_margin_dynamics(results):
             if r == 1:
                 ax.set_xlabel("epoch")
             if r == 0:
-                ax.set_title(label, fontsize=fs(7.5), pad=9)
+                ax.set_title(label, fontsize=fs(7.5), pad=fs(9))
         axes[r, 0].legend(handles=[handles[(r, "base")], handles[(r, "emr")]], loc="lower right",
                           fontsize=fs(6.5), handlelength=1.2)
     notes = _comparisons(lab)
@@ -124,5 +128,5 @@ def fig_margin_dynamics(results):
                       f"eps_2 = {s.middle_eps:.4g} (l-inf); robust accuracy: PGD-{s.eval_steps}, "
                       f"{s.eval_restarts} restart(s); thin lines: one seed each, thick: the median over the seeds; "
                       f"gamma at epoch 0 (the initial network) may lie below its axis"))
-    lab_notes(fig, text(verdict_line(lab, CLAIM)), notes)
+    lab_notes(fig, text(verdict_line(lab, CLAIM)), notes, draw_notes=False)
     return fig

@@ -20,7 +20,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from ..style import OKABE_ITO, SINGLE, figure, fs, styled
+from ..style import NEUTRAL, SINGLE, figure, fs, styled
 from .sweep_data import NoDataError
 
 __all__ = ["fig_trained_crossing", "CAPTION", "SUMMARY", "cure_range_share"]
@@ -32,7 +32,10 @@ CAPTION = ("The share of R-CURE due to the activation-pattern change against the
            "data (python -m verify --trained). Shaded: h from 1 to 3, where the claim says the pattern-change "
            "term dominates. (b) the fraction of points whose region changed.")
 
-_DATA_COLOURS = [OKABE_ITO[k] for k in ("blue", "vermillion", "green", "purple", "orange", "sky")]
+#: The lab's networks are pooled over the objectives: black and greys (the colours of the lab figures are the
+#: objectives', figures.style.OBJECTIVE_COLOURS), a data set told apart by its marker.
+_DATA_COLOURS = [NEUTRAL["black"], NEUTRAL["dark grey"]]
+_DATA_MARKERS = ["o", "s", "^", "D", "v", "P"]
 
 
 def _sweep_points(records):
@@ -101,14 +104,14 @@ def fig_trained_crossing(results: list[dict]):
     if pts:
         for ax, col in ((ax_a, 1), (ax_b, 2)):
             x, y = _binned(pts, col)
-            ax.plot(x, y, color="0.55", lw=1.6, label="random networks (sweep)", gid=f"sweep|{col}")
+            ax.plot(x, y, color=NEUTRAL["light grey"], lw=2.0, label="random networks (sweep)", gid=f"sweep|{col}")
     datasets = list(dict.fromkeys(c["data"] for c in curves))
     for j, data in enumerate(datasets):
         colour = _DATA_COLOURS[j % len(_DATA_COLOURS)]
         D = next(c["D"] for c in curves if c["data"] == data)
         lo, hi = 1 / math.sqrt(D), 3 / math.sqrt(D)
         for ax in (ax_a, ax_b):
-            ax.axvspan(lo, hi, color=colour, alpha=0.12, lw=0)
+            ax.axvspan(lo, hi, color=NEUTRAL["grey"], alpha=0.12, lw=0)
         for stage, ls in (("initial", "--"), ("trained", "-")):
             cs = [c for c in curves if c["data"] == data and c["stage"] == stage]
             if not cs:
@@ -120,7 +123,8 @@ def fig_trained_crossing(results: list[dict]):
             for ax, key in ((ax_a, "share"), (ax_b, "changed")):
                 xs = [x for x, v in zip(c["per_input"], c[key]) if v is not None]
                 ys = [v for v in c[key] if v is not None]
-                ax.plot(xs, ys, color=colour, ls=ls, marker="o" if stage == "trained" else None, ms=2.2,
+                ax.plot(xs, ys, color=colour, ls=ls, marker=_DATA_MARKERS[j % len(_DATA_MARKERS)] if stage == "trained"
+                        else None, ms=2.2,
                         label=label if ax is ax_a else None, gid=f"{data}|{stage}|{key}")
     ax_a.axhline(0.5, color="black", lw=0.6, ls=":", zorder=0)
     ax_a.set_ylim(-0.03, 1.03)

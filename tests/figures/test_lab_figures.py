@@ -52,7 +52,8 @@ def _title(fig):
 
 
 def _notes(fig):
-    return fig._supxlabel.get_text()
+    """The figure's notes: drawn under its panels or (margin-dynamics) kept for its caption file."""
+    return " ".join(getattr(fig, "caption_notes", [])[1:])
 
 
 @pytest.fixture(scope="module")

@@ -370,11 +370,11 @@ def test_readable_exact_values():
 def test_region_command_prints_the_exact_region(capsys):
     from theory.cli import main
 
-    assert main(["region"]) == 0
+    assert main(["region", "--network", "demo-2-4-3"]) == 0
     out = capsys.readouterr().out
     assert "Point x = (1/2, -1)" in out
     assert "logits f(x) = (31/20, 3/10, -113/40)" in out
-    assert "activation pattern: + − − −" in out
+    assert "activation pattern of 1:relu: + − − −" in out
     assert "b = (1/10, 1/5, -1)" in out
     assert "x1 + x2/2 ≤ 1       unit 1:relu[3], slack 1" in out
     assert "t* = 1 ≈ 1.0000000" in out and "through the hyperplane of 1:relu[3]" in out
@@ -384,12 +384,12 @@ def test_region_command_prints_the_exact_region(capsys):
 def test_region_command_options_and_kinks(capsys):
     from theory.cli import demo_network, main
 
-    assert main(["region", "--point=-1/3,0.25", "--direction", "0,1", "--slope", "-1"]) == 0
+    assert main(["region", "--network", "demo-2-4-3", "--point=-1/3,0.25", "--direction", "0,1", "--slope", "-1"]) == 0
     out = capsys.readouterr().out
     net, _ = demo_network(Fraction(-1))
     r = linearize(net, ["-1/3", "1/4"])
     assert f"t* = {r.exit_time([0, 1])} " in out and f"logits f(x) = ({', '.join(map(str, r.logits))})" in out
-    assert main(["region", "--point", "0,0"]) == 1           # on the hyperplane of unit 0
+    assert main(["region", "--network", "demo-2-4-3", "--point", "0,0"]) == 1   # on the hyperplane of unit 0
     out = capsys.readouterr().out
     assert "x lies on a kink" in out and "2 adjacent regions meet at x" in out
     assert main(["region", "--direction", "0,0"]) == 2

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from verify.errors import VerifyError
 
-__all__ = ["fail", "first_line", "and_list", "check_claims", "report", "load_model", "UserFileError",
+__all__ = ["next_step", "quote", "fail", "first_line", "and_list", "check_claims", "report", "load_model", "UserFileError",
            "load_tensor", "layer_shape_error", "add_check_options",
            "add_no_progress", "HiddenOptions", "misplaced", "run_command"]
 
@@ -62,6 +62,22 @@ def check_claims(claims) -> None:
     if unknown:
         raise UnknownNameError(f"unknown or not numerically checkable claim id(s) {', '.join(unknown)}; "
                                f"checkable: {', '.join(CHECKERS)}")
+
+
+def next_step(command: str, what: str) -> str:
+    """The line that ends a command by naming the next one: ``next: COMMAND   (WHAT)``.
+
+    >>> next_step("python -m verify notes results/verify.jsonl", "the notes from these results")
+    'next: python -m verify notes results/verify.jsonl   (the notes from these results)'
+    """
+    return f"next: {command}   ({what})"
+
+
+def quote(path) -> str:
+    """A path as a shell word (quoted only when it must be)."""
+    import shlex
+
+    return shlex.quote(str(path))
 
 
 def report(records, out: Path | None, seconds: float | None, *, notes=(), diagnoses=()) -> int:

@@ -171,6 +171,12 @@ def _report(path: Path, seconds: float | None = None) -> int:
     missing = [c for c in table["config"]["claims"] if c not in {v.claim for v in verdicts}]
     if missing:
         print(f"not judged (their runs are missing from {path}; a shard? merge first): {', '.join(missing)}")
+    from verify.cli.common import next_step, quote
+
+    print(next_step(f"python -m figures --dynamics {quote(path)} --only margin-dynamics layer-spectra "
+                    "confidence-concentration", "the lab's figures from these results and verdicts"))
+    print(next_step(f"python -m verify --trained {quote(path)}", "every claim checked on these checkpoints, for "
+                                                                 "the trained-crossing figure"))
     return 1 if table["diverged"] else 0
 
 

@@ -17,6 +17,8 @@ from verify.cli.common import (
     add_no_progress,
     check_claims,
     fail,
+    next_step,
+    quote,
     report,
     run_command,
 )
@@ -90,10 +92,16 @@ def _sweep_report(res, out: Path, seconds: float) -> int:
     raised) and exit code 3 for them, unless a claim fails (1)."""
     from verify.results.records import read_results
 
-    code = report(read_results(out), out, seconds) if out.exists() and out.stat().st_size else 0
+    written = out.exists() and out.stat().st_size
+    code = report(read_results(out), out, seconds) if written else 0
     if res.failures:
         print(f"\n{len(res.failures)} unit(s) raised and are not in {out}: " + "; ".join(map(str, res.failures))
               + f". Rerun with --resume --out {out} to run them again.", file=sys.stderr)
+    if written:
+        print(next_step(f"python -m verify notes {quote(out)}", "the measured blocks of paper_notes.md from these "
+                                                                 "results"))
+        print(next_step(f"python -m figures --results {quote(out)}", "the figures of these results; the lab's "
+                                                                      "figures also want --dynamics, --trained"))
     return code or (3 if res.failures else 0)
 
 

@@ -17,6 +17,8 @@ from verify.cli.common import (
     add_no_progress,
     check_claims,
     fail,
+    next_step,
+    quote,
     report,
     run_command,
 )
@@ -108,6 +110,10 @@ def run(args) -> int:
         print("\n" + crossings)
     for f in failures:
         print(f"error: checkpoint {f}")
+    sweep = f" --results {quote(SWEEP_RESULTS)}" if Path(SWEEP_RESULTS).is_file() else ""
+    print(next_step(f"python -m figures{sweep} --trained {quote(args.out)} --only trained-crossing",
+                    "these checks beside the sweep's random networks" if sweep else
+                    "these checks in the trained-crossing figure; without --results a quick sweep runs first"))
     return 1 if failures and status == 0 else status
 
 

@@ -97,6 +97,33 @@ def _failure(unit_id: str, exc: BaseException) -> UnitFailure:
     return UnitFailure(unit_id, type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "", "".join(tb[-3:]))
 
 
+def _tty(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+class _UnitLines:
+    """One line per finished unit on stdout, for a run whose stdout is not a terminal (a log file, a pipe),
+    where the progress bar does not show: ``[k/N] desc: UNIT done (S s in all, about R s left)``."""
+
+    def __init__(self, total, desc, unit_name, unit_id, label):
+        import time
+
+        self.total, self.desc, self.unit_name, self.unit_id, self.label = total, desc, unit_name, unit_id, label
+        self.t0, self.n, self.clock = time.perf_counter(), 0, time.perf_counter
+
+    def done(self, unit):
+        self.n += 1
+        spent = self.clock() - self.t0
+        left = spent / self.n * (self.total - self.n)
+        name = self.label(unit) if self.label is not None else self.unit_id(unit)
+        tail = f", about {left:.0f} s left" if self.n < self.total else ""
+        print(f"[{self.n}/{self.total}] {self.desc}: {self.unit_name} {name} done ({spent:.0f} s in all{tail})",
+              flush=True)
+
+
 def drive(units: Iterable[dict], work: Callable[[dict], object], out: str | os.PathLike, *,
           executor: Executor | None = None, keep: Callable[[dict], bool] | None = None,
           unit_id: Callable[[dict], str] = lambda u: str(u.get("id")), progress: bool = True,
@@ -111,7 +138,7 @@ def drive(units: Iterable[dict], work: Callable[[dict], object], out: str | os.P
     (``unit_id``), printed on stderr at once, and the other units go on; anything else (KeyboardInterrupt)
     stops the run, with every finished unit already on disk. With an executor, ``work`` and the units must
     pickle (a module-level function, or a ``functools.partial`` of one). The progress bar shows only on a
-    terminal.
+    terminal (stderr); when stdout is not a terminal (a log file), each finished unit prints one line there.
     """
     from tqdm.auto import tqdm
 
@@ -122,6 +149,7 @@ def drive(units: Iterable[dict], work: Callable[[dict], object], out: str | os.P
     result = DriveResult()
     bar = tqdm(total=len(units), desc=desc, unit=unit_name, file=sys.stderr, dynamic_ncols=True,
                disable=not progress or not sys.stderr.isatty())
+    lines = _UnitLines(len(units), desc, unit_name, unit_id, label) if progress and not _tty(sys.stdout) else None
 
     def take(unit, fetch):
         try:
@@ -137,6 +165,8 @@ def drive(units: Iterable[dict], work: Callable[[dict], object], out: str | os.P
             if keep is None or keep(rec):
                 write_record(out, rec)
                 result.records.append(rec)
+        if lines is not None:
+            lines.done(unit)
 
     try:
         if executor is None:
