@@ -38,6 +38,7 @@ import shutil
 from dataclasses import dataclass, field
 
 from figures.errors import VenueError
+from theory.errors import UnknownNameError
 
 __all__ = ["OBJECTIVE_COLOURS", "objective_colour", "colour_name", "NEUTRAL", "SLIDES", "STYLES", "SINGLE", "DOUBLE", "PALETTE", "OKABE_ITO", "GROUP_COLOURS", "DIVERGING", "rc", "style", "usetex",
            "text", "group_colour", "DPI", "styled", "figure", "tex_error", "Venue", "VenueError", "venue",
@@ -79,7 +80,7 @@ _COLOUR_NAMES = {**{v.lower(): ("sky blue" if k == "sky" else k) for k, v in OKA
 
 
 def objective_colour(role: str) -> str:
-    """The colour of a lab objective (:data:`OBJECTIVE_COLOURS`); a KeyError names the known ones.
+    """The colour of a lab objective (:data:`OBJECTIVE_COLOURS`); an UnknownNameError (a LookupError) names the known ones.
 
     >>> objective_colour("ce") == OKABE_ITO["blue"]
     True
@@ -87,7 +88,7 @@ def objective_colour(role: str) -> str:
     try:
         return OBJECTIVE_COLOURS[role]
     except KeyError:
-        raise KeyError(f"no colour for the objective {role!r}; known: {', '.join(OBJECTIVE_COLOURS)}") from None
+        raise UnknownNameError(f"no colour for the objective {role!r}; known: {', '.join(OBJECTIVE_COLOURS)}") from None
 
 
 def colour_name(colour) -> str:
@@ -100,7 +101,7 @@ def colour_name(colour) -> str:
 
     key = to_hex(colour).lower()
     if key not in _COLOUR_NAMES:
-        raise KeyError(f"colour {key} has no caption name")
+        raise UnknownNameError(f"colour {key} has no caption name")
     return _COLOUR_NAMES[key]
 
 
