@@ -171,7 +171,7 @@ def claim_ids(kind: str | None = None) -> list[str]:
 
 #: The plain names each regularizer answers to besides its id, the same table as the numeric checker's
 #: (``verify.regularizers.names.ALIASES``; a test keeps the two equal). Names are compared after
-#: :func:`_plain` (case, ``-``, ``_`` and spaces ignored), so ``input_gradient`` and ``Input Gradient`` match.
+#: ``_plain`` (case, ``-``, ``_`` and spaces ignored), so ``input_gradient`` and ``Input Gradient`` match.
 REGULARIZER_ALIASES: dict[str, tuple[str, ...]] = {
     "R-IG": ("ig", "input-gradient", "input-gradient-norm", "input-gradient-regularization"),
     "R-JAC": ("jac", "jacobian", "jacobian-norm", "jacobian-regularization"),
@@ -210,7 +210,7 @@ def claims_about(regularizer: str) -> list[Claim]:
 
     >>> [c.id for c in claims_about("R-EMR")]  # doctest: +NORMALIZE_WHITESPACE
     ['gram-unification', 'effective-margin', 'cross-entropy-scale-variance', 'emr-limits',
-     'standard-training-small-margin']
+     'standard-training-small-margin', 'layer-smoothing']
     """
     rid = regularizer_id(regularizer)
     return [c for c in CLAIMS.values() if rid in c.regularizers]

@@ -20,12 +20,15 @@ __all__ = ["teaching_network", "teaching_example", "TEACHING_POINT", "TEACHING_D
            "demo_network", "DEMO_POINT", "DEMO_DIRECTION", "NETWORKS", "load_model", "ModelFileError",
            "region_walkthrough"]
 
-#: The point x and direction z of the teaching network (exact rationals, as strings), and the box drawn.
+#: The point x of the teaching network (exact rationals, as strings).
 TEACHING_POINT = ("-3/20", "1/4")
+#: The direction z of the teaching network's exit time (exact rationals, as strings).
 TEACHING_DIRECTION = ("4/5", "-3/5")
+#: The box (x1 from, x1 to, x2 from, x2 to) the geometry figure draws.
 TEACHING_BOX = (-2, 2, -2, 2)
-#: The point and direction of the older 2-4-3 demo network (``--network demo-2-4-3``).
+#: The point of the older 2-4-3 demo network (``--network demo-2-4-3``).
 DEMO_POINT = ("1/2", "-1")
+#: The direction of the older 2-4-3 demo network's exit time.
 DEMO_DIRECTION = ("1", "0")
 
 

@@ -312,7 +312,9 @@ def _escape(line: str) -> str:
 def plain_docstring(app, what, name, obj, options, lines) -> None:
     """Escape ``|`` and stray ``*`` in prose lines, leaving doctest blocks and literal blocks as they are; drop
     the docstring a module-level constant inherits from its type (``dict``'s, for a registry)."""
-    if what in ("data", "attribute") and lines and "\n".join(lines).strip() == (type(obj).__doc__ or "").strip():
+    inherited = getattr(type(obj), "__doc__", None)
+    inherited = inherited if isinstance(inherited, str) else ""      # a slot's descriptor is not a docstring
+    if what in ("data", "attribute") and lines and "\n".join(lines).strip() == inherited.strip():
         lines[:] = []
         return
     literal_indent = None

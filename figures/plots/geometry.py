@@ -31,11 +31,14 @@ CAPTION = ("A 2-6-6-3 leaky-ReLU network (the teaching network of python -m theo
            "decision boundary (black), and for one point x its region, the exit x + t* z along z, the distance "
            "r(x) to the region boundary (circle) and the effective margin gamma(x) to the local decision line.")
 
-#: The box drawn, and the highlighted point x and direction z (exact rationals, as strings): those of
-#: :mod:`theory.teaching`, which ``python -m theory region`` prints.
-from theory.teaching import TEACHING_BOX as BOX  # noqa: E402
-from theory.teaching import TEACHING_DIRECTION as DIRECTION  # noqa: E402
-from theory.teaching import TEACHING_POINT as POINT  # noqa: E402
+from theory.teaching import TEACHING_BOX, TEACHING_DIRECTION, TEACHING_POINT  # noqa: E402
+
+#: The box drawn: that of :mod:`theory.teaching`, whose network ``python -m theory region`` prints.
+BOX = TEACHING_BOX
+#: The highlighted point x (exact rationals, as strings), as ``python -m theory region`` prints it.
+POINT = TEACHING_POINT
+#: The direction z of x's exit time (exact rationals, as strings), as ``python -m theory region`` prints it.
+DIRECTION = TEACHING_DIRECTION
 
 
 def teaching_network():
@@ -164,7 +167,7 @@ class _Placer(Artist):
 
 
 def place_labels(renderer, ax, annotations, keep_clear=()):
-    """Move each annotation (offset from its anchor in points) to the first of :data:`_OFFSETS` where its box
+    """Move each annotation (offset from its anchor in points) to the first of ``_OFFSETS`` where its box
     lies inside the axes and overlaps no label placed before it (nor the boxes ``keep_clear``); when no offset
     is free, the label is left out (hidden). Return the boxes placed (``keep_clear`` first)."""
     frame = ax.get_window_extent(renderer)
