@@ -62,3 +62,15 @@ def test_every_tutorial_is_in_the_gallery(built_site, tutorial):
     assert (out / "auto_tutorials" / f"{stem}.html").is_file()
     downloads = list(out.rglob(f"{stem}.ipynb")) + list(out.rglob(f"{stem}.py"))
     assert {p.suffix for p in downloads} >= {".ipynb", ".py"}, f"{tutorial} is not downloadable as .py and .ipynb"
+
+
+def test_the_build_executes_every_tutorial(built_site):
+    """The test build runs every tutorial (none skipped as already run), so a tutorial that stopped working
+    fails the suite."""
+    from pathlib import Path
+
+    out, run, _ = built_site
+    assert run.returncode == 0
+    n = len(list((Path(__file__).parents[2] / "docs" / "tutorials").glob("plot_*.py")))
+    text = run.stdout + run.stderr
+    assert f"executed {n} out of {n} files" in text, text[-2000:]
