@@ -101,7 +101,7 @@ def test_captions_name_only_colours_that_are_drawn(drawn, name):
     for *_, colour in _artists(fig):
         try:
             drawn_names.add(colour_name(colour))
-        except KeyError:
+        except LookupError:                 # UnknownNameError: a colour with no caption name
             pass
     drawn_names |= {n.split()[-1] for n in drawn_names}       # "dark grey" is also "grey"
     text = " ".join([FIGURES[name].caption] + list(getattr(fig, "caption_notes", [])))
