@@ -7,6 +7,13 @@ of :mod:`verify.jobs.runner` appends its records, one JSON line per run and epoc
 Checkpoints go beside the results, in ``<results stem>.ckpt/<run id>/``: ``epoch-NNN.pt``, the eval-mode
 module as ``torch.save`` writes it (``python -m verify --model`` reads it), and ``state.pt``, what a resumed
 run continues from (weights, optimiser, the records so far).
+
+Round 2 (SPEC.md, "Round 2"; ``lab_config(..., round=2)``, ``python -m verify dynamics --round 2``) plans
+the roles of :data:`ROLES2` under :func:`roles2` (TRADES and MART at eps_2 with and without EMR, trades at
+eps_3, the official EMR arm, the EMR doses), trains them in the same loop, and at the last epoch adds
+AutoAttack to the measures (:func:`verify.dynamics.measures.measure`, ``autoattack``), with the settings of
+:class:`verify.dynamics.settings.Round2Settings` recorded in every line (``config["round2"]``). A round-1
+config, its plan and its records are what they were before round 2.
 """
 
 from __future__ import annotations

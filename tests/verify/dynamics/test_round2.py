@@ -319,3 +319,84 @@ def test_dose_response_holm_removes_an_uncorrected_success():
     assert all(e["comparison"]["p_for"] == 10 / 512 for e in r)
     assert [e["result"] for e in r] == ["neither"] * 3
     assert all(math.isclose(e["p_for_holm"], 30 / 512) for e in r)
+
+
+# ---- round 2's plan and judge, on a synthetic run table -----------------------------------------------------
+
+def test_round2_plan_and_round1_config_unchanged():
+    from verify.dynamics.lab import CLAIM_ROLES2, ROLES, ROLES2, lab_config, plan
+
+    c1 = lab_config("digits", seeds=1)
+    assert "round" not in c1 and "round2" not in c1
+    assert [u["role"] for u in plan(c1)] == list(ROLES)
+    c2 = lab_config("digits", seeds=1, round=2)
+    units = plan(c2)
+    assert [u["role"] for u in units] == list(ROLES2) and set(ROLES2) == set().union(*CLAIM_ROLES2.values())
+    objs = {u["role"]: Objective.from_dict(u["objective"]) for u in units}
+    off = objs["at(eps2)+emr-official"]
+    assert (off.convention, off.lam, off.T, off.eps) == ("emr-official", 3.0, 40.0, 0.0625)
+    assert objs["trades(eps2)"].beta == 6.0 and objs["mart(eps2)+emr"].defense == "mart"
+    lam0 = objs["ce+emr"].lam
+    assert objs["ce+emr(x10)"].lam == 10 * lam0 and objs["at(eps2)+emr(x100)"].lam == 100 * lam0
+    assert len({u["id"] for u in units}) == len(units)
+
+
+def _table(values: dict, seeds=10):
+    """A run table of a round-2 lab: ``values[role](seed) -> dict`` of the last epoch's medians."""
+    from verify.dynamics.lab import lab_config
+    from verify.dynamics.settings import LabSettings
+
+    cfg = lab_config("digits", seeds=seeds, epochs=2, round=2)
+    s = LabSettings.from_dict(cfg["settings"])
+    e2 = repr(float(s.middle_eps))
+
+    def rec(gamma, omega, grad, pgd, aa):
+        return {"effective_margin": {"median": gamma}, "effective_weight_norm": {"median": omega},
+                "param_gradient_norm": {"median": grad}, "robust_accuracy": {e2: pgd},
+                "autoattack": {e2: {"robust_accuracy": aa}}}
+
+    runs = {}
+    for role, f in values.items():
+        runs[role] = {}
+        for seed in range(seeds):
+            v = f(seed)
+            runs[role][seed] = [None, rec(1.0, 1.0, 2.0, 0.5, 0.5), rec(**v)]
+    return {"config": cfg, "settings": s, "runs": runs, "diverged": {}}
+
+
+def test_round2_judge_uses_autoattack_and_keeps_round1_beside_it():
+    from verify.dynamics.liu2022margin import judge_round2
+
+    base = dict(gamma=1.0, omega=4.0, grad=1.0, pgd=0.5, aa=0.4)
+    up = dict(gamma=2.0, omega=4.0, grad=1.0, pgd=0.3, aa=0.6)      # larger gamma and AA; PGD says the opposite
+    roles = {r: (lambda s, v=base: v) for r in ("ce", "at(eps2)", "trades(eps2)", "mart(eps2)", "at(eps2)+emr-official",
+                                                  "ce+emr(x10)", "ce+emr(x100)", "at(eps2)+emr(x10)", "at(eps2)+emr(x100)")}
+    roles.update({r: (lambda s, v=up: v) for r in ("ce+emr", "at(eps2)+emr", "trades(eps2)+emr", "mart(eps2)+emr")})
+    v = judge_round2(_table(roles))
+    names = [c.name.split(")")[0] + ")" for c in v.comparisons]
+    assert names == [f"({i})" for i in range(1, 13)]
+    got = {n: c.verdict for n, c in zip(names, v.comparisons)}
+    # (5), (7), (9), (11): AutoAttack's numbers (0.4 < 0.6 in every seed), not PGD's (0.5 > 0.3)
+    # (1) omega 1 < 4; (2) gamma_E/gamma_M = 1 < (4/1)^(1/2) = 2; (3) 1 < 2; (12) trades 0.4 < at+emr 0.6
+    assert all(got[k] == "SUPPORTED" for k in names), got
+    assert v.verdict == "SUPPORTED"
+    r1 = v.sub_verdicts["round 1"]
+    r1v = {c["name"].split(")")[0] + ")": c["verdict"] for c in r1["comparisons"]}
+    assert r1v["(5)"] == "CONTRADICTED" and r1v["(7)"] == "CONTRADICTED" and r1["verdict"] == "CONTRADICTED"
+    dr = v.sub_verdicts["dose-response"]
+    res = {k: [e["result"] for e in entries] for k, entries in dr["comparisons"].items()}
+    assert all(r == ["helps", "neither", "neither"] for r in res.values()), res
+    assert [c["verdict"] for c in dr["official"]] == ["INCONCLUSIVE", "INCONCLUSIVE"]     # all ties
+
+
+def test_every_round2_setting_has_its_reason():
+    from dataclasses import fields
+
+    from verify.dynamics.settings import ROUND2
+
+    for r in ROUND2.values():
+        for f in fields(r):
+            if f.name in ("data", "reasons"):
+                continue
+            key = "official" if f.name.startswith("official_") else f.name
+            assert r.reasons.get(key), (r.data, f.name)
