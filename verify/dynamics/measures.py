@@ -15,7 +15,11 @@ Per evaluation point, summarised by quantiles (:func:`summary`):
   layer: a rectified layer's J_l = Lambda_l V_l maps its input (the previous layer's pooled feature map,
   flattened, or the image) to its rectified output, V_l being the convolution written as a dense matrix
   (the linearization's per-layer Jacobians); a max pooling is a nonlinear layer of its own in the
-  linearization, and it is not a rectified layer, so it has no spectrum here;
+  linearization, and it is not a rectified layer, so it has no spectrum here. On images with an exactly
+  constant background (digits, MNIST) most points of such a CNN lie on real kinks of its max pooling: in
+  a pooling window over the background the convolution outputs are equal (the bias) while being
+  different affine functions of the input, a tie of different pieces; those points are counted in
+  ``kinks`` and left out of the linearization's measures, as everywhere;
 - ``output_margin`` f_y - max_{j != y} f_j and ``confidence`` max_k p_k, with ``confidence_below_half``;
 - ``clean_accuracy``, and ``robust_accuracy`` under l-inf PGD at each eps of the grid, with the attack's
   settings beside it (``attack``);
