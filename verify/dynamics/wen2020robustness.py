@@ -27,6 +27,8 @@ CONFIDENCE = "confidence-concentration"
 STATISTICS = ("largest", "mean", "smallest_nonzero")
 _EPS_ROLES = ("ce", "at(eps1)", "at(eps2)", "at(eps3)")
 _SUB = ("ce+ig", "ce+jac", "ce+cl", "ce+cure", "ce+emr")
+#: Round 2's defenses in place of at(eps_3): sub-verdicts, outside the claims' verdicts (SPEC.md, "Round 2").
+_SUB2 = ("trades(eps3)",)
 
 
 def _seeds(table, roles):
@@ -79,7 +81,7 @@ def judge_layer_smoothing(table: dict) -> ClaimVerdict:
                         ys.append(v)
             rho[stat][layer] = spearman(xs, ys)
     sub = {}
-    for role in _SUB:
+    for role in _SUB + _SUB2:                          # round 2's defenses only where the run has them
         if role in table["runs"]:
             st, _ = _smoothing(table, role, "ce", _seeds(table, ("ce", role)), E, layers)
             sub[role] = {"verdict": combine(v["verdict"] for v in st.values()), "statistics": st}
@@ -105,6 +107,19 @@ def judge_confidence(table: dict) -> ClaimVerdict:
         compare(f"(4) share conf < 0.5: at(0) < {e3}", values_at(table, "ce", seeds, E, low),
                 values_at(table, "at(eps3)", seeds, E, low), seeds),
     ]
+    sub = {}
+    for role in _SUB2:                                 # round 2: the same four comparisons with trades(eps_3)
+        if role in table["runs"]:
+            sd = _seeds(table, ("ce", role))
+            name = role.replace("(eps3)", f"({s.eps_grid[-1]:.4g})")
+            cs = [compare(f"(1) clean acc {name} < at(0)", values_at(table, role, sd, E, acc), values_at(table, "ce", sd, E, acc), sd),
+                  compare(f"(2) median output margin {name} < at(0)", values_at(table, role, sd, E, median_of("output_margin")),
+                          values_at(table, "ce", sd, E, median_of("output_margin")), sd),
+                  compare(f"(3) median confidence {name} < at(0)", values_at(table, role, sd, E, median_of("confidence")),
+                          values_at(table, "ce", sd, E, median_of("confidence")), sd),
+                  compare(f"(4) share conf < 0.5: at(0) < {name}", values_at(table, "ce", sd, E, low),
+                          values_at(table, role, sd, E, low), sd)]
+            sub[role] = {"verdict": combine(c.verdict for c in cs), "comparisons": [c.to_dict() for c in cs]}
     return ClaimVerdict(claim=CONFIDENCE, data=s.data, verdict=combine(c.verdict for c in comps),
-                        comparisons=tuple(comps), groups={}, sub_verdicts={},
+                        comparisons=tuple(comps), groups={}, sub_verdicts=sub,
                         notes=(f"E = epoch {E}; at(0) is the ce run (PGD with eps = 0 is the clean point)",))

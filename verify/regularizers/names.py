@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from verify.errors import UnknownNameError
 
-__all__ = ["SUPPORTED", "ALIASES", "regularizer_id", "lab_key", "plain_name"]
+__all__ = ["SUPPORTED", "ALIASES", "regularizer_id", "lab_key", "plain_name", "DEFENSES", "DEFENSE_ALIASES",
+           "defense_key"]
 
 #: The canonical ids, in the specification's order.
 SUPPORTED = ("R-IG", "R-JAC", "R-CL", "R-CURE", "R-EMR")
@@ -62,3 +63,32 @@ def lab_key(name: str) -> str:
     regularizer named any way :func:`regularizer_id` accepts; the lab records and prints its objectives
     with these keys (``ce+ig``, ``at(eps)+emr``)."""
     return ALIASES[regularizer_id(name)][0]
+
+
+#: The training lab's adversarial defenses (the inner attack and the loss of one training loop), by key:
+#: ``at`` (PGD adversarial training, Madry et al.), ``trades`` (Zhang et al. 2019), ``mart`` (Wang et al. 2020).
+DEFENSES = ("at", "trades", "mart")
+
+#: The plain names of each defense (compared after :func:`plain_name`).
+DEFENSE_ALIASES = {
+    "at": ("adversarial-training", "pgd-at", "madry"),
+    "trades": (),
+    "mart": (),
+}
+
+_DEFENSE_BY_PLAIN = {plain_name(n): key for key, names in DEFENSE_ALIASES.items() for n in (key,) + names}
+
+
+def defense_key(name: str) -> str:
+    """The lab's key (``at``, ``trades``, ``mart``) of a defense named by its key or a plain name.
+
+    >>> defense_key("TRADES"), defense_key("pgd_at")
+    ('trades', 'at')
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"defense must be a name (str), got {type(name).__name__}")
+    try:
+        return _DEFENSE_BY_PLAIN[plain_name(name)]
+    except KeyError:
+        known = "; ".join(f"{k} ({', '.join(v)})" if v else k for k, v in DEFENSE_ALIASES.items())
+        raise UnknownNameError(f"unknown defense {name!r}; supported: {known}") from None
