@@ -200,7 +200,8 @@ def _report(path: Path, seconds: float | None = None) -> int:
 
 def main(argv=None) -> int:
     """``python -m verify dynamics``: train the lab's runs and judge the empirical claims."""
-    from verify.dynamics.lab import DYNAMICS_RESULTS, lab_config, merge_dynamics, run_lab
+    from verify.dynamics.lab import DYNAMICS_RESULTS, lab_config, run_lab
+    from verify.dynamics.merge import merge_dynamics
     from verify.errors import VerifyError, resolve_device
 
     args = build_parser().parse_args(argv)
@@ -264,7 +265,7 @@ def main(argv=None) -> int:
 
 
 def _pilot(args, device: str) -> int:
-    from verify.dynamics.lab import pilot
+    from verify.dynamics.pilot import pilot
     from verify.dynamics.settings import PILOT, lam_from_pilot, settings_for
 
     r = pilot(args.data, epochs=args.epochs, dtype=args.dtype, device=device,

@@ -31,7 +31,7 @@ from verify.results.records import ResultsError
 
 __all__ = ["lab_config", "DYNAMICS_SCHEMA", "DYNAMICS_RESULTS", "ROLES", "CLAIM_ROLES", "roles", "plan", "run_unit", "run_lab",
            "ROLES2", "CLAIM_ROLES2", "roles2", "claim_roles",
-           "read_dynamics", "run_table", "checkpoint_dir", "merge_dynamics", "pilot", "load_data", "eval_set"]
+           "read_dynamics", "run_table", "checkpoint_dir", "config_key", "load_data", "eval_set"]
 
 DYNAMICS_SCHEMA = "relu-regularizer-verification/dynamics/1"
 #: Where ``python -m verify dynamics`` writes by default (never over the sweep's results/verify.jsonl).
@@ -310,7 +310,8 @@ def read_dynamics(path: str | Path) -> list[dict]:
     return out
 
 
-def _lab_key(cfg: dict) -> dict:
+def config_key(cfg: dict) -> dict:
+    """A lab configuration without its shard: what two shards of one run share."""
     return {k: v for k, v in cfg.items() if k != "shard"}
 
 
@@ -319,7 +320,7 @@ def run_table(records: list[dict]) -> dict:
     (index = epoch; None where missing); ``diverged`` maps a diverged run's id to its message."""
     if not records:
         raise ResultsError("no records")
-    cfgs = {repr(sorted(_lab_key(r["run"]["lab"]).items())) for r in records}
+    cfgs = {repr(sorted(config_key(r["run"]["lab"]).items())) for r in records}
     if len(cfgs) > 1:
         raise ResultsError("the records come from lab runs with different settings; report them separately")
     cfg = records[0]["run"]["lab"]
@@ -345,7 +346,7 @@ def _done(path: Path, config: dict) -> set:
     records = finished_records(read_dynamics, path)
     keys = set()
     for rec in records:
-        if _lab_key(rec["run"]["lab"]) != _lab_key(config):
+        if config_key(rec["run"]["lab"]) != config_key(config):
             raise ResultsError(f"{path} was written by a lab run with other settings; use another --out file, or "
                                f"the same options to resume")
         keys.add((rec["run"]["id"], rec["epoch"]) if rec.get("status") != "diverged" else (rec["run"]["id"], "end"))
@@ -395,58 +396,3 @@ def run_lab(out: str | Path, config: dict, *, shard=(0, 1), resume: bool = False
                  progress=progress, desc="runs", unit_name="run", label=lambda u: u["id"])
 
 
-def merge_dynamics(paths, out: str | Path) -> int:
-    """Join the results files of a lab's shards into ``out`` (a new file); records of the same run and epoch
-    are written once. Returns the number of records written."""
-    from verify.results.records import write_record
-
-    out = Path(out)
-    if out.exists():
-        raise FileExistsError(f"{out} exists; merge writes a new file")
-    seen, keep, cfg = set(), [], None
-    for p in paths:
-        for rec in read_dynamics(p):
-            key = _lab_key(rec["run"]["lab"])
-            if cfg is None:
-                cfg = key
-            elif key != cfg:
-                raise ResultsError(f"{p} comes from a lab run with other settings; merge joins shards of one run")
-            k = (rec["run"]["id"], rec["epoch"], rec.get("status"))
-            if k not in seen:
-                seen.add(k)
-                keep.append(rec)
-    for rec in keep:
-        write_record(out, rec)
-    return len(keep)
-
-
-def pilot(data: str, *, epochs: int | None = None, seed: int = 100, dtype: str = "float64", device: str = "cpu",
-          progress=None) -> dict:
-    """The pilot behind each data set's lambda (:mod:`.settings`): a plain ``ce`` run with a seed outside the
-    verdict's, then the mean and the median of each regularizer's R(x) over the evaluation points at its last
-    epoch, with the clean accuracy of every epoch (so a reader sees that the pilot trained)."""
-    from verify.dynamics.settings import settings_for
-    from verify.regularizers.definitions import unchecked as R
-
-    s = settings_for(data, epochs=epochs)
-    ds = load_data(data)
-    dt, dev = getattr(torch, dtype), torch.device(device)
-    model = build_model(s.arch, ds.in_shape, ds.classes, seed, dtype=dt, device=dev)
-    opt = make_optimizer(model, s.lr)
-    x_tr, y_tr = ds.x_train.to(dtype=dt, device=dev), ds.y_train.to(dev)
-    x, y = eval_set(ds, s, dt, dev)
-    acc = []
-    for epoch in range(1, s.epochs + 1):
-        train_epoch(model, opt, Objective(), x_tr, y_tr, batch_size=s.batch_size, order=generator("order", seed, epoch),
-                    attack_gen=generator("attack", seed, epoch), attack_steps=s.train_steps, box=ds.box,
-                    run_id=f"pilot-{data}", epoch=epoch)
-        model.eval()
-        with torch.no_grad():
-            acc.append(float((model(x).argmax(1) == y).double().mean()))
-        if progress:
-            progress(epoch, acc[-1])
-    model.eval()
-    per = {"ig": R.input_gradient(model, x, y), "jac": R.jacobian(model, x), "cl": R.cross_lipschitz(model, x),
-           "cure": R.curvature(model, x, y, h=s.cure_h), "emr": R.emr(model, x, T=s.T)}
-    return {"data": data, "seed": seed, "epochs": s.epochs, "accuracy": acc,
-            "median": {k: float(v.median()) for k, v in per.items()}, "mean": {k: float(v.mean()) for k, v in per.items()}}

@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import math
 
-from verify.dynamics.verdicts import ClaimVerdict, combine, compare, dose_response
+from verify.dynamics.dose import dose_response
+from verify.dynamics.verdicts import ClaimVerdict, combine, compare
 
 __all__ = ["CLAIM", "ROLES", "ROLES2", "judge", "judge_round2", "values_at", "median_of", "autoattack_robust",
            "dose_response_of"]
@@ -87,6 +88,7 @@ def judge(table: dict) -> ClaimVerdict:
                         groups={}, sub_verdicts={}, notes=tuple(notes))
 
 
+#: The roles of the round-2 comparisons (1)-(12): round 1's and the TRADES and MART arms.
 ROLES2 = ROLES + ("trades(eps2)", "trades(eps2)+emr", "mart(eps2)", "mart(eps2)+emr")
 
 
@@ -103,7 +105,7 @@ def _doses(table) -> tuple:
 
 def dose_response_of(table: dict) -> dict:
     """At each dose of EMR (lambda_0 times 1, 10, 100), comparisons (4)-(7) with the p-values Holm-corrected
-    over the doses (:func:`verify.dynamics.verdicts.dose_response`), and the official EMR arm against at(eps2)
+    over the doses (:func:`verify.dynamics.dose.dose_response`), and the official EMR arm against at(eps2)
     (gamma and AutoAttack's robust accuracy); outside every verdict."""
     s = table["settings"]
     E = s.epochs

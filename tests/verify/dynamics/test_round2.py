@@ -298,7 +298,7 @@ def test_dose_response_by_hand():
     """Three doses over 10 seeds: 10 of 10 better (p = 1/1024), 9 of 10 (p = 11/1024), 0 of 10 (all worse).
     Holm over the three: 3/1024 and 2 * 11/1024 = 22/1024 < 0.05, so x1 and x10 help; x100's opposite p is
     1/1024, the smallest of the three opposite p's, times 3 = 3/1024 < 0.05: it hurts."""
-    from verify.dynamics.verdicts import dose_response
+    from verify.dynamics.dose import dose_response
 
     a = [[1.0] * 10] * 3
     b = [[2.0] * 10, [2.0] * 9 + [0.5], [0.5] * 10]
@@ -311,7 +311,7 @@ def test_dose_response_by_hand():
 def test_dose_response_holm_removes_an_uncorrected_success():
     """8 of 9 seeds better and one tie at every dose: p = 10/512 ~ 0.0195 < 0.05 uncorrected, but Holm's
     smallest corrected p is 3 * 10/512 ~ 0.059: no dose helps (and none hurts)."""
-    from verify.dynamics.verdicts import dose_response
+    from verify.dynamics.dose import dose_response
 
     a = [[1.0] * 10] * 3
     b = [[2.0] * 8 + [0.5, 1.0]] * 3
