@@ -41,7 +41,7 @@ import torch.nn.functional as F
 
 from verify.dynamics.quantiles import QUANTILES, summary
 
-__all__ = ["measure", "summary", "QUANTILES", "rectified_layers", "singular_values"]
+__all__ = ["measure", "summary", "QUANTILES", "rectified_layers", "singular_values", "CHUNK_ENTRIES"]
 
 def _param_gradient_norms(model, x, y) -> torch.Tensor:
     from torch.func import functional_call, grad, vmap

@@ -70,7 +70,7 @@ from verify.errors import VerifyError
 
 __all__ = ["Objective", "build_model", "parse_arch", "generator", "Diverged", "train_epoch", "train_step",
            "make_optimizer", "save_atomic", "REGULARIZERS", "METHODS", "DEFENSES", "objective_loss",
-           "kl_divergence", "boosted_cross_entropy"]
+           "kl_divergence", "boosted_cross_entropy", "ATTACK_LOSS"]
 
 #: Objective name -> the regularizer of :mod:`verify.regularizers` it adds.
 REGULARIZERS = {"ig": "input_gradient", "jac": "jacobian", "cl": "cross_lipschitz", "cure": "curvature",
@@ -84,6 +84,7 @@ METHODS = ("definition", "closed-form")
 #: PGD ascends (``at``: CE at x'; ``trades``: CE at x + beta KL, PGD on the KL; ``mart``: boosted CE at x' +
 #: beta KL (1 - p_y(x)), PGD on CE).
 DEFENSES = ("at", "trades", "mart")
+#: The loss the inner PGD ascends for each defense: CE for ``at`` and ``mart``, the KL term for ``trades``.
 ATTACK_LOSS = {"at": "ce", "trades": "kl", "mart": "ce"}
 
 #: The EMR conventions an objective may name (None: the lab's lambda mean_i R(x_i)).
