@@ -25,7 +25,7 @@ For a network with convolutions and max pools (the lab's CNNs, ``cnnC1xC2``) J i
 the K rows are pushed back from the logits through each Linear (R W), each max pool (the rows scattered to
 the argmax the forward pass chose), each rectifier (the mask) and each convolution (its transpose), for
 all B K rows at once. This is exact too; on the CPU it is faster than R-CL's definition (which forms
-the B x K x K x D pairwise differences) but slower than R-JAC's K backward passes (README,
+the B x K x K x D pairwise differences) but slower than R-JAC's K backward passes (docs/performance.md,
 "Training-step benchmark"), so :class:`verify.dynamics.train.Objective` offers ``method="closed-form"``
 where it measured faster (:func:`not_offered`).
 
