@@ -169,8 +169,8 @@ def claim_ids(kind: str | None = None) -> list[str]:
     return [c.id for c in CLAIMS.values() if kind is None or c.kind == kind]
 
 
-#: The plain names each regularizer answers to besides its id, the same table as the numeric checker's
-#: (``verify.regularizers.names.ALIASES``; a test keeps the two equal). Names are compared after
+#: The plain names each regularizer answers to besides its id; the numeric side reads this table too
+#: (``verify.regularizers.names.ALIASES``). Names are compared after
 #: ``_plain`` (case, ``-``, ``_`` and spaces ignored), so ``input_gradient`` and ``Input Gradient`` match.
 REGULARIZER_ALIASES: dict[str, tuple[str, ...]] = {
     "R-IG": ("ig", "input-gradient", "input-gradient-norm", "input-gradient-regularization"),

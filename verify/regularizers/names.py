@@ -13,6 +13,7 @@ Output always names a regularizer by its id.
 
 from __future__ import annotations
 
+from theory.claims import REGULARIZER_ALIASES
 from verify.errors import UnknownNameError
 
 __all__ = ["SUPPORTED", "ALIASES", "regularizer_id", "lab_key", "plain_name", "DEFENSES", "DEFENSE_ALIASES",
@@ -23,14 +24,10 @@ SUPPORTED = ("R-IG", "R-JAC", "R-CL", "R-CURE", "R-EMR")
 
 
 #: The plain names of each regularizer (besides its id): compared after :func:`plain_name` (case, ``-``, ``_``
-#: and spaces ignored), so ``input-gradient``, ``input_gradient`` and ``Input Gradient`` are one name.
-ALIASES = {
-    "R-IG": ("ig", "input-gradient", "input-gradient-norm", "input-gradient-regularization"),
-    "R-JAC": ("jac", "jacobian", "jacobian-norm", "jacobian-regularization"),
-    "R-CL": ("cl", "cross-lipschitz", "cross-lipschitz-regularization"),
-    "R-CURE": ("cure", "curvature", "curvature-regularization"),
-    "R-EMR": ("emr", "effective-margin", "effective-margin-regularization"),
-}
+#: and spaces ignored), so ``input-gradient``, ``input_gradient`` and ``Input Gradient`` are one name. The one
+#: table is the claim registry's (:data:`theory.claims.REGULARIZER_ALIASES`), so the exact side and the float
+#: side accept the same names.
+ALIASES = REGULARIZER_ALIASES
 
 
 def plain_name(name: str) -> str:
