@@ -19,6 +19,7 @@ from .style import style
 __all__ = ["__version__", "FIGURES", "FigureSpec", "FiguresError", "NoDataError", "VenueError", "style"]
 
 try:
+    #: The installed version of the toolkit (``0+unknown`` when run from a source tree that is not installed).
     __version__ = _version("relu-regularizer-verification")
 except PackageNotFoundError:  # not installed, e.g. run from a source tree
     __version__ = "0+unknown"

@@ -38,6 +38,7 @@ from .options import QUICK_SECONDS, announce, compute_plan, geometry_options, wr
 __all__ = ["QUICK_SECONDS", "announce", "compute_plan", "geometry_options", "write_caption", "main", "build_parser", "load_results", "load_lab_results", "save_figure", "render", "FORMATS",
            "QUICK_LAB"]
 
+#: The output formats ``--format`` accepts.
 FORMATS = ("pdf", "png", "svg")
 DEFAULT_OUT = Path("figures") / "out"
 #: Where the lab's figures look for (and, without --dynamics, run) the quick lab, inside --out.
@@ -66,6 +67,7 @@ starts. A lab figure's verdicts and comparisons go to NAME.caption.txt beside it
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m figures`` (what ``--help`` prints)."""
     p = argparse.ArgumentParser(
         prog="python -m figures",
         description="Rebuild every figure of the paper from saved results (the JSON-lines files written by "
@@ -261,6 +263,8 @@ def render(spec, results, out_dir: Path, formats, dpi: int | None = None,
 
 
 def main(argv=None) -> int:
+    """``python -m figures ARGS``: draw the figures asked for; the exit code (0 every figure written, 1 one
+    could not be drawn, 2 a usage error)."""
     args = build_parser().parse_args(argv)
     import matplotlib
 

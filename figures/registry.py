@@ -75,6 +75,7 @@ _IDENTITIES = ("local-affine", "input-gradient", "hessian-gauss-newton", "cross-
                "curvature-region-crossing", "gram-unification", "confident-limit", "euler-homogeneous",
                "effective-margin", "cross-entropy-scale-variance", "emr-limits")
 
+#: Every figure by name, in the order ``python -m figures`` draws them.
 FIGURES: dict[str, FigureSpec] = {s.name: s for s in [
     _spec("gap-overview", gap_overview, _IDENTITIES),
     _spec("curvature-small-step", curvature_small_step, ("curvature-small-step", "curvature-region-crossing")),
@@ -102,4 +103,5 @@ def figures_of(claim_id: str) -> list[str]:
 
 
 def names() -> list[str]:
+    """The figures' names, in drawing order."""
     return list(FIGURES)

@@ -46,6 +46,7 @@ __all__ = ["OBJECTIVE_COLOURS", "objective_colour", "colour_name", "NEUTRAL", "S
 
 #: Figure widths in inches: one column and the full text width of a two-column paper.
 SINGLE = 3.3
+#: The width (inches) of a figure that spans both columns when no venue is given.
 DOUBLE = 6.9
 #: Raster resolution of the PNGs (for slides).
 DPI = 200

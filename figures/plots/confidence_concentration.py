@@ -41,6 +41,7 @@ from .lab_data import (
 
 __all__ = ["fig_confidence_concentration", "CAPTION", "SUMMARY", "CLAIM", "REQUIRED", "logit"]
 
+#: The claim this figure shows.
 CLAIM = "confidence-concentration"
 #: The runs the claim compares (at(0) is ce); the other budgets are drawn when the results hold them.
 REQUIRED = ("ce", "at(eps3)")
@@ -54,6 +55,7 @@ _DOTS = NEUTRAL["black"]
 _ATTACKS = [(NEUTRAL["dark grey"], "--", "s"), (NEUTRAL["grey"], "-.", "^"), (NEUTRAL["grey"], ":", "v"),
             (NEUTRAL["light grey"], "--", "D")]
 
+#: The figure's caption (its colour words from :data:`figures.style.OBJECTIVE_COLOURS`).
 CAPTION = ("At the last epoch, against the adversarial-training budget eps (eps = 0: plain training): (a) the "
            "distribution of the softmax confidence max_k p_k over the evaluation points, all seeds pooled, on a logit "
            "axis (violin of the per-point values, box of the quartiles, whiskers at 5 and 95 %; dots: the seeds' "

@@ -18,10 +18,12 @@ __all__ = ["fig_confident_limit", "CAPTION", "SUMMARY", "SERIES_ORDER"]
 #: One line for ``--list``: what to see.
 SUMMARY = "regularizers against the logit scale c: R-IG, tr H, R-CURE vanish; R-JAC, R-CL grow as c^2"
 
+#: The figure's caption.
 CAPTION = ("Scaling the logits by c at a correctly classified point: the loss-based regularizers R-IG, tr H and "
            "R-CURE vanish exponentially while R-JAC and R-CL grow as c^2 (dashed reference), so the loss-based "
            "ones can be satisfied by inflating the logit scale.")
 
+#: The order in which the regularizers' curves are drawn and listed.
 SERIES_ORDER = ("R-JAC", "R-CL", "R-IG", "trH", "R-CURE")
 _STYLE = {"R-JAC": ("#0072B2", "-"), "R-CL": ("#CC79A7", "--"), "R-IG": ("#D55E00", "-"),
           "trH": ("#E69F00", "--"), "R-CURE": ("#009E73", "-.")}

@@ -28,6 +28,7 @@ __all__ = ["fig_curvature_small_step", "CAPTION", "SUMMARY"]
 #: One line for ``--list``: what to see.
 SUMMARY = "R-CURE/(h^2|Hz|^2) against h: near 1 only while x+hz stays in the region; crossings take over"
 
+#: The figure's caption.
 CAPTION = ("CURE against its second-order term as the step h grows: (a) median and IQR of "
            "R-CURE / (h^2 |Hz|^2), which stays near 1 only while x + hz stays in the region of x; "
            "(b) the fraction of points whose region changed and the share of R-CURE due to the pattern change; "

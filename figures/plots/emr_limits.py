@@ -22,6 +22,7 @@ __all__ = ["fig_emr_limits", "band", "CAPTION", "SUMMARY"]
 #: One line for ``--list``: what to see.
 SUMMARY = "R-EMR against the temperature T, inside the derived bands around its T->0 and T->oo limits"
 
+#: The figure's caption.
 CAPTION = ("R-EMR = |J^T softmax(f/T)|^2 against the temperature T (log axis) for saved examples: it tends to "
            "|w_yhat|^2 of the predicted class as T -> 0 and to |J^T 1|^2/K^2, the mean-logit gradient, as T -> oo "
            "(dashed lines). The shaded bands are each limit +- the bound the checker derived at that T "

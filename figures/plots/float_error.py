@@ -21,6 +21,7 @@ __all__ = ["fig_float_error", "CAPTION", "SUMMARY"]
 #: One line for ``--list``: what to see.
 SUMMARY = "true error of float Jacobian entries against their computed bound: all below the diagonal"
 
+#: The figure's caption.
 CAPTION = ("True error of every float Jacobian entry, |J_float - J_exact| (exact J of the same float weights), "
            "against the computed rounding-error bound, log-log, by dtype and device: all dots below the diagonal "
            "means the bound holds; exact zeros at the floor.")

@@ -25,6 +25,7 @@ __all__ = ["fig_gap_overview", "CAPTION", "SUMMARY"]
 #: One line for ``--list``: what to see.
 SUMMARY = "gap/bound of every identity claim per point, by dtype and device: dots left of 1 mean it holds"
 
+#: The figure's caption.
 CAPTION = ("Each identity claim's gap |lhs - rhs| divided by its floating-point error bound, one dot per interior "
            "point, by dtype and device; every dot left of the line at 1 means the claim holds within the bound. "
            "Exact zeros sit at the floor marked 0; hollow dots are uninformative points, where the bound is at "

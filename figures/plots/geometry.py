@@ -27,6 +27,7 @@ __all__ = ["fig_geometry", "CAPTION", "SUMMARY", "teaching_network", "region_til
 #: One line for ``--list``: what to see.
 SUMMARY = "exact activation regions and decision boundary of a 2-D network; one point's t*, r(x) and gamma(x)"
 
+#: The figure's caption.
 CAPTION = ("A 2-6-6-3 leaky-ReLU network (the teaching network of python -m theory region, at the same x and z) on the plane: its activation regions (computed exactly, coloured), the "
            "decision boundary (black), and for one point x its region, the exit x + t* z along z, the distance "
            "r(x) to the region boundary (circle) and the effective margin gamma(x) to the local decision line.")
@@ -49,6 +50,7 @@ def teaching_network():
 
 
 def point_floats(p) -> tuple[float, float]:
+    """A point given as two exact numbers (strings or rationals) as two floats, for drawing."""
     return float(p[0]), float(p[1])
 
 
@@ -89,6 +91,7 @@ def _tint(hex_colour: str, amount: float) -> tuple:
     return tuple(1 - amount * (1 - rgb))
 
 
+#: The light tints the activation regions are coloured with, in turn.
 REGION_TINTS = [_tint(OKABE_ITO[k], a) for k, a in (("sky", 0.3), ("yellow", 0.35), ("purple", 0.25), ("green", 0.22),
                                                 ("orange", 0.25))]
 _HOME = OKABE_ITO["purple"]

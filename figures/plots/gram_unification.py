@@ -19,10 +19,12 @@ __all__ = ["fig_gram_unification", "CAPTION", "SUMMARY", "ORDER"]
 #: One line for ``--list``: what to see.
 SUMMARY = "G = J J^T and each regularizer's weighting matrix M; <G, M> against the definition"
 
+#: The figure's caption.
 CAPTION = ("For one example, the Gram matrix G = J J^T and the K x K weighting matrix M of every regularizer "
            "(each panel scaled to its largest |entry|, diverging colours centred at 0); every regularizer equals "
            "<G, M>, and each title compares <G, M> with the value by the regularizer's definition.")
 
+#: The order of the weighting matrices' panels.
 ORDER = ("R-JAC", "R-CL", "R-IG", "trH", "R-EMR", "softmax-jacobian", "R-CURE")
 
 

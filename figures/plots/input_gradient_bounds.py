@@ -20,6 +20,7 @@ __all__ = ["fig_input_gradient_bounds", "CAPTION", "SUMMARY", "relative_slacks"]
 #: One line for ``--list``: what to see.
 SUMMARY = "relative slack of every input-gradient-bound and margin-bound link: how tight each is"
 
+#: The figure's caption.
 CAPTION = ("Tightness of every inequality link of the input-gradient bounds (chains a and b) and of the margin "
            "lower bound: histograms of the relative slack (rhs - lhs)/rhs over interior points, log scale; "
            "near 0 the bound is tight, exact equalities at 0.")

@@ -122,6 +122,8 @@ def load_lab(path) -> LabResults:
 
 
 def as_lab(results) -> LabResults:
+    """``results`` as :class:`LabResults` (read from a file or records when it is not one already);
+    :class:`~figures.errors.NoDataError` when there are none."""
     if isinstance(results, LabResults):
         return results
     if results is None:

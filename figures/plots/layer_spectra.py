@@ -30,11 +30,13 @@ from .lab_data import (
 
 __all__ = ["fig_layer_spectra", "CAPTION", "SUMMARY", "CLAIM", "STATISTICS"]
 
+#: The claim this figure shows.
 CLAIM = "layer-smoothing"
 
 #: One line for ``--list``: what to see.
 SUMMARY = "largest, mean, smallest non-zero singular value of each layer Jacobian against the training eps"
 
+#: The figure's caption (its colour words from :data:`figures.style.OBJECTIVE_COLOURS`).
 CAPTION = ("The largest, mean and smallest non-zero singular value of each rectified layer's Jacobian "
            "J_l = Lambda_l V_l (median over the measured points) at the last epoch, against the adversarial-training "
            "budget eps (eps = 0: plain training): thin grey lines one seed each, the black line the median over seeds, "

@@ -38,11 +38,13 @@ from .lab_data import (
 
 __all__ = ["fig_margin_dynamics", "CAPTION", "SUMMARY", "CLAIM", "PAIRS"]
 
+#: The claim this figure shows.
 CLAIM = "standard-training-small-margin"
 
 #: One line for ``--list``: what to see.
 SUMMARY = "effective weight norm, effective margin, certified fraction against the epoch: ce vs ce+EMR, AT vs AT+EMR"
 
+#: The figure's caption (its colour words from :data:`figures.style.OBJECTIVE_COLOURS`).
 CAPTION = ("The effective weight norm omega = |w_y - w_j| (median over the evaluation points; log axis), the effective "
            "margin gamma = (f_y - f_j)/omega, the certified fraction (share of points with |gamma| <= r, r the distance "
            "to the activation region's edge) and PGD robust accuracy at the middle eps, against the epoch, for ce "

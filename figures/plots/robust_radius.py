@@ -23,8 +23,10 @@ from .geometry import BOX, POINT, REGION_TINTS, point_floats, region_tiles, teac
 
 __all__ = ["fig_robust_radius", "CAPTION", "SUMMARY", "SECOND"]
 
+#: The one-line summary ``python -m figures --list`` prints.
 SUMMARY = "exact l2 and l-inf radii of one point of the 2-D teaching network, beside gamma(x) and r(x)"
 
+#: The figure's caption.
 CAPTION = ("The teaching network of the geometry figure: around x, the largest l2 disc (a) and l-inf square (b) "
            "that hold no point of another class, from the exact radius (region search, MILP; witnesses checked in "
            "rational arithmetic), beside the effective margin gamma(x) to the local decision line and the "

@@ -57,6 +57,7 @@ def interior(g) -> list[int]:
 
 
 def group_label(dtype: str, device: str) -> str:
+    """The legend label of a dtype and device, e.g. ``float32, CPU``."""
     return f"{dtype}, {'GPU' if device == 'cuda' else device.upper()}"
 
 
@@ -74,6 +75,7 @@ def order_claims(ids: Iterable[str]) -> list[str]:
 
 
 def finite(v) -> bool:
+    """Whether ``v`` is a finite number (not None, NaN or an infinity)."""
     return v is not None and isinstance(v, (int, float)) and math.isfinite(v)
 
 

@@ -25,8 +25,10 @@ from .sweep_data import NoDataError
 
 __all__ = ["fig_trained_crossing", "CAPTION", "SUMMARY", "cure_range_share"]
 
+#: The one-line summary ``python -m figures --list`` prints.
 SUMMARY = "share of R-CURE from the pattern change against the per-input step h/sqrt(D): trained vs random networks"
 
+#: The figure's caption.
 CAPTION = ("The share of R-CURE due to the activation-pattern change against the per-input step h/sqrt(D): the "
            "sweep's random networks, and the training lab's networks at epoch 0 and after training, on their own "
            "data (python -m verify --trained). Shaded: h from 1 to 3, where the claim says the pattern-change "

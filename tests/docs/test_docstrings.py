@@ -1,19 +1,13 @@
 """Every public name (every entry of every ``__all__`` of theory, verify, figures and their sub-modules) has a
-docstring: the API pages show it.
-
-The names in ``NOT_YET`` had none when this test was written; it fails for any other name without one, and
-for a name of ``NOT_YET`` that has one now (take it off the list), so the list only shrinks.
+docstring (a constant: its ``#:`` comment): the API pages show it.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 
 from tests.docs.helpers import docstring, public_names
 
-NOT_YET = frozenset((Path(__file__).parent / "undocumented.txt").read_text(encoding="utf-8").split())
 NAMES = public_names()
 
 
@@ -23,17 +17,7 @@ def test_there_are_public_names():
 
 @pytest.mark.parametrize("module, name", NAMES, ids=[f"{m}.{n}" for m, n in NAMES])
 def test_every_public_name_has_a_docstring(module, name):
-    dotted = f"{module}.{name}"
-    has = bool(docstring(module, name))
-    if dotted in NOT_YET:
-        assert not has, f"{dotted} has a docstring now: take it off tests/docs/undocumented.txt"
-    else:
-        assert has, f"{dotted} is public (in {module}.__all__) but has no docstring"
-
-
-def test_the_list_of_names_without_a_docstring_names_only_public_names():
-    stale = NOT_YET - {f"{m}.{n}" for m, n in NAMES}
-    assert not stale, f"tests/docs/undocumented.txt names what is no longer public: {sorted(stale)}"
+    assert docstring(module, name), f"{module}.{name} is public (in {module}.__all__) but has no docstring"
 
 
 def test_the_check_tells_a_docstring_from_none(tmp_path, monkeypatch):

@@ -68,6 +68,7 @@ from verify.dynamics.dataset import (
 
 __all__ = ["DataError", "MissingExtraError", "Dataset", "DATASETS", "load_dataset", "parse_name"]
 
+#: The data sets the lab knows (``NAME:DIR`` for the ones a user brings as files).
 DATASETS: tuple[str, ...] = ("digits", "mnist-5k", "mnist1d", "synthetic", "mnist:DIR", "fashion-mnist:DIR",
                              "cifar10:DIR")
 

@@ -33,6 +33,7 @@ __all__ = ["lab_config", "DYNAMICS_SCHEMA", "DYNAMICS_RESULTS", "ROLES", "CLAIM_
            "ROLES2", "CLAIM_ROLES2", "roles2", "claim_roles",
            "read_dynamics", "run_table", "checkpoint_dir", "config_key", "load_data", "eval_set"]
 
+#: The schema id of a lab results record.
 DYNAMICS_SCHEMA = "relu-regularizer-verification/dynamics/1"
 #: Where ``python -m verify dynamics`` writes by default (never over the sweep's results/verify.jsonl).
 DYNAMICS_RESULTS = "results/dynamics.jsonl"
@@ -170,6 +171,7 @@ def plan(config: dict, shard: tuple[int, int] = (0, 1)) -> list[dict]:
 
 
 def checkpoint_dir(out: str | Path) -> Path:
+    """The folder of a results file's checkpoints: ``results/dynamics.jsonl`` -> ``results/dynamics.ckpt``."""
     out = Path(out)
     return out.with_name(out.stem + ".ckpt")
 

@@ -37,7 +37,9 @@ from verify.dynamics.verdicts import ClaimVerdict, combine, compare
 __all__ = ["CLAIM", "ROLES", "ROLES2", "judge", "judge_round2", "values_at", "median_of", "autoattack_robust",
            "dose_response_of"]
 
+#: The claim this module judges.
 CLAIM = "standard-training-small-margin"
+#: The roles the round-1 comparisons (1)-(7) use.
 ROLES = ("ce", "ce+emr", "at(eps2)", "at(eps2)+emr")
 
 

@@ -13,9 +13,11 @@ from verify.dynamics.verdicts import Comparison, format_effect
 __all__ = ["JUDGES", "EMPIRICAL_CLAIMS", "judge_all", "format_report", "write_verdicts", "verdicts_path",
            "accuracy_lines", "untrained_lines", "radius_lines", "autoattack_lines", "JUDGES2"]
 
+#: The round-1 judge of each empirical claim (claim id -> judge(table) -> ClaimVerdict).
 JUDGES = {liu2022margin.CLAIM: liu2022margin.judge,
           wen2020robustness.LAYER_SMOOTHING: wen2020robustness.judge_layer_smoothing,
           wen2020robustness.CONFIDENCE: wen2020robustness.judge_confidence}
+#: The empirical claims, in the order a report lists them.
 EMPIRICAL_CLAIMS = tuple(JUDGES)
 #: Round 2's judges (SPEC.md, "Round 2"): the margin claim's (1)-(12), the others as in round 1 (their
 #: round-2 sub-verdicts appear where the runs have the round-2 defenses).
@@ -219,6 +221,8 @@ def _eff(d) -> str:
 
 
 def verdicts_path(results: str | Path) -> Path:
+    """Where the verdicts of a results file are saved: ``results/dynamics.jsonl`` ->
+    ``results/dynamics.verdicts.json``."""
     results = Path(results)
     return results.with_name(results.stem + ".verdicts.json")
 

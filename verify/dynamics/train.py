@@ -261,6 +261,7 @@ def generator(*parts) -> torch.Generator:
 # ---- one epoch ------------------------------------------------------------------------------------------
 
 def make_optimizer(model: nn.Module, lr: float) -> torch.optim.Optimizer:
+    """Adam at learning rate ``lr`` with no weight decay (the lab's one optimiser, SPEC.md)."""
     return torch.optim.Adam(model.parameters(), lr=lr)
 
 

@@ -71,7 +71,13 @@ __all__ = [
     "NEITHER",
 ]
 
-SUPPORTED, CONTRADICTED, INCONCLUSIVE = "SUPPORTED", "CONTRADICTED", "INCONCLUSIVE"
+#: A comparison whose one-sided sign test in the claimed direction has p < ALPHA; a claim all of whose
+#: comparisons are (:func:`combine`).
+SUPPORTED = "SUPPORTED"
+#: A comparison whose sign test in the opposite direction has p < ALPHA; a claim with any such comparison.
+CONTRADICTED = "CONTRADICTED"
+#: Neither: a comparison whose sign tests decide nothing at level ALPHA; a claim otherwise.
+INCONCLUSIVE = "INCONCLUSIVE"
 #: The three verdicts, in the order a report lists them.
 VERDICTS = (SUPPORTED, CONTRADICTED, INCONCLUSIVE)
 

@@ -22,8 +22,11 @@ from verify.dynamics.verdicts import ClaimVerdict, combine, compare, majority, s
 
 __all__ = ["LAYER_SMOOTHING", "CONFIDENCE", "STATISTICS", "judge_layer_smoothing", "judge_confidence"]
 
+#: The claim :func:`judge_layer_smoothing` judges.
 LAYER_SMOOTHING = "layer-smoothing"
+#: The claim :func:`judge_confidence` judges.
 CONFIDENCE = "confidence-concentration"
+#: The statistics of each layer's singular values that layer-smoothing compares.
 STATISTICS = ("largest", "mean", "smallest_nonzero")
 _EPS_ROLES = ("ce", "at(eps1)", "at(eps2)", "at(eps3)")
 _SUB = ("ce+ig", "ce+jac", "ce+cl", "ce+cure", "ce+emr")
@@ -63,6 +66,9 @@ def _smoothing(table, role: str, base: str, seeds, E, layers):
 
 
 def judge_layer_smoothing(table: dict) -> ClaimVerdict:
+    """The verdict of layer-smoothing (SPEC.md): at the last epoch, for every rectified layer and each of
+    :data:`STATISTICS` of its Jacobian's singular values, at(eps_3) below ce over paired seeds; Spearman's
+    rho against the training eps beside it; the regularizers and round 2's defenses as sub-verdicts."""
     s = table["settings"]
     E = s.epochs
     layers = _layers(table, E)
@@ -92,6 +98,9 @@ def judge_layer_smoothing(table: dict) -> ClaimVerdict:
 
 
 def judge_confidence(table: dict) -> ClaimVerdict:
+    """The verdict of confidence-concentration (SPEC.md): at the last epoch, at(eps_3) against the ce run
+    (at(0)) over paired seeds: (1) lower clean accuracy, (2) lower median output margin, (3) lower median
+    confidence, (4) a larger share of points with confidence below 1/2; round 2's defenses as sub-verdicts."""
     s = table["settings"]
     E = s.epochs
     seeds = _seeds(table, ("ce", "at(eps3)"))
