@@ -30,9 +30,9 @@ import contextlib
 import sys
 import time
 import traceback
-import warnings
 from pathlib import Path
 
+from .loading import load_lab_results, load_results
 from .options import QUICK_SECONDS, announce, compute_plan, geometry_options, write_caption
 
 __all__ = ["QUICK_SECONDS", "announce", "compute_plan", "geometry_options", "write_caption", "main", "build_parser", "load_results", "load_lab_results", "save_figure", "render", "FORMATS",
@@ -113,31 +113,6 @@ def _fail(msg: str) -> int:
     return 2
 
 
-def load_results(path) -> list[dict]:
-    """:func:`verify.results.records.read_results`, with every way a file can be unreadable turned into a one-line
-    :class:`verify.results.records.ResultsError`, and its warnings (skipped partial lines) printed to stderr."""
-    from verify.results.records import ResultsError, read_results
-
-    path = Path(path)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            if path.is_dir():
-                raise ResultsError(f"results file {str(path)!r} is a folder, not a file")
-            records = read_results(path)
-        except ResultsError:
-            raise
-        except UnicodeDecodeError:
-            raise ResultsError(f"results file {str(path)!r} is not a text (UTF-8) JSON-lines file") from None
-        except OSError as exc:
-            raise ResultsError(f"results file {str(path)!r} cannot be read: {exc.strerror or exc}") from None
-        except (TypeError, KeyError, ValueError, AttributeError) as exc:
-            raise ResultsError(f"results file {str(path)!r} holds a malformed record: {exc}") from None
-    for w in caught:
-        print(f"warning: {w.message}", file=sys.stderr)
-    return records
-
-
 def _quick_sweep(out_dir: Path) -> Path:
     """Run the quick sweep into ``out_dir/quick-sweep.jsonl`` (replacing an earlier one) and return its path."""
     try:
@@ -156,19 +131,6 @@ def _quick_sweep(out_dir: Path) -> Path:
         raise RuntimeError(f"cannot run the quick sweep: {exc}; pass --results FILE written by "
                            f"`python -m verify`") from None
     return path
-
-
-def load_lab_results(path):
-    """:func:`figures.plots.lab_data.load_lab` (the lab's records and the verdicts saved beside them), its
-    warnings (skipped partial lines) printed to stderr."""
-    from .plots.lab_data import load_lab
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        lab = load_lab(path)
-    for w in caught:
-        print(f"warning: {w.message}", file=sys.stderr)
-    return lab
 
 
 def _quick_trained(out_dir: Path, lab_path: Path) -> Path:
