@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from theory.errors import UnknownNameError
 
-__all__ = ["Claim", "CLAIMS", "REGULARIZERS", "REGULARIZER_ALIASES", "claim", "claim_ids", "claims_about",
+__all__ = ["Claim", "CLAIMS", "REGULARIZERS", "REGULARIZER_ALIASES", "plain_name", "claim", "claim_ids", "claims_about",
            "regularizer_id", "claims_by_regularizer"]
 
 _GUO = "Guo et al., TPAMI 2021 (seeds 000, 003)"
@@ -171,7 +171,7 @@ def claim_ids(kind: str | None = None) -> list[str]:
 
 #: The plain names each regularizer answers to besides its id; the numeric side reads this table too
 #: (``verify.regularizers.names.ALIASES``). Names are compared after
-#: ``_plain`` (case, ``-``, ``_`` and spaces ignored), so ``input_gradient`` and ``Input Gradient`` match.
+#: ``plain_name`` (case, ``-``, ``_`` and spaces ignored), so ``input_gradient`` and ``Input Gradient`` match.
 REGULARIZER_ALIASES: dict[str, tuple[str, ...]] = {
     "R-IG": ("ig", "input-gradient", "input-gradient-norm", "input-gradient-regularization"),
     "R-JAC": ("jac", "jacobian", "jacobian-norm", "jacobian-regularization"),
@@ -181,11 +181,12 @@ REGULARIZER_ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 
-def _plain(name: str) -> str:
+def plain_name(name: str) -> str:
+    """``name`` lower-cased without ``-``, ``_`` and spaces: the form in which two names are compared."""
     return "".join(ch for ch in name.lower() if ch not in "-_ \t")
 
 
-_BY_PLAIN = {_plain(n): rid for rid, names in REGULARIZER_ALIASES.items() for n in (rid,) + names}
+_BY_PLAIN = {plain_name(n): rid for rid, names in REGULARIZER_ALIASES.items() for n in (rid,) + names}
 
 
 def regularizer_id(name: str) -> str:
@@ -198,7 +199,7 @@ def regularizer_id(name: str) -> str:
     if not isinstance(name, str):
         raise TypeError(f"regularizer must be a name (str), got {type(name).__name__}")
     try:
-        return _BY_PLAIN[_plain(name)]
+        return _BY_PLAIN[plain_name(name)]
     except KeyError:
         known = "; ".join(f"{rid} ({', '.join(names)})" for rid, names in REGULARIZER_ALIASES.items())
         raise UnknownNameError(f"unknown regularizer {name!r}; known: {', '.join(REGULARIZERS)}, or their plain "

@@ -13,7 +13,8 @@ Output always names a regularizer by its id.
 
 from __future__ import annotations
 
-from theory.claims import REGULARIZER_ALIASES
+from theory.claims import REGULARIZER_ALIASES, plain_name
+from theory.claims import regularizer_id as _theory_regularizer_id
 from verify.errors import UnknownNameError
 
 __all__ = ["SUPPORTED", "ALIASES", "regularizer_id", "lab_key", "plain_name", "DEFENSES", "DEFENSE_ALIASES",
@@ -30,12 +31,6 @@ SUPPORTED = ("R-IG", "R-JAC", "R-CL", "R-CURE", "R-EMR")
 ALIASES = REGULARIZER_ALIASES
 
 
-def plain_name(name: str) -> str:
-    """``name`` lower-cased without ``-``, ``_`` and spaces: the form in which two names are compared."""
-    return "".join(ch for ch in name.lower() if ch not in "-_ \t")
-
-
-_BY_PLAIN = {plain_name(n): rid for rid, names in ALIASES.items() for n in (rid,) + names}
 
 
 def regularizer_id(name: str) -> str:
@@ -45,11 +40,9 @@ def regularizer_id(name: str) -> str:
     >>> regularizer_id("input_gradient"), regularizer_id("Cross-Lipschitz"), regularizer_id("r_emr")
     ('R-IG', 'R-CL', 'R-EMR')
     """
-    if not isinstance(name, str):
-        raise TypeError(f"regularizer must be a name (str), got {type(name).__name__}")
     try:
-        return _BY_PLAIN[plain_name(name)]
-    except KeyError:
+        return _theory_regularizer_id(name)          # the registry's lookup: one table, one comparison
+    except UnknownNameError:
         known = "; ".join(f"{rid} ({', '.join(names)})" for rid, names in ALIASES.items())
         raise UnknownNameError(f"unknown regularizer {name!r}; supported: {', '.join(SUPPORTED)}, or their plain "
                                f"names: {known}") from None
