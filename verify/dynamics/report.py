@@ -11,7 +11,7 @@ from verify.dynamics.lab import claim_roles, run_table
 from verify.dynamics.verdicts import Comparison, format_effect
 
 __all__ = ["JUDGES", "EMPIRICAL_CLAIMS", "judge_all", "format_report", "write_verdicts", "verdicts_path",
-           "accuracy_lines", "untrained_lines", "radius_lines", "autoattack_lines", "JUDGES2"]
+           "accuracy_lines", "untrained_lines", "radius_lines", "autoattack_lines", "JUDGES2", "final_measure"]
 
 #: The round-1 judge of each empirical claim (claim id -> judge(table) -> ClaimVerdict).
 JUDGES = {liu2022margin.CLAIM: liu2022margin.judge,
@@ -59,15 +59,22 @@ def accuracy_lines(table) -> list[str]:
     return lines + untrained_lines(table) + radius_lines(table) + autoattack_lines(table)
 
 
+def final_measure(table, key: str) -> dict:
+    """Per role, the ``key`` entry of each seed's record at the final epoch, for the roles whose runs have one
+    (a role none of whose seeds measured it is left out)."""
+    E = table["settings"].epochs
+    got = {role: [r[E][key] for r in seeds.values() if r and r[E] is not None and key in r[E]]
+           for role, seeds in table["runs"].items()}
+    return {k: v for k, v in got.items() if v}
+
+
 def autoattack_lines(table) -> list[str]:
     """Round 2: AutoAttack's robust accuracy at the final epoch beside PGD's on the same points, per role
     (medians over seeds), with the points each broke that the other did not (summed over seeds) and the
     attack's settings; nothing where the records have no AutoAttack (round 1)."""
     s = table["settings"]
     E = s.epochs
-    got = {role: [r[E]["autoattack"] for r in seeds.values() if r and r[E] is not None and "autoattack" in r[E]]
-           for role, seeds in table["runs"].items()}
-    got = {k: v for k, v in got.items() if v}
+    got = final_measure(table, "autoattack")
     if not got:
         return []
     st = next(iter(got.values()))[0][repr(float(s.eps_grid[0]))]["settings"]
@@ -113,9 +120,7 @@ def radius_lines(table) -> list[str]:
     effective margin beside the exact l2 radius."""
     s = table["settings"]
     E = s.epochs
-    got = {role: [r[E]["exact_radius"] for r in seeds.values() if r and r[E] is not None and "exact_radius" in r[E]]
-           for role, seeds in table["runs"].items()}
-    got = {k: v for k, v in got.items() if v}
+    got = final_measure(table, "exact_radius")
     if not got:
         return []
     st = next(iter(got.values()))[0]["settings"]
