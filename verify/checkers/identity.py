@@ -60,6 +60,7 @@ import time
 
 import torch
 
+import theory
 from verify.checkers.common import CheckContext, f64
 from verify.errors import ShapeError, VerifyError, check_labels
 from verify.numerics.bounds import Bounded, onehot, unit_roundoff, vjp_err, worst_entry
@@ -192,9 +193,9 @@ def _exact_context(ctx64: IdentityContext):
     """The exact rational linearization of ctx64's float64 model at its points (None when the model cannot be
     converted exactly). A point on a kink keeps its float64 pieces: it is not judged."""
     try:
-        import theory
-    except ImportError:                              # pragma: no cover - theory ships with verify
-        return None
+        net = theory.from_torch(ctx64.model, tuple(ctx64.x.shape[1:]))      # converted once, exactly
+    except theory.TheoryError:
+        return None                                  # a model outside the exact converter
     J = ctx64.lin.jacobian.detach().clone()
     f = ctx64.lin.logits.detach().clone()
     b = ctx64.lin.bias.detach().clone()
@@ -203,11 +204,9 @@ def _exact_context(ctx64: IdentityContext):
         if bool(on_kink[i]):
             continue
         try:
-            r = theory.linearize(ctx64.model, ctx64.x[i:i + 1])
+            r = theory.linearize(net, ctx64.x[i].cpu().numpy())
         except theory.KinkError:
             continue                                 # a tie the float decision missed: keep float64, counted
-        except theory.TheoryError:
-            return None                              # a model outside the exact converter
         J[i] = torch.tensor([[float(v) for v in row] for row in r.jacobian.tolist()], dtype=torch.float64)
         b[i] = torch.tensor([float(v) for v in r.bias], dtype=torch.float64)
         f[i] = torch.tensor([float(v) for v in r.logits], dtype=torch.float64)
