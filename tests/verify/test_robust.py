@@ -383,3 +383,43 @@ def test_the_lab_measures_the_exact_radius_at_the_last_epoch_only(tmp_path):
     table = {"settings": s, "runs": {"ce": {0: [None] * s.epochs + [last]}}}
     lines = radius_lines(table)
     assert lines[0].startswith("exact robust accuracy at epoch 1") and "PGD" in lines[1]
+
+
+@pytest.mark.parametrize("arch", ["mlp", "cnn", "resnet", "maxout"])
+def test_the_output_jacobian_is_the_regions_logit_map(arch):
+    """PLNet.output_jacobian (products from the output back, used by the opening attack) against the J of
+    PLNet.region (maps pushed forward from the input), on random networks with every kind of node: affine,
+    rectifiers, max pooling and maxout, residual sums. The two differ only in the order of the roundings:
+    each entry within (n + 2) u of the sum of |products| along all paths (the same J on magnitudes)."""
+    import random
+
+    from theory.torch_bridge import from_torch
+    from verify.jobs.networks import draw_inputs, draw_spec
+    from verify.robust.plnet import plnet
+
+    rng = random.Random(11)
+    for _ in range(3):
+        spec = draw_spec(rng, arch=arch)
+        model = spec.build()
+        net = plnet(from_torch(model, spec.in_shape))
+        z = draw_inputs(model, spec, 2, generator=torch.Generator().manual_seed(3))[0].reshape(2, -1).numpy()
+        _, pat = net.forward(z)
+        for i in range(2):
+            p = {k: v[i] for k, v in pat.items()}
+            reg, mag = net.region(p), _magnitude_net(net).region(p)
+            n = max(node.size for node in net.nodes) * len(net.nodes)
+            bound = (n + 2) * np.finfo(np.float64).eps * mag.J
+            assert np.all(np.abs(net.output_jacobian(p) - reg.J) <= bound)
+
+
+def _magnitude_net(net):
+    """The same PLNet with every weight and slope replaced by its absolute value."""
+    import copy
+
+    out = copy.deepcopy(net)
+    for node in out.nodes:
+        if node.W is not None:
+            node.W = np.abs(node.W)
+        if node.a is not None:
+            node.a = np.abs(node.a)
+    return out

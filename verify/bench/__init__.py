@@ -1,7 +1,8 @@
 """Benchmarks, each printing ratios measured side by side in one run: the closed-form Jacobian and Hessian
 against torch.func (:mod:`.linearize`, ``python -m verify.bench``), one training step of every objective
-(:mod:`.training`, ``python -m verify.bench --training``) and the exact radius against the network's size
-(:mod:`.radius`, ``python -m verify.bench.radius``)."""
+(:mod:`.training`, ``python -m verify.bench --training``), the exact radius against the network's size
+(:mod:`.radius`, ``python -m verify.bench.radius``) and the whole training lab against another version of
+the code, with both versions' numbers compared (:mod:`.lab`, ``python -m verify.bench.lab``)."""
 
 import sys
 

@@ -19,13 +19,14 @@ config, its plan and its records are what they were before round 2.
 from __future__ import annotations
 
 import functools
+import json
 import sys
 import time
 from pathlib import Path
 
 import torch
 
-from verify.dynamics.settings import LabSettings
+from verify.dynamics.settings import LabSettings, Round2Settings
 from verify.dynamics.train import Diverged, Objective, build_model, generator, make_optimizer, save_atomic, train_epoch
 from verify.results.records import ResultsError
 
@@ -154,8 +155,6 @@ def plan(config: dict, shard: tuple[int, int] = (0, 1)) -> list[dict]:
         raise ValueError(f"shard must be i/n with 0 <= i < n, got {i_shard}/{n_shard}")
     s = LabSettings.from_dict(config["settings"])
     if config.get("round", 1) == 2:
-        from verify.dynamics.settings import Round2Settings
-
         objs, order = roles2(s, Round2Settings.from_dict(config["round2"])), ROLES2
     else:
         objs, order = roles(s), ROLES
@@ -229,7 +228,9 @@ def run_unit(unit: dict, ckpt_root: str | Path, *, resume: bool = False) -> list
             raise ResultsError(f"{state_path} belongs to a run with other settings; remove it or use another --out")
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["optim"])
-        records, start = st["records"], st["epoch"]
+        # records_json: one string, fast to pickle (older checkpoints: the list)
+        records = json.loads(st["records_json"]) if "records_json" in st else st["records"]
+        start = st["epoch"]
 
     radius = None
     if unit["role"] in s.radius_roles and s.radius_points + s.radius_l2_points > 0:
@@ -237,11 +238,7 @@ def run_unit(unit: dict, ckpt_root: str | Path, *, resume: bool = False) -> list
                       max_binaries=s.radius_max_binaries, l2_points=s.radius_l2_points,
                       l2_time_limit=s.radius_l2_time_limit, l2_regions=s.radius_l2_regions)
 
-    r2 = None
-    if cfg.get("round", 1) == 2:
-        from verify.dynamics.settings import Round2Settings
-
-        r2 = Round2Settings.from_dict(cfg["round2"])
+    r2 = Round2Settings.from_dict(cfg["round2"]) if cfg.get("round", 1) == 2 else None
     aa = None if r2 is None else dict(version=r2.autoattack_version, points=r2.autoattack_points,
                                       seed=r2.autoattack_seed)
     steps, step_size = s.train_steps, None
@@ -260,7 +257,7 @@ def run_unit(unit: dict, ckpt_root: str | Path, *, resume: bool = False) -> list
         save_atomic(model, folder / f"epoch-{epoch:03d}.pt")
         model.train()
         save_atomic({"config": cfg, "objective": unit["objective"], "epoch": epoch, "model": model.state_dict(),
-                     "optim": opt.state_dict(), "records": records}, state_path)
+                     "optim": opt.state_dict(), "records_json": json.dumps(records)}, state_path)
 
     if not records:
         t0 = time.perf_counter()

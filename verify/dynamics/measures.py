@@ -41,10 +41,51 @@ import torch.nn.functional as F
 
 from verify.dynamics.quantiles import QUANTILES, summary
 
-__all__ = ["measure", "summary", "QUANTILES", "rectified_layers", "singular_values", "CHUNK_ENTRIES"]
+__all__ = ["measure", "summary", "QUANTILES", "rectified_layers", "singular_values", "gram_singular_values",
+           "CHUNK_ENTRIES"]
+
+def _mlp_layers(model) -> list | None:
+    """The Linear layers of a model made of Flatten, Linear and elementwise rectifiers only (in order); None
+    for any other model (a convolution, a pooling, a normalisation...)."""
+    mods = list(model.children()) if isinstance(model, torch.nn.Sequential) else None
+    ok = (torch.nn.Flatten, torch.nn.Linear, torch.nn.ReLU, torch.nn.LeakyReLU, torch.nn.PReLU)
+    if not mods or not all(type(m) in ok for m in mods):
+        return None
+    if any(p.requires_grad is False for p in model.parameters()):
+        return None
+    lins = [m for m in mods if isinstance(m, torch.nn.Linear)]
+    return lins if len(lins) == sum(1 for m in mods if isinstance(m, (torch.nn.Linear, torch.nn.PReLU))) else None
+
+
+def _linear_gradient_norms(model, lins, x, y) -> torch.Tensor:
+    """||grad_theta CE(x_i)|| of an MLP of Linear layers (``lins``) from one backward pass: a Linear layer
+    v = W a + b has the per-example gradients (delta a^T, delta) with delta = dCE_i/dv, so its share of the
+    squared norm is ||delta||^2 (||a||^2 + 1) (without the 1 when it has no bias)."""
+    seen = []
+
+    def keep(mod, inp, out):
+        seen.append((mod, inp[0], out))
+
+    hooks = [m.register_forward_hook(keep) for m in lins]
+    try:
+        with torch.enable_grad():
+            loss = F.cross_entropy(model(x), y, reduction="sum")
+            deltas = torch.autograd.grad(loss, [v for _, _, v in seen])
+    finally:
+        for h in hooks:
+            h.remove()
+    sq = 0
+    for (mod, a, _), d in zip(seen, deltas):
+        sq = sq + d.square().sum(1) * (a.detach().square().sum(1) + (1 if mod.bias is not None else 0))
+    return torch.sqrt(sq)
+
 
 def _param_gradient_norms(model, x, y) -> torch.Tensor:
     from torch.func import functional_call, grad, vmap
+
+    lins = _mlp_layers(model)
+    if lins is not None:
+        return _linear_gradient_norms(model, lins, x, y)
 
     params = {k: v.detach() for k, v in model.named_parameters()}
 
@@ -68,20 +109,31 @@ def singular_values(J: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     larger side)."""
     J = J.to(torch.float64)
     G = J @ J.mT if J.shape[1] <= J.shape[2] else J.mT @ J
+    return gram_singular_values(G, max(J.shape[1], J.shape[2]))
+
+
+def gram_singular_values(G: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(s, tol) of :func:`singular_values` from the smaller Gram matrices G (b, m, m) of the J's, float64,
+    n the J's larger side."""
     s = torch.linalg.eigvalsh(G).clamp_min(0).sqrt()
-    n = max(J.shape[1], J.shape[2])
     top = s[:, -1] if s.shape[0] else s.new_zeros(0)
     return s, top * math.sqrt(n * torch.finfo(torch.float64).eps / 2) * 4
 
 
 def _spectrum_points(lin, keep: torch.Tensor) -> dict:
-    """Per rectified layer name: (largest, mean, smallest non-zero) singular value per kept point."""
+    """Per rectified layer name: (largest, mean, smallest non-zero) singular value per kept point (from the
+    layers' Gram matrices without forming their Jacobians where the network is a chain of Linear layers
+    and rectifiers: :meth:`verify.numerics.linearization.Linearization.layer_grams`)."""
     names = rectified_layers(lin)
+    grams = lin.layer_grams(keep)
+    if grams is not None:
+        pairs = [(name, gram_singular_values(G, n)) for name, G, n in grams]
+    else:
+        pairs = [(name, singular_values(J[keep])) for name, J in lin.layer_jacobians() if name in names]
     out = {}
-    for name, J in lin.layer_jacobians():
+    for name, (s, tol) in pairs:
         if name not in names:
             continue
-        s, tol = singular_values(J[keep])
         top = s[:, -1] if s.shape[0] else s.new_zeros(0)
         nz = torch.where(s > tol.unsqueeze(1), s, torch.full_like(s, math.inf)).min(1).values
         nz = torch.where(torch.isfinite(nz), nz, torch.zeros_like(nz))   # an all-zero layer map: 0

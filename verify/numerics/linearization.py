@@ -12,6 +12,7 @@ from functools import cached_property
 import torch
 
 from verify.errors import NonFiniteError, ShapeError
+from verify.numerics.chain import chain_norms, gram_pays, rect_chain, slopes
 from verify.numerics.engine import Engine
 from verify.numerics.graph import SAFETY, Record, gamma
 from verify.numerics.precision import precision_guard
@@ -125,6 +126,10 @@ class Linearization:
         gradients pushed forward from the identity, over chunks of the batch, one competitor slot
         of a max unit at a time (memory: a few (chunk, D, n) stacks)."""
         eng, rec = self.engine, self._rec
+        chain = rect_chain(eng)
+        if chain is not None and gram_pays(eng, chain):
+            with self._guard():
+                return [n * SAFETY for n in chain_norms(eng, rec, chain, self.B)]
         by_src = {}
         for i, k in enumerate(eng.nonlinear):
             by_src.setdefault(eng.nodes[k].src[0], []).append((i, k))
@@ -293,6 +298,29 @@ class Linearization:
             return values
         g = gamma(eng.jac_count, eng.u) * SAFETY
         return [(name, J, M * g) for (name, J), (_, M) in zip(values, self._layer_maps(mag=True))]
+
+    def layer_grams(self, points: torch.Tensor) -> list | None:
+        """For a network of Linear layers and rectifiers only (:func:`verify.numerics.chain.rect_chain`):
+        [(name, G_l, n)] per rectified layer, G_l (b, m, m) the float64 Gram matrix of its layer Jacobian
+        J_l = Lambda_l W_l (:meth:`layer_jacobians`) on its smaller side (J_l J_l^T when it has fewer outputs
+        than inputs, else J_l^T J_l) at the ``points`` (a (B,) bool mask), n the larger side; without forming
+        J_l: J_l J_l^T = (W_l W_l^T) * (lambda lambda^T) entrywise, with W_l W_l^T shared by every point.
+        None for any other network."""
+        eng, rec = self.engine, self._rec
+        chain = rect_chain(eng)
+        if chain is None:
+            return None
+        out = []
+        with self._guard():
+            for s, k in chain:
+                W = eng.param(s, "W", torch.float64)
+                lam = slopes(eng, rec, k)[points]
+                if W.shape[0] <= W.shape[1]:
+                    G = (W @ W.T).unsqueeze(0) * (lam.unsqueeze(2) * lam.unsqueeze(1))
+                else:
+                    G = W.T.unsqueeze(0) @ (W.unsqueeze(0) * lam.square().unsqueeze(2))
+                out.append((eng.nodes[k].name, G, max(W.shape)))
+        return out
 
     def _layer_maps(self, mag: bool) -> list:
         eng, rec = self.engine, self._rec

@@ -89,12 +89,12 @@ def attack(pl, x, y, norm, domain, steps: int = 60, overshoot: float = 0.02):
         if strict_rival(f, y) is not None:
             found = z
             break
-        reg = pl.region({k: p[0] for k, p in pat.items()})
+        J = pl.output_jacobian({k: p[0] for k, p in pat.items()})
         best = None
         for j in range(pl.K):
             if j == y:
                 continue
-            g = reg.J[j] - reg.J[y]
+            g = J[j] - J[y]
             dn = np.abs(g).sum() if norm == "inf" else np.linalg.norm(g)
             if dn == 0:
                 continue

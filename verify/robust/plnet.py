@@ -119,16 +119,20 @@ class PLNet:
     def region(self, pattern: dict) -> Region:
         """The affine maps of every node under ``pattern`` and the half-spaces of its region."""
         D = self.D
-        maps = {0: (np.eye(D), np.zeros(D))}
+        maps = {0: (None, np.zeros(D))}               # None: the identity, never multiplied out
         A_rows, c_rows, rows = [], [], []
         for k, n in enumerate(self.nodes[1:], 1):
             M, m = maps[n.src[0]]
             if n.kind == "affine":
-                maps[k] = (n.W @ M, n.W @ m + n.b)
-            elif n.kind == "sum":
+                maps[k] = (n.W.copy() if M is None else n.W @ M, n.W @ m + n.b)
+                continue
+            if M is None:
+                M = np.eye(D)
+            if n.kind == "sum":
                 M2, m2 = maps[n.src[1]]
-                maps[k] = (M + M2, m + m2)
-            elif n.kind == "rect":
+                maps[k] = (M + (np.eye(D) if M2 is None else M2), m + m2)
+                continue
+            if n.kind == "rect":
                 s = pattern[k].astype(np.float64)
                 A_rows.append(-s[:, None] * M)          # s (M z + m) >= 0  <=>  -s M z <= s m
                 c_rows.append(s * m)
@@ -148,8 +152,32 @@ class PLNet:
                 maps[k] = (M[win], m[win])
         A = np.concatenate(A_rows) if A_rows else np.zeros((0, D))
         c = np.concatenate(c_rows) if c_rows else np.zeros(0)
+        maps[0] = (np.eye(D), maps[0][1])
         J, b = maps[self.output]
         return Region(A, c, rows, J, b, maps)
+
+    def output_jacobian(self, pattern: dict) -> np.ndarray:
+        """(K, D): the logits' J on the region of ``pattern`` (:attr:`Region.J` of :meth:`region`), by products
+        from the output back to the input (K rows carried, not the D columns of every node's map)."""
+        adj = {self.output: np.eye(self.K)}
+        for k in range(self.output, 0, -1):
+            if k not in adj:
+                continue
+            R, n = adj.pop(k), self.nodes[k]
+            if n.kind == "affine":
+                parts = [(n.src[0], R @ n.W)]
+            elif n.kind == "sum":
+                parts = [(n.src[0], R), (n.src[1], R)]
+            elif n.kind == "rect":
+                parts = [(n.src[0], R * np.where(pattern[k] > 0, 1.0, n.a)[None, :])]
+            else:
+                win = n.G[np.arange(n.size), pattern[k]]
+                full = np.zeros((R.shape[0], self.nodes[n.src[0]].size))
+                np.add.at(full, (slice(None), win), R)
+                parts = [(n.src[0], full)]
+            for src, m in parts:
+                adj[src] = adj[src] + m if src in adj else m
+        return adj[0]
 
     def flip(self, pattern: dict, row: tuple) -> dict:
         """The pattern across one half-space of its region: a rectifier unit's sign flipped, or a max
