@@ -108,7 +108,8 @@ def _point(ax, x, c: dict, gid: str, colour: str, filled: bool, label: str):
     ax.plot([x], [c["effect"]], ls="none", marker="o", ms=4.0, color=colour, mec=colour,
             mfc=colour if filled else "white", mew=1.0, gid=f"effect|{gid}", zorder=3)
     ax.annotate(label, (x, hi), xytext=(0, 2), textcoords="offset points", ha="center", va="bottom",
-                fontsize=fs(5.8), color=colour, gid=f"result|{gid}")
+                fontsize=fs(5.8), color=colour, gid=f"result|{gid}",
+                bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.4, "alpha": 0.85})
     return [lo, hi, c["effect"]]
 
 
