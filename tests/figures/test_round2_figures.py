@@ -182,3 +182,29 @@ def test_the_cli_draws_both_from_the_round2_file(lab2_file, tmp_path, capsys, mo
         assert (tmp_path / f"{name}.png").stat().st_size > 1000
         assert (tmp_path / f"{name}.caption.txt").read_text().startswith(FIGURES[name].caption[:30])
     assert load_lab(lab2_file).table["config"]["round"] == 2
+
+
+@pytest.mark.parametrize("name", ["layer-spectra", "confidence-concentration"])
+def test_trades_eps3_is_drawn_in_round2_and_absent_from_round1(lab, lab2, lab2_file, name):
+    """Round 2 adds trades(eps3) (its median in its own colour, its sub-verdict in the notes); round-1 results
+    draw no such artist, and the same number of axes as before."""
+    from matplotlib.colors import to_hex
+
+    from figures.style import objective_colour
+
+    one, two = FIGURES[name].draw(lab, tex=False), FIGURES[name].draw(lab2, tex=False)
+    gids = lambda f: [ln.get_gid() or "" for ax in f.axes for ln in ax.lines]  # noqa: E731
+    assert not any("trades" in g for g in gids(one)) and "TRADES" not in " ".join(one.caption_notes)
+    assert len(one.axes) == len(two.axes)
+    if name == "layer-spectra":
+        raw = _raw(lab2_file)
+        fin = _final(raw, "trades(eps3)")
+        layer = sorted(next(iter(fin.values()))["layer_spectra"])[0]
+        pt = _one(two, f"median-point|largest|{layer}|trades(eps3)")
+        want = statistics.median(m["layer_spectra"][layer]["largest"]["median"] for m in fin.values())
+        assert math.isclose(pt.get_ydata()[0], want, rel_tol=1e-12)
+        assert to_hex(pt.get_color()) == to_hex(objective_colour("trades(eps3)"))
+    else:
+        assert any(g.startswith("violin|confidence|trades(eps3)") or g.startswith("box|confidence|trades(eps3)")
+                   for g in gids(two) + [c.get_gid() or "" for ax in two.axes for c in ax.collections])
+    assert "TRADES" in " ".join(two.caption_notes)
