@@ -1,6 +1,6 @@
 """The figure registry: name -> (function, caption). Names are claim ids (or ``gap-overview``,
-``geometry``, ``float-error`` for the figures that span claims, and ``margin-dynamics``, ``layer-spectra``
-for the training lab's). A figure reads the sweep's results (``reads="sweep"``, ``python -m verify``), the
+``geometry``, ``float-error`` for the figures that span claims, and ``margin-dynamics``, ``layer-spectra``,
+``emr-dose``, ``attack-gap`` for the training lab's; the last two read round 2's results). A figure reads the sweep's results (``reads="sweep"``, ``python -m verify``), the
 training lab's (``reads="lab"``, ``python -m verify dynamics``), or nothing.
 
 >>> list(FIGURES)[:3]
@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .plots import (
+    attack_gap,
     confidence_concentration,
     confident_limit,
     curvature_small_step,
+    emr_dose,
     emr_limits,
     float_error,
     gap_overview,
@@ -88,6 +90,8 @@ FIGURES: dict[str, FigureSpec] = {s.name: s for s in [
     _spec("margin-dynamics", margin_dynamics, ("standard-training-small-margin",), reads="lab"),
     _spec("layer-spectra", layer_spectra, ("layer-smoothing",), reads="lab"),
     _spec("confidence-concentration", confidence_concentration, ("confidence-concentration",), reads="lab"),
+    _spec("emr-dose", emr_dose, ("standard-training-small-margin",), reads="lab"),
+    _spec("attack-gap", attack_gap, ("standard-training-small-margin",), reads="lab"),
     _spec("trained-crossing", trained_crossing, ("curvature-region-crossing",), reads="trained"),
     _spec("robust-radius", robust_radius, ("effective-margin", "margin-lower-bound"), needs_results=False),
 ]}

@@ -65,19 +65,28 @@ GROUP_COLOURS = {
 }
 #: The colour of each training objective (a role of the lab, ``python -m verify dynamics``): the same in every
 #: panel of every lab figure, and used for nothing else there. The Okabe-Ito colours go to the objectives the
-#: figures draw; the explicit regularizers (drawn by none yet) get four of Paul Tol's muted colours.
+#: figures draw; the explicit regularizers (drawn by none yet) get four of Paul Tol's muted colours, round 2's
+#: objectives the rest of them and four of his light ones.
 OBJECTIVE_COLOURS = {
     "ce": OKABE_ITO["blue"], "ce+emr": OKABE_ITO["vermillion"],
     "at(eps1)": OKABE_ITO["sky"], "at(eps2)": OKABE_ITO["green"], "at(eps3)": OKABE_ITO["orange"],
     "at(eps2)+emr": OKABE_ITO["purple"],
     "ce+ig": "#882255", "ce+jac": "#44AA99", "ce+cl": "#999933", "ce+cure": "#661100",
+    # round 2 (verify.dynamics.lab.ROLES2): Paul Tol's remaining muted colours and a few of his light ones; drawn
+    # together are only a defense and its +EMR (margin-dynamics' rows) and trades(eps3) beside at(eps1..3)
+    "trades(eps2)": "#88CCEE", "trades(eps2)+emr": "#CC6677", "mart(eps2)": "#117733", "mart(eps2)+emr": "#AA4499",
+    "trades(eps3)": "#332288", "at(eps2)+emr-official": "#DDCC77",
+    "ce+emr(x10)": "#EE8866", "ce+emr(x100)": "#FFAABB", "at(eps2)+emr(x10)": "#BBCC33", "at(eps2)+emr(x100)": "#77AADD",
 }
 #: Colours of what is no objective in the lab figures (seeds' medians, clean and attack curves, data sets):
 #: black and greys, never an objective's colour.
 NEUTRAL = {"black": "#000000", "dark grey": "#595959", "grey": "#8c8c8c", "light grey": "#bfbfbf"}
 _COLOUR_NAMES = {**{v.lower(): ("sky blue" if k == "sky" else k) for k, v in OKABE_ITO.items()},
                  **{v.lower(): k for k, v in NEUTRAL.items()},
-                 "#882255": "wine", "#44aa99": "teal", "#999933": "olive", "#661100": "brown"}
+                 "#882255": "wine", "#44aa99": "teal", "#999933": "olive", "#661100": "brown",
+                 "#88ccee": "cyan", "#cc6677": "rose", "#117733": "forest green", "#aa4499": "magenta",
+                 "#332288": "indigo", "#ddcc77": "sand", "#ee8866": "salmon", "#ffaabb": "pink", "#bbcc33": "pear",
+                 "#77aadd": "light blue"}
 
 
 def objective_colour(role: str) -> str:

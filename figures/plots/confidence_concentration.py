@@ -29,6 +29,7 @@ from .lab_data import (
     comparison_line,
     eps_label,
     epsilon_roles,
+    final_metrics,
     lab_notes,
     metric,
     pct,
@@ -39,7 +40,11 @@ from .lab_data import (
     verdict_line,
 )
 
-__all__ = ["fig_confidence_concentration", "CAPTION", "SUMMARY", "CLAIM", "REQUIRED", "logit"]
+__all__ = ["fig_confidence_concentration", "CAPTION", "SUMMARY", "CLAIM", "REQUIRED", "logit", "TRADES"]
+
+#: Round 2's defense at eps_3: where the results hold it, a fifth violin (a) and box (b) and open marks in (c);
+#: its comparisons with eps = 0 are a sub-verdict outside the claim's.
+TRADES = "trades(eps3)"
 
 #: The claim this figure shows.
 CLAIM = "confidence-concentration"
@@ -143,7 +148,7 @@ def _distribution_panel(ax, lab, eps_roles, key: str, transform, what: str) -> b
         ax.plot(x + 0.42 + np.linspace(-0.04, 0.04, len(meds)), meds, ls="none", marker="o", ms=2.2,
                 color=_DOTS, gid=f"seed-median|{key}|{role}")
     ax.set_xticks(xs)
-    ax.set_xticklabels([eps_label(e) for e, _ in eps_roles])
+    ax.set_xticklabels([eps_label(e) + ("\nTRADES" if role == TRADES else "") for e, role in eps_roles])
     ax.set_xlim(-0.6, len(eps_roles) - 0.3)
     ax.set_xlabel(r"training budget $\epsilon$ ($\ell_\infty$)")
     if not all_points:
@@ -172,17 +177,18 @@ def fig_confidence_concentration(results):
     require_roles(lab, REQUIRED, "confidence-concentration")
     # eps_1 and eps_2 come with the layer-smoothing runs; a lab run for this claim alone has eps_0 and eps_3
     eps_roles = [(e, r) for e, r in epsilon_roles(lab) if r in REQUIRED or role_rows(lab, r)]
+    trades = [(float(lab.settings.eps_grid[-1]), TRADES)] if role_rows(lab, TRADES) else []
     s = lab.settings
     E = lab.epochs
     fig = figure(DOUBLE, 2.0)
     ax_c, ax_m, ax_a = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.1, 1.1, 1.0]})
 
-    from_points = _distribution_panel(ax_c, lab, eps_roles, "confidence", logit, "confidences")
+    from_points = _distribution_panel(ax_c, lab, eps_roles + trades, "confidence", logit, "confidences")
     ax_c.axhline(0.0, color="0.45", lw=0.6, ls="--", zorder=0, gid="half")
     lo, hi = ax_c.get_ylim()
     _logit_ticks(ax_c, lo, hi)
     ax_c.set_ylim(lo, hi + 0.2 * (hi - lo))
-    for x, (_, role) in enumerate(eps_roles):
+    for x, (_, role) in enumerate(eps_roles + trades):
         shares = [metric(rows[E], "confidence_below_half") for rows in role_rows(lab, role).values()
                   if rows and len(rows) > E and rows[E] is not None]
         ax_c.text(x, 0.985, f"{100 * seed_median(shares):.1f}", transform=ax_c.get_xaxis_transform(),
@@ -193,7 +199,7 @@ def fig_confidence_concentration(results):
     ax_c.text(0.99, 0.0, "1/2", transform=ax_c.get_yaxis_transform(), ha="right", va="bottom", fontsize=fs(5.8),
               color="0.45")
 
-    _distribution_panel(ax_m, lab, eps_roles, "output_margin", lambda v: np.asarray(v, dtype=float), "margins")
+    _distribution_panel(ax_m, lab, eps_roles + trades, "output_margin", lambda v: np.asarray(v, dtype=float), "margins")
     ax_m.axhline(0.0, color="0.45", lw=0.6, ls="--", zorder=0, gid="boundary")
     ax_m.set_title("(b) output margin\n$f_y - \\mathrm{max}_{j\\neq y}\\, f_j$", fontsize=fs(7.5), loc="left")
 
@@ -213,6 +219,10 @@ def fig_confidence_concentration(results):
                       gid=f"acc-seed|{key}")
         ax_a.plot(xs, [seed_median(v) for v in table], color=colour, lw=1.2, ls=ls, marker=marker, ms=2.5,
                   label=label, gid=f"acc|{key}")
+        if trades:                                   # TRADES at eps_3: an open mark of the same attack, beside it
+            vals = [get(m) for m in final_metrics(lab, TRADES).values()]
+            ax_a.plot([xs[-1] * 1.04], [seed_median(vals)], ls="none", marker=marker, ms=3.2, mfc="white", mec=colour,
+                      gid=f"acc-trades|{key}|{TRADES}")
     ax_a.set_xticks(xs)
     ax_a.set_xticklabels([eps_label(e) for e in xs])
     ax_a.set_ylim(0, 100)
@@ -225,6 +235,12 @@ def fig_confidence_concentration(results):
     v = lab.verdicts.get(CLAIM)
     if v:
         notes += [text(comparison_line(c)) for c in v["comparisons"]]
+    if trades:
+        tv = ((v or {}).get("sub_verdicts") or {}).get(TRADES)
+        notes.append(text(f"TRADES at eps_3 (round 2; the {colour_name(objective_colour(TRADES))} violin in (a), (b); "
+                          "open marks in (c)), in place of at(eps_3), outside the claim's verdict: "
+                          + (f"{tv['verdict']}; " + "; ".join(comparison_line(c) for c in tv["comparisons"])
+                             if tv else "no saved sub-verdict")))
     notes.append(text(f"epoch E = {E}; eps = 0 is the ce run; "
                       + ("violins: every evaluation point of every seed; " if from_points else "")
                       + f"{colour_name(_DOTS)} dots: the seeds' medians; the numbers on top of (a): the median over the seeds of the percentage of points with confidence below 1/2; robust accuracy under PGD-{s.eval_steps} (l-inf), "

@@ -25,14 +25,21 @@ from .sweep_data import NoDataError, finite
 
 __all__ = ["LabResults", "lab_results", "load_lab", "role_rows", "metric", "require_roles", "epsilon_roles",
            "verdict_line", "comparison_line", "seed_median", "MISSING_VERDICT", "ROLE_LABELS", "eps_label",
-           "lab_notes", "pct", "summary_of", "as_lab"]
+           "lab_notes", "pct", "summary_of", "as_lab", "require_round2", "final_metrics",
+           "attack_settings_line"]
 
 #: What a figure says when the results carry no usable verdict of its claim.
 MISSING_VERDICT = "no saved verdict (python -m verify dynamics report FILE writes it)"
 
 #: How the figures name the lab's roles.
 ROLE_LABELS = {"ce": "ce", "ce+emr": "ce+EMR", "at(eps2)": r"AT($\epsilon_2$)", "at(eps2)+emr": r"AT($\epsilon_2$)+EMR",
-               "at(eps1)": r"AT($\epsilon_1$)", "at(eps3)": r"AT($\epsilon_3$)"}
+               "at(eps1)": r"AT($\epsilon_1$)", "at(eps3)": r"AT($\epsilon_3$)",
+               "trades(eps2)": r"TRADES($\epsilon_2$)", "trades(eps2)+emr": r"TRADES($\epsilon_2$)+EMR",
+               "mart(eps2)": r"MART($\epsilon_2$)", "mart(eps2)+emr": r"MART($\epsilon_2$)+EMR",
+               "trades(eps3)": r"TRADES($\epsilon_3$)", "at(eps2)+emr-official": r"AT($\epsilon_2$)+EMR official",
+               "ce+emr(x10)": r"ce+EMR($\times$10)", "ce+emr(x100)": r"ce+EMR($\times$100)",
+               "at(eps2)+emr(x10)": r"AT($\epsilon_2$)+EMR($\times$10)",
+               "at(eps2)+emr(x100)": r"AT($\epsilon_2$)+EMR($\times$100)"}
 
 
 @dataclass(frozen=True)
@@ -141,6 +148,49 @@ def require_roles(lab: LabResults, roles, what: str) -> None:
         have = ", ".join(lab.table["runs"]) or "none"
         raise NoDataError(f"the lab results hold no finished {', '.join(missing)} run(s), which {what} needs "
                           f"(roles in the results: {have}); run python -m verify dynamics with its claim")
+
+
+def require_round2(lab: LabResults, what: str) -> None:
+    """A :class:`NoDataError` when ``lab`` holds a round-1 lab's results: ``what`` needs round 2's (TRADES, MART,
+    the EMR doses, AutoAttack; ``python -m verify dynamics --round 2``)."""
+    if lab.table["config"].get("round", 1) != 2:
+        raise NoDataError(f"{what} needs the results of round 2 (python -m verify dynamics --round 2: AutoAttack, "
+                          f"the EMR doses, TRADES and MART); these are round 1's")
+
+
+def final_metrics(lab: LabResults, role: str) -> dict:
+    """seed -> the metrics of ``role``'s run at the last epoch, for the seeds whose run reached it."""
+    E = lab.epochs
+    return {seed: rows[E] for seed, rows in role_rows(lab, role).items()
+            if rows and len(rows) > E and rows[E] is not None}
+
+
+def attack_settings_line(st: dict, each_eps: str = "") -> str:
+    """One saved attack's settings (an ``autoattack`` entry's ``settings`` or ``pgd_settings``) in words: a
+    robustness number is never drawn without them. With ``each_eps`` (e.g. ``"each row's"``) the budget is
+    named so, and PGD's step as a multiple of it, for settings that hold at every budget of a figure.
+
+    >>> st = {"attack": "pgd", "norm": "inf", "eps": 0.1, "steps": 10, "step_size": 0.025, "restarts": 1,
+    ...       "random_start": True}
+    >>> attack_settings_line(st)
+    'PGD-10 (l-inf, eps 0.1, step 0.025, 1 restart(s), random start)'
+    >>> attack_settings_line(st, "each row's")
+    "PGD-10 (l-inf, each row's eps, step 0.25 eps, 1 restart(s), random start)"
+    """
+    eps = f"{each_eps} eps" if each_eps else f"eps {float(st.get('eps', float('nan'))):.4g}"
+    if st.get("attack") == "pgd":
+        step = f"{st['step_size'] / st['eps']:.4g} eps" if each_eps and st.get("eps") else f"{st['step_size']:.4g}"
+        return (f"PGD-{st['steps']} (l-{st['norm']}, {eps}, step {step}, "
+                f"{st['restarts']} restart(s){', random start' if st.get('random_start') else ''})")
+    extra = [f"APGD {st['apgd_iterations']} iterations, {st['apgd_restarts']} restart(s)"] if "apgd_iterations" in st else []
+    if "target_classes" in st:
+        extra.append(f"{st['target_classes']} target classes")
+    if "fab_t_iterations" in st:
+        extra.append(f"FAB-T {st['fab_t_iterations']} iterations")
+    if "square_queries" in st:
+        extra.append(f"Square {st['square_queries']} queries")
+    return (f"AutoAttack {st.get('version', '?')} ({st.get('package', '?')}: {', '.join(st.get('attacks', []))}; "
+            f"l-{st.get('norm', '?')}, {eps}; " + ", ".join(extra) + f"; seed {st.get('seed', '?')})")
 
 
 def role_rows(lab: LabResults, role: str) -> dict:

@@ -20,6 +20,7 @@ from .lab_data import (
     as_lab,
     eps_label,
     epsilon_roles,
+    final_metrics,
     lab_notes,
     metric,
     require_roles,
@@ -28,7 +29,11 @@ from .lab_data import (
     verdict_line,
 )
 
-__all__ = ["fig_layer_spectra", "CAPTION", "SUMMARY", "CLAIM", "STATISTICS"]
+__all__ = ["fig_layer_spectra", "CAPTION", "SUMMARY", "CLAIM", "STATISTICS", "TRADES"]
+
+#: Round 2's defense at eps_3 (drawn, where the results hold it, as a diamond at eps_3; its comparison with
+#: eps = 0 is a sub-verdict outside the claim's).
+TRADES = "trades(eps3)"
 
 #: The claim this figure shows.
 CLAIM = "layer-smoothing"
@@ -83,6 +88,7 @@ def fig_layer_spectra(results):
     eps = np.array([e for e, _ in eps_roles])
     seeds = sorted(set().union(*(role_rows(lab, r).keys() for _, r in eps_roles)))
     nL = len(layers)
+    trades = bool(final_metrics(lab, TRADES))
     fig = figure(DOUBLE, 0.5 + 1.45 * len(STATISTICS))
     axes = np.atleast_2d(fig.subplots(len(STATISTICS), nL, sharex=True, squeeze=False))
     for i, (stat, label) in enumerate(STATISTICS):
@@ -102,6 +108,11 @@ def fig_layer_spectra(results):
             for k, (_, role) in enumerate(eps_roles):     # each objective's median in its colour
                 ax.plot(eps[k], med[k], ls="none", marker="o", ms=3.5, color=objective_colour(role),
                         gid=f"median-point|{stat}|{layer}|{role}")
+            if trades:                                     # round 2: TRADES at eps_3, a diamond beside at(eps_3)
+                tv = [value(TRADES, s_) for s_ in sorted(role_rows(lab, TRADES))]
+                ax.plot([eps[-1]], [seed_median(tv)], ls="none", marker="D", ms=3.2, color=objective_colour(TRADES),
+                        gid=f"median-point|{stat}|{layer}|{TRADES}")
+                table = np.vstack([table, np.array(tv, dtype=float)[:, None].repeat(table.shape[1], 1)])
             lv = stats_v.get(stat, {}).get("layers", {}).get(layer)
             r = rho.get(stat, {}).get(layer)
             bits = []
@@ -131,8 +142,24 @@ def fig_layer_spectra(results):
     notes = [text(f"epoch E = {E}; eps = 0 is the ce run; the comparison of each panel: the statistic at "
                   f"eps_3 = {s.eps_grid[-1]:.4g} below the one at eps = 0, per seed (seeds for/against); "
                   f"spectra over the first {s.n_spectra} evaluation points")]
-    if v and v.get("sub_verdicts"):
+    sub = {k: d for k, d in ((v or {}).get("sub_verdicts") or {}).items() if k != TRADES}
+    if sub:
         notes.append(text("the same comparison for ce+R against ce (outside the claim's verdict): "
-                          + ", ".join(f"{k} {d['verdict'].lower()}" for k, d in v["sub_verdicts"].items())))
+                          + ", ".join(f"{k} {d['verdict'].lower()}" for k, d in sub.items())))
+    if trades:
+        tv = ((v or {}).get("sub_verdicts") or {}).get(TRADES)
+        notes.append(text(f"{colour_name(objective_colour(TRADES))} diamonds: TRADES at eps_3 (round 2), the median "
+                          "over the seeds; its comparison with eps = 0 in place of at(eps_3) (outside the claim's "
+                          "verdict): " + (_trades_line(tv) if tv else "no saved sub-verdict")))
     lab_notes(fig, text(verdict_line(lab, CLAIM)), notes)
     return fig
+
+
+def _trades_line(tv: dict) -> str:
+    """The saved sub-verdict with trades(eps3): overall, then per statistic its layers' verdicts (for/against)."""
+    parts = []
+    for stat, d in tv.get("statistics", {}).items():
+        layers = ", ".join(f"{layer} {x['verdict'].lower()} ({x['n_for']}/{x['n_against']})"
+                           for layer, x in d.get("layers", {}).items())
+        parts.append(f"{stat} {d['verdict'].lower()} [{layers}]")
+    return f"{tv['verdict']}" + (f"; {'; '.join(parts)}" if parts else "")

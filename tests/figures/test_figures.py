@@ -53,18 +53,24 @@ def trained(trained_file, results):
     return read_results(trained_file) + results
 
 
-def _input(spec, results, lab, trained=None):
-    """What the figure ``spec`` reads: the sweep's records, the lab's results, the trained checks beside the
-    sweep's, or nothing."""
+#: The lab figures that read round 2's results (python -m verify dynamics --round 2).
+ROUND2_FIGURES = ("emr-dose", "attack-gap")
+
+
+def _input(spec, results, lab, trained=None, lab2=None):
+    """What the figure ``spec`` reads: the sweep's records, the lab's results (round 2's for the figures of
+    :data:`ROUND2_FIGURES`), the trained checks beside the sweep's, or nothing."""
     if not spec.needs_results:
         return None
+    if spec.name in ROUND2_FIGURES:
+        return lab2
     return {"lab": lab, "trained": trained}.get(spec.reads, results)
 
 
 @pytest.fixture(scope="module")
-def built(results, lab, trained):
+def built(results, lab, trained, lab2):
     """Every figure, built once."""
-    figs = {name: spec.function(_input(spec, results, lab, trained)) for name, spec in FIGURES.items()}
+    figs = {name: spec.function(_input(spec, results, lab, trained, lab2)) for name, spec in FIGURES.items()}
     yield figs
 
 
@@ -72,7 +78,8 @@ def built(results, lab, trained):
 def test_registry_names_and_captions():
     assert list(FIGURES) == ["gap-overview", "curvature-small-step", "geometry", "input-gradient-bounds",
                              "confident-limit", "gram-unification", "emr-limits", "float-error", "margin-dynamics",
-                             "layer-spectra", "confidence-concentration", "trained-crossing", "robust-radius"]
+                             "layer-spectra", "confidence-concentration", "emr-dose", "attack-gap", "trained-crossing",
+                             "robust-radius"]
     for name, spec in FIGURES.items():
         fn, caption = spec
         assert fn.__name__ == "fig_" + name.replace("-", "_")
@@ -295,9 +302,9 @@ def _main(argv, capsys):
 
 
 @pytest.mark.slow
-def test_cli_builds_pdf_and_png_with_truetype_fonts(results_file, lab_file, trained_file, tmp_path, capsys, monkeypatch):
+def test_cli_builds_pdf_and_png_with_truetype_fonts(results_file, lab2_file, trained_file, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("REGFIGURES_USETEX", "0")
-    code, out, err = _main(["--results", str(results_file), "--dynamics", str(lab_file), "--trained", str(trained_file), "--out", str(tmp_path),
+    code, out, err = _main(["--results", str(results_file), "--dynamics", str(lab2_file), "--trained", str(trained_file), "--out", str(tmp_path),
                             "--no-progress"], capsys)
     assert code == 0, err
     for name in FIGURES:
@@ -445,11 +452,11 @@ def _warnings(err):
 
 
 @pytest.mark.skipif(shutil.which("latex") is None, reason="needs a latex executable (LaTeX typesets the text)")
-def test_every_figure_renders_with_latex(results_file, lab_file, trained_file, tmp_path, capsys, monkeypatch):
+def test_every_figure_renders_with_latex(results_file, lab2_file, trained_file, tmp_path, capsys, monkeypatch):
     """With LaTeX on, every figure is written as PDF and PNG by LaTeX itself: no fallback to mathtext, and
     the PDFs embed TeX's Type 1 fonts (mathtext would embed TrueType)."""
     monkeypatch.setenv("REGFIGURES_USETEX", "1")
-    code, out, err = _main(["--results", str(results_file), "--dynamics", str(lab_file), "--trained", str(trained_file), "--out", str(tmp_path),
+    code, out, err = _main(["--results", str(results_file), "--dynamics", str(lab2_file), "--trained", str(trained_file), "--out", str(tmp_path),
                             "--no-progress"], capsys)
     assert code == 0, err
     assert not _warnings(err) and "REGFIGURES_USETEX" not in err and "mathtext" not in out, err
@@ -461,7 +468,7 @@ def test_every_figure_renders_with_latex(results_file, lab_file, trained_file, t
         assert b"/Type1" in data and b"/FontFile2" not in data, name
 
 
-def test_latex_text_has_no_silently_wrong_characters(results, lab, trained):
+def test_latex_text_has_no_silently_wrong_characters(results, lab, trained, lab2):
     """LaTeX's default (OT1) text fonts typeset ``|``, ``<`` and ``>`` outside math as an em dash and inverted
     punctuation, without any error; so, built with LaTeX on, no figure text holds them outside ``$...$``
     (:func:`figures.style.text` puts them in math). Building draws nothing, so this needs no latex."""
@@ -471,7 +478,7 @@ def test_latex_text_has_no_silently_wrong_characters(results, lab, trained):
 
     wrong = []
     for name, spec in FIGURES.items():
-        for t in spec.draw(_input(spec, results, lab, trained), tex=True).findobj(Text):
+        for t in spec.draw(_input(spec, results, lab, trained, lab2), tex=True).findobj(Text):
             outside = re.sub(r"(?<!\\)\$.*?(?<!\\)\$", "", t.get_text())
             if set(outside) & set("|<>"):
                 wrong.append(f"{name}: {t.get_text()!r}")
@@ -493,9 +500,9 @@ def _fail_latex(monkeypatch):
 
 
 @pytest.mark.slow
-def test_a_tex_failure_draws_the_figure_with_mathtext(results_file, lab_file, trained_file, tmp_path, capsys, monkeypatch):
+def test_a_tex_failure_draws_the_figure_with_mathtext(results_file, lab2_file, trained_file, tmp_path, capsys, monkeypatch):
     _fail_latex(monkeypatch)
-    code, out, err = _main(["--results", str(results_file), "--dynamics", str(lab_file), "--trained", str(trained_file), "--out", str(tmp_path),
+    code, out, err = _main(["--results", str(results_file), "--dynamics", str(lab2_file), "--trained", str(trained_file), "--out", str(tmp_path),
                             "--no-progress"], capsys)
     assert code == 0, err
     warned = _warnings(err)

@@ -51,9 +51,9 @@ def _artists(fig):
 
 
 def test_the_map_gives_every_lab_objective_its_own_colour():
-    from verify.dynamics.lab import ROLES
+    from verify.dynamics.lab import ROLES2
 
-    assert set(OBJECTIVE_COLOURS) == set(ROLES)
+    assert set(OBJECTIVE_COLOURS) == set(ROLES2)
     assert len({to_hex(c) for c in OBJECTIVE_COLOURS.values()}) == len(OBJECTIVE_COLOURS)
     assert not {to_hex(c) for c in OBJECTIVE_COLOURS.values()} & {to_hex(c) for c in NEUTRAL.values()}
 
