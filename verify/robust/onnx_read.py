@@ -181,7 +181,7 @@ class _Reader:
                 raise OnnxError(f"{what}: only 2-D convolutions with group 1 are supported")
             W = np.asarray(self.consts[ins[1]])
             conv = nn.Conv2d(W.shape[1], W.shape[0], tuple(W.shape[2:]), tuple(a.get("strides", [1, 1])),
-                             _pads(node, a, what), bias=len(ins) > 2)
+                             _pads(node, a, what), bias=len(ins) > 2, dtype=self.dtype)
             with torch.no_grad():
                 conv.weight.copy_(self.t(W))
                 if len(ins) > 2:
@@ -193,7 +193,7 @@ class _Reader:
             self.add_layer(nn.LeakyReLU(float(a.get("alpha", 0.01))), src, out)
         elif op == "PRelu":
             s = np.asarray(self.consts[ins[1]]).reshape(-1)
-            pr = nn.PReLU(s.size)
+            pr = nn.PReLU(s.size, dtype=self.dtype)
             with torch.no_grad():
                 pr.weight.copy_(self.t(s))
             self.add_layer(pr, src, out)
@@ -243,7 +243,7 @@ class _Reader:
         if W is None or W.ndim != 2 or len(shape) != 1 or W.shape[1] != shape[0]:
             raise OnnxError(f"{what}: a weight of shape {None if W is None else W.shape} for an input of shape "
                             f"{shape} (expected a vector input and a constant matrix)")
-        lin = nn.Linear(W.shape[1], W.shape[0], bias=b is not None)
+        lin = nn.Linear(W.shape[1], W.shape[0], bias=b is not None, dtype=self.dtype)
         with torch.no_grad():
             lin.weight.copy_(self.t(W))
             if b is not None:
@@ -282,12 +282,12 @@ class _Reader:
                                 f"layer")
             w = 1.0 / v
         if len(shape) == 1:
-            layer = nn.Linear(n, n)
+            layer = nn.Linear(n, n, dtype=self.dtype)
             with torch.no_grad():
                 layer.weight.copy_(self.t(np.diag(w)))
                 layer.bias.copy_(self.t(b))
         else:
-            layer = nn.Conv2d(n, n, 1)
+            layer = nn.Conv2d(n, n, 1, dtype=self.dtype)
             with torch.no_grad():
                 layer.weight.copy_(self.t(np.diag(w)[:, :, None, None]))
                 layer.bias.copy_(self.t(b))
