@@ -2,7 +2,9 @@
 
 Exit codes: 0 when every point was solved or stopped at a limit (its bounds are reported); 1 when some
 result is unverified (a solver's point failed the witness checks) or errored; 2 for a usage error (bad
-file, bad option, a model outside the theory, a missing solver).
+file, bad option, a model outside the theory, a missing solver). With ``--onnx`` and ``--vnnlib`` it decides
+a VNNLIB property instead (:func:`verify.robust.property.verify_vnnlib`): sat, unsat, unknown or timeout,
+each with exit code 0.
 """
 
 from __future__ import annotations
@@ -59,6 +61,9 @@ examples:
   python -m verify radius --model net.pt --inputs x.pt --domain 0 1 --max-radius 0.1
                           (points stay in [0, 1]; radii above 0.1 are reported as beyond_cap)
   python -m verify radius --model net.pt --inputs x.pt --resume     continue an interrupted run
+  python -m verify radius --onnx net.onnx --vnnlib prop.vnnlib --timeout 60 --result-file out.txt
+                          (a VNNLIB property: sat with a checked counterexample, unsat, unknown or timeout,
+                           in VNN-COMP's result format; exit code 0 for each)
 
 results: one JSON line per input in --out (default results/radius.jsonl): the model and settings, and
   the result (status, radius, lower, upper, gap, witness, witness_check, certified, seconds, notes).
@@ -69,10 +74,19 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser of ``python -m verify radius``."""
     p = argparse.ArgumentParser(prog="python -m verify radius", description=_DESCRIPTION, epilog=_EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True, metavar="FILE",
+    p.add_argument("--model", metavar="FILE",
                    help="a torch.save'd nn.Module (saved in eval mode), or a TorchScript file of standard "
-                        "layers (nn.Sequential of them)")
-    p.add_argument("--inputs", required=True, metavar="FILE", help="a saved input tensor (B, *input shape)")
+                        "layers (nn.Sequential of them); with --inputs (or use --onnx and --vnnlib)")
+    p.add_argument("--inputs", metavar="FILE", help="a saved input tensor (B, *input shape)")
+    p.add_argument("--onnx", metavar="FILE", help="an ONNX network (Gemm, MatMul, Conv, Relu, Flatten, Reshape, "
+                                                  "MaxPool, Add, ...); with --vnnlib, instead of --model/--inputs "
+                                                  "(needs the onnx extra)")
+    p.add_argument("--vnnlib", metavar="FILE", help="a VNNLIB property: an input box and a disjunction of linear "
+                                                    "output constraints")
+    p.add_argument("--timeout", type=float, default=60.0, metavar="S",
+                   help="with --vnnlib: seconds for the property (default 60)")
+    p.add_argument("--result-file", metavar="FILE",
+                   help="with --vnnlib: also write the VNN-COMP result file (status line, counterexample for sat)")
     p.add_argument("--labels", metavar="FILE", help="a saved label tensor (B,); default: the predicted classes")
     p.add_argument("--norm", default="inf", choices=["inf", "2"], help="the norm of the radius (default inf)")
     p.add_argument("--time-limit", type=float, default=60.0, metavar="S",
@@ -165,6 +179,10 @@ def main(argv=None) -> int:
     from verify.robust.radius import robust_radius
 
     args = build_parser().parse_args(argv)
+    if args.onnx or args.vnnlib:
+        return _vnnlib(args, argv)
+    if not args.model or not args.inputs:
+        return fail("give --model FILE and --inputs FILE (or --onnx FILE and --vnnlib FILE for a VNNLIB property)")
     for name, v in (("--time-limit", args.time_limit), ("--max-radius", args.max_radius)):
         if v is not None and not (math.isfinite(v) and v > 0):
             return fail(f"{name} must be a number > 0, got {v}")
@@ -252,3 +270,31 @@ def main(argv=None) -> int:
     if bad:
         print(f"{bad} point(s) unverified or failed: their solver's point did not pass the witness checks")
     return 1 if bad else 0
+
+
+def _vnnlib(args, argv) -> int:
+    """``--onnx net.onnx --vnnlib prop.vnnlib``: the property decided, printed in VNN-COMP's format."""
+    from verify.errors import VerifyError
+    from verify.robust.property import verify_vnnlib
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    mixed = [o for o in ("--model", "--inputs", "--labels", "--norm", "--domain", "--max-radius", "--resume",
+                         "--time-limit", "--node-limit") if any(a == o or a.startswith(o + "=") for a in argv)]
+    if mixed:
+        return fail(f"--onnx/--vnnlib decide a property; {', '.join(mixed)} belong(s) to the radius of --model/--inputs")
+    if not (args.onnx and args.vnnlib):
+        return fail("--onnx and --vnnlib go together: give both files")
+    if not (math.isfinite(args.timeout) and args.timeout > 0):
+        return fail(f"--timeout must be a number > 0, got {args.timeout}")
+    for f in (args.onnx, args.vnnlib):
+        if not Path(f).is_file():
+            return fail(f"no such file: {f}")
+    try:
+        res = verify_vnnlib(args.onnx, args.vnnlib, timeout=args.timeout)
+    except (VerifyError, ValueError, ImportError) as exc:
+        return fail(first_line(exc))
+    print(res.report(), end="")
+    if args.result_file:
+        res.save(args.result_file)
+        print(f"; result file: {args.result_file}")
+    return 0

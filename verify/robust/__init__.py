@@ -5,11 +5,20 @@ linear program solved by HiGHS for l-inf (:mod:`verify.robust.milp`), a search o
 ordered by their exact distance for l2 (:mod:`verify.robust.search`), on the float64 image of the exact
 network (:mod:`verify.robust.plnet`). Every witness is re-checked in the float model and in rationals.
 ``python -m verify radius`` runs it on a saved model (:mod:`verify.cli.radius`).
+
+:func:`verify_vnnlib` decides a VNNLIB property (:mod:`verify.robust.vnnlib`) on an ONNX network
+(:mod:`verify.robust.onnx_read`; :func:`write_onnx` writes the toolkit's models) in VNN-COMP's result format
+(:mod:`verify.robust.property`); ``python -m verify radius --onnx net.onnx --vnnlib prop.vnnlib`` runs it.
 """
 
 from verify.robust.decide import robust_at, witness_distances
+from verify.robust.onnx_read import OnnxError, read_onnx
+from verify.robust.onnx_write import write_onnx
+from verify.robust.property import VnnResult, decide_property, verify_vnnlib
 from verify.robust.radius import NORMS, STATUSES, RadiusResult, exact_robust_accuracy, robust_radius
 from verify.robust.solvers import SolverUnavailableError
+from verify.robust.vnnlib import Property, VnnlibError, linf_ball_property, read_vnnlib, write_vnnlib
 
 __all__ = ["robust_radius", "robust_at", "witness_distances", "RadiusResult", "exact_robust_accuracy", "NORMS",
-           "STATUSES", "SolverUnavailableError"]
+           "STATUSES", "SolverUnavailableError", "verify_vnnlib", "decide_property", "VnnResult", "read_onnx",
+           "write_onnx", "OnnxError", "read_vnnlib", "write_vnnlib", "linf_ball_property", "Property", "VnnlibError"]

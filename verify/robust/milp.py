@@ -32,17 +32,13 @@ which is why every witness is re-checked exactly.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import math
-import os
-import sys
 import time
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from verify.robust.encoding import Encoding, encode_network, network_width, pattern_of, solve
 from verify.robust.solvers import load_milp
 
 __all__ = ["linf_milp", "MilpResult", "MIP_REL_GAP", "HIGHS_OPTIONS"]
@@ -78,67 +74,6 @@ class MilpResult:
     notes: list = field(default_factory=list)
 
 
-class _Encoding:
-    """The program being built: variables (bounds, integrality) and rows, with a preallocated width."""
-
-    def __init__(self, width: int):
-        self.nv, self.width = 0, width
-        self.lb, self.ub, self.integ = np.zeros(width), np.zeros(width), np.zeros(width)
-        self.rows, self.rl, self.ru = [], [], []
-
-    def var(self, lo, hi, integer=False) -> int:
-        i = self.nv
-        self.nv += 1
-        self.lb[i], self.ub[i], self.integ[i] = lo, hi, 1 if integer else 0
-        return i
-
-    def add(self, block, lo, hi):
-        block = np.atleast_2d(block)
-        self.rows.append(block)
-        self.rl.append(np.broadcast_to(np.asarray(lo, dtype=np.float64), (block.shape[0],)))
-        self.ru.append(np.broadcast_to(np.asarray(hi, dtype=np.float64), (block.shape[0],)))
-
-    def matrix(self):
-        from scipy.sparse import csr_matrix
-
-        A = np.vstack(self.rows)[:, :self.nv]
-        A[np.abs(A) < 1e-300] = 0.0
-        return csr_matrix(A), np.concatenate(self.rl), np.concatenate(self.ru)
-
-
-@contextlib.contextmanager
-def _quiet_c_stdout():
-    """HiGHS prints some internal messages with C's printf even when told to be silent: send file
-    descriptor 1 to /dev/null while it runs (C's buffer flushed before restoring)."""
-    try:
-        sys.stdout.flush()
-        saved, null = os.dup(1), os.open(os.devnull, os.O_WRONLY)
-    except (OSError, ValueError, AttributeError):
-        yield
-        return
-    os.dup2(null, 1)
-    try:
-        yield
-    finally:
-        try:
-            ctypes.CDLL(None).fflush(None)
-        except (OSError, AttributeError):  # pragma: no cover - no C library to flush
-            pass
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(null)
-
-
-def _solve(milp, LinearConstraint, Bounds, enc: _Encoding, c: np.ndarray, *, relax: bool, opts: dict):
-    A, rl, ru = enc.matrix()
-    nv = enc.nv
-    integ = np.zeros(nv) if relax else enc.integ[:nv]
-    with warnings.catch_warnings(), _quiet_c_stdout():  # the HiGHS options scipy passes on verbatim warn
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return milp(c[:nv], integrality=integ, bounds=Bounds(enc.lb[:nv], enc.ub[:nv]),
-                    constraints=LinearConstraint(A, rl, ru), options=opts)
-
-
 def linf_milp(net, x: np.ndarray, y: int, *, cap: float, domain=None, time_limit: float | None = None,
               node_limit: int | None = None, linear_bounds: bool = True, tighten: bool = False,
               max_binaries: int | None = None, t_lower: float = 0.0, mip_rel_gap: float = MIP_REL_GAP) -> MilpResult:
@@ -150,7 +85,7 @@ def linf_milp(net, x: np.ndarray, y: int, *, cap: float, domain=None, time_limit
     (status ``skipped``: a deterministic budget, where a time limit depends on the machine). ``t_lower``: a
     radius already proved (e.g. by bounds alone), given to the program as the bound t >= t_lower. Tightening is off by default: on the lab's digits MLP it stabilised 2 to 8 of
     ~90 unstable units for ~100 LPs of ~40 ms each (measured by ``python -m verify.bench.radius``)."""
-    milp, LinearConstraint, Bounds = load_milp()
+    load_milp()
     t0 = time.perf_counter()
     D, K = net.D, net.K
     x = np.asarray(x, dtype=np.float64)
@@ -166,9 +101,8 @@ def linf_milp(net, x: np.ndarray, y: int, *, cap: float, domain=None, time_limit
     if not any(fh >= 0):
         return MilpResult("beyond_cap", math.inf, cap, 0.0, None, None, None, 0, 0, 0,
                           time.perf_counter() - t0, "no class can overtake y in the box (bounds)")
-    width = D + 1 + K + sum(2 * n.size if n.kind == "rect" else n.size + int(n.valid.sum()) for n in
-                            (net.nodes[k] for k in net.nonlinear))
-    enc = _Encoding(width)
+    width = network_width(net) + 1 + K
+    enc = Encoding(width)
     for i in range(D):
         enc.var(lo0[i], hi0[i])
     tv = enc.var(min(max(t_lower, 0.0), cap), cap)
@@ -179,101 +113,17 @@ def linf_milp(net, x: np.ndarray, y: int, *, cap: float, domain=None, time_limit
     Zt2 = Zt.copy()
     Zt2[:, tv] = 1.0
     enc.add(Zt2, x, np.inf)                   # z + t >= x
-    lp_opts = {"presolve": True}
-    budget = None if time_limit is None else 0.2 * time_limit
-    tightened, lps = 0, 0
-    seen_nonlinear = False
-    unstable_total = 0
-    binaries = {}                             # rect node -> [(unit, delta var)]; max node -> [(group, [(q, var)])]
-    E = {0: (np.hstack([np.eye(D), np.zeros((D, width - D))]), np.zeros(D))}
-    for k, n in enumerate(net.nodes[1:], 1):
-        M, m = E[n.src[0]]
-        if n.kind == "affine":
-            E[k] = (n.W @ M, n.W @ m + n.b)
-            continue
-        if n.kind == "sum":
-            M2, m2 = E[n.src[1]]
-            E[k] = (M + M2, m + m2)
-            continue
-        s = n.src[0]
-        if tighten and seen_nonlinear and enc.rows:
-            unst = np.nonzero((L[s] < 0) & (H[s] > 0))[0]
-            for i in unst:
-                if budget is not None and time.perf_counter() - t0 > budget:
-                    break
-                for sign in (1.0, -1.0):
-                    res = _solve(milp, LinearConstraint, Bounds, enc, sign * M[i], relax=True, opts=lp_opts)
-                    lps += 1
-                    if res.status != 0:
-                        continue
-                    v = sign * res.fun + m[i]
-                    # the LP's optimum is feasibility-tolerant: loosen it by 1e-7 relative before use
-                    slack = 1e-7 * (1.0 + abs(v))
-                    if sign > 0 and v - slack > L[s][i]:
-                        L[s][i] = v - slack
-                    elif sign < 0 and v + slack < H[s][i]:
-                        H[s][i] = v + slack
-                tightened += int(not (L[s][i] < 0 < H[s][i]))
-            if linear_bounds:                 # propagate the tightened bounds to the layers above
-                L, H, (fl, fh) = net.bounds(lo0, hi0, linear=True, diff_rows=R, fixed=(L, H, k))
-        seen_nonlinear = True
-        l, h = L[s], H[s]
-        if n.kind == "rect":
-            a = n.a
-            d = np.where(l >= 0, 1.0, a)            # stable units: u or a u
-            My, my = d[:, None] * M, d * m
-            binaries[k] = []
-            for i in np.nonzero((l < 0) & (h > 0))[0]:
-                unstable_total += 1
-                pi = enc.var(0.0, h[i])
-                di = enc.var(0.0, 1.0, integer=True)
-                binaries[k].append((i, di))
-                r1 = np.zeros(width)
-                r1[pi], r1[di] = 1.0, -h[i]
-                enc.add(r1, -np.inf, 0.0)                         # p <= h delta
-                r2 = -M[i]
-                r2[pi] += 1.0
-                enc.add(r2, m[i], np.inf)                         # p - u >= 0   (q = u - p <= 0)
-                r3 = M[i].copy()
-                r3[pi] -= 1.0
-                r3[di] += l[i]
-                enc.add(r3, l[i] - m[i], np.inf)                  # u - p >= l (1 - delta)
-                My[i] = a[i] * M[i]
-                My[i, pi] += 1.0 - a[i]
-                my[i] = a[i] * m[i]
-            E[k] = (My, my)
-        else:
-            gl = np.where(n.valid, l[n.G], -np.inf)
-            gh = np.where(n.valid, h[n.G], -np.inf)
-            ml = gl.max(1)
-            My, my = np.zeros((n.size, width)), np.zeros(n.size)
-            binaries[k] = []
-            for j in range(n.size):
-                cq = [q for q in range(n.G.shape[1]) if n.valid[j, q] and gh[j, q] >= ml[j]]
-                idx = [n.G[j, q] for q in cq]
-                if len(cq) == 1:
-                    My[j], my[j] = M[idx[0]], m[idx[0]]
-                    binaries[k].append((j, [(cq[0], None)]))
-                    continue
-                unstable_total += 1
-                hmax = max(h[i] for i in idx)
-                yv = enc.var(max(l[i] for i in idx), hmax)
-                one = np.zeros(width)
-                sel = []
-                for q, i in zip(cq, idx):
-                    dv = enc.var(0.0, 1.0, integer=True)
-                    sel.append((q, dv))
-                    one[dv] = 1.0
-                    r = -M[i].copy()
-                    r[yv] += 1.0
-                    enc.add(r, m[i], np.inf)                      # y - u_i >= 0
-                    r2 = r.copy()
-                    r2[dv] += hmax - l[i]
-                    enc.add(r2, -np.inf, m[i] + hmax - l[i])      # y - u_i <= (hmax - l_i)(1 - delta_i)
-                enc.add(one, 1.0, 1.0)
-                binaries[k].append((j, sel))
-                My[j, yv] = 1.0
-            E[k] = (My, my)
+
+    def rebound(L, H, k):
+        L, H, extra = net.bounds(lo0, hi0, linear=True, diff_rows=R, fixed=(L, H, k))
+        return L, H, extra
+
+    E, binaries, L, H, st = encode_network(net, enc, L, H, tighten=tighten, t0=t0,
+                                           budget=None if time_limit is None else 0.2 * time_limit,
+                                           rebound=rebound if linear_bounds else None)
+    if st["extra"] is not None:
+        fl, fh = st["extra"]
+    lps, tightened, unstable_total = st["lps"], st["tightened"], st["unstable"]
     F, fm = E[net.output]
     cands = [i for i, j in enumerate(others) if fh[i] >= 0]
     if not cands:
@@ -307,7 +157,7 @@ def linf_milp(net, x: np.ndarray, y: int, *, cap: float, domain=None, time_limit
         opts["time_limit"] = max(float(time_limit) - (time.perf_counter() - t0), 1e-3)
     if node_limit is not None:
         opts["node_limit"] = int(node_limit)
-    res = _solve(milp, LinearConstraint, Bounds, enc, c, relax=False, opts=opts)
+    res = solve(enc, c, relax=False, opts=opts)
     secs = time.perf_counter() - t0
     nodes = int(getattr(res, "mip_node_count", 0) or 0)
     notes = [f"{lps} bound-tightening LPs, {tightened} units made stable"] if lps else []
@@ -327,19 +177,7 @@ def linf_milp(net, x: np.ndarray, y: int, *, cap: float, domain=None, time_limit
     lower = min(max(dual, 0.0), radius)
     status = "optimal" if res.status == 0 else _limit(res.message)
     gap = float(res.mip_gap) if getattr(res, "mip_gap", None) is not None else (radius - lower) / max(radius, 1e-300)
-    pattern = {}
-    for k in net.nonlinear:
-        n = net.nodes[k]
-        l = L[n.src[0]]
-        if n.kind == "rect":
-            p = np.where(l >= 0, 1, -1).astype(np.int8)
-            for i, di in binaries[k]:
-                p[i] = 1 if v[di] > 0.5 else -1
-        else:
-            p = np.zeros(n.size, dtype=np.int64)
-            for j, sel in binaries[k]:
-                p[j] = sel[0][0] if sel[0][1] is None else sel[int(np.argmax([v[dv] for _, dv in sel]))][0]
-        pattern[k] = p
+    pattern = pattern_of(net, L, binaries, v)
     rival = others[cands[0]] if not betas else betas[int(np.argmax([v[bv] for _, bv in betas]))][0]
     return MilpResult(status, radius, lower, gap, z, rival, pattern, nodes, nbin, unstable_total, secs, res.message,
                       notes)

@@ -1,0 +1,357 @@
+"""VNNLIB properties: the fragment the toolkit reads and writes, parsed into a :class:`Property`.
+
+A VNNLIB file (the SMT-LIB subset of VNN-COMP) declares the inputs ``X_0 .. X_{D-1}`` and outputs
+``Y_0 .. Y_{K-1}`` as ``Real`` constants and asserts constraints on them; the property *holds at a point*
+X when every assertion is true there, and the verification question is whether some X does that (``sat``:
+a counterexample) or none does (``unsat``). The fragment read here:
+
+- ``(declare-const X_i Real)`` and ``(declare-const Y_j Real)``;
+- assertions over the inputs alone: a conjunction of bounds ``(<= X_i c)`` / ``(>= X_i c)`` (either side may
+  be the constant, a coefficient is allowed: ``(<= (* 2 X_0) 1)``), bounding every X_i from both sides;
+- assertions over the outputs alone: ``and`` / ``or`` of linear inequalities ``(<= a b)``, ``(>= a b)``,
+  ``(< a b)``, ``(> a b)`` between linear terms (numbers, Y_j, ``(+ ..)``, ``(- ..)``, ``(* c ..)`` with a
+  constant factor). All output assertions together are brought to a disjunction of conjunctions.
+
+Everything else is refused with :class:`VnnlibError`, one line naming what: another command (e.g.
+``define-fun``), a variable that is neither X_i nor Y_j, a product of two variables, an assertion that
+mixes inputs and outputs, a disjunction over the inputs, an unbounded input. Numbers are read exactly
+(``0.1`` is the rational 1/10), so the box and the constraints a witness is checked against are the
+file's own.
+
+>>> p = parse_vnnlib('''(declare-const X_0 Real) (declare-const Y_0 Real) (declare-const Y_1 Real)
+...                     (assert (>= X_0 -0.5)) (assert (<= X_0 0.5)) (assert (>= Y_1 Y_0))''')
+>>> p.n_in, p.n_out, [str(v) for v in p.lo + p.hi], p.class_change()
+(1, 2, ['-1/2', '1/2'], 0)
+>>> p.holds([1, 2]), p.holds([2, 1])
+(True, False)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from verify.errors import VerifyError
+
+__all__ = ["Property", "Constraint", "VnnlibError", "parse_vnnlib", "read_vnnlib", "write_vnnlib",
+           "linf_ball_property", "MAX_DISJUNCTS"]
+
+#: The most disjuncts the output assertions may expand to (their conjunction distributed over the ``or``\\ s).
+MAX_DISJUNCTS = 10_000
+
+
+class VnnlibError(VerifyError, ValueError):
+    """A VNNLIB file outside the supported fragment (the message names what), or malformed."""
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """``coef . Y + const <= 0`` (``< 0`` when ``strict``), coefficients and constant exact rationals."""
+
+    coef: tuple
+    const: Fraction
+    strict: bool = False
+
+    def holds(self, y) -> bool:
+        """Whether the constraint holds at the output y, in exact arithmetic (y: rationals or floats, read exactly)."""
+        v = sum((c * Fraction(v) for c, v in zip(self.coef, y) if c), self.const)
+        return v < 0 if self.strict else v <= 0
+
+    def value(self, y) -> float:
+        """coef . y + const in floats (the attack's and the bounds' view)."""
+        return float(sum(float(c) * float(v) for c, v in zip(self.coef, y) if c) + float(self.const))
+
+
+@dataclass(frozen=True)
+class Property:
+    """An input box [lo, hi] (per X_i, exact rationals) and a disjunction of conjunctions of linear output
+    constraints: the property holds at X in the box when some conjunction holds at the network's output."""
+
+    n_in: int
+    n_out: int
+    lo: list
+    hi: list
+    disjuncts: list                # list of lists of Constraint
+
+    def holds(self, y) -> bool:
+        """Whether some disjunct holds at the output y, exactly."""
+        return any(all(c.holds(y) for c in conj) for conj in self.disjuncts)
+
+    def in_box(self, x) -> bool:
+        """Whether the point x (floats, read exactly) lies in the input box."""
+        return len(x) == self.n_in and all(a <= Fraction(float(v)) <= b for a, v, b in zip(self.lo, x, self.hi))
+
+    def class_change(self):
+        """The class y when the output assertion reads "some Y_j >= Y_y, j != y" (each disjunct one such
+        constraint, every j once): the property is then "x's box is not robustly of class y". Else None."""
+        seen, y = set(), None
+        for conj in self.disjuncts:
+            if len(conj) != 1 or conj[0].const != 0 or conj[0].strict:
+                return None
+            nz = {j: c for j, c in enumerate(conj[0].coef) if c}
+            pos = [j for j, c in nz.items() if c == 1]
+            neg = [j for j, c in nz.items() if c == -1]
+            if len(nz) != 2 or len(pos) != 1 or len(neg) != 1 or (y is not None and pos[0] != y):
+                return None
+            y = pos[0]
+            seen.add(neg[0])
+        return y if y is not None and seen == set(range(self.n_out)) - {y} else None
+
+
+# ---- reading ----------------------------------------------------------------------------------------------
+
+_TOKEN = re.compile(r"\(|\)|[^\s()]+")
+_VAR = re.compile(r"^([XY])_(\d+)$")
+
+
+def _sexprs(text: str) -> list:
+    text = re.sub(r";[^\n]*", " ", text)
+    stack, top = [], []
+    for tok in _TOKEN.findall(text):
+        if tok == "(":
+            stack.append([])
+        elif tok == ")":
+            if not stack:
+                raise VnnlibError("unbalanced parentheses: a ')' closes nothing")
+            e = stack.pop()
+            (stack[-1] if stack else top).append(e)
+        else:
+            (stack[-1] if stack else top).append(tok)
+    if stack:
+        raise VnnlibError("unbalanced parentheses: the file ends inside an expression")
+    return top
+
+
+def _show(e) -> str:
+    return e if isinstance(e, str) else "(" + " ".join(_show(a) for a in e) + ")"
+
+
+def _number(tok: str):
+    try:
+        return Fraction(tok)
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def _linear(e, declared) -> dict:
+    """A term as {name or 1: Fraction} (1: the constant)."""
+    if isinstance(e, str):
+        v = _number(e)
+        if v is not None:
+            return {1: v}
+        if e not in declared:
+            raise VnnlibError(f"the term {e!r} is not a number or a declared X_i / Y_j")
+        return {e: Fraction(1)}
+    if not e or not isinstance(e[0], str):
+        raise VnnlibError(f"the term {_show(e)} is not supported")
+    op, args = e[0], [_linear(a, declared) for a in e[1:]]
+    if op == "+" and args:
+        return _add(args)
+    if op == "-" and len(args) == 1:
+        return {k: -v for k, v in args[0].items()}
+    if op == "-" and args:
+        return _add([args[0]] + [{k: -v for k, v in a.items()} for a in args[1:]])
+    if op == "/" and len(args) == 2 and set(args[1]) == {1} and args[1][1] != 0:
+        return {k: v / args[1][1] for k, v in args[0].items()}
+    if op == "*" and args:
+        out = {1: Fraction(1)}
+        for a in args:
+            if set(a) == {1}:
+                out = {k: v * a[1] for k, v in out.items()}
+            elif set(out) == {1}:
+                out = {k: v * out[1] for k, v in a.items()}
+            else:
+                raise VnnlibError(f"the product {_show(e)} is not linear (two variables multiplied): outside the "
+                                  f"supported fragment (linear constraints)")
+        return out
+    raise VnnlibError(f"the operator {op!r} in {_show(e)} is outside the supported fragment (numbers, X_i, Y_j, "
+                      f"+, -, * by a constant, / by a constant)")
+
+
+def _add(terms) -> dict:
+    out = {}
+    for t in terms:
+        for k, v in t.items():
+            out[k] = out.get(k, Fraction(0)) + v
+    return out
+
+
+def _formula(e, declared):
+    """A formula as ("atom", lin, strict) with lin <= 0 (< 0) | ("and" | "or", [formulas])."""
+    if isinstance(e, str) or not e or not isinstance(e[0], str):
+        raise VnnlibError(f"the assertion {_show(e)} is not a comparison, and or or")
+    op = e[0]
+    if op in ("and", "or"):
+        if len(e) < 2:
+            raise VnnlibError(f"{_show(e)}: an empty {op}")
+        return (op, [_formula(a, declared) for a in e[1:]])
+    if op in ("<=", ">=", "<", ">"):
+        if len(e) != 3:
+            raise VnnlibError(f"{_show(e)}: a comparison of more or fewer than two terms is not supported")
+        a, b = _linear(e[1], declared), _linear(e[2], declared)
+        lin = _add([a, {k: -v for k, v in b.items()}]) if op in ("<=", "<") else \
+            _add([b, {k: -v for k, v in a.items()}])
+        return ("atom", {k: v for k, v in lin.items() if v != 0 or k == 1}, op in ("<", ">"))
+    raise VnnlibError(f"the operator {op!r} in {_show(e)} is outside the supported fragment (<=, >=, <, >, and, or)")
+
+
+def _names(f) -> set:
+    if f[0] == "atom":
+        return {k[0] for k in f[1] if k != 1}
+    return set().union(*(_names(g) for g in f[1]))
+
+
+def _dnf(f) -> list:
+    """A formula as a list of conjunctions (lists of atoms)."""
+    if f[0] == "atom":
+        return [[f]]
+    parts = [_dnf(g) for g in f[1]]
+    if f[0] == "or":
+        return [c for p in parts for c in p]
+    out = [[]]
+    for p in parts:
+        out = [a + b for a in out for b in p]
+        if len(out) > MAX_DISJUNCTS:
+            raise VnnlibError(f"the output assertions expand to more than {MAX_DISJUNCTS} disjuncts")
+    return out
+
+
+def parse_vnnlib(text: str) -> Property:
+    """The :class:`Property` of a VNNLIB text in the supported fragment (module docstring); VnnlibError otherwise."""
+    declared, ins, outs = {}, [], []
+    for e in _sexprs(text):
+        if isinstance(e, str) or not e:
+            raise VnnlibError(f"{_show(e)!r} at the top level is not a command")
+        cmd = e[0]
+        if cmd == "declare-const":
+            m = _VAR.match(e[1]) if len(e) == 3 and isinstance(e[1], str) else None
+            if m is None or e[2] != "Real":
+                raise VnnlibError(f"{_show(e)}: only (declare-const X_i Real) and (declare-const Y_j Real) are "
+                                  f"supported")
+            declared[e[1]] = (m.group(1), int(m.group(2)))
+        elif cmd == "assert" and len(e) == 2:
+            f = _formula(e[1], declared)
+            kinds = _names(f)
+            if kinds == {"X", "Y"}:
+                raise VnnlibError(f"the assertion {_show(e)} mixes inputs and outputs: outside the supported "
+                                  f"fragment (an input box and output constraints)")
+            (ins if kinds == {"X"} else outs).append((f, e))
+        else:
+            raise VnnlibError(f"the command {_show(e)[:60]} is outside the supported fragment (declare-const, "
+                              f"assert)")
+    xs = sorted(i for k, i in declared.values() if k == "X")
+    ys = sorted(i for k, i in declared.values() if k == "Y")
+    if not xs or xs != list(range(len(xs))) or not ys or ys != list(range(len(ys))):
+        raise VnnlibError(f"expected declarations of X_0 .. X_(D-1) and Y_0 .. Y_(K-1), got {len(xs)} X and "
+                          f"{len(ys)} Y not numbered from 0 without gaps")
+    D, K = len(xs), len(ys)
+    lo, hi = [None] * D, [None] * D
+    for f, e in ins:
+        atoms = _dnf(f)
+        if len(atoms) != 1:
+            raise VnnlibError(f"the assertion {_show(e)[:80]} is a disjunction over the inputs (several input "
+                              f"boxes): outside the supported fragment (one input box)")
+        for _, lin, _strict in atoms[0]:
+            var = [k for k in lin if k != 1]
+            if len(var) != 1:
+                raise VnnlibError(f"the input constraint in {_show(e)[:80]} is not a bound on one X_i")
+            i, c, d = declared[var[0]][1], lin[var[0]], -lin.get(1, Fraction(0))   # c X_i <= d
+            if c > 0:
+                hi[i] = d / c if hi[i] is None else min(hi[i], d / c)
+            else:
+                lo[i] = d / c if lo[i] is None else max(lo[i], d / c)
+    for i in range(D):
+        if lo[i] is None or hi[i] is None:
+            raise VnnlibError(f"X_{i} is not bounded from {'below' if lo[i] is None else 'above'}: the input "
+                              f"region must be a box")
+        if lo[i] > hi[i]:
+            raise VnnlibError(f"X_{i} has an empty range [{lo[i]}, {hi[i]}]")
+    if not outs:
+        raise VnnlibError("no assertion on the outputs Y_j: nothing to verify")
+    disjuncts = _dnf(("and", [f for f, _ in outs]))
+    conv = [[Constraint(tuple(lin.get(f"Y_{j}", Fraction(0)) for j in range(K)), lin.get(1, Fraction(0)), s)
+             for _, lin, s in conj] for conj in disjuncts]
+    return Property(D, K, lo, hi, conv)
+
+
+def read_vnnlib(path) -> Property:
+    """:func:`parse_vnnlib` of a file; the error names the file."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise VnnlibError(f"{path}: cannot be read ({exc})") from None
+    try:
+        return parse_vnnlib(text)
+    except VnnlibError as exc:
+        raise VnnlibError(f"{path}: {exc}") from None
+
+
+# ---- writing --------------------------------------------------------------------------------------------
+
+def _num(v) -> str:
+    """v written so that it reads back as v exactly: an integer, a terminating decimal (every float is
+    one), else (/ p q)."""
+    v = Fraction(v)
+    return str(v.numerator) if v.denominator == 1 else _exact_decimal(v)
+
+
+def _exact_decimal(v: Fraction) -> str:
+    """v as a decimal string that reads back as v exactly (v a dyadic rational), else (/ p q)."""
+    d = v.denominator
+    k = 0
+    while d % 2 == 0:
+        d //= 2
+        k += 1
+    if d != 1:
+        return f"(/ {v.numerator} {v.denominator})"
+    digits = v * 10 ** k
+    s = str(abs(digits.numerator)).rjust(k + 1, "0")
+    return ("-" if v < 0 else "") + s[:-k] + "." + s[-k:] if k else str(v.numerator)
+
+
+def linf_ball_property(x, eps: float, y: int, n_out: int, domain=None) -> Property:
+    """The VNN-COMP robustness property: X in the l-inf ball of radius eps around x (each coordinate clipped to
+    ``domain`` = (lo, hi) when given), and some Y_j >= Y_y, j != y (sat: x's ball holds a point not strictly of
+    class y). Bounds are the float64 values x_i -/+ eps (clipped), read exactly."""
+    lo, hi = [], []
+    for v in x:
+        a, b = float(v) - eps, float(v) + eps
+        if domain is not None:
+            a, b = max(a, float(domain[0])), min(b, float(domain[1]))
+        lo.append(Fraction(a))
+        hi.append(Fraction(b))
+    conj = [[Constraint(tuple(Fraction(1 if k == y else -1 if k == j else 0) for k in range(n_out)), Fraction(0))]
+            for j in range(n_out) if j != y]
+    return Property(len(lo), n_out, lo, hi, conj)
+
+
+def write_vnnlib(prop: Property, path=None, comment: str = "") -> str:
+    """The VNNLIB text of a property (its bounds written so that they read back exactly); written to ``path``
+    when given. Each constraint is written as ``(<= (+ (* c_j Y_j) ..) (- const))``, a class change as
+    ``(>= Y_j Y_y)``."""
+    lines = [f"; {c}" for c in comment.splitlines()] if comment else []
+    lines += [f"(declare-const X_{i} Real)" for i in range(prop.n_in)]
+    lines += [f"(declare-const Y_{j} Real)" for j in range(prop.n_out)]
+    for i in range(prop.n_in):
+        lines.append(f"(assert (>= X_{i} {_num(prop.lo[i])}))")
+        lines.append(f"(assert (<= X_{i} {_num(prop.hi[i])}))")
+
+    def atom(c: Constraint) -> str:
+        nz = [(j, v) for j, v in enumerate(c.coef) if v]
+        op = "<" if c.strict else "<="
+        if c.const == 0 and len(nz) == 2 and sorted(v for _, v in nz) == [-1, 1]:
+            pos = next(j for j, v in nz if v == 1)
+            neg = next(j for j, v in nz if v == -1)
+            return f"({'>' if c.strict else '>='} Y_{neg} Y_{pos})"
+        terms = " ".join(f"Y_{j}" if v == 1 else f"(* {_num(v)} Y_{j})" for j, v in nz) or "0"
+        return f"({op} (+ {terms}) {_num(-c.const)})"
+
+    conjs = ["(and " + " ".join(atom(c) for c in conj) + ")" for conj in prop.disjuncts]
+    lines.append("(assert (or " + " ".join(conjs) + "))" if len(conjs) > 1 else f"(assert {conjs[0]})")
+    text = "\n".join(lines) + "\n"
+    if path is not None:
+        Path(path).write_text(text)
+    return text
