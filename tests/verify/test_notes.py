@@ -203,3 +203,14 @@ def test_a_lab_file_replaces_its_own_data_sets_part_of_the_dynamics_blocks_and_k
     # an old block with parts is kept whole where no file measured its claim
     assert vn.merge_dynamics_blocks(old, {"dynamics:layer-smoothing": "Not measured: no lab results file was given."}) \
         == {"dynamics:layer-smoothing": old["dynamics:layer-smoothing"].rstrip("\n")}
+
+
+def test_a_round_2_part_stands_beside_its_data_sets_round_1_part():
+    part = lambda label, verdict: f"**{label}**, from `results/x.jsonl`: 10 seeds.\n\nVerdict: **{verdict}**.\n\n```\nrows\n```"
+    old = {"dynamics:layer-smoothing": part("digits", "SUPPORTED") + "\n\n" + part("mnist-5k", "INCONCLUSIVE") + "\n"}
+    fresh = {"dynamics:layer-smoothing": part("digits, round 2, mlp64x64x64", "CONTRADICTED")}
+    got = vn.merge_dynamics_blocks(old, fresh)["dynamics:layer-smoothing"]
+    assert [d for d, _ in vn._data_parts(got)] == ["digits", "mnist-5k", "digits, round 2, mlp64x64x64"]
+    again = vn.merge_dynamics_blocks({"dynamics:layer-smoothing": got},
+                                     {"dynamics:layer-smoothing": part("digits, round 2, mlp64x64x64", "SUPPORTED")})
+    assert again["dynamics:layer-smoothing"].count("round 2") == 1 and "CONTRADICTED" not in again["dynamics:layer-smoothing"]

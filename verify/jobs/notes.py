@@ -237,7 +237,9 @@ def measured_blocks(records: list[dict], path: str = SWEEP_RESULTS) -> dict[str,
 
 def dynamics_blocks(paths) -> dict[str, str]:
     """The ``dynamics:ID`` blocks of the three empirical claims from lab results files (one per data set):
-    the run, the final accuracies and the claim's report, as ``python -m verify dynamics report`` prints it."""
+    the run, the final accuracies and the claim's report, as ``python -m verify dynamics report`` prints it.
+    A round-2 file's part is labelled with the round and the network ("digits, round 2, cnn16x32"), so that it
+    stands beside the round-1 part of its data set (and an MLP's beside a CNN's) instead of replacing it."""
     from verify.dynamics.lab import read_dynamics
     from verify.dynamics.report import EMPIRICAL_CLAIMS, accuracy_lines, format_report, judge_all
 
@@ -248,7 +250,8 @@ def dynamics_blocks(paths) -> dict[str, str]:
         cfg, st = table["config"], table["settings"]
         runs = records[0]["run"]
         days = sorted({r["run"].get("time", "")[:10] for r in records if r["run"].get("time")})
-        head = (f"**{cfg['data']}**, from `{path}`: {cfg['seeds']} seeds, {st.arch}, {st.epochs} epochs, {cfg['dtype']} "
+        label = cfg["data"] + (f", round 2, {st.arch}" if cfg.get("round", 1) == 2 else "")   # its own part
+        head = (f"**{label}**, from `{path}`: {cfg['seeds']} seeds, {st.arch}, {st.epochs} epochs, {cfg['dtype']} "
                 f"on {runs.get('device', '?')} ({runs.get('device_name', '?')}), torch {runs.get('torch', '?')}"
                 + (f", {days[-1]}" if days else "") + f"; eps grid {', '.join(f'{e:.4g}' for e in st.eps_grid)}, "
                 f"lambda {st.lam}, T = {st.T:g}, CURE h = {st.cure_h:g}"
