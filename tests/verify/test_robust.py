@@ -423,3 +423,23 @@ def _magnitude_net(net):
         if node.a is not None:
             node.a = np.abs(node.a)
     return out
+
+
+def test_an_undecided_point_shows_its_bracket_its_size_and_what_stopped_it():
+    from verify.cli.radius import _row
+    from verify.robust.radius import stop_reason
+
+    model = _mlp(3, (5,), 3, "relu", 7)
+    x = torch.rand(2, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64) - 0.5
+    inf, l2 = robust_radius(model, x[:1], norm="inf")[0], robust_radius(model, x[:1], norm="2")[0]
+    assert set(inf.problem) == {"binaries", "unstable"} and inf.problem["binaries"] <= inf.problem["unstable"] * 2 + 3
+    assert l2.problem == {"regions": l2.nodes} and inf.stopped == l2.stopped == "solved"
+    rec = {**inf.to_dict(), "index": 0, "status": "time_limit", "radius": 0.25, "lower": 0.125, "upper": 0.25,
+           "nodes": 0, "problem": {"binaries": 1582, "unstable": 861},
+           "stopped": stop_reason("time_limit", "inf", {"binaries": 1582, "unstable": 861}, 0, 300.0, None)}
+    row = _row(rec)
+    assert row.split()[3] == "-" and "[0.125, 0.25]" in row and "1582/861" in row
+    assert row.endswith("time limit 300 s with 0 nodes (the root relaxation of 1582 binaries did not finish)")
+    assert _row(inf.to_dict() | {"index": 0}).split()[3] == f"{inf.radius:.7g}"
+    assert stop_reason("time_limit", "2", {"regions": 10}, 10, 2.0, None) == "time limit 2 s after 10 regions"
+    assert stop_reason("node_limit", "inf", {"binaries": 3, "unstable": 3}, 500, None, 500) == "node limit 500 reached"

@@ -41,8 +41,11 @@ label y, or the model's prediction), by complete search rather than an attack:
               distance a least-distance problem (NNLS) with a dual certificate.
 
 Every point reports: the status (optimal, or time_limit / node_limit with the bounds reached, or
-misclassified: x is not of class y, radius 0), the radius and its bounds [lower, upper], the solver's
-gap, and a witness just beyond the boundary, re-checked by the float model and, in rational
+misclassified: x is not of class y, radius 0), the radius (only where it is decided: an undecided
+point has its bracket [lower, upper] and no single number), the size of the problem (l-inf: the
+MILP's binaries / the unstable units over its box; l2: the regions visited), the nodes explored and
+what stopped the work (a time limit reached with 0 nodes means the root relaxation did not finish, so
+a longer limit is unlikely to help), the solver's gap, and a witness just beyond the boundary, re-checked by the float model and, in rational
 arithmetic, by the exact engine: upper is the witness's exact distance, so it is proved. A witness that
 fails a check is reported as such (status unverified), never dropped. Unless --no-certify, the lower
 bound that x's own region proves is shown too: min(min_j gamma_j, r(x)) in exact arithmetic, exact
@@ -66,7 +69,8 @@ examples:
                            in VNN-COMP's result format; exit code 0 for each)
 
 results: one JSON line per input in --out (default results/radius.jsonl): the model and settings, and
-  the result (status, radius, lower, upper, gap, witness, witness_check, certified, seconds, notes).
+  the result (status, radius, lower, upper, gap, witness, witness_check, certified, seconds, nodes,
+  problem, stopped, notes).
 """
 
 
@@ -149,8 +153,13 @@ def _row(r: dict) -> str:
     w = "ok" if wc.get("float") and wc.get("exact") else ("-" if not wc else
                                                           f"FAILED (float {wc.get('float')}, exact {wc.get('exact')})")
     span = f"[{_fmt(r['lower'])}, {_fmt(r['upper'])}]"
-    return (f"{r['index']:>5}  {r['label']:>5}  {r['status']:<15} {_fmt(r['radius']):>12}  {span:<28}  {c:>13}  "
-            f"{r['seconds']:8.2f}  {w}")
+    decided = r["status"] in ("optimal", "misclassified", "no_class_change")
+    radius = _fmt(r["radius"]) if decided else "-"           # an undecided point has a bracket, not a number
+    pb = r.get("problem") or {}
+    size = (f"{pb['binaries']}/{pb['unstable']}" if "binaries" in pb else
+            f"{pb['regions']} reg" if "regions" in pb else "-")
+    return (f"{r['index']:>5}  {r['label']:>5}  {r['status']:<15} {radius:>12}  {span:<28}  {c:>13}  "
+            f"{size:>11}  {r.get('nodes', 0):>6}  {r['seconds']:8.2f}  {w:<4}  {r.get('stopped', '')}")
 
 
 def _refusal(exc: BaseException, model, args, x) -> str:
@@ -230,7 +239,7 @@ def main(argv=None) -> int:
         bar = tqdm(total=len(todo), desc=f"radius (l-{args.norm})", unit="point", disable=not sys.stderr.isatty())
     t0 = time.perf_counter()
     print(f"{'point':>5}  {'label':>5}  {'status':<15} {'radius':>12}  {'[lower, upper]':<28}  "
-          f"{'certified':>13}  {'seconds':>8}  witness")
+          f"{'certified':>13}  {'bin/unstab':>11}  {'nodes':>6}  {'seconds':>8}  {'wit.':<4}  stopped by")
     for r in [done[i]["result"] for i in sorted(done)]:
         print(_row(r))
     results = {i: done[i]["result"] for i in done}

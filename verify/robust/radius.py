@@ -106,6 +106,11 @@ class RadiusResult:
     time_limit: float | None
     nodes: int = 0
     notes: list = field(default_factory=list)
+    #: the size of the problem solved: l-inf {"binaries", "unstable"} (the MILP's binaries and the unstable
+    #: units over its box), l2 {"regions"} (activation regions visited); empty when no solver ran
+    problem: dict = field(default_factory=dict)
+    #: what ended the work on this point, in words (:func:`stop_reason`)
+    stopped: str = ""
 
     @property
     def decided(self) -> bool:
@@ -190,10 +195,13 @@ def _one(b, exact, pl, float_logits, x, y, norm, dtype, dom, time_limit, node_li
     ff = float_logits(x[None])[0]
     pred_f = int(np.argmax(ff))
 
+    problem = {}
+
     def result(status, radius, lower, upper, gap=0.0, rival=None, witness=None, wcheck=None, cert=None, nodes=0):
         return RadiusResult(b, norm, int(y), int(top), status, float(radius), float(lower), float(upper), float(gap),
                             None if rival is None else int(rival), None if witness is None else [float(v) for v in witness],
-                            wcheck or {}, cert, round(time.perf_counter() - t0, 6), time_limit, int(nodes), notes)
+                            wcheck or {}, cert, round(time.perf_counter() - t0, 6), time_limit, int(nodes), notes,
+                            dict(problem), stop_reason(status, norm, problem, int(nodes), time_limit, node_limit))
 
     strict = max(fe[k] for k in range(len(fe)) if k != y) < fe[y]
     if not strict:
@@ -248,12 +256,14 @@ def _one(b, exact, pl, float_logits, x, y, norm, dtype, dom, time_limit, node_li
             elif grow:
                 notes.append(f"no class change within l-inf distance {cap:.6g} (without a witness the box grows to "
                              f"{GROW_LIMIT:g} max(1, ||x||_inf))")
+        problem.update(binaries=int(r.binaries), unstable=int(r.unstable))
         notes.append(f"MILP: {r.binaries} binaries, {r.unstable} unstable units in the box of radius {cap:.6g}, "
                      f"{r.nodes} nodes" + (f"; {r.notes[0]}" if r.notes else ""))
     else:
         cap_u = upper0 if max_radius is None else min(upper0, max_radius * (1 + 1e-12))
         s = l2_search(pl, x, y, upper=cap_u, domain=dom, time_limit=left, node_limit=node_limit)
         status, lower, z, rival, pat, nodes = s.status, s.lower, s.point, s.rival, s.pattern, s.regions
+        problem.update(regions=int(s.regions))
         radius = s.radius if z is not None else upper0      # nothing found nearer than the attack's witness
         if s.failures:
             notes.append(f"{s.failures} least-distance problem(s) were not solved by NNLS")
@@ -299,6 +309,28 @@ def _one(b, exact, pl, float_logits, x, y, norm, dtype, dom, time_limit, node_li
 
 
 # ---- for the lab -------------------------------------------------------------------------------------------
+
+def stop_reason(status: str, norm: str, problem: dict, nodes: int, time_limit, node_limit) -> str:
+    """What ended the work on a point, in words, for a table: the answer, or the limit reached and, where
+    the solver explored nothing (a time limit with 0 branch-and-bound nodes: the root relaxation did not
+    finish), that a longer limit is unlikely to help.
+
+    >>> stop_reason("time_limit", "inf", {"binaries": 1582, "unstable": 861}, 0, 300.0, None)
+    'time limit 300 s with 0 nodes (the root relaxation of 1582 binaries did not finish)'
+    """
+    if status in ("optimal", "misclassified", "no_class_change", "beyond_cap"):
+        return {"optimal": "solved", "misclassified": "radius 0 (x is not classified y)",
+                "no_class_change": "no class change in the domain", "beyond_cap": "nothing within max_radius"}[status]
+    if status == "time_limit":
+        tl = "?" if time_limit is None else f"{time_limit:g}"
+        if norm == "inf" and nodes == 0 and problem.get("binaries"):
+            return (f"time limit {tl} s with 0 nodes (the root relaxation of {problem['binaries']} binaries did not "
+                    f"finish)")
+        return f"time limit {tl} s after {nodes} {'nodes' if norm == 'inf' else 'regions'}"
+    if status == "node_limit":
+        return f"node limit {node_limit} reached" if node_limit is not None else "node limit reached"
+    return status
+
 
 def exact_robust_accuracy(results: list[RadiusResult], eps_grid) -> dict:
     """Per eps (the key: the budget as a float; a JSON record keys it by ``repr(eps)``, as
