@@ -72,7 +72,7 @@ from verify.robust.checks import (
 )
 from verify.robust.inputs import check_inputs, check_norm, check_positive
 
-__all__ = ["robust_radius", "RadiusResult", "exact_robust_accuracy", "NORMS", "STATUSES"]
+__all__ = ["robust_radius", "RadiusResult", "exact_robust_accuracy", "stop_reason", "NORMS", "STATUSES"]
 
 #: The norms, by the names results use.
 NORMS = ("inf", "2")
