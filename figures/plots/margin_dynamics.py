@@ -36,7 +36,7 @@ from .lab_data import (
     verdict_line,
 )
 
-__all__ = ["fig_margin_dynamics", "CAPTION", "SUMMARY", "CLAIM", "PAIRS"]
+__all__ = ["fig_margin_dynamics", "CAPTION", "SUMMARY", "CLAIM", "PAIRS", "ROUND2_PAIRS"]
 
 #: The claim this figure shows.
 CLAIM = "standard-training-small-margin"
@@ -59,6 +59,9 @@ CAPTION = ("The effective weight norm omega = |w_y - w_j| (median over the evalu
 #: (baseline role, +EMR role) per row.
 PAIRS = (("ce", "ce+emr"), ("at(eps2)", "at(eps2)+emr"))
 
+#: Further rows where a round-2 lab holds both runs of a pair: TRADES and MART at eps_2, each against its +EMR.
+ROUND2_PAIRS = (("trades(eps2)", "trades(eps2)+emr"), ("mart(eps2)", "mart(eps2)+emr"))
+
 
 def _series(lab, role: str, get) -> tuple[np.ndarray, list[np.ndarray]]:
     """(epochs, [one array per seed]) of ``get(metrics)``; NaN at a missing epoch."""
@@ -78,7 +81,8 @@ def _comparisons(lab) -> list[str]:
 @styled
 def fig_margin_dynamics(results):
     """Four columns (omega, gamma, certified fraction, robust accuracy at eps_2) against the epoch, in two
-    rows (ce vs ce+EMR; AT(eps_2) vs AT(eps_2)+EMR)."""
+    rows (ce vs ce+EMR; AT(eps_2) vs AT(eps_2)+EMR), and one more per pair of :data:`ROUND2_PAIRS` that a
+    round-2 lab holds."""
     lab = as_lab(results)
     require_roles(lab, [r for pair in PAIRS for r in pair], "margin-dynamics")
     s = lab.settings
@@ -89,10 +93,12 @@ def fig_margin_dynamics(results):
             ("certified", f"certified ({pct()}):\n" r"$|\gamma| \leq r$", lambda m: 100 * metric(m, "certified_fraction")),
             ("robust", f"robust accuracy ({pct()})\nPGD $\\epsilon$ = {eps_label(s.middle_eps)}",
              lambda m: 100 * metric(m, "robust_accuracy", eps2)))
-    fig = figure(DOUBLE, 2.9)
-    axes = fig.subplots(2, 4, sharex=True)
+    pairs = PAIRS + tuple(p for p in ROUND2_PAIRS if all(role_rows(lab, role) for role in p))
+    last = len(pairs) - 1
+    fig = figure(DOUBLE, 2.9 * len(pairs) / 2)
+    axes = fig.subplots(len(pairs), 4, sharex=True)
     handles = {}
-    for r, pair in enumerate(PAIRS):
+    for r, pair in enumerate(pairs):
         for c, (key, label, get) in enumerate(cols):
             ax = axes[r, c]
             lows = []
@@ -119,7 +125,7 @@ def fig_margin_dynamics(results):
                     ax.text(e, 1.0, name, transform=ax.get_xaxis_transform(), ha="center", va="bottom",
                             fontsize=fs(6.5), color="0.4")
             ax.set_xlim(0, E)
-            if r == 1:
+            if r == last:
                 ax.set_xlabel("epoch")
             if r == 0:
                 ax.set_title(label, fontsize=fs(7.5), pad=fs(9))
@@ -129,6 +135,9 @@ def fig_margin_dynamics(results):
     notes.append(text(f"M = epoch {M}, E = epoch {E}; AT = PGD-{s.train_steps} adversarial training at "
                       f"eps_2 = {s.middle_eps:.4g} (l-inf); robust accuracy: PGD-{s.eval_steps}, "
                       f"{s.eval_restarts} restart(s); thin lines: one seed each, thick: the median over the seeds; "
-                      f"gamma at epoch 0 (the initial network) may lie below its axis"))
+                      f"gamma at epoch 0 (the initial network) may lie below its axis"
+                      + ("; further rows: " + ", ".join(f"{a} against {b}" for a, b in pairs[len(PAIRS):])
+                         + " (round 2; beta and the inner attack as the lab's round-2 settings say)"
+                         if len(pairs) > len(PAIRS) else "")))
     lab_notes(fig, text(verdict_line(lab, CLAIM)), notes, draw_notes=False)
     return fig

@@ -208,3 +208,19 @@ def test_trades_eps3_is_drawn_in_round2_and_absent_from_round1(lab, lab2, lab2_f
         assert any(g.startswith("violin|confidence|trades(eps3)") or g.startswith("box|confidence|trades(eps3)")
                    for g in gids(two) + [c.get_gid() or "" for ax in two.axes for c in ax.collections])
     assert "TRADES" in " ".join(two.caption_notes)
+
+
+def test_margin_dynamics_adds_a_row_per_round2_pair_with_the_records_medians(lab, lab2, lab2_file):
+    """Round 2 adds the rows TRADES(eps_2) vs +EMR and MART(eps_2) vs +EMR, each line the median over the seeds of
+    the raw records' effective margin; round-1 results keep their two rows."""
+    one, two = FIGURES["margin-dynamics"].draw(lab, tex=False), FIGURES["margin-dynamics"].draw(lab2, tex=False)
+    assert len(one.axes) == 8 and len(two.axes) == 16
+    raw = _raw(lab2_file)
+    E = raw[0]["run"]["lab"]["settings"]["epochs"]
+    for role in ("trades(eps2)", "trades(eps2)+emr", "mart(eps2)", "mart(eps2)+emr"):
+        line = _one(two, f"median|gamma|{role}")
+        finals = [r["metrics"]["effective_margin"]["median"] for r in raw
+                  if r["run"]["role"] == role and r["epoch"] == E]
+        assert math.isclose(line.get_ydata()[E], statistics.median(finals), rel_tol=1e-12)
+        assert not _lines(one, f"median|gamma|{role}")
+    assert "further rows: trades(eps2) against trades(eps2)+emr" in " ".join(two.caption_notes)
