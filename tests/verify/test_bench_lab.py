@@ -52,4 +52,4 @@ def test_this_code_against_itself_is_bitwise_the_same(tmp_path, capsys):
     assert "ratio baseline / this" in text and "verdicts: the same" in text and "(bitwise identical)" in text
     body = json.loads(out.read_text())
     assert body["numbers"]["differ"] == 0 and body["numbers"]["compared"] > 100
-    assert body["verdicts"]["baseline"] == body["verdicts"]["this"] and body["ratio"] > 0
+    assert body["verdicts"]["baseline"] == body["verdicts"]["this"] and body["ratio"] > 0 and body["cpu_ratio"] > 0

@@ -5,7 +5,8 @@ The same lab command (``python -m verify dynamics`` with ``--data``, ``--seeds``
 the quick default when none is given) runs once with the code of ``--baseline`` (a git revision of this
 repository, extracted with ``git archive`` into a temporary folder, or ``--baseline-dir``, a checkout) and
 once with this code, alternately ``--repeats`` times each, so that both see the same machine load. It prints
-each version's wall time (median over the repeats), their ratio, and what changed in what was measured:
+each version's wall time and CPU time (medians over the repeats; the CPU time of the lab and its workers
+depends less on other work on the machine), their ratios, and what changed in what was measured:
 
 - the verdict of each claim, from the two runs' verdict files;
 - every number of every results record (matched by run id and epoch; the records' timings and provenance
@@ -24,6 +25,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -99,24 +101,27 @@ def extract_revision(rev: str, dest: Path) -> Path:
     return dest
 
 
-def run_lab_process(code: Path, work: Path, lab_args: list) -> tuple[float, list, dict]:
+def run_lab_process(code: Path, work: Path, lab_args: list) -> tuple[float, float, list, dict]:
     """Run ``python -m verify dynamics LAB_ARGS --out results.jsonl`` with the package at ``code`` (first on
-    PYTHONPATH), in the fresh folder ``work``; (wall seconds, its records, its verdicts file's body)."""
+    PYTHONPATH), in the fresh folder ``work``; (wall seconds, CPU seconds of the process and its workers, its
+    records, its verdicts file's body). The CPU seconds (user + system, from ``resource.getrusage`` of the
+    children) depend less on other work on the machine than the wall time does."""
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(code)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
     cmd = [sys.executable, "-m", "verify", "dynamics", *lab_args, "--out", "results.jsonl", "--no-progress"]
-    t0 = time.perf_counter()
+    r0, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
     proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
+    wall, r1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
     if proc.returncode != 0:
         raise SystemExit(f"error: the lab with the code in {code} failed (exit {proc.returncode}):\n"
                          f"{proc.stderr.strip()[-2000:]}")
     records = [json.loads(line) for line in (work / "results.jsonl").read_text().splitlines() if line.strip()]
     vfile = work / "results.verdicts.json"
     verdicts = json.loads(vfile.read_text()) if vfile.is_file() else {}
-    return wall, records, verdicts
+    return wall, cpu, records, verdicts
 
 
 def _verdicts(body: dict) -> dict:
@@ -163,20 +168,25 @@ def main(argv=None) -> int:
             base, base_name = Path(args.baseline_dir).resolve(), f"folder {args.baseline_dir}"
             if not (base / "verify" / "__init__.py").is_file():
                 raise SystemExit(f"error: --baseline-dir {args.baseline_dir}: no verify package in it")
-        times = {"baseline": [], "this": []}
+        times, cpus = {"baseline": [], "this": []}, {"baseline": [], "this": []}
         runs = {}
         print(f"python -m verify dynamics {' '.join(lab_args) or '(the quick default)'}: {base_name} against "
               f"this code ({here}), {args.repeats} run(s) each, alternating", flush=True)
         for i in range(args.repeats):
             for name, code in (("baseline", base), ("this", here)):
-                wall, records, verdicts = run_lab_process(code, tmp / f"{name}-{i}", lab_args)
+                wall, cpu, records, verdicts = run_lab_process(code, tmp / f"{name}-{i}", lab_args)
                 times[name].append(wall)
+                cpus[name].append(cpu)
                 runs[name] = (records, verdicts)
-                print(f"  run {i + 1}: {name:8s} {wall:8.1f} s  ({len(records)} records)", flush=True)
+                print(f"  run {i + 1}: {name:8s} {wall:8.1f} s wall, {cpu:8.1f} s CPU  ({len(records)} records)",
+                      flush=True)
     tb, tt = statistics.median(times["baseline"]), statistics.median(times["this"])
     cmp_ = compare_records(runs["baseline"][0], runs["this"][0])
     vb, vt = _verdicts(runs["baseline"][1]), _verdicts(runs["this"][1])
+    cb, ct = statistics.median(cpus["baseline"]), statistics.median(cpus["this"])
     print(f"\nwall time (median): baseline {tb:.1f} s, this code {tt:.1f} s: ratio baseline / this = {tb / tt:.2f}")
+    print(f"CPU time (median, the lab and its workers): baseline {cb:.1f} s, this code {ct:.1f} s: ratio baseline "
+          f"/ this = {cb / ct:.2f}")
     print("verdicts: " + ("the same: " if vb == vt else "DIFFERENT: ")
           + "; ".join(f"{c} {vb.get(c)} -> {vt.get(c)}" for c in sorted(set(vb) | set(vt))))
     print(f"numbers: {cmp_['compared']} compared, {cmp_['differ']} differ"
@@ -186,7 +196,7 @@ def main(argv=None) -> int:
           + (f"; {cmp_['unmatched']} records or keys in one run only" if cmp_["unmatched"] else ""))
     if args.out:
         Path(args.out).write_text(json.dumps({"lab_args": lab_args, "baseline": base_name, "times": times,
-                                              "ratio": tb / tt, "verdicts": {"baseline": vb, "this": vt},
+                                              "cpu_seconds": cpus, "ratio": tb / tt, "cpu_ratio": cb / ct, "verdicts": {"baseline": vb, "this": vt},
                                               "numbers": cmp_}, indent=1))
     return 0
 
