@@ -26,6 +26,7 @@ def test_compare_records_counts_differences_and_finds_the_largest():
     out = bench_lab.compare_records(a, b)
     assert out["compared"] == 5 and out["differ"] == 2 and out["unmatched"] == 0 and out["other"] == 0
     assert out["max_rel"] == pytest.approx(0.5 / 5.5) and "epoch 2" in out["where"]
+    assert out["by_key"] == {"metrics.y": (1, pytest.approx(4e-9 / (4 * (1 + 1e-9)))), "metrics.x": (1, out["max_rel"])}
     assert bench_lab.compare_records(a, b[:1])["unmatched"] == 1
     c = [_rec("r", 1, x=1.0, y=[2.0, 4.0], z=math.nan, s="changed"), _rec("r", 2, x=5.0)]
     assert bench_lab.compare_records(a, c)["other"] == 1 and bench_lab.compare_records(a, a)["differ"] == 0

@@ -56,12 +56,13 @@ def _leaves(obj, path=()):
 def compare_records(a: list, b: list) -> dict:
     """Every measured number of two lists of lab records, matched by run id and epoch: ``compared`` (numbers
     in both), ``differ`` (not equal bitwise; NaN equals NaN), ``max_rel`` (the largest |a - b| / max(|a|, |b|)
-    among them), ``where`` (the key path of that largest difference), ``other`` (non-numbers that differ) and
-    ``unmatched`` (records or keys in one only)."""
+    among them), ``where`` (the key path of that largest difference), ``other`` (non-numbers that differ),
+    ``unmatched`` (records or keys in one only) and ``by_key`` ({measure: (how many differ, largest relative
+    difference)}, the measure's key path without list indices)."""
     key = lambda r: (r["run"]["id"], r["epoch"])
     ia, ib = {key(r): r for r in a}, {key(r): r for r in b}
     out = {"compared": 0, "differ": 0, "max_rel": 0.0, "where": None, "other": 0,
-           "unmatched": len(set(ia) ^ set(ib))}
+           "unmatched": len(set(ia) ^ set(ib)), "by_key": {}}
     for k in sorted(set(ia) & set(ib), key=repr):
         la = dict(_leaves({"metrics": ia[k].get("metrics"), "status": ia[k].get("status")}))
         lb = dict(_leaves({"metrics": ib[k].get("metrics"), "status": ib[k].get("status")}))
@@ -78,6 +79,9 @@ def compare_records(a: list, b: list) -> dict:
             out["differ"] += 1
             scale = max(abs(u), abs(v))
             rel = abs(u - v) / scale if math.isfinite(scale) and scale > 0 else math.inf
+            name = ".".join(str(q) for q in p if not isinstance(q, int))        # the measure, without indices
+            n, worst = out["by_key"].get(name, (0, 0.0))
+            out["by_key"][name] = (n + 1, max(worst, rel))
             if rel > out["max_rel"]:
                 out["max_rel"], out["where"] = rel, f"{k[0]} epoch {k[1]}: " + ".".join(map(str, p))
     return out
@@ -194,6 +198,8 @@ def main(argv=None) -> int:
              " (bitwise identical)")
           + (f"; {cmp_['other']} other values differ" if cmp_["other"] else "")
           + (f"; {cmp_['unmatched']} records or keys in one run only" if cmp_["unmatched"] else ""))
+    for name, (n, worst) in sorted(cmp_["by_key"].items(), key=lambda kv: -kv[1][0])[:8]:
+        print(f"  {n:7d} differ in {name} (largest relative difference {worst:.2g})")
     if args.out:
         Path(args.out).write_text(json.dumps({"lab_args": lab_args, "baseline": base_name, "times": times,
                                               "cpu_seconds": cpus, "ratio": tb / tt, "cpu_ratio": cb / ct, "verdicts": {"baseline": vb, "this": vt},
