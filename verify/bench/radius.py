@@ -10,7 +10,8 @@ The digits row also runs the l-inf program with LP bound tightening, side by sid
 ratio of the times. ``--lab`` adds the programs the lab solves (:func:`verify.robust.robust_at`: one per
 point and eps of the digits grid, on the box of radius eps) with their seconds against their number of
 binaries, which is how the lab's ``radius_max_binaries`` was chosen. Every number is measured in this
-run; ``--out`` keeps them as JSON.
+run; ``--out`` keeps them as JSON. ``--competition`` runs :mod:`verify.bench.radius_comp` instead (the MILP
+against branch and bound on MNIST MLPs; its options follow).
 """
 
 from __future__ import annotations
@@ -111,10 +112,17 @@ def _lab_programs(points: int, time_limit: float) -> list:
 
 def main(argv=None) -> int:
     """``python -m verify.bench.radius``: time the exact robustness radius against the network's size."""
+    import sys
+
     import torch
 
     from verify.dynamics.train import build_model
 
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--competition" in argv:              # the MNIST comparison of verify.bench.radius_comp, its own options
+        from verify.bench.radius_comp import main as competition
+
+        return competition([a for a in argv if a != "--competition"])
     p = argparse.ArgumentParser(prog="python -m verify.bench.radius", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--points", type=int, default=5, help="inputs per network (default 5)")

@@ -98,12 +98,15 @@ def pgd_attack(chain, x, y, lo, hi, *, steps: int = 50, restarts: int = 5, seed:
 
 
 def linf_bab(net, x, y: int, *, eps: float, checker, domain=None, time_limit: float | None = None,
-             node_limit: int | None = None, alpha_steps=ALPHA_STEPS, batch: int = BATCH) -> BabResult:
+             node_limit: int | None = None, alpha_steps=ALPHA_STEPS, batch: int = BATCH,
+             refine: bool = True, use_beta: bool = True) -> BabResult:
     """Decide whether every point of the eps-box around x (in ``domain``, (lo, hi) or None) keeps class y
     strictly, by branch and bound (module docstring). ``net``: a :class:`verify.robust.plnet.PLNet` that
     is a rectifier MLP (otherwise ``stopped`` is unsupported); ``checker``: the
     :class:`verify.robust.checks.Checker` of (x, y) that every candidate passes before it is a witness.
-    ``time_limit`` (s) and ``node_limit`` (sub-domains bounded) stop it with status unknown."""
+    ``time_limit`` (s) and ``node_limit`` (sub-domains bounded) stop it with status unknown. ``refine``:
+    recompute the bounds of the layers after a split (else only the split unit's own bounds change);
+    ``use_beta``: add the split constraints to the bound with optimised multipliers (beta-CROWN's form)."""
     t0 = time.perf_counter()
     x = np.asarray(x, dtype=np.float64)
     rests = ("float64 CROWN bounds widened by 2 gamma_N x their terms' magnitudes (Higham's bound; "
@@ -150,7 +153,7 @@ def linf_bab(net, x, y: int, *, eps: float, checker, domain=None, time_limit: fl
     C[0, torch.arange(len(others)), others] = -1.0
     C[0, :, y] = 1.0
     pad_out = C[0].abs() @ chain._pads[-1]
-    bound, Lam, kept, alpha = _optimise(chain, C, L, H, lo_t, hi_t, None, alpha_steps[0])
+    bound, Lam, kept, alpha, _ = _optimise(chain, C, L, H, lo_t, hi_t, None, alpha_steps[0])
     bound = bound[0] - pad_out
     nodes, lp_leaves, least = 1, 0, math.inf
     order = sorted(range(len(others)), key=lambda i: float(bound[i]))
@@ -160,8 +163,9 @@ def linf_bab(net, x, y: int, *, eps: float, checker, domain=None, time_limit: fl
             continue
         j = others[i]
         Ci = C[:, i:i + 1]
+        zero = [torch.zeros(v.shape[1], dtype=torch.int8) for v in L]
         root = (float(bound[i]), 0, [v[0] for v in L], [v[0] for v in H], [a[0, i:i + 1] for a in alpha],
-                _score(chain, kept, L, H, 0, i), Lam[0, i])
+                _score(chain, kept, L, H, 0, i), Lam[0, i], zero, [torch.zeros_like(a[0, i:i + 1]) for a in alpha])
         heap, tie = [root], 1
         while heap:
             if time_limit is not None and time.perf_counter() - t0 > time_limit:
@@ -193,22 +197,26 @@ def linf_bab(net, x, y: int, *, eps: float, checker, domain=None, time_limit: fl
                 li, u = d[5]
                 start = li + 1 if start is None else min(start, li + 1)
                 for phase in (1, -1):
-                    Lk, Hk = [v.clone() for v in d[2]], [v.clone() for v in d[3]]
+                    Lk, Hk, Sk = [v.clone() for v in d[2]], [v.clone() for v in d[3]], [v.clone() for v in d[7]]
                     if phase > 0:
                         Lk[li][u] = 0.0
                     else:
                         Hk[li][u] = 0.0
-                    kids.append((Lk, Hk, d[4], d[0]))
+                    Sk[li][u] = phase if use_beta else 0
+                    kids.append((Lk, Hk, d[4], d[0], Sk, d[8]))
             B = len(kids)
             with torch.no_grad():
                 KL, KH = chain.all_bounds(lo_t, hi_t, B, [torch.stack([k[0][i] for k in kids])
                                                           for i in range(chain.depth - 1)],
                                           [torch.stack([k[1][i] for k in kids]) for i in range(chain.depth - 1)],
-                                          start)
+                                          start if refine else chain.depth - 1)
                 empty = chain.empty.clone()
-            a0 = [torch.stack([k[2][i] for k in kids]) for i in range(chain.depth - 1)]
-            kb, kLam, kkept, kalpha = _optimise(chain, Ci.expand(B, -1, -1), KL, KH, lo_t, hi_t, a0,
-                                                alpha_steps[1])
+            nh = chain.depth - 1
+            a0 = [torch.stack([k[2][i] for k in kids]) for i in range(nh)]
+            S = [torch.stack([k[4][i] for k in kids]) for i in range(nh)]
+            b0 = [torch.stack([k[5][i] for k in kids]) for i in range(nh)]
+            kb, kLam, kkept, kalpha, kbeta = _optimise(chain, Ci.expand(B, -1, -1), KL, KH, lo_t, hi_t, a0,
+                                                       alpha_steps[1], S, b0)
             # a child lies in its parent, so the parent's bound holds on it too (CROWN's own bound is not
             # monotone under splits: tighter layer bounds change the relaxation of other units)
             kb = torch.maximum(kb[:, 0] - pad_out[i], torch.tensor([k[3] for k in kids], dtype=torch.float64))
@@ -220,28 +228,38 @@ def linf_bab(net, x, y: int, *, eps: float, checker, domain=None, time_limit: fl
                     least = min(least, float(kb[b]))
                     continue
                 heapq.heappush(heap, (float(kb[b]), tie, [v[b] for v in KL], [v[b] for v in KH],
-                                      [a[b] for a in kalpha], _score(chain, kkept, KL, KH, b, 0), kLam[b, 0]))
+                                      [a[b] for a in kalpha], _score(chain, kkept, KL, KH, b, 0), kLam[b, 0],
+                                      [v[b] for v in S], [v[b] for v in kbeta] if kbeta else _b0_of(b0, b)))
                 tie += 1
     return out("robust", least, "proved", nodes, unstable, lp=lp_leaves)
 
 
-def _optimise(chain, C, L, H, lo, hi, alpha0, steps):
-    """The best (largest) CROWN bound of the rows C over Adam steps on the lower slopes, per node and row:
-    (bound (B, r), its input coefficients, its coefficients on each layer, the slopes that gave it). Every
+def _optimise(chain, C, L, H, lo, hi, alpha0, steps, S=None, beta0=None):
+    """The best (largest) bound of the rows C over Adam steps on the lower slopes (and, with the split phases
+    ``S``, on the split constraints' multipliers beta >= 0), per node and row: [bound (B, r) less the pad of
+    the beta terms, its input coefficients, its coefficients on each layer, the slopes, the betas]. Every
     iterate is a valid bound, so the best never falls below the first (the given slopes or CROWN's rule)."""
     B, r = C.shape[0], C.shape[1]
+    nh = chain.depth - 1
     if alpha0 is None:
-        alpha0 = [chain.relax(i, L[i], H[i])[0].expand(B, r, -1).clone() for i in range(chain.depth - 1)]
+        alpha0 = [chain.relax(i, L[i], H[i])[0].expand(B, r, -1).clone() for i in range(nh)]
+    use_beta = S is not None and any(bool((s != 0).any()) for s in S)
+    if use_beta and beta0 is None:
+        beta0 = [torch.zeros(B, r, L[i].shape[1], dtype=torch.float64) for i in range(nh)]
     alpha = [a.detach().clone().requires_grad_(steps > 0) for a in alpha0]
-    opt = torch.optim.Adam(alpha, lr=ALPHA_LR) if steps > 0 and alpha else None
+    beta = [v.detach().clone().requires_grad_(steps > 0) for v in beta0] if use_beta else []
+    opt = torch.optim.Adam(alpha + beta, lr=ALPHA_LR) if steps > 0 and alpha else None
     best = None
     for s in range(steps + 1):
         with torch.set_grad_enabled(opt is not None and s < steps):
-            b, Lam, kept = chain.lower(C, chain.depth - 1, L, H, lo, hi, alpha, keep=True)
+            b, Lam, kept = chain.lower(C, nh, L, H, lo, hi, alpha, keep=True, beta=beta if use_beta else None,
+                                       S=[v.to(torch.float64) for v in S] if use_beta else None)
+            if use_beta:                 # the rounding pad of the beta terms (verify.robust.crown, "Rounding")
+                b = b - sum((v * chain._pads[i]).sum(-1) for i, v in enumerate(beta))
         with torch.no_grad():
             if best is None:
                 best = [b.detach().clone(), Lam.detach().clone(), {k: v.detach().clone() for k, v in kept.items()},
-                        [a.detach().clone() for a in alpha]]
+                        [a.detach().clone() for a in alpha], [v.detach().clone() for v in beta]]
             else:
                 up = b > best[0]
                 best[0] = torch.where(up, b, best[0])
@@ -249,6 +267,7 @@ def _optimise(chain, C, L, H, lo, hi, alpha0, steps):
                 for k, v in kept.items():
                     best[2][k] = torch.where(up[..., None], v, best[2][k])
                 best[3] = [torch.where(up[..., None], a, ba) for a, ba in zip(alpha, best[3])]
+                best[4] = [torch.where(up[..., None], v, bv) for v, bv in zip(beta, best[4])]
         if s == steps or opt is None or bool((best[0] > 0).all()):
             break
         opt.zero_grad()
@@ -257,7 +276,14 @@ def _optimise(chain, C, L, H, lo, hi, alpha0, steps):
         with torch.no_grad():
             for a, lo_a in zip(alpha, chain.a):
                 a.copy_(torch.maximum(torch.minimum(a, torch.ones_like(a)), lo_a))
+            for v in beta:
+                v.clamp_(min=0)
     return best
+
+
+def _b0_of(b0, b):
+    """Node b's betas of a batch (kept as they were when the bound did not use them)."""
+    return [v[b] for v in b0]
 
 
 def _score(chain, kept, L, H, b, row):

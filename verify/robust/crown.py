@@ -106,11 +106,14 @@ class Chain:
                              stable[:, None, :])
         return al, au[:, None, :], bu[:, None, :]
 
-    def lower(self, Lam, k: int, L: list, H: list, lo, hi, alpha=None, keep=False):
+    def lower(self, Lam, k: int, L: list, H: list, lo, hi, alpha=None, keep=False, beta=None, S=None):
         """Lower bounds of Lam @ z_k over the box, Lam (B, r, n_k), through layers k-1 .. 0 relaxed on the
         bounds L[i], H[i] (B, n_i) and lower slopes ``alpha`` (list of (B, r, n_i), or None: the fixed rule).
         Returns (bound (B, r), coefficients on the input (B, r, D), and with ``keep`` the coefficients on each
-        x_i (list, for the branching score))."""
+        x_i (list, for the branching score)). ``beta`` (list of (B, r, n_i) >= 0) and ``S`` (list of (B, n_i)
+        in {-1, 0, 1}: the phase a split fixed): the Lagrangian terms -beta s z_i of the split constraints
+        s z_i >= 0 (beta-CROWN's form), which keep the bound valid on the sub-domain and can only raise its
+        best value over beta."""
         const = Lam @ self.b[k]
         Lam = Lam @ self.W[k]
         kept = {}
@@ -121,6 +124,8 @@ class Chain:
             P, N = Lam.clamp(min=0), Lam.clamp(max=0)
             const = const + (N * bu).sum(-1)
             Lam = P * al + N * au
+            if beta is not None:
+                Lam = Lam - beta[i] * S[i][:, None, :]
             const = const + Lam @ self.b[i]
             Lam = Lam @ self.W[i]
         bound = const + Lam.clamp(min=0) @ lo + Lam.clamp(max=0) @ hi
