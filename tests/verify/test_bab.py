@@ -171,3 +171,10 @@ def test_a_network_that_is_not_an_mlp_is_reported_unsupported():
     ins, chk = _setup(model, x, y, None)
     r = linf_bab(ins.pl, ins.X[0], y, eps=0.1, checker=chk)
     assert r.status == "unknown" and r.stopped == "unsupported"
+
+
+def test_choosing_among_several_candidates_decides_the_same(monkeypatch):
+    import verify.robust.bab as bab
+
+    monkeypatch.setattr(bab, "CANDIDATES", 4)
+    test_bab_decides_as_the_enumerated_radius_says(3, (4, 4), 3, "relu", 5, None)

@@ -175,3 +175,39 @@ class Chain:
         for k in range(start, self.depth - 1):
             L[k], H[k] = self.layer_bounds(k, L, H, lo, hi, B)
         return L, H
+
+    def optimised_bounds(self, L: list, H: list, lo, hi, steps: int = 20, lr: float = 0.1):
+        """The root's bounds (B = 1) of every hidden layer past the first tightened in turn by optimising the
+        lower slopes of the layers below, separately for each unstable unit's lower and upper bound (Adam,
+        the best iterate kept: never looser than the fixed rule), then widened by :meth:`pad`; each layer is
+        recomputed from the tightened ones below before its own optimisation."""
+        L, H = list(L), list(H)
+        for k in range(1, self.depth - 1):
+            L[k], H[k] = self.layer_bounds(k, L, H, lo, hi, 1)
+            idx = ((L[k] < 0) & (H[k] > 0))[0].nonzero().reshape(-1)
+            r = len(idx)
+            if not r or steps <= 0:
+                continue
+            E = torch.eye(L[k].shape[1], dtype=torch.float64)[idx][None]
+            rows = torch.cat([E, -E], 1)
+            alpha = [self.relax(i, L[i], H[i])[0].expand(1, 2 * r, -1).clone().requires_grad_(True) for i in range(k)]
+            opt = torch.optim.Adam(alpha, lr=lr)
+            best = None
+            for s in range(steps + 1):
+                b = self.lower(rows, k, L, H, lo, hi, alpha)[0]
+                best = b.detach() if best is None else torch.maximum(best, b.detach())
+                if s == steps:
+                    break
+                opt.zero_grad()
+                (-b.sum()).backward()
+                opt.step()
+                with torch.no_grad():
+                    for a, lo_a in zip(alpha, self.a):
+                        a.copy_(torch.maximum(torch.minimum(a, torch.ones_like(a)), lo_a))
+            p = self._pads[k][idx]
+            nl, nh = L[k].clone(), H[k].clone()
+            nl[0, idx] = torch.maximum(nl[0, idx], best[0, :r] - p)
+            nh[0, idx] = torch.minimum(nh[0, idx], -best[0, r:] + p)
+            self.empty |= (nl > nh).any(1)
+            L[k], H[k] = nl, torch.maximum(nh, nl)
+        return L, H

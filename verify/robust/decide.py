@@ -61,11 +61,10 @@ def robust_at(model, x, y=None, *, eps_grid, time_limit: float | None = 10.0, no
     radius itself is not computed (``status`` decided or undecided). ``node_limit`` counts BaB's
     sub-domains there.
     """
-    from verify.robust.milp import linf_milp
-    from verify.robust.solvers import load_milp
-
     from verify.robust.bab import linf_bab
     from verify.robust.crown import mlp_chain
+    from verify.robust.milp import linf_milp
+    from verify.robust.solvers import load_milp
 
     load_milp()
     if method not in ("bab", "milp"):
@@ -178,7 +177,6 @@ def witness_distances(model, x, y, points, *, norm="inf") -> list:
     Y = check_labels(y, X.shape[0], pl.K)
     P = points.detach().to(torch.float64).reshape(X.shape[0], -1).cpu().numpy() if isinstance(points, torch.Tensor) \
         else np.asarray(points, dtype=np.float64).reshape(X.shape[0], -1)
-    use_bab = method == "bab" and mlp_chain(pl) is not None
     out = []
     for b in range(X.shape[0]):
         chk = Checker(exact, float_logits, X[b], int(Y[b]), p, dtype, None)
