@@ -178,3 +178,20 @@ def test_choosing_among_several_candidates_decides_the_same(monkeypatch):
 
     monkeypatch.setattr(bab, "CANDIDATES", 4)
     test_bab_decides_as_the_enumerated_radius_says(3, (4, 4), 3, "relu", 5, None)
+
+
+def test_the_competition_benchmark_compares_both_methods_on_the_same_instances(capsys):
+    from verify.bench.radius_comp import _summary, compare
+
+    model = _mlp(3, (5,), 3, "relu", 1)
+    x = torch.rand(2, 3, generator=torch.Generator().manual_seed(11), dtype=torch.float64)
+    y = model(x).argmax(1)
+    truth = [enumerate_radius(model, xi.numpy(), int(yi), "inf", domain=(0.0, 1.0)) for xi, yi in zip(x, y)]
+    eps = sorted({t * f for t in truth for f in (0.5, 2.0)})
+    rows = compare(model, x, y, eps, 10.0)
+    for m in ("milp", "bab"):
+        s = _summary(rows[m])
+        assert s["n"] == len(eps) * 2 and s["decided"] == s["n"]
+        for r in rows[m]:
+            assert r["decision"] == ("robust" if truth[r["image"]] > r["eps"] else "not robust"), (m, r)
+    assert "bab" in capsys.readouterr().out

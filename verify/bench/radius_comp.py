@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-__all__ = ["main", "trained_mlp", "compare"]
+__all__ = ["main", "trained_mlp", "compare", "digits_mlp"]
 
 ARCHS = ("mlp256x256", "mlp256x256x256x256")
 METHODS = ("milp", "bab")
@@ -63,7 +63,29 @@ def trained_mlp(arch: str, epochs: int, cache: Path, seed: int = 0):
     return model, ds, acc
 
 
-def compare(model, x, y, eps_list, time_limit: float, methods=METHODS) -> dict:
+def digits_mlp(points: int):
+    """The lab's digits MLP (its settings' architecture, 20 epochs of plain cross-entropy by the lab's own loop,
+    seed 0) and the first ``points`` of its evaluation set: (model, x, y, box)."""
+    import torch
+
+    from verify.dynamics.lab import eval_set, load_data
+    from verify.dynamics.settings import settings_for
+    from verify.dynamics.train import Objective, build_model, generator, make_optimizer, train_epoch
+
+    s = settings_for("digits")
+    ds = load_data("digits")
+    model = build_model(s.arch, ds.in_shape, ds.classes, 0)
+    opt = make_optimizer(model, s.lr)
+    for e in range(1, s.epochs + 1):
+        train_epoch(model, opt, Objective(), ds.x_train.double(), ds.y_train, batch_size=s.batch_size,
+                    order=generator("order", 0, e), attack_gen=generator("attack", 0, e), attack_steps=1, box=ds.box,
+                    run_id="bench-radius", epoch=e)
+    model.eval()
+    x, y = eval_set(ds, s, torch.float64, "cpu")
+    return model, x[:points], y[:points], ds.box
+
+
+def compare(model, x, y, eps_list, time_limit: float, methods=METHODS, domain=(0.0, 1.0)) -> dict:
     """Per method, per instance (image, eps): the decision and its seconds, by :func:`robust_at`."""
     from verify.robust import robust_at
 
@@ -72,7 +94,7 @@ def compare(model, x, y, eps_list, time_limit: float, methods=METHODS) -> dict:
         for e in eps_list:
             for m in methods:
                 t = time.perf_counter()
-                r = robust_at(model, x[i:i + 1], y[i:i + 1], eps_grid=[e], time_limit=time_limit, domain=(0.0, 1.0),
+                r = robust_at(model, x[i:i + 1], y[i:i + 1], eps_grid=[e], time_limit=time_limit, domain=domain,
                               method=m)[0]
                 s = time.perf_counter() - t
                 dec = "not robust" if r.status == "misclassified" or r.upper <= e else \
@@ -111,7 +133,7 @@ def main(argv=None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m verify.bench.radius --competition", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--archs", nargs="+", default=list(ARCHS), metavar="ARCH", help=f"default {' '.join(ARCHS)}")
+    p.add_argument("--archs", nargs="*", default=list(ARCHS), metavar="ARCH", help=f"default {' '.join(ARCHS)}")
     p.add_argument("--images", type=int, default=15, help="test digits (default 15)")
     p.add_argument("--eps", nargs="+", type=float, default=[0.03, 0.05], help="budgets (default 0.03 0.05)")
     p.add_argument("--time-limit", type=float, default=120.0, metavar="S", help="seconds per instance (default 120)")
@@ -120,6 +142,8 @@ def main(argv=None) -> int:
     p.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "verify-bench-radius-comp"),
                    help="folder of the trained weights (default: in the temporary folder)")
     p.add_argument("--onnx", metavar="DIR", help="also write the networks as ONNX and the instances as VNNLIB")
+    p.add_argument("--digits", type=int, default=0, metavar="N",
+                   help="also the lab's digits MLP on its first N evaluation points at every eps of its grid")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--out", metavar="FILE", help="also write the numbers as JSON")
     args = p.parse_args(argv)
@@ -140,6 +164,22 @@ def main(argv=None) -> int:
             print(f"{arch:<20} {m:>6} {s['decided']:>3}/{s['n']:<4} {s['robust']:>7} {s['not_robust']:>8} "
                   f"{s['median_s']:9.2f} {s['max_s']:8.2f}", flush=True)
             results.append({"network": arch, "accuracy": acc, "method": m, **s, "rows": rows[m]})
+    if args.digits:
+        from verify.dynamics.settings import settings_for
+
+        grid = list(settings_for("digits").eps_grid)
+        model, x, y, box = digits_mlp(args.digits)
+        print(f"the lab's digits MLP: {args.digits} points x eps {' '.join(f'{e:g}' for e in grid)}, time limit "
+              f"{args.time_limit:g} s", flush=True)
+        rows = compare(model, x, y, grid, args.time_limit, args.methods, domain=box)
+        print(f"{'eps':<20} {'method':>6} {'decided':>8} {'robust':>7} {'not rob.':>8} {'median s':>9} {'max s':>8}")
+        for e in grid:
+            for m in args.methods:
+                s = _summary([r for r in rows[m] if r["eps"] == e])
+                print(f"{e:<20g} {m:>6} {s['decided']:>3}/{s['n']:<4} {s['robust']:>7} {s['not_robust']:>8} "
+                      f"{s['median_s']:9.2f} {s['max_s']:8.2f}", flush=True)
+                results.append({"network": "digits", "eps": e, "method": m, **s,
+                                "rows": [r for r in rows[m] if r["eps"] == e]})
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(results, indent=1, allow_nan=True), encoding="utf-8")
