@@ -18,7 +18,8 @@ Rounding. Every bound is computed in float64 (torch). Each is a sum of products 
 operations on a path, Higham, *Accuracy and Stability of Numerical Algorithms*, sec. 3.5), each bound is
 widened by :meth:`Chain.pad` = 2 gamma_N times a bound on the sum of its terms' magnitudes (the forward
 pass of |W|, |b| and the box's magnitudes, with a factor 4 per layer for |slope z| + |intercept| <= 4 |z|
-bound): the widened bound is a proved bound of the exact network, up to that argument.
+bound; the terms -beta s z_i of split constraints add beta . pad_i): the widened bound is a proved bound
+of the exact network, up to that argument. ``box_pads`` holds the pads of the last box bounded.
 """
 
 from __future__ import annotations
@@ -147,7 +148,7 @@ class Chain:
             vlo = torch.where((pl < 0) & (ph > 0), vlo.clamp(max=0), vlo)
             vhi = torch.maximum(sl, sh)
             nl, nh = vlo @ Wp + vhi @ Wn + b, vhi @ Wp + vlo @ Wn + b
-        nl, nh = nl - self._pads[k], nh + self._pads[k]
+        nl, nh = nl - self.box_pads[k], nh + self.box_pads[k]
         if L[k] is not None:
             nl, nh = torch.maximum(nl, L[k]), torch.minimum(nh, H[k])
         self.empty |= (nl > nh).any(1)
@@ -158,8 +159,8 @@ class Chain:
                 cl = self.lower(E, k, L, H, lo, hi)[0]
                 ch = -self.lower(-E, k, L, H, lo, hi)[0]
                 nl, nh = nl.clone(), nh.clone()
-                nl[:, idx] = torch.maximum(nl[:, idx], cl - self._pads[k][idx])
-                nh[:, idx] = torch.minimum(nh[:, idx], ch + self._pads[k][idx])
+                nl[:, idx] = torch.maximum(nl[:, idx], cl - self.box_pads[k][idx])
+                nh[:, idx] = torch.minimum(nh[:, idx], ch + self.box_pads[k][idx])
                 self.empty |= (nl > nh).any(1)
         return nl, torch.maximum(nh, nl)
 
@@ -168,7 +169,7 @@ class Chain:
         the layers from ``start`` on recomputed by :meth:`layer_bounds` and intersected with the given ones.
         ``self.empty`` (B,) then marks the nodes whose bounds cross (lower > upper): no point of the box
         satisfies their splits."""
-        self._pads = self.pad(lo, hi)
+        self.box_pads = self.pad(lo, hi)
         self.empty = torch.zeros(B, dtype=torch.bool)
         L = [None] * (self.depth - 1) if L is None else list(L)
         H = [None] * (self.depth - 1) if H is None else list(H)
@@ -204,7 +205,7 @@ class Chain:
                 with torch.no_grad():
                     for a, lo_a in zip(alpha, self.a):
                         a.copy_(torch.maximum(torch.minimum(a, torch.ones_like(a)), lo_a))
-            p = self._pads[k][idx]
+            p = self.box_pads[k][idx]
             nl, nh = L[k].clone(), H[k].clone()
             nl[0, idx] = torch.maximum(nl[0, idx], best[0, :r] - p)
             nh[0, idx] = torch.minimum(nh[0, idx], -best[0, r:] + p)
