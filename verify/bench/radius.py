@@ -10,7 +10,8 @@ The digits row also runs the l-inf program with LP bound tightening, side by sid
 ratio of the times. ``--lab`` adds the programs the lab solves (:func:`verify.robust.robust_at`: one per
 point and eps of the digits grid, on the box of radius eps) with their seconds against their number of
 binaries, which is how the lab's ``radius_max_binaries`` was chosen. Every number is measured in this
-run; ``--out`` keeps them as JSON.
+run; ``--out`` keeps them as JSON. ``--competition`` runs :mod:`verify.bench.radius_comp` instead (the MILP
+against branch and bound on MNIST MLPs; its options follow).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import re
 import statistics
 import time
 from pathlib import Path
+
+from verify.bench.radius_comp import digits_mlp
 
 __all__ = ["main", "bench_network"]
 
@@ -55,26 +58,6 @@ def bench_network(model, x, y, *, norm: str, time_limit: float, domain=None, tig
             "median_size": statistics.median(sizes) if sizes else math.nan}
 
 
-def _digits(points: int):
-    import torch
-
-    from verify.dynamics.lab import eval_set, load_data
-    from verify.dynamics.settings import settings_for
-    from verify.dynamics.train import Objective, build_model, generator, make_optimizer, train_epoch
-
-    s = settings_for("digits")
-    ds = load_data("digits")
-    model = build_model(s.arch, ds.in_shape, ds.classes, 0)
-    opt = make_optimizer(model, s.lr)
-    for e in range(1, s.epochs + 1):
-        train_epoch(model, opt, Objective(), ds.x_train.double(), ds.y_train, batch_size=s.batch_size,
-                    order=generator("order", 0, e), attack_gen=generator("attack", 0, e), attack_steps=1, box=ds.box,
-                    run_id="bench-radius", epoch=e)
-    model.eval()
-    x, y = eval_set(ds, s, torch.float64, "cpu")
-    return model, x[:points], y[:points], ds.box
-
-
 def _lab_programs(points: int, time_limit: float) -> list:
     """The lab's l-inf programs on the digits MLP: per point and eps, binaries, status and seconds; printed
     binned by the number of binaries."""
@@ -85,7 +68,7 @@ def _lab_programs(points: int, time_limit: float) -> list:
     from verify.robust.milp import linf_milp
     from verify.robust.plnet import plnet
 
-    model, x, y, box = _digits(points)
+    model, x, y, box = digits_mlp(points)
     pl = plnet(from_torch(model, tuple(x.shape[1:])))
     rows = []
     for i in range(x.shape[0]):
@@ -111,10 +94,17 @@ def _lab_programs(points: int, time_limit: float) -> list:
 
 def main(argv=None) -> int:
     """``python -m verify.bench.radius``: time the exact robustness radius against the network's size."""
+    import sys
+
     import torch
 
     from verify.dynamics.train import build_model
 
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--competition" in argv:              # the MNIST comparison of verify.bench.radius_comp, its own options
+        from verify.bench.radius_comp import main as competition
+
+        return competition([a for a in argv if a != "--competition"])
     p = argparse.ArgumentParser(prog="python -m verify.bench.radius", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--points", type=int, default=5, help="inputs per network (default 5)")
@@ -147,7 +137,7 @@ def main(argv=None) -> int:
             results.append({"network": arch, "units": units, **res})
             show(f"{arch} (8 in, 3 out)", units, res)
     if not args.no_digits:
-        model, x, y, box = _digits(args.points)
+        model, x, y, box = digits_mlp(args.points)
         for norm in ("inf", "2"):
             res = bench_network(model, x, y, norm=norm, time_limit=args.time_limit, domain=box)
             results.append({"network": "digits mlp64x64x64", "units": 192, **res})

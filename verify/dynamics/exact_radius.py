@@ -49,7 +49,7 @@ def radius_metrics(model, x, y, gamma, *, eps_grid, points: int, time_limit: flo
     xs, ys = x[:n], y[:n]
     dom = None if box is None else (float(box[0]), float(box[1]))
     linf = robust_at(model, xs, ys, eps_grid=eps_grid, time_limit=time_limit, node_limit=node_limit,
-                     max_binaries=max_binaries, domain=dom)
+                     max_binaries=max_binaries, domain=dom, method="milp")   # the lab's budgets are the MILP's
     gen = torch.Generator().manual_seed(20261202)
     pgd, broken = {}, {}
     for eps in eps_grid:

@@ -34,7 +34,7 @@ __all__ = ["robust_at", "witness_distances"]
 
 
 def robust_at(model, x, y=None, *, eps_grid, time_limit: float | None = 10.0, node_limit: int | None = None,
-              max_binaries: int | None = None, domain=None) -> list[RadiusResult]:
+              max_binaries: int | None = None, domain=None, method: str = "bab") -> list[RadiusResult]:
     """Complete l-inf verification at each eps of a grid: per example, whether some point within eps changes
     class (decided by a checked witness) or none does (decided by the program at radius eps), without
     computing the radius itself unless it falls out. Cheaper than :func:`~verify.robust.radius.robust_radius` when only
@@ -53,11 +53,22 @@ def robust_at(model, x, y=None, *, eps_grid, time_limit: float | None = 10.0, no
     (radius found), ``decided`` (every eps decided, the radius only bracketed by [lower, upper]),
     ``misclassified``, or ``undecided`` (some eps undecided; the notes say why). Read the decisions with
     :func:`exact_robust_accuracy`.
+
+    ``method``: ``bab`` (the default: :func:`~verify.robust.bab.linf_bab`, branch and bound on CROWN bounds
+    with optimised slopes after a PGD attack, for rectifier MLPs; any other network goes to the MILP) or
+    ``milp`` (the program above at every eps). By BaB an eps is decided by a proof (robust: ``lower`` the
+    float above eps; what it rests on is in the notes) or by a checked witness within eps (``upper``); the
+    radius itself is not computed (``status`` decided or undecided). ``node_limit`` counts BaB's
+    sub-domains there.
     """
+    from verify.robust.bab import linf_bab
+    from verify.robust.crown import mlp_chain
     from verify.robust.milp import linf_milp
     from verify.robust.solvers import load_milp
 
     load_milp()
+    if method not in ("bab", "milp"):
+        raise RadiusOptionError(f"method: expected 'bab' or 'milp', got {method!r}")
     try:
         grid = sorted(float(e) for e in eps_grid)
     except (TypeError, ValueError):
@@ -71,6 +82,7 @@ def robust_at(model, x, y=None, *, eps_grid, time_limit: float | None = 10.0, no
         raise RadiusOptionError(f"max_binaries: expected an integer >= 0 (or None), got {max_binaries!r}")
     ins = check_inputs(model, x, y, domain=domain, who="robust_at")
     exact, pl, float_logits, X, dtype, Y, dom = ins.exact, ins.pl, ins.float_logits, ins.X, ins.dtype, ins.Y, ins.dom
+    use_bab = method == "bab" and mlp_chain(pl) is not None
     out = []
     for b in range(X.shape[0]):
         t0 = time.perf_counter()
@@ -104,6 +116,23 @@ def robust_at(model, x, y=None, *, eps_grid, time_limit: float | None = 10.0, no
             if left is not None and left <= 1e-3:
                 status = "undecided"
                 notes.append(f"eps {e:g}: no time left")
+                break
+            if use_bab:
+                r = linf_bab(pl, xb, yb, eps=e, checker=chk, domain=dom, time_limit=left, node_limit=node_limit)
+                nodes += r.nodes
+                if r.status == "robust":
+                    lower = math.nextafter(e, math.inf)
+                    if r.rests_on not in notes:
+                        notes.append(r.rests_on)
+                    continue
+                if r.status == "not robust":
+                    d = distance_up(r.witness, xb, "inf")
+                    if d < upper:
+                        upper, witness, wcheck = d, r.witness, r.check
+                    break
+                status = "undecided"
+                notes.append(f"eps {e:g}: branch and bound stopped ({r.stopped}; margin bound {r.lower:.3g}, "
+                             f"{r.nodes} sub-domains, {r.unstable} unstable units)")
                 break
             r = linf_milp(pl, xb, yb, cap=e, domain=dom, time_limit=left, node_limit=node_limit,
                           max_binaries=max_binaries)
