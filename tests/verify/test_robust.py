@@ -172,9 +172,9 @@ def test_the_region_certificate_is_exact_when_gamma_is_within_r():
 def test_limits_report_the_bounds_they_reached():
     model = _mlp(3, (4, 4), 3, "relu", 2)
     x = torch.tensor([[0.5, -0.4, 0.3]], dtype=torch.float64)
-    full = robust_radius(model, x, norm=2)[0]
+    full = robust_radius(model, x, norm=2, method="search")[0]          # the region search's node limit
     assert full.status == "optimal" and full.nodes > 1
-    cut = robust_radius(model, x, norm=2, node_limit=1)[0]
+    cut = robust_radius(model, x, norm=2, node_limit=1, method="search")[0]
     assert cut.status == "node_limit" and cut.lower <= full.radius * (1 + TOL) <= cut.upper * (1 + TOL)
     capped = robust_radius(model, x, norm="inf", max_radius=full.radius / 10)[0]
     assert capped.status == "beyond_cap" and capped.lower > full.radius / 10 and capped.radius == math.inf

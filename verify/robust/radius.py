@@ -72,10 +72,12 @@ from verify.robust.checks import (
 )
 from verify.robust.inputs import check_inputs, check_norm, check_positive
 
-__all__ = ["robust_radius", "RadiusResult", "exact_robust_accuracy", "NORMS", "STATUSES"]
+__all__ = ["robust_radius", "RadiusResult", "exact_robust_accuracy", "check_method", "NORMS", "STATUSES", "L2_METHODS"]
 
 #: The norms, by the names results use.
 NORMS = ("inf", "2")
+#: The l2 methods (``method=``): auto (the MIQP where pyscipopt is installed), miqp, search.
+L2_METHODS = ("auto", "miqp", "search")
 #: Every status a result can have.
 STATUSES = ("optimal", "time_limit", "node_limit", "beyond_cap", "no_class_change", "misclassified",
             "solver_failures", "unverified", "decided", "undecided", "error")
@@ -122,11 +124,26 @@ class RadiusResult:
 
 # ---- input checks -------------------------------------------------------------------------------------
 
+def check_method(method) -> str:
+    """The l2 method ``robust_radius`` runs: ``"miqp"`` or ``"search"``; ``"auto"`` is the MIQP where pyscipopt is
+    installed and the region search otherwise. "miqp" without pyscipopt raises MissingExtraError."""
+    from verify.robust.inputs import RadiusOptionError
+    from verify.robust.miqp import have_scip, load_scip
+
+    if method not in L2_METHODS:
+        raise RadiusOptionError(f"method: expected one of {', '.join(L2_METHODS)}, got {method!r}")
+    if method == "miqp":
+        load_scip()
+    if method == "auto":
+        return "miqp" if have_scip() else "search"
+    return method
+
+
 # ---- the public function -----------------------------------------------------------------------------------
 
 def robust_radius(model, x, y=None, *, norm="inf", time_limit: float | None = 60.0, node_limit: int | None = None,
                   max_radius: float | None = None, domain=None, certify: bool = True, linear_bounds: bool = True,
-                  tighten: bool = False, progress: bool = False) -> list[RadiusResult]:
+                  tighten: bool = False, progress: bool = False, method: str = "auto") -> list[RadiusResult]:
     """The exact l-inf or l2 radius of every example of x (module docstring): a list of :class:`RadiusResult`.
 
     ``model``: a torch nn.Module in the theory (ReLU-family, max units, affine layers; eval mode), or a
@@ -144,6 +161,7 @@ def robust_radius(model, x, y=None, *, norm="inf", time_limit: float | None = 60
     the first example is solved, and an error names the example's index in the batch.
     """
     p = check_norm(norm)
+    l2_method = check_method(method)
     time_limit = check_positive("time_limit", time_limit)
     node_limit = check_positive("node_limit", node_limit, integer=True)
     max_radius = check_positive("max_radius", max_radius)
@@ -163,7 +181,7 @@ def robust_radius(model, x, y=None, *, norm="inf", time_limit: float | None = 60
     try:
         for b in range(B):
             out.append(_one(b, exact, pl, float_logits, X[b], None if Y is None else int(Y[b]), p, dtype, dom,
-                            time_limit, node_limit, max_radius, certify, linear_bounds, tighten))
+                            time_limit, node_limit, max_radius, certify, linear_bounds, tighten, l2_method))
             if bar is not None:
                 bar.update(1)
     finally:
@@ -173,7 +191,7 @@ def robust_radius(model, x, y=None, *, norm="inf", time_limit: float | None = 60
 
 
 def _one(b, exact, pl, float_logits, x, y, norm, dtype, dom, time_limit, node_limit, max_radius, certify,
-         linear_bounds, tighten=False) -> RadiusResult:
+         linear_bounds, tighten=False, l2_method="search") -> RadiusResult:
     from verify.robust.milp import linf_milp
     from verify.robust.search import l2_search
 
@@ -250,6 +268,9 @@ def _one(b, exact, pl, float_logits, x, y, norm, dtype, dom, time_limit, node_li
                              f"{GROW_LIMIT:g} max(1, ||x||_inf))")
         notes.append(f"MILP: {r.binaries} binaries, {r.unstable} unstable units in the box of radius {cap:.6g}, "
                      f"{r.nodes} nodes" + (f"; {r.notes[0]}" if r.notes else ""))
+    elif l2_method == "miqp":
+        status, radius, lower, gap, z, rival, pat, nodes = _l2_miqp(pl, x, y, upper0, dom, left, node_limit,
+                                                                    max_radius, proved, linear_bounds, notes)
     else:
         cap_u = upper0 if max_radius is None else min(upper0, max_radius * (1 + 1e-12))
         s = l2_search(pl, x, y, upper=cap_u, domain=dom, time_limit=left, node_limit=node_limit)
@@ -257,6 +278,7 @@ def _one(b, exact, pl, float_logits, x, y, norm, dtype, dom, time_limit, node_li
         radius = s.radius if z is not None else upper0      # nothing found nearer than the attack's witness
         if s.failures:
             notes.append(f"{s.failures} least-distance problem(s) were not solved by NNLS")
+        notes.extend(s.notes)
         if z is None and status in ("optimal", "solver_failures") and not (max_radius is None or upper0 <= max_radius):
             status, radius = "beyond_cap", math.inf        # lower: the search's front, ~max_radius
         if status == "no_class_change":
@@ -296,6 +318,46 @@ def _one(b, exact, pl, float_logits, x, y, norm, dtype, dom, time_limit, node_li
             notes.append(f"the region certificate ({cert['lower']:.9g}) exceeds the witness distance ({upper:.9g}): "
                          f"a contradiction, please report")
     return result(status, radius_out, lower, upper, gap, rival, witness, wcheck, cert, nodes)
+
+
+def _l2_miqp(pl, x, y, upper0, dom, left, node_limit, max_radius, proved, linear_bounds, notes):
+    """The l2 branch of :func:`_one` by :func:`verify.robust.miqp.l2_miqp`: the ball of the attack's witness
+    (or of ``max_radius``), else the domain's, else one grown as the l-inf box is."""
+    from verify.robust.miqp import l2_miqp
+
+    t0 = time.perf_counter()
+    cap = upper0 if math.isfinite(upper0) else None
+    if max_radius is not None:
+        cap = max_radius if cap is None else min(cap, max_radius)
+    grow = cap is None
+    if grow:                                   # the whole domain lies within this l2 distance of x
+        cap = (float(np.linalg.norm(np.maximum(x - dom[0], dom[1] - x))) if dom is not None
+               else max(1.0, float(np.max(np.abs(x)))))
+    limit = GROW_LIMIT * max(1.0, float(np.max(np.abs(x))))
+    while True:
+        r = l2_miqp(pl, x, y, cap=cap * (1 + 1e-9) + 1e-12, domain=dom, time_limit=left, node_limit=node_limit,
+                    linear_bounds=linear_bounds, t_lower=proved if proved < cap else 0.0)
+        if r.status == "beyond_cap" and grow and dom is None and cap < limit:
+            cap = min(cap * 16, limit)
+            left = None if left is None else max(left - (time.perf_counter() - t0), 1e-3)
+            t0 = time.perf_counter()
+            continue
+        break
+    status, radius, lower, gap = r.status, r.radius, r.lower, r.gap
+    notes.extend(r.notes)
+    if status in ("time_limit", "node_limit", "error") and upper0 < radius:
+        radius = upper0                         # the attack's witness is the best point known
+    if status == "beyond_cap":                  # nothing in the closed ball changes class: rho > cap
+        lower = math.nextafter(min(cap, max_radius) if max_radius is not None else cap, math.inf)
+        radius, gap = math.inf, 0.0
+        if grow and dom is not None:
+            status, lower = "no_class_change", math.inf
+        elif grow:
+            notes.append(f"no class change within l2 distance {cap:.6g} (without a witness the ball grows to "
+                         f"{GROW_LIMIT:g} max(1, ||x||_inf))")
+    elif math.isfinite(radius) and radius > 0:
+        gap = (radius - lower) / radius
+    return status, radius, lower, gap, r.point, r.rival, r.pattern, r.nodes
 
 
 # ---- for the lab -------------------------------------------------------------------------------------------

@@ -211,9 +211,12 @@ def l2_search(net, x: np.ndarray, y: int, *, upper: float = math.inf, domain=Non
         for i, row in enumerate(reg.rows):
             a = reg.A[i]
             an = np.linalg.norm(a)
-            if an == 0:
-                continue
-            cheap = max(0.0, (reg.c[i] - a @ x) / an)
+            if an == 0:                                 # a unit constant on the region: the reversed half-space
+                if reg.c[i] > 0:                        # 0 >= c is empty unless its value is exactly 0
+                    continue
+                cheap = key
+            else:
+                cheap = max(0.0, (reg.c[i] - a @ x) / an)
             if cheap >= best * (1 - rtol):
                 continue
             q = net.flip(pat, row)

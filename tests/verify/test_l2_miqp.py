@@ -1,0 +1,166 @@
+"""The exact l2 radius by a mixed-integer quadratic program (verify.robust.miqp, SCIP through pyscipopt) against
+the held-out oracle that enumerates every activation pattern (tests/verify/oracle_radius.py), and on a network
+whose nearest misclassified point is reached through a vertex where two units flip at once.
+
+Tolerances. SCIP stops at a relative gap of 1e-7 on t = ||d||^2 (:data:`verify.robust.miqp.MIQP_REL_GAP`), so
+sqrt of its dual bound is within ~5e-8 relative of the optimum, and its point is feasible to 1e-9 (the
+feasibility tolerance, times the big-M constants of the encoding, here below ~30): the radius it reports
+may sit ~1e-7 relative from the truth. TOL = 1e-6 relative covers that with a factor ~10. ``upper`` is the
+distance of a witness checked in rationals, so the truth is at most ``upper`` up to the oracle's rounding
+(~1e-12 relative for these sizes).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from verify.robust import robust_radius
+
+from .oracle_radius import enumerate_radius
+
+TOL = 1e-6
+
+
+@pytest.fixture(scope="module")
+def scip():
+    """Skip the module's tests without pyscipopt (the optional extra ``l2``)."""
+    return pytest.importorskip("pyscipopt")
+
+
+def random_mlp(D, hidden, K, act, seed):
+    g = torch.Generator().manual_seed(seed)
+    layers, dims = [], (D,) + tuple(hidden)
+    for i, o in zip(dims[:-1], dims[1:]):
+        lin = torch.nn.Linear(i, o, dtype=torch.float64)
+        with torch.no_grad():
+            lin.weight.copy_(torch.randn(o, i, generator=g, dtype=torch.float64))
+            lin.bias.copy_(torch.randn(o, generator=g, dtype=torch.float64) * 0.5)
+        layers += [lin, torch.nn.ReLU() if act == "relu" else torch.nn.LeakyReLU(0.1)]
+    head = torch.nn.Linear(dims[-1], K, dtype=torch.float64)
+    with torch.no_grad():
+        head.weight.copy_(torch.randn(K, dims[-1], generator=g, dtype=torch.float64))
+        head.bias.copy_(torch.randn(K, generator=g, dtype=torch.float64))
+    return torch.nn.Sequential(*layers, head).eval()
+
+
+def agrees(r, truth):
+    assert r.status == "optimal", (r.status, r.notes)
+    assert r.witness_check["float"] and r.witness_check["exact"], r.witness_check
+    assert truth <= r.upper * (1 + 1e-12), (truth, r.upper)
+    assert r.lower <= truth * (1 + TOL) + 1e-12, (r.lower, truth)
+    assert abs(r.radius - truth) <= TOL * truth + 1e-12, (r.radius, truth)
+
+
+CASES = [  # (D, hidden, K, activation, seed, domain): at most 8 hidden units for the enumeration
+    pytest.param(2, (6,), 3, "relu", 11, None, id="mlp2-6-3-relu"),
+    pytest.param(3, (4, 4), 3, "leaky", 12, None, id="mlp3-4x4-3-leaky"),
+    pytest.param(8, (5,), 3, "relu", 13, None, id="mlp8-5-3-relu"),
+    pytest.param(5, (3, 3), 2, "leaky", 14, None, id="mlp5-3x3-2-leaky"),
+    pytest.param(4, (6,), 4, "relu", 15, (-1.0, 1.0), id="mlp4-6-4-relu-box"),
+]
+
+
+@pytest.mark.parametrize("D,hidden,K,act,seed,domain", CASES)
+def test_the_miqp_matches_the_enumeration_of_every_activation_pattern(scip, D, hidden, K, act, seed, domain):
+    model = random_mlp(D, hidden, K, act, seed)
+    g = torch.Generator().manual_seed(200 + seed)
+    x = torch.rand(2, D, generator=g, dtype=torch.float64) * 1.6 - 0.8
+    for r, xi in zip(robust_radius(model, x, norm=2, domain=domain, method="miqp", certify=False), x):
+        agrees(r, enumerate_radius(model, xi.numpy(), r.label, "2", domain=domain))
+        assert any(n.startswith("SCIP:") for n in r.notes), r.notes          # the MIQP ran, not the search
+
+
+def corner_network(a=1.0, b=1.0, c=2.0):
+    """f_0 = c, f_1 = relu(x0 - a) + relu(x1 - b): class 1 needs relu(x0 - a) + relu(x1 - b) >= c. From x = 0
+    (with a = b = 1, c = 2) the candidates are (a + c, 0) and (0, b + c) at distance 3 with one unit on, and
+    (2, 2) at distance 2 sqrt(2) with both on: the segment from x to it crosses the vertex (1, 1), where both
+    units change sign at once."""
+    l1, head = torch.nn.Linear(2, 2, dtype=torch.float64), torch.nn.Linear(2, 2, dtype=torch.float64)
+    with torch.no_grad():
+        l1.weight.copy_(torch.eye(2, dtype=torch.float64))
+        l1.bias.copy_(torch.tensor([-a, -b], dtype=torch.float64))
+        head.weight.copy_(torch.tensor([[0.0, 0.0], [1.0, 1.0]], dtype=torch.float64))
+        head.bias.copy_(torch.tensor([c, 0.0], dtype=torch.float64))
+    return torch.nn.Sequential(l1, torch.nn.ReLU(), head).eval()
+
+
+def test_two_units_flip_at_once_on_the_nearest_boundary(scip):
+    model, x = corner_network(), torch.zeros(1, 2, dtype=torch.float64)
+    truth = enumerate_radius(model, x[0].numpy(), 0, "2")
+    assert truth == pytest.approx(2 * math.sqrt(2), rel=1e-12)                 # the oracle sees the corner point
+    r = robust_radius(model, x, norm=2, method="miqp")[0]
+    agrees(r, truth)
+    assert np.allclose(r.witness, [2.0, 2.0], atol=1e-6)                       # both units on, past the vertex
+    # the segment from x to the witness passes through (1, 1), on both units' boundaries
+    s = 0.5
+    assert np.allclose(s * np.array(r.witness), [1.0, 1.0], atol=1e-6)
+
+
+def test_the_region_search_also_finds_the_corner(scip):
+    """The one-flip region search works on closed regions, so it steps through a vertex by a chain of
+    single flips (every pattern that agrees off the units zero at the vertex contains it): it finds the
+    corner too (recorded beside the MIQP, against the same oracle)."""
+    model, x = corner_network(), torch.zeros(1, 2, dtype=torch.float64)
+    truth = enumerate_radius(model, x[0].numpy(), 0, "2")
+    agrees(robust_radius(model, x, norm=2, method="search")[0], truth)
+
+
+def test_a_unit_constant_zero_on_the_region_is_flipped_by_the_search():
+    """A second-layer unit g = relu(relu(x0 - 1) + relu(x1 - 1)) has pre-activation exactly 0 on x's whole region
+    (zero gradient there). The search now flips it there too (before, only the chain of single flips through
+    the thin regions {x0 = 1} and {x1 = 1}, where g's pre-activation is 0 too, reached class 1: f_1 = g >= 2)."""
+    l1, l2, head = (torch.nn.Linear(2, 2, dtype=torch.float64), torch.nn.Linear(2, 1, dtype=torch.float64),
+                    torch.nn.Linear(1, 2, dtype=torch.float64))
+    with torch.no_grad():
+        l1.weight.copy_(torch.eye(2, dtype=torch.float64))
+        l1.bias.copy_(torch.tensor([-1.0, -1.0], dtype=torch.float64))
+        l2.weight.copy_(torch.tensor([[1.0, 1.0]], dtype=torch.float64))
+        l2.bias.zero_()
+        head.weight.copy_(torch.tensor([[0.0], [1.0]], dtype=torch.float64))
+        head.bias.copy_(torch.tensor([2.0, 0.0], dtype=torch.float64))
+    model = torch.nn.Sequential(l1, torch.nn.ReLU(), l2, torch.nn.ReLU(), head).eval()
+    x = torch.zeros(1, 2, dtype=torch.float64)
+    agrees(robust_radius(model, x, norm=2, method="search")[0], enumerate_radius(model, x[0].numpy(), 0, "2"))
+
+
+def test_no_class_change_in_the_domain_and_the_cap(scip):
+    """Class 1 wins only beyond the domain [-1, 1]^2 (f_1 - f_0 = x0 - 3): the MIQP proves no class change; with
+    the domain lifted and max_radius 1 it proves the radius exceeds 1 (the truth, 3, by the oracle)."""
+    lin = torch.nn.Linear(2, 2, dtype=torch.float64)
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor([[0.0, 0.0], [1.0, 0.0]], dtype=torch.float64))
+        lin.bias.copy_(torch.tensor([3.0, 0.0], dtype=torch.float64))
+    model = torch.nn.Sequential(lin, torch.nn.ReLU(), torch.nn.Linear(2, 2, dtype=torch.float64)).eval()
+    with torch.no_grad():
+        model[2].weight.copy_(torch.eye(2, dtype=torch.float64))
+        model[2].bias.zero_()
+    x = torch.zeros(1, 2, dtype=torch.float64)
+    r = robust_radius(model, x, norm=2, domain=(-1.0, 1.0), method="miqp")[0]
+    assert r.status == "no_class_change" and r.lower == math.inf, (r.status, r.notes)
+    truth = enumerate_radius(model, x[0].numpy(), 0, "2")
+    r = robust_radius(model, x, norm=2, max_radius=1.0, method="miqp")[0]
+    assert truth > 1.0 and r.status == "beyond_cap" and 1.0 <= r.lower <= truth, (r.status, r.lower, truth)
+
+
+def test_a_bad_method_is_refused():
+    from verify.robust.inputs import RadiusOptionError
+
+    with pytest.raises(RadiusOptionError, match="method"):
+        robust_radius(corner_network(), torch.zeros(1, 2, dtype=torch.float64), norm=2, method="qp")
+
+
+def test_without_pyscipopt_miqp_names_the_extra_and_auto_falls_back(monkeypatch):
+    import sys
+
+    from verify.errors import MissingExtraError
+
+    monkeypatch.setitem(sys.modules, "pyscipopt", None)                         # import pyscipopt now fails
+    model, x = corner_network(), torch.zeros(1, 2, dtype=torch.float64)
+    with pytest.raises(MissingExtraError, match=r"pyscipopt.*\.\[l2\]"):
+        robust_radius(model, x, norm=2, method="miqp")
+    r = robust_radius(model, x, norm=2)[0]                                       # auto: the region search
+    assert r.status == "optimal" and not any(n.startswith("SCIP:") for n in r.notes)
