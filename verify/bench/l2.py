@@ -59,11 +59,15 @@ def main(argv=None) -> int:
         print(f"{r['index']:>5} | {a['status']:>12} {f(a['radius']):>10} {f(a['lower']):>10} {f(a['upper']):>10} "
               f"{a['seconds']:>6.1f} | {b['status']:>13} {f(b['radius']):>10} {f(b['lower']):>10} {f(b['upper']):>10} "
               f"{b['seconds']:>6.1f}")
-    n = len(rows)
+    live = [r for r in rows if r["search"]["status"] != "misclassified"]
+    n = len(live)
+    print(f"{len(rows) - n} of {len(rows)} points misclassified (radius 0); of the other {n}:")
     for m in ("miqp", "search"):
-        cnt = [sum(1 for r in rows if r[m]["status"] in ("optimal", "misclassified") and r[m]["seconds"] <= s)
-               for s in args.within]
+        cnt = [sum(1 for r in live if r[m]["status"] == "optimal" and r[m]["seconds"] <= s) for s in args.within]
         print(f"{m}: " + ", ".join(f"{c}/{n} exact within {s:g} s" for c, s in zip(cnt, args.within)))
+    hi = sum(1 for r in live if r["miqp"]["lower"] > r["search"]["lower"] * (1 + 1e-6))
+    lo = sum(1 for r in live if r["search"]["lower"] > r["miqp"]["lower"] * (1 + 1e-6))
+    print(f"the higher proved lower bound: miqp on {hi}, search on {lo}, equal on {n - hi - lo}")
     both = [r for r in rows if r["miqp"]["status"] == "optimal" and r["search"]["status"] == "optimal"]
     if both:
         d = max(abs(r["miqp"]["radius"] - r["search"]["radius"]) / r["search"]["radius"] for r in both)

@@ -12,7 +12,9 @@ margin beside the exact l2 radius, on a small fixed subset of the evaluation poi
   the exact engine confirms are used as witnesses too (each decides its point as not robust at that eps). ``contradictions`` counts
   points that PGD broke at eps but the solver proved robust there (there must be none);
 - ``exact_l2_radius``: per point of the l2 subset, the bounds [lower, upper] of the exact l2 radius
-  (:func:`verify.robust.radius.robust_radius`, its lower bound raised to the l-inf one, since
+  (:func:`verify.robust.radius.robust_radius`: the MIQP where pyscipopt is installed, else the region search,
+  as ``settings["l2"]`` records; ``l2_regions`` is then SCIP's node limit; its lower bound raised to the l-inf
+  one, since
   ||d||_2 >= ||d||_inf), the status, and gamma(x), the effective margin; summarised by the radius's
   quantiles over the decided points and ``gamma_over_radius``, gamma / rho_2 there (1 where gamma is
   exact, as when gamma <= r(x); otherwise how far the first-order estimate is off); where the search
@@ -43,7 +45,7 @@ def radius_metrics(model, x, y, gamma, *, eps_grid, points: int, time_limit: flo
     from verify.dynamics.attacks import PGD
     from verify.dynamics.quantiles import summary
     from verify.robust.decide import robust_at, witness_distances
-    from verify.robust.radius import exact_robust_accuracy, robust_radius
+    from verify.robust.radius import check_method, exact_robust_accuracy, robust_radius
 
     n = min(points, x.shape[0])
     xs, ys = x[:n], y[:n]
@@ -77,8 +79,9 @@ def radius_metrics(model, x, y, gamma, *, eps_grid, points: int, time_limit: flo
         acc[e]["pgd_gap"] = acc[e]["pgd"] - acc[e]["fraction"] if acc[e]["undecided"] == 0 else math.nan
         acc[e]["contradictions"] = int(sum(1 for r, b in zip(linf, broken[eps].tolist()) if b and r.lower > float(eps)))
     m = min(l2_points, x.shape[0])
+    l2_method = check_method("auto")              # the MIQP where pyscipopt is installed (complete), else the search
     l2 = robust_radius(model, x[:m], y[:m], norm=2, time_limit=l2_time_limit, node_limit=l2_regions, domain=dom,
-                       certify=False) if m else []
+                       certify=False, method=l2_method) if m else []
     lower, upper, status, gam = [], [], [], []
     for i, r in enumerate(l2):
         lo = r.lower
@@ -100,7 +103,7 @@ def radius_metrics(model, x, y, gamma, *, eps_grid, points: int, time_limit: flo
         "settings": {"points": n, "time_limit": time_limit, "node_limit": node_limit, "max_binaries": max_binaries,
                      "l2_points": m, "l2_time_limit": l2_time_limit, "l2_regions": l2_regions,
                      "domain": None if dom is None else list(dom), "linf": "robust_at: MILP (HiGHS) at each eps",
-                     "l2": "robust_radius: region search"},
+                     "l2": "robust_radius: " + ("MIQP (SCIP)" if l2_method == "miqp" else "region search")},
         "exact_robust_accuracy": acc,
         "linf_points": {"lower": [r.lower for r in linf], "upper": [r.upper for r in linf],
                         "status": [r.status for r in linf],

@@ -2,13 +2,16 @@
 the optional extra ``l2``).
 
 Within the box B = {z : |z_i - x_i| <= U} (intersected with the data's domain), with bounds l <= u <= h on every
-pre-activation over B (:meth:`verify.robust.plnet.PLNet.bounds`), in the variables d = z - x:
+pre-activation over B and the l2 ball of radius U (:meth:`verify.robust.plnet.PLNet.bounds` with ``ball``: a
+linear bound g z + c is at least g x + c - U ||g||_2 there, up to sqrt(D) times tighter than over B), in the
+variables d = z - x:
 
     minimise t  subject to  t >= sum_i d_i^2,  t <= U^2,  the network's exact encoding on B,
                             f_j(x + d) >= f_y(x + d) for one j != y chosen by binaries beta_j.
 
 The encoding is :func:`verify.robust.encoding.encode_network`'s, the very rows of the l-inf program
-(:mod:`verify.robust.milp`), read with z = x + d; the class change is :func:`~verify.robust.encoding.encode_class_change`'s.
+(:mod:`verify.robust.milp`), read with z = x + d; the class change is
+:func:`~verify.robust.encoding.encode_class_change`'s.
 Every point of the l2 ball of radius U lies in B, and t <= U^2 keeps exactly that ball: so the optimum is the
 radius when it is at most U, and an infeasible program proves that no point within l2 distance U changes class.
 
@@ -31,6 +34,7 @@ sqrt(dual bound) rests on; the point found is re-checked in exact rationals by t
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -38,12 +42,21 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from verify.errors import require
-from verify.robust.encoding import Encoding, encode_class_change, encode_network, network_width, pattern_of
+from verify.robust.encoding import (
+    Encoding,
+    encode_class_change,
+    encode_network,
+    network_width,
+    pattern_of,
+    quiet_c_stdout,
+)
 
 __all__ = ["l2_miqp", "MiqpResult", "load_scip", "have_scip", "MIQP_REL_GAP", "SCIP_PARAMS"]
 
-#: The relative gap on t = ||d||^2 at which SCIP stops (its default is 1e-4); on the radius it is about half.
-MIQP_REL_GAP = 1e-7
+#: The relative gap on t = ||d||^2 at which SCIP stops (its default is 1e-4); on the radius it is about half. Not
+#: 1e-7: SCIP's outer approximation of t >= ||d||^2 closes the last digits slowly (on the lab's digits MLP one
+#: point stalled at 6e-7 for 90 000 nodes).
+MIQP_REL_GAP = 1e-6
 #: SCIP parameters beyond the gap: a feasibility tolerance 1000x tighter than SCIP's default 1e-6 (so that the
 #: optimal point lies close enough to the boundary for the witness checks, as HiGHS' is made to for l-inf).
 SCIP_PARAMS = {"numerics/feastol": 1e-9}
@@ -92,11 +105,13 @@ _STATUS = {"optimal": "optimal", "gaplimit": "optimal", "timelimit": "time_limit
 
 def l2_miqp(net, x: np.ndarray, y: int, *, cap: float, domain=None, time_limit: float | None = None,
             node_limit: int | None = None, linear_bounds: bool = True, t_lower: float = 0.0,
-            rel_gap: float = MIQP_REL_GAP) -> MiqpResult:
+            rel_gap: float = MIQP_REL_GAP, scip_params: dict | None = None,
+            verbose: bool = False) -> MiqpResult:
     """The least l2 distance, at most ``cap``, from x to a point where class y is not the strict winner
     (module docstring). ``domain``: (lo, hi), the box the points must stay in; ``t_lower``: a radius already
     proved (e.g. by bounds alone), given to SCIP as the bound t >= t_lower^2; ``linear_bounds``: the
-    pre-activation bounds by linear bounds (else intervals only). Raises MissingExtraError without pyscipopt."""
+    pre-activation bounds by linear bounds (else intervals only); ``scip_params``: more SCIP parameters (name:
+    value), over :data:`SCIP_PARAMS`; ``verbose``: SCIP's log on stdout. Raises MissingExtraError without pyscipopt."""
     scip = load_scip()
     t0 = time.perf_counter()
     D, K = net.D, net.K
@@ -109,7 +124,7 @@ def l2_miqp(net, x: np.ndarray, y: int, *, cap: float, domain=None, time_limit: 
     Rd = np.zeros((len(others), K))
     Rd[np.arange(len(others)), others] = 1.0
     Rd[:, y] -= 1.0
-    L, H, (fl, fh) = net.bounds(lo0, hi0, linear=linear_bounds, diff_rows=Rd)
+    L, H, (fl, fh) = net.bounds(lo0, hi0, linear=linear_bounds, diff_rows=Rd, ball=(x, cap))
 
     def done(status, msg, nodes=0, nbin=0, unst=0, notes=()):
         return MiqpResult(status, math.inf, cap if status == "beyond_cap" else 0.0, 0.0 if status == "beyond_cap"
@@ -129,7 +144,7 @@ def l2_miqp(net, x: np.ndarray, y: int, *, cap: float, domain=None, time_limit: 
     A, rl, ru = enc.matrix()
     shift = A[:, :D] @ x                                  # the rows on z = x + d, read on d
     m = scip.Model("l2-radius")
-    m.hideOutput()
+    m.hideOutput(not verbose)
     vs = []
     for i in range(enc.nv):
         lb, ub = (enc.lb[i] - x[i], enc.ub[i] - x[i]) if i < D else (enc.lb[i], enc.ub[i])
@@ -149,13 +164,14 @@ def l2_miqp(net, x: np.ndarray, y: int, *, cap: float, domain=None, time_limit: 
     m.addCons(scip.quicksum(vs[i] * vs[i] for i in range(D)) <= t)
     m.setObjective(t, "minimize")
     m.setParam("limits/gap", float(rel_gap))
-    for k, v in SCIP_PARAMS.items():
+    for k, v in {**SCIP_PARAMS, **(scip_params or {})}.items():
         m.setParam(k, v)
     if time_limit is not None:
         m.setParam("limits/time", max(float(time_limit) - (time.perf_counter() - t0), 1e-2))
     if node_limit is not None:
         m.setParam("limits/nodes", int(node_limit))
-    m.optimize()
+    with quiet_c_stdout() if not verbose else contextlib.nullcontext():   # SoPlex prints some warnings with printf
+        m.optimize()
     raw = m.getStatus()
     status = _STATUS.get(raw, "error")
     nodes = int(m.getNNodes())

@@ -12,10 +12,15 @@ search, not by an attack:
 - l-inf: a mixed-integer linear program over the network's rectifier and max units with big-M
   constants from bounds propagation, solved by HiGHS (``scipy.optimize.milp``; Tjeng, Xiao & Tedrake,
   ICLR 2019, is the reference formulation): :func:`verify.robust.milp.linf_milp`;
-- l2: a search over activation regions in order of their exact distance (the idea of GeoCert, Jordan
-  et al., NeurIPS 2019), each region's distance a least-distance problem solved by NNLS with a dual
-  certificate: :func:`verify.robust.search.l2_search`. Why not the same program with a quadratic
-  objective: scipy's ``milp`` is linear only and no mixed-integer quadratic solver is a dependency.
+- l2, ``method="miqp"`` (the default where ``pyscipopt`` is installed, the extra ``l2``): the same encoding
+  with the convex quadratic objective ||z - x||_2^2, solved by SCIP: :func:`verify.robust.miqp.l2_miqp`.
+  It is complete by construction (every activation pattern is a choice of its binaries);
+- l2, ``method="search"`` (the default without pyscipopt): a search over activation regions in order of
+  their exact distance (the idea of GeoCert, Jordan et al., NeurIPS 2019), each region's distance a
+  least-distance problem solved by NNLS with a dual certificate: :func:`verify.robust.search.l2_search`.
+  On the tests' small networks both agree with the enumeration of every pattern; on the lab's digits MLP
+  neither finishes within a minute (``python -m verify.bench.l2``), and the search's front is the
+  higher lower bound when both stop.
 
 Both start from a witness found by a cheap attack (DeepFool's steps on the exact local affine map,
 then a bisection along the segment), which gives the program a tight box. Each example's
@@ -88,8 +93,9 @@ GROW_LIMIT = 1e4
 @dataclass
 class RadiusResult:
     """One example's radius (see the module docstring). Distances are floats; ``witness`` is the point,
-    flattened, in the model's dtype's values; ``nodes`` counts branch-and-bound nodes (l-inf) or visited
-    regions (l2); ``seconds`` the time spent on the example; ``time_limit`` the limit it ran under."""
+    flattened, in the model's dtype's values; ``nodes`` counts branch-and-bound nodes (l-inf, and
+    l2 by the MIQP) or visited regions (l2 by the search); ``seconds`` the time spent on the example;
+    ``time_limit`` the limit it ran under."""
 
     index: int
     norm: str
@@ -154,7 +160,9 @@ def robust_radius(model, x, y=None, *, norm="inf", time_limit: float | None = 60
     ``domain``: (lo, hi), the box the perturbed points must stay in (e.g. (0, 1) for pixels);
     ``certify``: compute x's region certificate in exact arithmetic (about 0.1 s per example for a
     64-64-64 MLP); ``linear_bounds`` and ``tighten`` choose the l-inf program's bounds (linear bounds on,
-    LP tightening off by default: :func:`verify.robust.milp.linf_milp`). Raises the errors of :func:`verify.linearize` for a bad model or x,
+    LP tightening off by default: :func:`verify.robust.milp.linf_milp`); ``method``: the l2 solver, "miqp", "search" or
+    "auto" (the MIQP where pyscipopt is installed: :data:`L2_METHODS`; ``node_limit`` counts SCIP's nodes for the
+    MIQP, regions for the search). Raises the errors of :func:`verify.linearize` for a bad model or x,
     :class:`~verify.errors.LabelError` for bad labels, ValueError for bad options, and
     :class:`~verify.robust.solvers.SolverUnavailableError` (naming the package) without scipy. Every input is
     checked (:func:`verify.robust.inputs.check_inputs`: finite, of the model's shape, labels, domain) before
