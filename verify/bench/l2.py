@@ -39,6 +39,7 @@ def compare(model, x, y, box, *, time_limit: float, methods=("miqp", "search")) 
 
 
 def main(argv=None) -> int:
+    """``python -m verify.bench.l2`` (module docstring): the side-by-side table and the counts; 0 on success."""
     p = argparse.ArgumentParser(prog="python -m verify.bench.l2", description=__doc__.split("\n\n")[0])
     p.add_argument("--points", type=int, default=8, help="evaluation inputs of the digits MLP (default 8)")
     p.add_argument("--time-limit", type=float, default=60.0, help="seconds per point and method (default 60)")

@@ -111,7 +111,8 @@ def l2_miqp(net, x: np.ndarray, y: int, *, cap: float, domain=None, time_limit: 
     (module docstring). ``domain``: (lo, hi), the box the points must stay in; ``t_lower``: a radius already
     proved (e.g. by bounds alone), given to SCIP as the bound t >= t_lower^2; ``linear_bounds``: the
     pre-activation bounds by linear bounds (else intervals only); ``scip_params``: more SCIP parameters (name:
-    value), over :data:`SCIP_PARAMS`; ``verbose``: SCIP's log on stdout. Raises MissingExtraError without pyscipopt."""
+    value), over :data:`SCIP_PARAMS`; ``verbose``: SCIP's log on stdout. Raises
+    MissingExtraError without pyscipopt."""
     scip = load_scip()
     t0 = time.perf_counter()
     D, K = net.D, net.K
@@ -176,7 +177,7 @@ def l2_miqp(net, x: np.ndarray, y: int, *, cap: float, domain=None, time_limit: 
     status = _STATUS.get(raw, "error")
     nodes = int(m.getNNodes())
     unst = st["unstable"]
-    notes = [f"SCIP: {nbin} binaries, {unst} unstable units in the box of radius {cap:.6g}, {nodes} nodes, "
+    notes = [f"SCIP: {nbin} binaries, {unst} unstable units in the ball of radius {cap:.6g}, {nodes} nodes, "
              f"status {raw}"]
     if status == "beyond_cap":
         return done("beyond_cap", f"SCIP: {raw}", nodes, nbin, unst, notes)
