@@ -226,3 +226,35 @@ def test_degenerate_integer_networks_match_the_enumeration(method):
             agrees(r, truth)
             checked += 1
     assert checked >= 10
+
+
+def test_the_radius_command_takes_the_l2_method(tmp_path, capsys, monkeypatch):
+    import json
+    import sys
+
+    from verify.cli import main
+
+    torch.save(corner_network(), tmp_path / "net.pt")
+    torch.save(torch.zeros(1, 2, dtype=torch.float64), tmp_path / "x.pt")
+    base = ["radius", "--model", str(tmp_path / "net.pt"), "--inputs", str(tmp_path / "x.pt"), "--norm", "2",
+            "--no-progress", "--no-certify"]
+    truth = 2 * math.sqrt(2)
+    for method in ("search", "miqp"):
+        if method == "miqp" and not _have("pyscipopt"):
+            continue
+        out = tmp_path / f"{method}.jsonl"
+        assert main(base + ["--l2-method", method, "--out", str(out)]) == 0
+        res = json.loads(out.read_text())["result"]
+        assert res["status"] == "optimal" and abs(res["radius"] - truth) <= TOL * truth, res
+        assert any(n.startswith("SCIP:") for n in res["notes"]) == (method == "miqp")
+    capsys.readouterr()
+    monkeypatch.setitem(sys.modules, "pyscipopt", None)
+    assert main(base + ["--l2-method", "miqp", "--out", str(tmp_path / "none.jsonl")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "pyscipopt" in err and '".[l2]"' in err and len(err.splitlines()) == 1, err
+
+
+def _have(module):
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None

@@ -131,15 +131,16 @@ class RadiusResult:
 
 # ---- input checks -------------------------------------------------------------------------------------
 
-def check_method(method) -> str:
+def check_method(method, need: bool = True) -> str:
     """The l2 method ``robust_radius`` runs: ``"miqp"`` or ``"search"``; ``"auto"`` is the MIQP where pyscipopt is
-    installed and the region search otherwise. "miqp" without pyscipopt raises MissingExtraError."""
+    installed and the region search otherwise. "miqp" without pyscipopt raises MissingExtraError when ``need``
+    (the norm is l2); any other name raises RadiusOptionError."""
     from verify.robust.inputs import RadiusOptionError
     from verify.robust.miqp import have_scip, load_scip
 
     if method not in L2_METHODS:
         raise RadiusOptionError(f"method: expected one of {', '.join(L2_METHODS)}, got {method!r}")
-    if method == "miqp":
+    if method == "miqp" and need:
         load_scip()
     if method == "auto":
         return "miqp" if have_scip() else "search"
@@ -170,7 +171,7 @@ def robust_radius(model, x, y=None, *, norm="inf", time_limit: float | None = 60
     the first example is solved, and an error names the example's index in the batch.
     """
     p = check_norm(norm)
-    l2_method = check_method(method)
+    l2_method = check_method(method, need=p == "2")
     time_limit = check_positive("time_limit", time_limit)
     node_limit = check_positive("node_limit", node_limit, integer=True)
     max_radius = check_positive("max_radius", max_radius)
