@@ -68,7 +68,7 @@ def _l2_batch(G, g, x, tol):
     best = np.full(N, math.inf)
     inside = np.all(G @ x <= g + tol, axis=1)
     best[inside] = 0.0
-    for k in range(1, D + 1):
+    for k in range(1, min(D, m) + 1):                            # a face is cut out by at most m rows
         S = np.array(list(itertools.combinations(range(m), k)))
         GS = G[:, S]                                              # (N, C, k, D)
         Gram = GS @ GS.swapaxes(-1, -2)

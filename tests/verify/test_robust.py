@@ -172,9 +172,9 @@ def test_the_region_certificate_is_exact_when_gamma_is_within_r():
 def test_limits_report_the_bounds_they_reached():
     model = _mlp(3, (4, 4), 3, "relu", 2)
     x = torch.tensor([[0.5, -0.4, 0.3]], dtype=torch.float64)
-    full = robust_radius(model, x, norm=2)[0]
+    full = robust_radius(model, x, norm=2, method="search")[0]          # the region search's node limit
     assert full.status == "optimal" and full.nodes > 1
-    cut = robust_radius(model, x, norm=2, node_limit=1)[0]
+    cut = robust_radius(model, x, norm=2, node_limit=1, method="search")[0]
     assert cut.status == "node_limit" and cut.lower <= full.radius * (1 + TOL) <= cut.upper * (1 + TOL)
     capped = robust_radius(model, x, norm="inf", max_radius=full.radius / 10)[0]
     assert capped.status == "beyond_cap" and capped.lower > full.radius / 10 and capped.radius == math.inf
@@ -431,7 +431,7 @@ def test_an_undecided_point_shows_its_bracket_its_size_and_what_stopped_it():
 
     model = _mlp(3, (5,), 3, "relu", 7)
     x = torch.rand(2, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64) - 0.5
-    inf, l2 = robust_radius(model, x[:1], norm="inf")[0], robust_radius(model, x[:1], norm="2")[0]
+    inf, l2 = robust_radius(model, x[:1], norm="inf")[0], robust_radius(model, x[:1], norm="2", method="search")[0]
     assert set(inf.problem) == {"binaries", "unstable"} and inf.problem["binaries"] <= inf.problem["unstable"] * 2 + 3
     assert l2.problem == {"regions": l2.nodes} and inf.stopped == l2.stopped == "solved"
     rec = {**inf.to_dict(), "index": 0, "status": "time_limit", "radius": 0.25, "lower": 0.125, "upper": 0.25,
@@ -442,4 +442,5 @@ def test_an_undecided_point_shows_its_bracket_its_size_and_what_stopped_it():
     assert row.endswith("time limit 300 s with 0 nodes (the root relaxation of 1582 binaries did not finish)")
     assert _row(inf.to_dict() | {"index": 0}).split()[3] == f"{inf.radius:.7g}"
     assert stop_reason("time_limit", "2", {"regions": 10}, 10, 2.0, None) == "time limit 2 s after 10 regions"
+    assert stop_reason("time_limit", "2", {"binaries": 9, "unstable": 9}, 7, 2.0, None) == "time limit 2 s after 7 nodes"
     assert stop_reason("node_limit", "inf", {"binaries": 3, "unstable": 3}, 500, None, 500) == "node limit 500 reached"

@@ -37,8 +37,10 @@ label y, or the model's prediction), by complete search rather than an attack:
 
   --norm inf  a mixed-integer linear program over the network's rectifier and max units (big-M from
               interval and linear bounds), solved by HiGHS (scipy.optimize.milp);
-  --norm 2    a search over activation regions in order of their exact distance, each region's
-              distance a least-distance problem (NNLS) with a dual certificate.
+  --norm 2    a mixed-integer program with a convex quadratic objective on the same encoding, solved
+              by SCIP (pyscipopt, the extra l2), or, without it or with --l2-method search, a search
+              over activation regions in order of their exact distance, each region's distance a
+              least-distance problem (NNLS) with a dual certificate.
 
 Every point reports: the status (optimal, or time_limit / node_limit with the bounds reached, or
 misclassified: x is not of class y, radius 0), the radius (only where it is decided: an undecided
@@ -93,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --vnnlib: also write the VNN-COMP result file (status line, counterexample for sat)")
     p.add_argument("--labels", metavar="FILE", help="a saved label tensor (B,); default: the predicted classes")
     p.add_argument("--norm", default="inf", choices=["inf", "2"], help="the norm of the radius (default inf)")
+    p.add_argument("--l2-method", default="auto", choices=["auto", "miqp", "search"],
+                   help="--norm 2 by the MIQP (SCIP) or the region search (default auto: the MIQP where pyscipopt "
+                        "is installed)")
     p.add_argument("--time-limit", type=float, default=60.0, metavar="S",
                    help="seconds per point (default 60); the bounds reached are reported when it stops")
     p.add_argument("--node-limit", type=int, metavar="N",
@@ -121,6 +126,10 @@ def _fmt(v) -> str:
 
 
 def _settings(args, dtype: str) -> dict:
+    if args.norm == "2":                          # refuse --l2-method miqp without pyscipopt before any work
+        from verify.robust.radius import check_method
+
+        check_method(args.l2_method)
     return {"model": str(args.model), "inputs": str(args.inputs), "labels": args.labels, "norm": args.norm,
             "time_limit": args.time_limit, "node_limit": args.node_limit, "max_radius": args.max_radius,
             "domain": args.domain, "dtype": dtype, "certify": not args.no_certify}
@@ -222,7 +231,10 @@ def main(argv=None) -> int:
     except (VerifyError, ValueError, RuntimeError) as exc:
         return fail(_refusal(exc, model, args, x))
     out = Path(args.out)
-    settings = _settings(args, str(dtype).replace("torch.", ""))
+    try:
+        settings = _settings(args, str(dtype).replace("torch.", ""))     # a missing pyscipopt for --l2-method miqp
+    except VerifyError as exc:
+        return fail(first_line(exc))
     try:
         done = _done(out, settings) if args.resume else {}
     except (ValueError, ResultsError) as exc:
@@ -249,7 +261,7 @@ def main(argv=None) -> int:
             yi = None if y is None else y[i:i + 1]
             res = robust_radius(model, x[i:i + 1], yi, norm=args.norm, time_limit=args.time_limit,
                                 node_limit=args.node_limit, max_radius=args.max_radius, domain=domain,
-                                certify=not args.no_certify)[0]
+                                certify=not args.no_certify, method=args.l2_method)[0]
             rec = res.to_dict()
             rec["index"] = i
             if not kept:

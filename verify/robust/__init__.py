@@ -1,8 +1,9 @@
 """Exact robustness radii: the true distance from x to the decision boundary, in l-inf and l2.
 
 :func:`robust_radius` (see :mod:`verify.robust.radius`) computes it by complete search: a mixed-integer
-linear program solved by HiGHS for l-inf (:mod:`verify.robust.milp`), a search over activation regions
-ordered by their exact distance for l2 (:mod:`verify.robust.search`), on the float64 image of the exact
+linear program solved by HiGHS for l-inf (:mod:`verify.robust.milp`), for l2 the same encoding with a convex
+quadratic objective solved by SCIP (:mod:`verify.robust.miqp`, the extra ``l2``) or a search over activation
+regions ordered by their exact distance (:mod:`verify.robust.search`), on the float64 image of the exact
 network (:mod:`verify.robust.plnet`). Every witness is re-checked in the float model and in rationals.
 ``python -m verify radius`` runs it on a saved model (:mod:`verify.cli.radius`).
 

@@ -6,7 +6,8 @@ Given bounds l <= u <= h of every pre-activation over a box of inputs (:meth:`ve
 value as a linear expression (M, m) in the variables (value = M v + m), adding two variables per unstable
 rectifier unit and one per candidate of an undecided max unit (the formulation of Tjeng, Xiao & Tedrake, ICLR
 2019, written out in :mod:`verify.robust.milp`'s docstring). Affine and sum nodes are substituted, so they add
-no variables. :func:`pattern_of` reads the activation pattern a solution selects; :func:`solve` runs HiGHS
+no variables. :func:`encode_class_change` adds "some rival j has f_j >= f_y" (one binary per candidate
+rival); :func:`pattern_of` reads the activation pattern a solution selects; :func:`solve` runs HiGHS
 through ``scipy.optimize.milp``, silenced.
 
 >>> from theory.network import mlp
@@ -33,7 +34,8 @@ import warnings
 
 import numpy as np
 
-__all__ = ["Encoding", "encode_network", "network_width", "pattern_of", "solve", "quiet_c_stdout"]
+__all__ = ["Encoding", "encode_network", "encode_class_change", "network_width", "pattern_of", "solve",
+           "quiet_c_stdout"]
 
 
 class Encoding:
@@ -226,6 +228,32 @@ def _max(enc, n, M, m, l, h, stats):
         bins.append((j, sel))
         My[j, yv] = 1.0
     return (My, my), bins
+
+
+def encode_class_change(enc: Encoding, F, fm, y: int, others: list, cands: list, fl) -> list:
+    """The rows "f_j(z) >= f_y(z) for some j" on the encoding, where the logits are F v + fm, ``others`` the
+    classes j != y, ``cands`` the positions i (into ``others``) of those whose upper bound of f_j - f_y over
+    the box is >= 0, and ``fl`` the lower bounds of f_j - f_y (by position). One candidate: the row itself;
+    several: f_j - f_y >= -M_j (1 - beta_j) with M_j = max(-fl_j, 0) and sum_j beta_j = 1. Returns
+    [(j, beta_j)] (empty for one candidate)."""
+    width = enc.width
+    if len(cands) == 1:
+        j = others[cands[0]]
+        enc.add(F[j] - F[y], -(fm[j] - fm[y]), np.inf)
+        return []
+    betas = []
+    one = np.zeros(width)
+    for i in cands:
+        j = others[i]
+        bv = enc.var(0.0, 1.0, integer=True)
+        betas.append((j, bv))
+        one[bv] = 1.0
+        Mj = max(-fl[i], 0.0)
+        r = F[j] - F[y]
+        r[bv] -= Mj
+        enc.add(r, -Mj - (fm[j] - fm[y]), np.inf)             # f_j - f_y >= -M_j (1 - beta_j)
+    enc.add(one, 1.0, 1.0)
+    return betas
 
 
 def pattern_of(net, L, binaries, v) -> dict:

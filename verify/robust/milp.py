@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from verify.robust.encoding import Encoding, encode_network, network_width, pattern_of, solve
+from verify.robust.encoding import Encoding, encode_class_change, encode_network, network_width, pattern_of, solve
 from verify.robust.solvers import load_milp
 
 __all__ = ["linf_milp", "MilpResult", "MIP_REL_GAP", "HIGHS_OPTIONS"]
@@ -130,22 +130,7 @@ def linf_milp(net, x: np.ndarray, y: int, *, cap: float, domain=None, time_limit
         return MilpResult("beyond_cap", math.inf, cap, 0.0, None, None, None, 0, 0, unstable_total,
                           time.perf_counter() - t0, "no class can overtake y in the box (tightened bounds)")
     # ---- the class change ---------------------------------------------------------------------------
-    betas = []
-    if len(cands) == 1:
-        j = others[cands[0]]
-        enc.add(F[j] - F[y], -(fm[j] - fm[y]), np.inf)
-    else:
-        one = np.zeros(width)
-        for i in cands:
-            j = others[i]
-            bv = enc.var(0.0, 1.0, integer=True)
-            betas.append((j, bv))
-            one[bv] = 1.0
-            Mj = max(-fl[i], 0.0)
-            r = F[j] - F[y]
-            r[bv] -= Mj
-            enc.add(r, -Mj - (fm[j] - fm[y]), np.inf)             # f_j - f_y >= -M_j (1 - beta_j)
-        enc.add(one, 1.0, 1.0)
+    betas = encode_class_change(enc, F, fm, y, others, cands, fl)
     c = np.zeros(width)
     c[tv] = 1.0
     nbin = int(enc.integ[:enc.nv].sum())

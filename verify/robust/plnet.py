@@ -198,12 +198,13 @@ class PLNet:
 
     # ---- bounds over a box ----------------------------------------------------------------------------
     def bounds(self, lo: np.ndarray, hi: np.ndarray, linear: bool = True, diff_rows: np.ndarray | None = None,
-               fixed=None):
+               fixed=None, ball=None):
         """Bounds (lo, hi) per node over the box lo <= z <= hi: interval arithmetic, intersected (when
         ``linear``) with linear bounds propagated back to the input at every node that feeds a nonlinear
         node and at the output. With ``diff_rows`` (r, K), also the bounds of diff_rows @ f over the box
         (returned as a third item). ``fixed`` = (L, H, k): bounds already known (e.g. tightened), kept as
-        they are below node k and intersected with the new ones from k on."""
+        they are below node k and intersected with the new ones from k on. ``ball`` = (x, R): the inputs also lie
+        within l2 distance R of x, which the linear bounds use (min of g z over the ball: g x - R ||g||_2)."""
         lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
         L, H = [lo], [hi]
         FL, FH, start = fixed if fixed is not None else (None, None, len(self.nodes))
@@ -233,7 +234,7 @@ class PLNet:
                 H.append(FH[k])
                 continue
             if linear and k in feeds and k > 0:
-                bl, bh = self._backsub(k, np.eye(n.size), relax, lo, hi)
+                bl, bh = self._backsub(k, np.eye(n.size), relax, lo, hi, ball)
                 nl, nh = np.maximum(nl, bl), np.minimum(nh, bh)
                 nh = np.maximum(nh, nl)      # rounding: never an empty interval
             if FL is not None:
@@ -247,18 +248,18 @@ class PLNet:
         c, r = (L[self.output] + H[self.output]) / 2, (H[self.output] - L[self.output]) / 2
         dl, dh = R @ c - np.abs(R) @ r, R @ c + np.abs(R) @ r
         if linear:
-            bl, bh = self._backsub(self.output, R, relax, lo, hi)
+            bl, bh = self._backsub(self.output, R, relax, lo, hi, ball)
             dl, dh = np.maximum(dl, bl), np.minimum(dh, bh)
         return L, H, (dl, np.maximum(dh, dl))
 
-    def _backsub(self, start: int, Lam: np.ndarray, relax: dict, lo, hi):
+    def _backsub(self, start: int, Lam: np.ndarray, relax: dict, lo, hi, ball=None):
         """Lower and upper bounds of Lam @ v_start over the box, by back-substitution through the
         relaxations of the nonlinear nodes below ``start``."""
-        low = self._lower(start, Lam, relax, lo, hi)
-        up = -self._lower(start, -Lam, relax, lo, hi)
+        low = self._lower(start, Lam, relax, lo, hi, ball)
+        up = -self._lower(start, -Lam, relax, lo, hi, ball)
         return low, up
 
-    def _lower(self, start, Lam, relax, lo, hi) -> np.ndarray:
+    def _lower(self, start, Lam, relax, lo, hi, ball=None) -> np.ndarray:
         adj = {start: Lam}
         const = np.zeros(Lam.shape[0])
         for k in range(start, 0, -1):
@@ -289,7 +290,11 @@ class PLNet:
             for s, m in push:
                 adj[s] = adj[s] + m if s in adj else m
         L0 = adj.get(0, np.zeros((Lam.shape[0], self.D)))
-        return const + np.maximum(L0, 0) @ lo + np.minimum(L0, 0) @ hi
+        box = const + np.maximum(L0, 0) @ lo + np.minimum(L0, 0) @ hi
+        if ball is None:
+            return box
+        xc, R = ball                             # the radius padded for the rounding of the norm
+        return np.maximum(box, const + L0 @ xc - R * (1 + 1e-12) * np.linalg.norm(L0, axis=1))
 
 
 def _rect_relaxation(l, h, a):

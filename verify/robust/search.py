@@ -13,13 +13,19 @@ The search visits regions in order of a lower bound on their distance from x, st
   or one max unit's winner); a neighbour is queued with the cheap bound "distance from x to the
   reversed half-space" and its exact distance is computed when it first reaches the front;
 - the search stops when the front's bound reaches the best distance found: every region nearer
-  than that has been visited. (Why: the segment from x to a nearest misclassified point crosses
-  regions through facets at distances below the radius, so each region on it is queued, one flip
-  from the previous one, with a key below the radius; a crossing through a lower-dimensional face,
-  where two units flip at once, is a degenerate case the one-flip neighbours do not cover.)
+  than that has been visited. (Why: the segment from x to a nearest misclassified point z* leaves each
+  region it crosses at a point v nearer than the radius. The regions are closed, so every pattern that
+  agrees with the network's signs at v off the units that are 0 at v contains v: the next region on
+  the segment is reached from the current one by single flips of those units, through regions that
+  all contain v, each queued with a key at most ||v - x||, even where several units change sign at
+  once at v (a vertex, or a facet shared by two units). What it rests on: float rounding, where such
+  an in-between region is lower-dimensional (a facet or a vertex) and NNLS may judge it empty. The
+  MIQP of :mod:`verify.robust.miqp` has no such case: every pattern is a choice of its binaries.)
+- a unit whose pre-activation is exactly 0 on the whole region (a zero row) is flipped too, at the
+  region's own key (its reversed half-space is the region itself).
 
-Why a search and not a mixed-integer program: ``scipy.optimize.milp`` is linear only, and no
-mixed-integer quadratic solver is a dependency; each region's problem is a small convex quadratic
+Why a search beside the mixed-integer program of :mod:`verify.robust.miqp`: it needs only scipy (the MIQP
+needs pyscipopt, an optional extra); each region's problem is a small convex quadratic
 program that NNLS solves exactly up to rounding, with a certificate. The price: the number of
 regions within the radius grows quickly with the network, so the search finishes on small networks;
 on larger ones it stops at its time limit with the bounds it reached.
@@ -211,9 +217,12 @@ def l2_search(net, x: np.ndarray, y: int, *, upper: float = math.inf, domain=Non
         for i, row in enumerate(reg.rows):
             a = reg.A[i]
             an = np.linalg.norm(a)
-            if an == 0:
-                continue
-            cheap = max(0.0, (reg.c[i] - a @ x) / an)
+            if an == 0:                                 # a unit constant on the region: the reversed half-space
+                if reg.c[i] > 0:                        # 0 >= c is empty unless its value is exactly 0
+                    continue
+                cheap = key
+            else:
+                cheap = max(0.0, (reg.c[i] - a @ x) / an)
             if cheap >= best * (1 - rtol):
                 continue
             q = net.flip(pat, row)
