@@ -19,7 +19,7 @@ from verify.robust.crown import mlp_chain
 from verify.robust.inputs import check_inputs
 
 from .oracle_radius import enumerate_radius
-from .test_robust import _mlp
+from .radius_nets import random_mlp as _mlp
 
 CASES = [  # (D, hidden, K, activation, seed, domain): small enough for the enumeration
     pytest.param(4, (6,), 3, "relu", 1, None, id="mlp4-6-3-relu"),

@@ -23,28 +23,16 @@ import pytest
 import torch
 
 from verify.errors import ShapeError
-from verify.modules import Abs, MaxoutUnit
+from verify.modules import MaxoutUnit
 from verify.robust import RadiusResult, SolverUnavailableError, exact_robust_accuracy, robust_at, robust_radius
 
 from .oracle_radius import enumerate_radius, plane_radius
+from .radius_nets import random_mlp
 
 TOL = 1e-6
 
 
-def _mlp(D, hidden, K, act, seed, dtype=torch.float64):
-    g = torch.Generator().manual_seed(seed)
-    layers, dims = [], (D,) + tuple(hidden)
-    for i, o in zip(dims[:-1], dims[1:]):
-        lin = torch.nn.Linear(i, o, dtype=torch.float64)
-        with torch.no_grad():
-            lin.weight.copy_(torch.randn(o, i, generator=g, dtype=torch.float64))
-            lin.bias.copy_(torch.randn(o, generator=g, dtype=torch.float64) * 0.5)
-        layers += [lin, {"relu": torch.nn.ReLU(), "leaky": torch.nn.LeakyReLU(0.1), "abs": Abs()}[act]]
-    head = torch.nn.Linear(dims[-1], K, dtype=torch.float64)
-    with torch.no_grad():
-        head.weight.copy_(torch.randn(K, dims[-1], generator=g, dtype=torch.float64))
-        head.bias.copy_(torch.randn(K, generator=g, dtype=torch.float64))
-    return torch.nn.Sequential(*layers, head).to(dtype).eval()
+_mlp = random_mlp
 
 
 def _agrees(r: RadiusResult, truth: float):
