@@ -20,6 +20,7 @@ import torch
 from verify.robust import robust_radius
 
 from .oracle_radius import enumerate_radius
+from .radius_nets import random_mlp
 
 TOL = 2e-6
 
@@ -28,22 +29,6 @@ TOL = 2e-6
 def scip():
     """Skip the module's tests without pyscipopt (the optional extra ``l2``)."""
     return pytest.importorskip("pyscipopt")
-
-
-def random_mlp(D, hidden, K, act, seed):
-    g = torch.Generator().manual_seed(seed)
-    layers, dims = [], (D,) + tuple(hidden)
-    for i, o in zip(dims[:-1], dims[1:]):
-        lin = torch.nn.Linear(i, o, dtype=torch.float64)
-        with torch.no_grad():
-            lin.weight.copy_(torch.randn(o, i, generator=g, dtype=torch.float64))
-            lin.bias.copy_(torch.randn(o, generator=g, dtype=torch.float64) * 0.5)
-        layers += [lin, torch.nn.ReLU() if act == "relu" else torch.nn.LeakyReLU(0.1)]
-    head = torch.nn.Linear(dims[-1], K, dtype=torch.float64)
-    with torch.no_grad():
-        head.weight.copy_(torch.randn(K, dims[-1], generator=g, dtype=torch.float64))
-        head.bias.copy_(torch.randn(K, generator=g, dtype=torch.float64))
-    return torch.nn.Sequential(*layers, head).eval()
 
 
 def agrees(r, truth):

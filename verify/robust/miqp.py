@@ -37,7 +37,6 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -50,6 +49,7 @@ from verify.robust.encoding import (
     pattern_of,
     quiet_c_stdout,
 )
+from verify.robust.milp import MilpResult
 
 __all__ = ["l2_miqp", "miqp_radius", "MiqpResult", "load_scip", "have_scip", "MIQP_REL_GAP", "SCIP_PARAMS"]
 
@@ -76,27 +76,13 @@ def have_scip() -> bool:
     return True
 
 
-@dataclass
-class MiqpResult:
-    """``status``: optimal (SCIP proved the gap below :data:`MIQP_REL_GAP`), time_limit, node_limit, beyond_cap
-    (no class change within l2 distance ``cap``), or error; ``radius`` the distance of the best point found (inf
-    if none), ``lower`` sqrt of SCIP's dual bound, ``gap`` (radius - lower) / radius, ``point`` the best z,
-    ``rival`` the class j that ties there, ``pattern`` the pattern the binaries select, ``nodes`` SCIP's
-    branch-and-bound nodes, ``binaries`` their number, ``unstable`` the unstable units over the box."""
-
-    status: str
-    radius: float
-    lower: float
-    gap: float
-    point: np.ndarray | None
-    rival: int | None
-    pattern: dict | None
-    nodes: int
-    binaries: int
-    unstable: int
-    seconds: float
-    message: str = ""
-    notes: list = field(default_factory=list)
+class MiqpResult(MilpResult):
+    """The fields of :class:`verify.robust.milp.MilpResult`, for the l2 program: ``status`` optimal (SCIP proved
+    the gap below :data:`MIQP_REL_GAP`), time_limit, node_limit, beyond_cap (no class change within l2
+    distance ``cap``), or error; ``radius`` the distance of the best point found (inf if none), ``lower`` sqrt
+    of SCIP's dual bound, ``gap`` (radius - lower) / radius, ``point`` the best z, ``rival`` the class j that
+    ties there, ``pattern`` the pattern the binaries select, ``nodes`` SCIP's branch-and-bound nodes,
+    ``binaries`` their number, ``unstable`` the unstable units over the ball."""
 
 
 _STATUS = {"optimal": "optimal", "gaplimit": "optimal", "timelimit": "time_limit", "nodelimit": "node_limit",
