@@ -320,8 +320,10 @@ def test_the_radius_command(tmp_path, capsys):
                                 for k, v in res.items()}), enumerate_radius(model, xi.numpy(), res["label"], "inf"))
     assert main(args + ["--resume"]) == 0                          # nothing left to do
     assert "3 of 3 points already in" in capsys.readouterr().out and len(out.read_text().splitlines()) == 3
-    assert main(args + ["--resume", "--norm", "2"]) == 2           # other settings: refused
-    assert "was written with other settings (norm: 'inf' there, '2' now)" in capsys.readouterr().err
+    assert main(args + ["--resume", "--norm", "2", "--l2-method", "search"]) == 2     # other settings: refused
+    err = capsys.readouterr().err
+    assert "was written with other settings (" in err and "norm: 'inf' there, '2' now" in err
+    assert "l2_method: None there, 'search' now" in err
     with pytest.raises(SystemExit) as ex:
         main(["radius", "--help"])
     assert ex.value.code == 0 and "--norm {inf,2}" in capsys.readouterr().out
@@ -432,3 +434,27 @@ def test_an_undecided_point_shows_its_bracket_its_size_and_what_stopped_it():
     assert stop_reason("time_limit", "2", {"regions": 10}, 10, 2.0, None) == "time limit 2 s after 10 regions"
     assert stop_reason("time_limit", "2", {"binaries": 9, "unstable": 9}, 7, 2.0, None) == "time limit 2 s after 7 nodes"
     assert stop_reason("node_limit", "inf", {"binaries": 3, "unstable": 3}, 500, None, 500) == "node limit 500 reached"
+
+
+def test_resuming_an_l2_file_keeps_its_method(tmp_path, capsys):
+    """An l2 results file records the method that ran; one written before that (no key) was the region search's,
+    so --resume goes on with the search and refuses another method, naming it."""
+    from verify.cli import main
+
+    model = _mlp(3, (4,), 3, "relu", 3)
+    x = torch.rand(2, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64) - 0.5
+    torch.save(model, tmp_path / "net.pt")
+    torch.save(x, tmp_path / "x.pt")
+    out = tmp_path / "r.jsonl"
+    args = ["radius", "--model", str(tmp_path / "net.pt"), "--inputs", str(tmp_path / "x.pt"), "--out", str(out),
+            "--no-progress", "--norm", "2", "--l2-method", "search"]
+    assert main(args) == 0
+    recs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert all(r["settings"]["l2_method"] == "search" for r in recs)
+    for r in recs:                                       # as a file written before the method was recorded
+        del r["settings"]["l2_method"]
+    out.write_text("".join(json.dumps(r) + "\n" for r in recs[:1]))
+    capsys.readouterr()
+    assert main(args + ["--resume"]) == 0 and "1 of 2 points already in" in capsys.readouterr().out
+    assert main([a if a != "search" else "miqp" for a in args] + ["--resume"]) == 2
+    assert "l2_method: 'search' there, 'miqp' now" in capsys.readouterr().err

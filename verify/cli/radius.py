@@ -126,13 +126,22 @@ def _fmt(v) -> str:
 
 
 def _settings(args, dtype: str) -> dict:
+    out = {"model": str(args.model), "inputs": str(args.inputs), "labels": args.labels, "norm": args.norm,
+           "time_limit": args.time_limit, "node_limit": args.node_limit, "max_radius": args.max_radius,
+           "domain": args.domain, "dtype": dtype, "certify": not args.no_certify}
     if args.norm == "2":                          # refuse --l2-method miqp without pyscipopt before any work
         from verify.robust.radius import check_method
 
-        check_method(args.l2_method)
-    return {"model": str(args.model), "inputs": str(args.inputs), "labels": args.labels, "norm": args.norm,
-            "time_limit": args.time_limit, "node_limit": args.node_limit, "max_radius": args.max_radius,
-            "domain": args.domain, "dtype": dtype, "certify": not args.no_certify}
+        out["l2_method"] = check_method(args.l2_method)       # the method that runs, so --resume never mixes two
+    return out
+
+
+def _recorded(settings: dict) -> dict:
+    """A results line's settings, with the l2 method of the files written before it was recorded (the region
+    search, the only l2 method then)."""
+    if settings.get("norm") == "2" and "l2_method" not in settings:
+        return {**settings, "l2_method": "search"}
+    return settings
 
 
 def _done(out: Path, settings: dict) -> dict:
@@ -144,8 +153,8 @@ def _done(out: Path, settings: dict) -> dict:
     for n, rec in json_lines(out, "radius results"):
         if not isinstance(rec, dict) or rec.get("schema") != RADIUS_SCHEMA:
             raise ValueError(f"{out}:{n} is not a radius results line; use another --out file")
-        if rec["settings"] != settings:
-            raise ValueError(f"{out} was written with other settings ({_diff(rec['settings'], settings)}); use the "
+        if _recorded(rec["settings"]) != settings:
+            raise ValueError(f"{out} was written with other settings ({_diff(_recorded(rec['settings']), settings)}); use the "
                              f"same options to resume, or another --out file")
         got[rec["result"]["index"]] = rec
     return got
