@@ -125,15 +125,10 @@ def attack(pl, x, y, norm, domain, steps: int = 60, overshoot: float = 0.02):
 def bounds_lower(pl, x, y, hi: float, domain, steps: int = 24) -> float:
     """The largest eps in [0, hi] (by bisection) for which the interval and linear bounds over the l-inf box
     of radius eps prove that no class reaches f_y: then rho_inf > eps (and rho_2 >= rho_inf). 0 if none."""
-    others = [j for j in range(pl.K) if j != y]
-    R = np.zeros((len(others), pl.K))
-    R[np.arange(len(others)), others] = 1.0
-    R[:, y] -= 1.0
+    R = pl.rival_rows(y)
 
     def proves(e):
-        lo, up = x - e, x + e
-        if domain is not None:
-            lo, up = np.maximum(lo, domain[0]), np.minimum(up, domain[1])
+        lo, up = pl.linf_box(x, e, domain)
         return bool(np.all(pl.bounds(lo, up, diff_rows=R)[2][1] < 0))
 
     if not math.isfinite(hi) or hi <= 0:

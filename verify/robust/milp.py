@@ -89,14 +89,9 @@ def linf_milp(net, x: np.ndarray, y: int, *, cap: float, domain=None, time_limit
     t0 = time.perf_counter()
     D, K = net.D, net.K
     x = np.asarray(x, dtype=np.float64)
-    lo0, hi0 = x - cap, x + cap
-    if domain is not None:
-        dl, dh = (np.broadcast_to(np.asarray(v, dtype=np.float64), (D,)) for v in domain)
-        lo0, hi0 = np.maximum(lo0, dl), np.minimum(hi0, dh)
+    lo0, hi0 = net.linf_box(x, cap, domain)
     others = [j for j in range(K) if j != y]
-    R = np.zeros((len(others), K))
-    R[np.arange(len(others)), others] = 1.0
-    R[:, y] -= 1.0
+    R = net.rival_rows(y)
     L, H, (fl, fh) = net.bounds(lo0, hi0, linear=linear_bounds, diff_rows=R)
     if not any(fh >= 0):
         return MilpResult("beyond_cap", math.inf, cap, 0.0, None, None, None, 0, 0, 0,

@@ -103,14 +103,9 @@ def l2_miqp(net, x: np.ndarray, y: int, *, cap: float, domain=None, time_limit: 
     t0 = time.perf_counter()
     D, K = net.D, net.K
     x = np.asarray(x, dtype=np.float64)
-    lo0, hi0 = x - cap, x + cap
-    if domain is not None:
-        dl, dh = (np.broadcast_to(np.asarray(v, dtype=np.float64), (D,)) for v in domain)
-        lo0, hi0 = np.maximum(lo0, dl), np.minimum(hi0, dh)
+    lo0, hi0 = net.linf_box(x, cap, domain)
     others = [j for j in range(K) if j != y]
-    Rd = np.zeros((len(others), K))
-    Rd[np.arange(len(others)), others] = 1.0
-    Rd[:, y] -= 1.0
+    Rd = net.rival_rows(y)
     L, H, (fl, fh) = net.bounds(lo0, hi0, linear=linear_bounds, diff_rows=Rd, ball=(x, cap))
 
     def done(status, msg, nodes=0, nbin=0, unst=0, notes=()):

@@ -196,6 +196,23 @@ class PLNet:
     def key(pattern: dict) -> bytes:
         return b"".join(np.ascontiguousarray(pattern[k]).astype(np.int16).tobytes() for k in sorted(pattern))
 
+    def rival_rows(self, y: int) -> np.ndarray:
+        """(K - 1, K): the rows e_j - e_y for j != y in order, so that ``rival_rows(y) @ f`` is f_j - f_y (the
+        ``diff_rows`` whose upper bounds say whether any class can reach f_y)."""
+        others = [j for j in range(self.K) if j != y]
+        R = np.zeros((len(others), self.K))
+        R[np.arange(len(others)), others] = 1.0
+        R[:, y] -= 1.0
+        return R
+
+    def linf_box(self, x: np.ndarray, r: float, domain=None) -> tuple[np.ndarray, np.ndarray]:
+        """(lo, hi): the l-inf box of radius r around x, intersected with the ``domain`` box (lo, hi) if given."""
+        lo, hi = x - r, x + r
+        if domain is not None:
+            dl, dh = (np.broadcast_to(np.asarray(v, dtype=np.float64), (self.D,)) for v in domain)
+            lo, hi = np.maximum(lo, dl), np.minimum(hi, dh)
+        return lo, hi
+
     # ---- bounds over a box ----------------------------------------------------------------------------
     def bounds(self, lo: np.ndarray, hi: np.ndarray, linear: bool = True, diff_rows: np.ndarray | None = None,
                fixed=None, ball=None):
