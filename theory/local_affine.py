@@ -15,7 +15,7 @@ import sympy
 from .exact import to_domain_matrix, to_sympy, to_sympy_matrix, vector
 from .network import AffineNode, Network, RectNode, SumNode
 
-__all__ = ["Region", "unit_pieces"]
+__all__ = ["Region", "unit_pieces", "local_map"]
 
 
 def _scale_rows(m: flint.fmpq_mat, d) -> flint.fmpq_mat:
@@ -47,7 +47,7 @@ def _scatter_cols(m: flint.fmpq_mat, idx, n: int) -> flint.fmpq_mat:
     return flint.fmpq_mat(r, n, out)
 
 
-def _local_map(node, pattern):
+def local_map(node, pattern):
     """The local linear map of a nonlinear node under the pattern: per unit a scaling (rectifier) or the
     selected source index (max)."""
     p = pattern[node.name]
@@ -71,10 +71,10 @@ def _push_back(net: Network, pattern: dict, start: int, R: flint.fmpq_mat, absol
         elif isinstance(node, AffineNode):
             contribs = [(node.src, a * mag(node.weight))]
         elif isinstance(node, RectNode):
-            d = _local_map(node, pattern)
+            d = local_map(node, pattern)
             contribs = [(node.src, _scale_cols(a, [abs(v) for v in d] if absolute else d))]
         else:
-            contribs = [(node.src, _scatter_cols(a, _local_map(node, pattern), net.nodes[node.src].size))]
+            contribs = [(node.src, _scatter_cols(a, local_map(node, pattern), net.nodes[node.src].size))]
         for s, m in contribs:
             adj[s] = adj[s] + m if s in adj else m
     return adj[0] if 0 in adj else flint.fmpq_mat(R.nrows(), net.n_in)
@@ -132,7 +132,7 @@ class Region:
     # ---- the local affine map ------------------------------------------------------------
     def _local(self, node, k):
         """The local linear map of a nonlinear node under the pattern: scaling or selection."""
-        return _local_map(node, self.pattern)
+        return local_map(node, self.pattern)
 
     def _backward(self, absolute: bool = False) -> flint.fmpq_mat:
         """The layer product A_L ... A_1 pushed back from the output (K rows): J; with ``absolute``,

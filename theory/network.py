@@ -283,6 +283,38 @@ class Network:
             vals.append(v)
         return vals
 
+    def values_columns(self, xs: list) -> list:
+        """:meth:`values` at several points at once: ``xs`` a list of read inputs (n_in x 1 each); returns one
+        list per point, equal to ``values(x)`` entry by entry. Each affine layer is one matrix product for all
+        points (n_out x B), which is several times faster than one product per point."""
+        B = len(xs)
+        if B == 0:
+            return []
+        X = flint.fmpq_mat(self.n_in, B, [v for row in zip(*(x.entries() for x in xs)) for v in row])
+        cols = [X]
+        for node in self.nodes[1:]:
+            if isinstance(node, AffineNode):
+                v = node.weight * cols[node.src]
+                if node.bias is not None:
+                    v = v + node.bias * flint.fmpq_mat(1, B, [1] * B)
+            elif isinstance(node, RectNode):
+                u = cols[node.src].entries()
+                v = flint.fmpq_mat(node.size, B, [ui if ui >= 0 else node.slopes[k // B] * ui
+                                                  for k, ui in enumerate(u)])
+            elif isinstance(node, MaxNode):
+                u = cols[node.src].entries()
+                v = flint.fmpq_mat(len(node.groups), B, [max(u[i * B + j] for i in g)
+                                                         for g in node.groups for j in range(B)])
+            else:
+                v = cols[node.srcs[0]] + cols[node.srcs[1]]
+            cols.append(v)
+        out = [[None] * len(cols) for _ in range(B)]
+        for k, m in enumerate(cols):
+            e, n = m.entries(), m.nrows()
+            for j in range(B):
+                out[j][k] = flint.fmpq_mat(n, 1, e[j::B])
+        return out
+
     def __call__(self, x: Any):
         """The exact logits f(x), as a sympy column Matrix."""
         return to_sympy_matrix(self.values(self.read_input(x))[self.output])

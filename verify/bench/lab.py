@@ -148,6 +148,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None, help="the lab's --epochs (default: the data set's)")
     p.add_argument("--jobs", type=int, default=None, help="the lab's --jobs (default: its default)")
     p.add_argument("--round", type=int, choices=[1, 2], default=None, help="the lab's --round (default 1)")
+    p.add_argument("--cnn", action="store_true", help="the lab's --cnn (the data set's small CNN)")
     p.add_argument("--repeats", type=int, default=1, help="runs of each version, alternating (default 1)")
     p.add_argument("--out", metavar="FILE", help="write the timings and the comparison as JSON")
     return p
@@ -163,6 +164,7 @@ def main(argv=None) -> int:
                         ("--jobs", args.jobs), ("--round", args.round)):
         if value is not None:
             lab_args += [flag, str(value)]
+    lab_args += ["--cnn"] if args.cnn else []
     here = Path(__file__).resolve().parents[2]
     with tempfile.TemporaryDirectory(prefix="bench-lab-") as tmp:
         tmp = Path(tmp)

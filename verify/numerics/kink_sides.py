@@ -70,15 +70,24 @@ def side_sigmas(eng, k: int, rec, rows, u: torch.Tensor, e: torch.Tensor):
     return sig, err, (eng.cut(k, w.unsqueeze(2).expand_as(comp)), eng.cut(k, comp))
 
 
-def identical_side(net, xv, vals, pattern, src: int, plus: int, minus) -> bool:
+def identical_side(net, xv, vals, pattern, src: int, plus: int, minus, tangents: list | None = None) -> bool:
     """Whether an exact tie is a tie of identical affine pieces, decided exactly on the exact network ``net``
     at the point xv (its node values ``vals``, its ``pattern``, :func:`theory.region.pattern_at`): for a
     rectifier (``minus`` None), whether unit ``plus`` of node ``src`` is the zero function on the region; for
     a max, whether source units ``plus`` and ``minus`` have the same row of the input-to-unit map and the
     same constant (:func:`theory.local_affine.unit_pieces`). Then every choice gives the same function and
-    Jacobian: not a kink (as :func:`theory.region.linearize` decides it)."""
+    Jacobian: not a kink (as :func:`theory.region.linearize` decides it).
+
+    ``tangents``: per node, the entries of the units' exact derivatives along one input direction on the
+    region (:func:`theory.tangents.unit_tangents`, with the same ``pattern``), computed once per point: where they
+    differ (a rectifier's is non-zero) the rows differ and the answer is False without the push-back to the
+    input; where they agree the pieces are compared as without them. The answer is the same either way."""
     from theory.local_affine import unit_pieces
 
+    if tangents is not None:
+        t = tangents[src]
+        if (t[plus] != 0) if minus is None else (t[plus] != t[minus]):
+            return False
     if minus is None:
         (row, c), = unit_pieces(net, xv, vals, pattern, src, [plus])
         return c == 0 and not any(row)

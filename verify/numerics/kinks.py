@@ -70,6 +70,7 @@ from dataclasses import dataclass, field
 import torch
 
 from theory.region import pattern_at
+from theory.tangents import probe_direction, unit_tangents_columns
 from verify.numerics.kink_sides import (
     dense_entries,
     engine64,
@@ -199,8 +200,12 @@ def redecide_kinks(lin, *, model=None, exact_max_entries: int = EXACT_MAX_ENTRIE
     Returns a :class:`KinkDecision`.
 
     Cost: one float64 forward pass with bounds over the points in doubt; the exact stage builds the exact
-    network once per model (cached) and evaluates it once per point still in doubt in float64; one forward
-    pass of the model through its torch.fx graph when a point is recovered.
+    network once per model (cached) and evaluates it at all the points still in doubt in float64 together
+    (:meth:`theory.network.Network.values_columns`, one rational matrix product per layer); at an exact tie
+    the two sides' derivatives along one fixed input direction, for all tied points together
+    (:func:`theory.tangents.unit_tangents_columns`), tell different pieces apart (a real kink) without
+    pushing each unit back to the input, which only equal derivatives still need; one forward pass of the
+    model through its torch.fx graph when a point is recovered.
     """
     model = getattr(lin, "_model", None) if model is None else model
     eng, rec = lin.engine, lin._rec
@@ -251,11 +256,11 @@ def redecide_kinks(lin, *, model=None, exact_max_entries: int = EXACT_MAX_ENTRIE
     if bool(open_pts.any()):
         net, skipped = exact_network(eng, exact_max_entries)
         if net is not None:
-            for j in open_pts.nonzero().squeeze(1).tolist():
-                exact_used.add(j)
-                xv = net.read_input(x64[j].cpu().numpy())
-                vals = net.values(xv)
-                pat = None
+            pts = open_pts.nonzero().squeeze(1).tolist()
+            exact_used.update(pts)
+            xvs = [net.read_input(x64[j].cpu().numpy()) for j in pts]
+            tied = {}                               # point -> [(node i, side c)] with an exact tie
+            for j, xv, vals in zip(pts, xvs, net.values_columns(xvs)):
                 for i, (k, s) in enumerate(zip(eng.nonlinear, srcs)):
                     cols = (dsub[i][j] & (state[i][j] == 0)).nonzero().squeeze(1).tolist()
                     if not cols:
@@ -271,11 +276,19 @@ def redecide_kinks(lin, *, model=None, exact_max_entries: int = EXACT_MAX_ENTRIE
                         elif sig < 0:
                             state[i][j, c] = -1
                         else:       # an exact tie: a kink unless both sides are the same affine piece
-                            pat = pat if pat is not None else pattern_at(net, vals)[0]
-                            same = identical_side(net, xv, vals, pat, s, plus[c], None if rect else minus[c])
-                            state[i][j, c] = 3 if same else 2
-                            if same:
-                                lower[i][rows[j], c] = math.inf     # never binds: no kink on this side
+                            tied.setdefault(j, (xv, vals, []))[2].append((i, c))
+            if tied:
+                pats = {j: pattern_at(net, vals)[0] for j, (_, vals, _) in tied.items()}
+                tans = unit_tangents_columns(net, list(pats.values()), probe_direction(net.n_in))
+                for (j, (xv, vals, sides_)), tan in zip(tied.items(), tans):
+                    for i, c in sides_:
+                        k, s = eng.nonlinear[i], srcs[i]
+                        rect = eng.nodes[k].kind == "rect"
+                        plus, minus = int(keys[i][0][j, c]), int(keys[i][1][j, c])
+                        same = identical_side(net, xv, vals, pats[j], s, plus, None if rect else minus, tan)
+                        state[i][j, c] = 3 if same else 2
+                        if same:
+                            lower[i][rows[j], c] = math.inf     # never binds: no kink on this side
     marks: dict = {}
     for i, k in enumerate(eng.nonlinear):
         for v, what in SIDE_STATES.items():
