@@ -266,6 +266,30 @@ def test_cli_vnnlib_prints_the_result_format_and_exits_0(onnx, tmp_path, capsys)
             assert max(abs(w[0] - 2), abs(w[1] - 1)) <= 0.625 and max(w[1], 0) >= max(w[0], 0)
 
 
+def test_cli_vnnlib_out_appends_the_answer_as_a_json_line(onnx, tmp_path, capsys, monkeypatch):
+    import json
+
+    from verify.cli.radius import main
+    from verify.robust import write_onnx
+
+    write_onnx(_relu_net(torch.float32), (2,), tmp_path / "n.onnx")
+    for eps in (0.625, 0.375):
+        write_vnnlib(linf_ball_property([2.0, 1.0], eps, 0, 2), tmp_path / f"p{eps}.vnnlib")
+        assert main(["--onnx", str(tmp_path / "n.onnx"), "--vnnlib", str(tmp_path / f"p{eps}.vnnlib"),
+                     "--timeout", "20", "--out", str(tmp_path / "r.jsonl")]) == 0
+    printed = capsys.readouterr().out
+    recs = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
+    assert [r["result"]["status"] for r in recs] == ["sat", "unsat"]
+    assert [r["vnnlib"] for r in recs] == [str(tmp_path / "p0.625.vnnlib"), str(tmp_path / "p0.375.vnnlib")]
+    sat = recs[0]["result"]
+    assert sat["checks"] and all(sat["checks"].values()) and len(sat["witness"]) == 2
+    assert recs[1]["result"]["margin_lower"] > 0 and recs[1]["result"]["witness"] is None
+    assert printed.count("JSON line appended") == 2
+    monkeypatch.chdir(tmp_path)
+    assert main(["--onnx", "n.onnx", "--vnnlib", "p0.375.vnnlib", "--timeout", "20"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["n.onnx", "p0.375.vnnlib", "p0.625.vnnlib", "r.jsonl"]
+
+
 def test_cli_vnnlib_refusals_in_one_line(onnx, tmp_path, capsys):
     from onnx import TensorProto, helper
 

@@ -68,7 +68,8 @@ examples:
   python -m verify radius --model net.pt --inputs x.pt --resume     continue an interrupted run
   python -m verify radius --onnx net.onnx --vnnlib prop.vnnlib --timeout 60 --result-file out.txt
                           (a VNNLIB property: sat with a checked counterexample, unsat, unknown or timeout,
-                           in VNN-COMP's result format; exit code 0 for each)
+                           in VNN-COMP's result format; exit code 0 for each; --out F also appends the
+                           answer, its bounds, witness checks and notes, as a JSON line to F)
 
 results: one JSON line per input in --out (default results/radius.jsonl): the model and settings, and
   the result (status, radius, lower, upper, gap, witness, witness_check, certified, seconds, nodes,
@@ -110,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="convert the model and inputs to this dtype (default: the model's own)")
     p.add_argument("--no-certify", action="store_true",
                    help="skip the exact region certificate of each x (about 0.1 s per point for a 64-64-64 MLP)")
-    p.add_argument("--out", default=RADIUS_RESULTS, metavar="FILE", help=f"results file (default {RADIUS_RESULTS})")
+    p.add_argument("--out", metavar="FILE", help=f"results file (default {RADIUS_RESULTS}); with --vnnlib: append "
+                                                 f"the answer as one JSON line (only when given)")
     p.add_argument("--resume", action="store_true", help="keep the points already in --out (same settings) and "
                                                           "compute the others")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal)")
@@ -239,7 +241,7 @@ def main(argv=None) -> int:
         check_inputs(model, x, y, domain=domain, who="radius")
     except (VerifyError, ValueError, RuntimeError) as exc:
         return fail(_refusal(exc, model, args, x))
-    out = Path(args.out)
+    out = Path(args.out or RADIUS_RESULTS)
     try:
         settings = _settings(args, str(dtype).replace("torch.", ""))     # a missing pyscipopt for --l2-method miqp
     except VerifyError as exc:
@@ -327,4 +329,10 @@ def _vnnlib(args, argv) -> int:
     if args.result_file:
         res.save(args.result_file)
         print(f"; result file: {args.result_file}")
+    if args.out:
+        from verify.results.records import write_record
+
+        write_record(args.out, {"schema": "vnnlib-result", "onnx": str(args.onnx), "vnnlib": str(args.vnnlib),
+                                "timeout": args.timeout, "result": res.to_dict()})
+        print(f"; JSON line appended to {args.out}")
     return 0
