@@ -196,6 +196,22 @@ def test_robust_at_decides_every_eps_as_the_true_radius_does():
         assert a["undecided"] == 0 and a["robust"] == sum(t > e for t in truth), (e, a, truth)
 
 
+@pytest.mark.parametrize("method", ["milp", "bab"])
+def test_robust_at_reports_the_problem_it_solved_and_what_stopped_it(method):
+    model = _mlp(3, (5,), 3, "relu", 1)
+    x = torch.rand(3, 3, generator=torch.Generator().manual_seed(101), dtype=torch.float64) * 1.6 - 0.8
+    truth = [enumerate_radius(model, xi.numpy(), int(model(xi[None]).argmax()), "inf") for xi in x]
+    res = robust_at(model, x, eps_grid=[t * 0.9 for t in truth], method=method)
+    for r, t in zip(res, truth):
+        assert r.stopped == "decided" and r.status != "undecided"
+    solved = [r for r in res if r.problem]
+    assert solved and all(0 <= r.problem["unstable"] <= 5 for r in solved)
+    if method == "milp":
+        assert all(r.problem["binaries"] >= r.problem["unstable"] for r in solved if "binaries" in r.problem)
+    stuck = robust_at(model, x[:1], eps_grid=[truth[0] * 0.5, truth[0] * 0.9], time_limit=1e-9, method=method)[0]
+    assert stuck.status == "undecided" and "no time left" in stuck.stopped
+
+
 def test_the_options_are_keyword_only():
     model = _mlp(2, (4,), 2, "relu", 1)
     x = torch.tensor([[0.2, 0.1]], dtype=torch.float64)

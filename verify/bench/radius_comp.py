@@ -12,6 +12,10 @@ the same ``--time-limit`` seconds; a misclassified digit counts as decided (not 
 and method it prints how many instances were decided (robust / not robust) and the median and largest
 seconds per instance. ``--onnx DIR`` also writes each network as ONNX and each instance as VNNLIB
 (:func:`verify.robust.write_onnx`, :func:`verify.robust.linf_ball_property`, :func:`verify.robust.write_vnnlib`).
+``--digits N`` adds the lab's digits MLP, ``--digits-cnn N`` the lab's digits CNN (round 2's ``cnn16x32``, two
+convolutions with max pooling; by the MILP alone, since branch and bound takes rectifier MLPs), each on its
+first N evaluation points at every eps of its grid, with the median problem size (binaries and unstable units
+of the MILP, nodes) beside the counts; each instance's JSON row also says what stopped it.
 Every number is measured in this run; ``--out`` keeps them as JSON.
 """
 
@@ -63,16 +67,17 @@ def trained_mlp(arch: str, epochs: int, cache: Path, seed: int = 0):
     return model, ds, acc
 
 
-def digits_mlp(points: int):
+def digits_mlp(points: int, cnn: bool = False):
     """The lab's digits MLP (its settings' architecture, 20 epochs of plain cross-entropy by the lab's own loop,
-    seed 0) and the first ``points`` of its evaluation set: (model, x, y, box)."""
+    seed 0), or with ``cnn`` the lab's digits CNN (round 2's ``cnn16x32``, trained the same way), and the
+    first ``points`` of its evaluation set: (model, x, y, box)."""
     import torch
 
     from verify.dynamics.lab import eval_set, load_data
     from verify.dynamics.settings import settings_for
     from verify.dynamics.train import Objective, build_model, generator, make_optimizer, train_epoch
 
-    s = settings_for("digits")
+    s = settings_for("digits", cnn=cnn)
     ds = load_data("digits")
     model = build_model(s.arch, ds.in_shape, ds.classes, 0)
     opt = make_optimizer(model, s.lr)
@@ -100,9 +105,25 @@ def compare(model, x, y, eps_list, time_limit: float, methods=METHODS, domain=(0
                 dec = "not robust" if r.status == "misclassified" or r.upper <= e else \
                     "robust" if r.lower > e else "undecided"
                 rows[m].append({"image": i, "eps": e, "decision": dec, "seconds": s, "nodes": r.nodes,
-                                "notes": r.notes})
+                                "problem": dict(r.problem or {}), "stopped": r.stopped, "notes": r.notes})
                 print(f"  image {i:2d} eps {e:g} {m:>4}: {dec:<10} {s:7.2f} s", flush=True)
     return rows
+
+
+def _problem(rows) -> str:
+    """The median problem size over the rows' results: binaries / unstable units of the MILP, nodes."""
+    keys = {"binaries": [], "unstable": [], "nodes": []}
+    for r in rows:
+        prob = r.get("problem") or {}
+        for k in ("binaries", "unstable"):
+            if isinstance(prob.get(k), int):
+                keys[k].append(prob[k])
+        if isinstance(r.get("nodes"), int):
+            keys["nodes"].append(r["nodes"])
+    med = {k: int(statistics.median(v)) for k, v in keys.items() if v}
+    if not med:
+        return "-"
+    return f"{med.get('binaries', '-')} bin/{med.get('unstable', '-')} unst, {med.get('nodes', '-')} nodes"
 
 
 def _summary(rows) -> dict:
@@ -144,6 +165,9 @@ def main(argv=None) -> int:
     p.add_argument("--onnx", metavar="DIR", help="also write the networks as ONNX and the instances as VNNLIB")
     p.add_argument("--digits", type=int, default=0, metavar="N",
                    help="also the lab's digits MLP on its first N evaluation points at every eps of its grid")
+    p.add_argument("--digits-cnn", type=int, default=0, metavar="N",
+                   help="also the lab's digits CNN (cnn16x32, plain cross-entropy) on its first N evaluation points "
+                        "at every eps of its grid, by the MILP (branch and bound is for rectifier MLPs)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--out", metavar="FILE", help="also write the numbers as JSON")
     args = p.parse_args(argv)
@@ -164,22 +188,27 @@ def main(argv=None) -> int:
             print(f"{arch:<20} {m:>6} {s['decided']:>3}/{s['n']:<4} {s['robust']:>7} {s['not_robust']:>8} "
                   f"{s['median_s']:9.2f} {s['max_s']:8.2f}", flush=True)
             results.append({"network": arch, "accuracy": acc, "method": m, **s, "rows": rows[m]})
-    if args.digits:
+    for n, cnn in ((args.digits, False), (args.digits_cnn, True)):
+        if not n:
+            continue
         from verify.dynamics.settings import settings_for
 
         grid = list(settings_for("digits").eps_grid)
-        model, x, y, box = digits_mlp(args.digits)
-        print(f"the lab's digits MLP: {args.digits} points x eps {' '.join(f'{e:g}' for e in grid)}, time limit "
-              f"{args.time_limit:g} s", flush=True)
-        rows = compare(model, x, y, grid, args.time_limit, args.methods, domain=box)
-        print(f"{'eps':<20} {'method':>6} {'decided':>8} {'robust':>7} {'not rob.':>8} {'median s':>9} {'max s':>8}")
+        model, x, y, box = digits_mlp(n, cnn=cnn)
+        name = "digits-cnn" if cnn else "digits"
+        methods = ["milp"] if cnn else args.methods
+        print(f"the lab's digits {'CNN' if cnn else 'MLP'}: {n} points x eps {' '.join(f'{e:g}' for e in grid)}, "
+              f"time limit {args.time_limit:g} s", flush=True)
+        rows = compare(model, x, y, grid, args.time_limit, methods, domain=box)
+        print(f"{'eps':<20} {'method':>6} {'decided':>8} {'robust':>7} {'not rob.':>8} {'median s':>9} {'max s':>8}"
+              f" {'problem (median)':>24}")
         for e in grid:
-            for m in args.methods:
-                s = _summary([r for r in rows[m] if r["eps"] == e])
+            for m in methods:
+                sel = [r for r in rows[m] if r["eps"] == e]
+                s = _summary(sel)
                 print(f"{e:<20g} {m:>6} {s['decided']:>3}/{s['n']:<4} {s['robust']:>7} {s['not_robust']:>8} "
-                      f"{s['median_s']:9.2f} {s['max_s']:8.2f}", flush=True)
-                results.append({"network": "digits", "eps": e, "method": m, **s,
-                                "rows": [r for r in rows[m] if r["eps"] == e]})
+                      f"{s['median_s']:9.2f} {s['max_s']:8.2f} {_problem(sel):>24}", flush=True)
+                results.append({"network": name, "eps": e, "method": m, **s, "rows": sel})
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(results, indent=1, allow_nan=True), encoding="utf-8")

@@ -28,7 +28,7 @@ from verify.robust.inputs import (
     check_positive,
     exact_networks,
 )
-from verify.robust.radius import RadiusResult
+from verify.robust.radius import RadiusResult, stop_reason
 
 __all__ = ["robust_at", "witness_distances"]
 
@@ -91,13 +91,14 @@ def robust_at(model, x, y=None, *, eps_grid, time_limit: float | None = 10.0, no
         yb = int(Y[b]) if Y is not None else max(range(len(fe)), key=lambda k: (fe[k], -k))
         top = max(range(len(fe)), key=lambda k: (fe[k], -k))
         chk = Checker(exact, float_logits, xb, yb, "inf", dtype, dom)
-        notes = []
+        notes, problem, stopped = [], {}, []
 
         def done(status, radius, lower, upper, rival=None, witness=None, wcheck=None, nodes=0):
+            why = stopped[-1] if stopped else ("decided" if status != "undecided" else "")
             return RadiusResult(b, "inf", yb, int(top), status, float(radius), float(lower), float(upper),
                                 0.0 if not math.isfinite(upper) else (upper - lower) / max(upper, 1e-300),
                                 rival, None if witness is None else [float(v) for v in witness], wcheck or {}, None,
-                                round(time.perf_counter() - t0, 6), time_limit, nodes, notes)
+                                round(time.perf_counter() - t0, 6), time_limit, nodes, notes, dict(problem), why)
 
         if not max(fe[k] for k in range(len(fe)) if k != yb) < fe[yb]:
             notes.append(f"x is not strictly of class {yb}: the radius is 0")
@@ -116,10 +117,12 @@ def robust_at(model, x, y=None, *, eps_grid, time_limit: float | None = 10.0, no
             if left is not None and left <= 1e-3:
                 status = "undecided"
                 notes.append(f"eps {e:g}: no time left")
+                stopped.append(f"no time left for eps {e:g}")
                 break
             if use_bab:
                 r = linf_bab(pl, xb, yb, eps=e, checker=chk, domain=dom, time_limit=left, node_limit=node_limit)
                 nodes += r.nodes
+                problem.update(unstable=int(r.unstable))
                 if r.status == "robust":
                     lower = math.nextafter(e, math.inf)
                     if r.rests_on not in notes:
@@ -131,12 +134,15 @@ def robust_at(model, x, y=None, *, eps_grid, time_limit: float | None = 10.0, no
                         upper, witness, wcheck = d, r.witness, r.check
                     break
                 status = "undecided"
+                stopped.append(f"eps {e:g}: {r.stopped} after {r.nodes} sub-domains")
                 notes.append(f"eps {e:g}: branch and bound stopped ({r.stopped}; margin bound {r.lower:.3g}, "
                              f"{r.nodes} sub-domains, {r.unstable} unstable units)")
                 break
             r = linf_milp(pl, xb, yb, cap=e, domain=dom, time_limit=left, node_limit=node_limit,
                           max_binaries=max_binaries)
             nodes += r.nodes
+            if r.binaries or r.unstable:
+                problem.update(binaries=int(r.binaries), unstable=int(r.unstable))
             if r.status == "beyond_cap":
                 lower = math.nextafter(e, math.inf)     # no point of the closed eps-box changes class: rho > eps
                 continue
@@ -153,6 +159,7 @@ def robust_at(model, x, y=None, *, eps_grid, time_limit: float | None = 10.0, no
                     status = "optimal"
                     break
             status = "undecided"
+            stopped.append(f"eps {e:g}: " + stop_reason(r.status, "inf", problem, int(r.nodes), left, node_limit))
             notes.append(f"eps {e:g}: the program stopped ({r.status}{': ' + r.message if r.status == 'skipped' else ''})")
             break
         if status == "decided" and not all(lower > e or upper <= e for e in grid):
