@@ -126,7 +126,15 @@ def matrix(values: Any, shape: tuple[int, int] | None = None, *, what: str = "ma
     if len(entries) != shape[0] * shape[1]:
         raise ShapeError(f"{what}: expected {shape[0] * shape[1]} numbers (shape {shape}), "
                          f"got {len(entries)} (shape {src_shape})")
-    q = [rational(e, what=what) for e in entries]
+    q = None
+    if all(type(e) is float for e in entries):     # floats: each one's exact ratio, without rational()'s dispatch
+        fq = flint.fmpq
+        try:
+            q = [fq(*e.as_integer_ratio()) for e in entries]
+        except (ValueError, OverflowError):        # a nan or inf: rational() names it
+            q = None
+    if q is None:
+        q = [rational(e, what=what) for e in entries]
     return flint.fmpq_mat(shape[0], shape[1], q)
 
 

@@ -212,6 +212,31 @@ def test_robust_at_reports_the_problem_it_solved_and_what_stopped_it(method):
     assert stuck.status == "undecided" and "no time left" in stuck.stopped
 
 
+def test_the_exact_network_is_converted_once_and_again_after_any_weight_change(monkeypatch):
+    """The exact network of a torch model is cached per model and fingerprint: a second call does not convert
+    again; a weight changed in place (through ``.data``, which torch's version counter does not see), a
+    buffer, a slope or the train/eval flag does, and the answers are those of a fresh copy of the model."""
+    import copy
+
+    import theory.torch_bridge as bridge
+
+    calls = []
+    real = bridge.from_torch
+    monkeypatch.setattr(bridge, "from_torch", lambda *a, **k: calls.append(1) or real(*a, **k))
+    model = _mlp(2, (4,), 2, "leaky", 1)
+    x = torch.tensor([[0.2, 0.1]], dtype=torch.float64)
+    first = robust_radius(model, x, norm="inf")[0]
+    assert robust_radius(model, x, norm="inf")[0].radius == first.radius and len(calls) == 1
+    with torch.no_grad():
+        model[0].weight.data[0, 0] += 0.5
+    moved = robust_radius(model, x, norm="inf")[0]
+    assert len(calls) == 2 and moved.radius == robust_radius(copy.deepcopy(model), x, norm="inf")[0].radius
+    assert moved.radius != first.radius
+    model[1].negative_slope = 0.3
+    robust_radius(model, x, norm="inf")
+    assert len(calls) == 4                                   # the copy above, then the new slope
+
+
 def test_the_options_are_keyword_only():
     model = _mlp(2, (4,), 2, "relu", 1)
     x = torch.tensor([[0.2, 0.1]], dtype=torch.float64)

@@ -10,7 +10,9 @@ the whole batch at once, so that a bad input is reported, at its index in the ba
 
 from __future__ import annotations
 
+import hashlib
 import math
+import weakref
 
 import numpy as np
 
@@ -78,13 +80,11 @@ def exact_networks(model, x, who: str = "robust_radius"):
             return pl.logits(Z)
 
         return model, pl, float_logits, X, model.in_shape, None
-    from theory.torch_bridge import from_torch
     from verify.numerics.linearize import validate_input
 
     validate_input(model, x, who=who)
     in_shape = tuple(x.shape[1:])
-    exact = from_torch(model, in_shape)
-    pl = plnet(exact)
+    exact, pl = _exact_of(model, in_shape)
     dtype, device = x.dtype, x.device
     X = x.detach().to(torch.float64).reshape(x.shape[0], -1).cpu().numpy()
 
@@ -99,6 +99,47 @@ def exact_networks(model, x, who: str = "robust_radius"):
             model.train(was)
 
     return exact, pl, float_logits, X, in_shape, dtype
+
+
+#: The exact networks of torch models already converted, per model object: (fingerprint, exact, PLNet); one
+#: entry per model, replaced when its fingerprint changes. Converting a 784-256-256-10 MLP takes most of a
+#: second, which a caller deciding one point per call (a benchmark, a loop over points) would pay each time.
+_EXACT_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _fingerprint(model, in_shape) -> tuple:
+    """What the exact network of ``model`` depends on: the input shape, each module's class, public attributes
+    (a slope, a stride, a size) and training flag, and a digest of the bytes of every parameter and buffer
+    (the values themselves, so that any change to a weight, in place or not, is a new fingerprint)."""
+    h = hashlib.blake2b(digest_size=20)
+    for name, t in list(model.named_parameters()) + list(model.named_buffers()):
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    mods = tuple((name, type(m).__qualname__, m.training,
+                  repr(sorted((k, repr(v)) for k, v in vars(m).items() if not k.startswith("_"))))
+                 for name, m in model.named_modules())
+    return in_shape, mods, h.hexdigest()
+
+
+def _exact_of(model, in_shape):
+    """(exact network, PLNet) of a torch model, converted once per fingerprint (:data:`_EXACT_CACHE`)."""
+    from theory.torch_bridge import from_torch
+    from verify.robust.plnet import plnet
+
+    key = _fingerprint(model, in_shape)
+    try:
+        hit = _EXACT_CACHE.get(model)
+    except TypeError:                      # a model that cannot be weakly referenced: no cache
+        hit = None
+    if hit is not None and hit[0] == key:
+        return hit[1], hit[2]
+    exact = from_torch(model, in_shape)
+    pl = plnet(exact)
+    try:
+        _EXACT_CACHE[model] = (key, exact, pl)
+    except TypeError:
+        pass
+    return exact, pl
 
 
 def check_labels(y, B: int, K: int):
