@@ -210,6 +210,56 @@ def test_general_disjunction_by_the_program():
     assert decide_property(m, (2,), unsat, timeout=20, restarts=0).status == "unsat"
 
 
+_TWO_VARS = "(declare-const X_0 Real)(declare-const X_1 Real)(declare-const Y_0 Real)(declare-const Y_1 Real)"
+
+
+def _box(x0, x1, y0, y1):
+    return f"(>= X_0 {x0}) (<= X_0 {x1}) (>= X_1 {y0}) (<= X_1 {y1})"
+
+
+def test_several_input_boxes_are_read_one_property_per_box_in_both_spellings():
+    from verify.robust import parse_vnnlib_cases
+
+    # VNN-COMP's spelling: each disjunct pairs a box with its output constraint
+    paired = parse_vnnlib_cases(_TWO_VARS + f"(assert (or (and {_box(2, 3, 0, 1)} (>= Y_1 Y_0)) "
+                                            f"(and {_box(0, 1, 2, 3)} (>= Y_0 Y_1))))")
+    assert [(p.lo, p.hi, p.class_change()) for p in paired] == [([2, 0], [3, 1], 0), ([0, 2], [1, 3], 1)]
+    # a disjunction of boxes and one output assertion for all of them; a box emptied by a global bound is dropped
+    shared = parse_vnnlib_cases(_TWO_VARS + f"(assert (<= X_1 2.5))(assert (or (and {_box(2, 3, 0, 1)}) "
+                                            f"(and {_box(0, 1, 2, 3)}) (and {_box(5, 6, 3, 4)})))"
+                                            "(assert (or (>= Y_1 Y_0) (<= Y_0 -1)))")
+    assert [(p.lo, p.hi) for p in shared] == [([2, 0], [3, 1]), ([0, 2], [1, Fraction(5, 2)])]
+    assert all(len(p.disjuncts) == 2 for p in shared)
+    with pytest.raises(VnnlibError, match="parse_vnnlib_cases reads"):
+        parse_vnnlib(_TWO_VARS + f"(assert (or (and {_box(2, 3, 0, 1)} (>= Y_1 Y_0)) "
+                                 f"(and {_box(0, 1, 2, 3)} (>= Y_0 Y_1))))")
+    with pytest.raises(VnnlibError, match="no output constraint"):
+        parse_vnnlib_cases(_TWO_VARS + f"(assert (or (and {_box(2, 3, 0, 1)} (>= Y_1 Y_0)) (and {_box(0, 1, 2, 3)})))")
+    with pytest.raises(VnnlibError, match="mixes inputs and outputs"):
+        parse_vnnlib_cases(_TWO_VARS + f"(assert (and {_box(0, 1, 0, 1)} (<= X_0 Y_0)))")
+
+
+@pytest.mark.parametrize("eps,want", [(0.375, "unsat"), (0.625, "sat")])
+def test_a_property_over_two_boxes_is_sat_iff_one_box_is(onnx, tmp_path, eps, want):
+    """f = relu on the plane (class 0 where x0 > x1): the box around (2, 1) changes class beyond radius 1/2, the
+    box around (1, 3) (class 1) beyond radius 1: both unsat at 0.375; at 0.625 the first is sat, the second not."""
+    from verify.robust import verify_vnnlib, write_onnx
+
+    write_onnx(_relu_net(torch.float32), (2,), tmp_path / "n.onnx")
+    text = _TWO_VARS + (f"(assert (or (and {_box(1 - eps, 1 + eps, 3 - eps, 3 + eps)} (>= Y_0 Y_1)) "
+                        f"(and {_box(2 - eps, 2 + eps, 1 - eps, 1 + eps)} (>= Y_1 Y_0))))")
+    (tmp_path / "p.vnnlib").write_text(text)
+    res = verify_vnnlib(tmp_path / "n.onnx", tmp_path / "p.vnnlib", timeout=20)
+    assert res.status == want, res.notes
+    assert res.notes[0].startswith("box 1 of 2: unsat")
+    if want == "sat":
+        assert res.notes[1].startswith("box 2 of 2: sat") and all(res.checks.values())
+        w = res.witness
+        assert 2 - eps <= w[0] <= 2 + eps and 1 - eps <= w[1] <= 1 + eps and max(w[1], 0) >= max(w[0], 0)
+    else:
+        assert len(res.notes) == 2 and res.margin_lower > 0 and res.witness is None
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_unsat_below_and_sat_above_the_enumerated_radius(seed):
     from verify.robust import decide_property

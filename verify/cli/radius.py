@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--onnx", metavar="FILE", help="an ONNX network (Gemm, MatMul, Conv, Relu, Flatten, Reshape, "
                                                   "MaxPool, Add, ...); with --vnnlib, instead of --model/--inputs "
                                                   "(needs the onnx extra)")
-    p.add_argument("--vnnlib", metavar="FILE", help="a VNNLIB property: an input box and a disjunction of linear "
+    p.add_argument("--vnnlib", metavar="FILE", help="a VNNLIB property: input boxes (one or several) and a disjunction of linear "
                                                     "output constraints")
     p.add_argument("--timeout", type=float, default=60.0, metavar="S",
                    help="with --vnnlib: seconds for the property (default 60)")

@@ -21,12 +21,20 @@ from verify.robust.decide import robust_at, witness_distances
 from verify.robust.miqp import MiqpResult, l2_miqp
 from verify.robust.onnx_read import OnnxError, read_onnx
 from verify.robust.onnx_write import write_onnx
-from verify.robust.property import VnnResult, decide_property, verify_vnnlib
+from verify.robust.property import VnnResult, decide_cases, decide_property, verify_vnnlib
 from verify.robust.radius import NORMS, STATUSES, RadiusResult, exact_robust_accuracy, robust_radius
 from verify.robust.solvers import SolverUnavailableError
-from verify.robust.vnnlib import Property, VnnlibError, linf_ball_property, read_vnnlib, write_vnnlib
+from verify.robust.vnnlib import (
+    Property,
+    VnnlibError,
+    linf_ball_property,
+    parse_vnnlib_cases,
+    read_vnnlib,
+    read_vnnlib_cases,
+    write_vnnlib,
+)
 
 __all__ = ["robust_radius", "robust_at", "witness_distances", "RadiusResult", "exact_robust_accuracy", "NORMS",
-           "STATUSES", "SolverUnavailableError", "verify_vnnlib", "decide_property", "VnnResult", "read_onnx",
+           "STATUSES", "SolverUnavailableError", "verify_vnnlib", "decide_property", "decide_cases", "parse_vnnlib_cases", "read_vnnlib_cases", "VnnResult", "read_onnx",
            "write_onnx", "OnnxError", "read_vnnlib", "write_vnnlib", "linf_ball_property", "Property", "VnnlibError",
            "linf_bab", "BabResult", "l2_miqp", "MiqpResult"]

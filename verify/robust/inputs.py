@@ -18,7 +18,7 @@ import numpy as np
 
 from verify.errors import NonFiniteError, ShapeError, TooFewClassesError, VerifyError
 
-__all__ = ["check_norm", "check_positive", "exact_networks", "check_labels", "check_domain", "check_inputs",
+__all__ = ["check_norm", "check_positive", "exact_networks", "exact_of", "check_labels", "check_domain", "check_inputs",
            "Inputs", "RadiusOptionError"]
 
 
@@ -84,7 +84,7 @@ def exact_networks(model, x, who: str = "robust_radius"):
 
     validate_input(model, x, who=who)
     in_shape = tuple(x.shape[1:])
-    exact, pl = _exact_of(model, in_shape)
+    exact, pl = exact_of(model, in_shape)
     dtype, device = x.dtype, x.device
     X = x.detach().to(torch.float64).reshape(x.shape[0], -1).cpu().numpy()
 
@@ -121,7 +121,7 @@ def _fingerprint(model, in_shape) -> tuple:
     return in_shape, mods, h.hexdigest()
 
 
-def _exact_of(model, in_shape):
+def exact_of(model, in_shape):
     """(exact network, PLNet) of a torch model, converted once per fingerprint (:data:`_EXACT_CACHE`)."""
     from theory.torch_bridge import from_torch
     from verify.robust.plnet import plnet

@@ -39,7 +39,7 @@ import numpy as np
 
 from verify.errors import VerifyError
 
-__all__ = ["verify_vnnlib", "decide_property", "VnnResult", "VNN_STATUSES"]
+__all__ = ["verify_vnnlib", "decide_property", "decide_cases", "VnnResult", "VNN_STATUSES"]
 
 #: The first line of every result, as VNN-COMP writes it.
 VNN_STATUSES = ("sat", "unsat", "unknown", "timeout")
@@ -105,11 +105,46 @@ def verify_vnnlib(onnx_path, vnnlib_path, *, timeout: float = 60.0, seed: int = 
     :func:`verify.robust.vnnlib.read_vnnlib` (their errors name the operator or the construct outside the
     fragment); the attack runs ``restarts`` seeded starts (``seed``) of ``steps`` steps."""
     from verify.robust.onnx_read import read_onnx
-    from verify.robust.vnnlib import read_vnnlib
+    from verify.robust.vnnlib import read_vnnlib_cases
 
     model, in_shape = read_onnx(onnx_path)
-    prop = read_vnnlib(vnnlib_path)
-    return decide_property(model, in_shape, prop, timeout=timeout, seed=seed, restarts=restarts, steps=steps)
+    cases = read_vnnlib_cases(vnnlib_path)
+    if len(cases) == 1:
+        return decide_property(model, in_shape, cases[0], timeout=timeout, seed=seed, restarts=restarts, steps=steps)
+    return decide_cases(model, in_shape, cases, timeout=timeout, seed=seed, restarts=restarts, steps=steps)
+
+
+def decide_cases(model, in_shape, cases, *, timeout: float = 60.0, seed: int = 0, restarts: int = 10,
+                 steps: int = 100) -> VnnResult:
+    """A property over several input boxes (:func:`verify.robust.vnnlib.parse_vnnlib_cases`): each box decided in
+    turn by :func:`decide_property`, with the time left shared equally among the boxes still open. ``sat`` at the
+    first box with a checked witness (the property holds there); ``unsat`` when every box is unsat; otherwise
+    ``timeout`` (or ``unknown``) with the bounds reached: the least lower and the least upper bound on the
+    margin over the boxes. The notes say what each box gave."""
+    t0 = time.perf_counter()
+    res = VnnResult("unsat", method="cases")
+    res.margin_lower, methods = math.inf, set()
+    for k, prop in enumerate(cases):
+        left = (timeout - (time.perf_counter() - t0)) / (len(cases) - k)
+        if left <= 1e-3:
+            res.notes.append(f"boxes {k + 1}-{len(cases)} of {len(cases)}: no time left")
+            res.status, res.margin_lower = "timeout", -math.inf
+            break
+        r = decide_property(model, in_shape, prop, timeout=left, seed=seed, restarts=restarts, steps=steps)
+        methods.add(r.method)
+        res.notes.append(f"box {k + 1} of {len(cases)}: {r.status} by {r.method} in {r.seconds:.2f} s")
+        res.margin_lower = min(res.margin_lower, r.margin_lower)
+        res.margin_upper = min(res.margin_upper, r.margin_upper)
+        if r.status == "sat":
+            res.status, res.witness, res.outputs, res.checks = "sat", r.witness, r.outputs, r.checks
+            res.class_change = r.class_change
+            res.notes += r.notes
+            break
+        if r.status != "unsat":
+            res.status = r.status if res.status in ("unsat", "unknown") else res.status
+    res.method = f"cases ({', '.join(sorted(methods))})"
+    res.seconds = round(time.perf_counter() - t0, 6)
+    return res
 
 
 def _rows(prop):
@@ -132,15 +167,13 @@ def decide_property(model, in_shape, prop, *, timeout: float = 60.0, seed: int =
     :class:`~verify.robust.vnnlib.Property`."""
     import torch
 
-    from theory.torch_bridge import from_torch
-    from verify.robust.plnet import plnet
+    from verify.robust.inputs import exact_of
     from verify.robust.solvers import load_milp
 
     t0 = time.perf_counter()
     load_milp()
     D = math.prod(in_shape)
-    exact = from_torch(model, tuple(in_shape))
-    pl = plnet(exact)
+    exact, pl = exact_of(model, tuple(in_shape))
     if prop.n_in != D or prop.n_out != pl.K:
         raise PropertyShapeError(f"the property has {prop.n_in} inputs X_i and {prop.n_out} outputs Y_j, the network "
                                  f"{D} inputs and {pl.K} outputs")

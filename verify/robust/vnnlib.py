@@ -14,7 +14,9 @@ a counterexample) or none does (``unsat``). The fragment read here:
 
 Everything else is refused with :class:`VnnlibError`, one line naming what: another command (e.g.
 ``define-fun``), a variable that is neither X_i nor Y_j, a product of two variables, an assertion that
-mixes inputs and outputs, a disjunction over the inputs, an unbounded input. Numbers are read exactly
+mixes inputs and outputs, an unbounded input. A property over several input boxes (a disjunction over
+the inputs, or disjuncts pairing input bounds with output constraints, as VNN-COMP writes some) is read by
+:func:`parse_vnnlib_cases`, one :class:`Property` per box; :func:`parse_vnnlib` takes one box. Numbers are read exactly
 (``0.1`` is the rational 1/10), so the box and the constraints a witness is checked against are the
 file's own.
 
@@ -35,8 +37,8 @@ from pathlib import Path
 
 from verify.errors import VerifyError
 
-__all__ = ["Property", "Constraint", "VnnlibError", "parse_vnnlib", "read_vnnlib", "write_vnnlib",
-           "linf_ball_property", "MAX_DISJUNCTS"]
+__all__ = ["Property", "Constraint", "VnnlibError", "parse_vnnlib", "read_vnnlib", "parse_vnnlib_cases",
+           "read_vnnlib_cases", "write_vnnlib", "linf_ball_property", "MAX_DISJUNCTS"]
 
 #: The most disjuncts the output assertions may expand to (their conjunction distributed over the ``or``\\ s).
 MAX_DISJUNCTS = 10_000
@@ -218,9 +220,10 @@ def _dnf(f) -> list:
     return out
 
 
-def parse_vnnlib(text: str) -> Property:
-    """The :class:`Property` of a VNNLIB text in the supported fragment (module docstring); VnnlibError otherwise."""
-    declared, ins, outs = {}, [], []
+def _commands(text: str):
+    """The declarations {name: (kind, index)} and the assertions [(formula, expression)] of a VNNLIB text, with
+    (D, K); VnnlibError for a command outside the fragment or declarations not numbered from 0."""
+    declared, asserts = {}, []
     for e in _sexprs(text):
         if isinstance(e, str) or not e:
             raise VnnlibError(f"{_show(e)!r} at the top level is not a command")
@@ -232,12 +235,7 @@ def parse_vnnlib(text: str) -> Property:
                                   f"supported")
             declared[e[1]] = (m.group(1), int(m.group(2)))
         elif cmd == "assert" and len(e) == 2:
-            f = _formula(e[1], declared)
-            kinds = _names(f)
-            if kinds == {"X", "Y"}:
-                raise VnnlibError(f"the assertion {_show(e)} mixes inputs and outputs: outside the supported "
-                                  f"fragment (an input box and output constraints)")
-            (ins if kinds == {"X"} else outs).append((f, e))
+            asserts.append((_formula(e[1], declared), e))
         else:
             raise VnnlibError(f"the command {_show(e)[:60]} is outside the supported fragment (declare-const, "
                               f"assert)")
@@ -246,34 +244,108 @@ def parse_vnnlib(text: str) -> Property:
     if not xs or xs != list(range(len(xs))) or not ys or ys != list(range(len(ys))):
         raise VnnlibError(f"expected declarations of X_0 .. X_(D-1) and Y_0 .. Y_(K-1), got {len(xs)} X and "
                           f"{len(ys)} Y not numbered from 0 without gaps")
-    D, K = len(xs), len(ys)
-    lo, hi = [None] * D, [None] * D
-    for f, e in ins:
-        atoms = _dnf(f)
-        if len(atoms) != 1:
-            raise VnnlibError(f"the assertion {_show(e)[:80]} is a disjunction over the inputs (several input "
-                              f"boxes): outside the supported fragment (one input box)")
-        for _, lin, _strict in atoms[0]:
-            var = [k for k in lin if k != 1]
-            if len(var) != 1:
-                raise VnnlibError(f"the input constraint in {_show(e)[:80]} is not a bound on one X_i")
-            i, c, d = declared[var[0]][1], lin[var[0]], -lin.get(1, Fraction(0))   # c X_i <= d
-            if c > 0:
-                hi[i] = d / c if hi[i] is None else min(hi[i], d / c)
-            else:
-                lo[i] = d / c if lo[i] is None else max(lo[i], d / c)
+    return declared, asserts, len(xs), len(ys)
+
+
+def _bound(atoms, declared, lo, hi, e) -> None:
+    """Tighten [lo, hi] (in place) by input atoms, each a bound c X_i <= d on one X_i."""
+    for _, lin, _strict in atoms:
+        var = [k for k in lin if k != 1]
+        if len(var) != 1:
+            raise VnnlibError(f"the input constraint in {_show(e)[:80]} is not a bound on one X_i")
+        i, c, d = declared[var[0]][1], lin[var[0]], -lin.get(1, Fraction(0))   # c X_i <= d
+        if c > 0:
+            hi[i] = d / c if hi[i] is None else min(hi[i], d / c)
+        else:
+            lo[i] = d / c if lo[i] is None else max(lo[i], d / c)
+
+
+def parse_vnnlib_cases(text: str) -> list:
+    """The properties of a VNNLIB text whose assertions may also describe several input boxes, each with its
+    own output constraints (a disjunction over the inputs, or disjuncts that pair input bounds with output
+    constraints, as VNN-COMP writes a property over several regions): one :class:`Property` per distinct box,
+    in the order of first appearance. The file's property is sat iff one of them is. A disjunct whose box is
+    empty is dropped (it cannot hold); an atom that mixes X_i and Y_j, an unbounded X_i, or a disjunct without
+    an output constraint is refused with VnnlibError.
+
+    >>> two = parse_vnnlib_cases('''(declare-const X_0 Real) (declare-const Y_0 Real) (declare-const Y_1 Real)
+    ...   (assert (or (and (>= X_0 0) (<= X_0 1) (>= Y_1 Y_0)) (and (>= X_0 2) (<= X_0 3) (>= Y_0 Y_1))))''')
+    >>> [(str(p.lo[0]), str(p.hi[0]), p.class_change()) for p in two]
+    [('0', '1', 0), ('2', '3', 1)]
+    """
+    declared, asserts, D, K = _commands(text)
+    glob_lo, glob_hi, rest = [None] * D, [None] * D, []
+    for f, e in asserts:
+        if _names(f) == {"X"}:
+            d = _dnf(f)
+            if len(d) == 1:
+                _bound(d[0], declared, glob_lo, glob_hi, e)
+                continue
+        rest.append((f, e))
     for i in range(D):
-        if lo[i] is None or hi[i] is None:
-            raise VnnlibError(f"X_{i} is not bounded from {'below' if lo[i] is None else 'above'}: the input "
-                              f"region must be a box")
-        if lo[i] > hi[i]:
-            raise VnnlibError(f"X_{i} has an empty range [{lo[i]}, {hi[i]}]")
-    if not outs:
+        if glob_lo[i] is not None and glob_hi[i] is not None and glob_lo[i] > glob_hi[i]:
+            raise VnnlibError(f"X_{i} has an empty range [{glob_lo[i]}, {glob_hi[i]}]")
+    if not any("Y" in _names(f) for f, _ in rest):
         raise VnnlibError("no assertion on the outputs Y_j: nothing to verify")
-    disjuncts = _dnf(("and", [f for f, _ in outs]))
-    conv = [[Constraint(tuple(lin.get(f"Y_{j}", Fraction(0)) for j in range(K)), lin.get(1, Fraction(0)), s)
-             for _, lin, s in conj] for conj in disjuncts]
-    return Property(D, K, lo, hi, conv)
+    cases: dict = {}
+    for conj in _dnf(("and", [f for f, _ in rest])):
+        lo, hi, ys = list(glob_lo), list(glob_hi), []
+        for atom in conj:
+            kinds = _names(atom)
+            if kinds == {"X", "Y"}:
+                raise VnnlibError(f"a constraint mixes inputs and outputs ({' '.join(str(k) for k in atom[1] if k != 1)}): "
+                                  f"outside the supported fragment (input boxes and output constraints)")
+            if kinds == {"X"}:
+                _bound([atom], declared, lo, hi, ("assert", "..."))
+            else:
+                ys.append(atom)
+        for i in range(D):
+            if lo[i] is None or hi[i] is None:
+                raise VnnlibError(f"X_{i} is not bounded from {'below' if lo[i] is None else 'above'}: the input "
+                                  f"region must be a box")
+        if any(a > b for a, b in zip(lo, hi)):
+            continue
+        if not ys:
+            raise VnnlibError("a disjunct of the assertions has input bounds but no output constraint: outside the "
+                              "supported fragment (each input box needs output constraints)")
+        cases.setdefault((tuple(lo), tuple(hi)), []).append(
+            [Constraint(tuple(lin.get(f"Y_{j}", Fraction(0)) for j in range(K)), lin.get(1, Fraction(0)), st)
+             for _, lin, st in ys])
+    if not cases:
+        raise VnnlibError("every input box of the assertions is empty")
+    return [Property(D, K, list(lo), list(hi), disj) for (lo, hi), disj in cases.items()]
+
+
+def parse_vnnlib(text: str) -> Property:
+    """The :class:`Property` of a VNNLIB text in the supported fragment with one input box (module docstring);
+    VnnlibError otherwise (several boxes: :func:`parse_vnnlib_cases`)."""
+    declared, asserts, _, _ = _commands(text)
+    for f, e in asserts:
+        kinds = _names(f)
+        if kinds == {"X", "Y"}:
+            raise VnnlibError(f"the assertion {_show(e)} mixes inputs and outputs: outside the supported "
+                              f"fragment of one input box (parse_vnnlib_cases reads boxes paired with outputs)")
+        if kinds == {"X"} and len(_dnf(f)) != 1:
+            raise VnnlibError(f"the assertion {_show(e)[:80]} is a disjunction over the inputs (several input "
+                              f"boxes): parse_vnnlib_cases reads it, one property per box")
+    cases = parse_vnnlib_cases(text)
+    if len(cases) != 1:
+        raise VnnlibError(f"the assertions describe {len(cases)} input boxes: parse_vnnlib_cases reads them, one "
+                          f"property per box")
+    return cases[0]
+
+
+def read_vnnlib_cases(path) -> list:
+    """:func:`parse_vnnlib_cases` of a file; the error names the file."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise VnnlibError(f"{path}: cannot be read ({exc})") from None
+    try:
+        return parse_vnnlib_cases(text)
+    except VnnlibError as exc:
+        raise VnnlibError(f"{path}: {exc}") from None
 
 
 def read_vnnlib(path) -> Property:
