@@ -27,10 +27,10 @@ def probe_direction(n: int, seed: int = 20261207) -> flint.fmpq_mat:
 def unit_tangents(network: Network, pattern: dict, z: flint.fmpq_mat) -> list:
     """Per node of ``network``, the exact derivative of each of its units along the input direction ``z`` on
     the region of ``pattern``: the column M_k z (n_k x 1, fmpq), where row . x' + c is the unit's affine
-    piece there (:func:`unit_pieces` gives row and c). One product per layer, for every unit at once.
+    piece there (:func:`theory.local_affine.unit_pieces` gives row and c). One product per layer, for every unit at once.
 
     Two units whose tangents differ have different rows, hence different pieces (whatever z is); equal
-    tangents prove nothing, and :func:`unit_pieces` decides those. This is how a tie of two different
+    tangents prove nothing, and :func:`theory.local_affine.unit_pieces` decides those. This is how a tie of two different
     affine functions is told from a tie of identical ones without pushing each unit back to the input.
 
     >>> from theory.network import mlp
@@ -39,20 +39,7 @@ def unit_tangents(network: Network, pattern: dict, z: flint.fmpq_mat) -> list:
     >>> t[1].entries()                       # rows (1, -1), (1, -1), (2, 0) times z = (3, 5)
     [-2, -2, 6]
     """
-    tan = [z]
-    for node in network.nodes[1:]:
-        if isinstance(node, AffineNode):
-            t = node.weight * tan[node.src]
-        elif isinstance(node, SumNode):
-            t = tan[node.srcs[0]] + tan[node.srcs[1]]
-        elif isinstance(node, RectNode):
-            d, u = local_map(node, pattern), tan[node.src].entries()
-            t = flint.fmpq_mat(len(u), 1, [a * b for a, b in zip(u, d)])
-        else:
-            u = tan[node.src].entries()
-            t = flint.fmpq_mat(node.size, 1, [u[i] for i in local_map(node, pattern)])
-        tan.append(t)
-    return tan
+    return [flint.fmpq_mat(len(e), 1, e) for e in unit_tangents_columns(network, [pattern], z)[0]]
 
 
 def unit_tangents_columns(network: Network, patterns: list, z: flint.fmpq_mat) -> list:

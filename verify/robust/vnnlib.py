@@ -337,28 +337,24 @@ def parse_vnnlib(text: str) -> Property:
 
 def read_vnnlib_cases(path) -> list:
     """:func:`parse_vnnlib_cases` of a file; the error names the file."""
-    p = Path(path)
+    return _read(path, parse_vnnlib_cases)
+
+
+def _read(path, parse):
+    """``parse`` of the text of the file at ``path``; a VnnlibError names the file."""
     try:
-        text = p.read_text()
+        text = Path(path).read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise VnnlibError(f"{path}: cannot be read ({exc})") from None
     try:
-        return parse_vnnlib_cases(text)
+        return parse(text)
     except VnnlibError as exc:
         raise VnnlibError(f"{path}: {exc}") from None
 
 
 def read_vnnlib(path) -> Property:
     """:func:`parse_vnnlib` of a file; the error names the file."""
-    p = Path(path)
-    try:
-        text = p.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise VnnlibError(f"{path}: cannot be read ({exc})") from None
-    try:
-        return parse_vnnlib(text)
-    except VnnlibError as exc:
-        raise VnnlibError(f"{path}: {exc}") from None
+    return _read(path, parse_vnnlib)
 
 
 # ---- writing --------------------------------------------------------------------------------------------
