@@ -195,3 +195,23 @@ def test_the_competition_benchmark_compares_both_methods_on_the_same_instances(c
         for r in rows[m]:
             assert r["decision"] == ("robust" if truth[r["image"]] > r["eps"] else "not robust"), (m, r)
     assert "bab" in capsys.readouterr().out
+    from verify.bench.radius_comp import _problem
+
+    assert all(r["stopped"] == "decided" for m in rows for r in rows[m])
+    assert "bin/" in _problem(rows["milp"]) and _problem(rows["bab"]).startswith("- bin/")
+
+
+def test_the_competition_benchmark_times_the_lab_s_digits_cnn_by_the_milp(monkeypatch, capsys):
+    """--digits-cnn: the lab's CNN, trained by the lab's loop (here 1 epoch), by the MILP alone, in the table."""
+    import dataclasses
+
+    import verify.dynamics.settings as S
+    from verify.bench import radius_comp
+
+    real = S.settings_for
+    monkeypatch.setattr(S, "settings_for", lambda *a, **k: dataclasses.replace(real(*a, **k), epochs=1))
+    assert radius_comp.main(["--archs", "--digits-cnn", "1", "--time-limit", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "the lab's digits CNN: 1 points" in out and " bab" not in out
+    assert out.count(" milp") == 6                          # 3 instances (one point, 3 eps) and 3 table rows
+
