@@ -14,7 +14,8 @@ import torch.nn as nn
 
 from tests.verify.oracle_radius import enumerate_radius
 from verify.errors import UnsupportedLayerError
-from verify.robust.vnnlib import VnnlibError, linf_ball_property, parse_vnnlib, write_vnnlib
+from verify.robust.vnnlib import VnnlibError, parse_vnnlib
+from verify.robust.vnnlib_write import linf_ball_property, write_vnnlib
 
 
 @pytest.fixture

@@ -27,12 +27,11 @@ from verify.robust.solvers import SolverUnavailableError
 from verify.robust.vnnlib import (
     Property,
     VnnlibError,
-    linf_ball_property,
     parse_vnnlib_cases,
     read_vnnlib,
     read_vnnlib_cases,
-    write_vnnlib,
 )
+from verify.robust.vnnlib_write import linf_ball_property, write_vnnlib
 
 __all__ = ["robust_radius", "robust_at", "witness_distances", "RadiusResult", "exact_robust_accuracy", "NORMS",
            "STATUSES", "SolverUnavailableError", "verify_vnnlib", "decide_property", "decide_cases", "parse_vnnlib_cases", "read_vnnlib_cases", "VnnResult", "read_onnx",

@@ -122,7 +122,7 @@ def _fingerprint(model, in_shape) -> tuple:
 
 
 def exact_of(model, in_shape):
-    """(exact network, PLNet) of a torch model, converted once per fingerprint (:data:`_EXACT_CACHE`)."""
+    """(exact network, PLNet) of a torch model, converted once per fingerprint (kept in the module's cache, one entry per model)."""
     from theory.torch_bridge import from_torch
     from verify.robust.plnet import plnet
 
