@@ -76,6 +76,39 @@ def test_max_pooling_over_dead_windows_is_not_a_kink(dtype):
     assert theory.linearize(model, x[:1]).constant_ties              # exact: ties, all of identical pieces
 
 
+@pytest.mark.parametrize("case", ["live-windows", "twin-maxout", "near-kinks"])
+def test_the_exact_stage_decides_the_same_in_chunks_of_points(monkeypatch, case):
+    """The exact stage evaluates the points in doubt EXACT_CHUNK at a time: chunks of 1 or 3 of 7 points give
+    the codes, the kinked units and the lower bounds of one chunk of all (real kinks at live pooling windows;
+    ties of identical pieces, decided exactly, in the twin maxout)."""
+    from verify.numerics import kinks
+
+    if case == "live-windows":
+        model, x, want = _pool_cnn(torch.float32, 0.1), _digits(torch.float32, n=7), {"kink"}
+    elif case == "twin-maxout":
+        model, want = _twin_maxout(torch.float32), {"exact"}
+        x = torch.randn(7, 3, generator=torch.Generator().manual_seed(1))
+    else:       # u = x0 - x1 within float64 rounding of 0 at every point: exactly 0 (a kink) or not, alternately
+        model = nn.Sequential(nn.Linear(2, 1, bias=False), nn.ReLU(), nn.Linear(1, 2, bias=False)).double()
+        with torch.no_grad():
+            model[0].weight.copy_(torch.tensor([[1.0, -1.0]]))
+            model[2].weight.copy_(torch.tensor([[1.0], [-1.0]]))
+        x = torch.tensor([[1.0, 1.0 - k * 2.0 ** -52] for k in (0, 1, 0, -1, 0, 2, -2)], dtype=torch.float64)
+        want = {"kink", "exact"}
+
+    def decide():
+        d = kinks.redecide_kinks(verify.linearize(model, x))
+        return d.codes, [(u.layer, u.unit, u.what, tuple(u.points)) for u in d.units], [t.tolist() for t in d.lower]
+
+    whole = decide()
+    assert set(whole[0]) == want
+    if case == "near-kinks":
+        assert whole[0] == ["kink", "exact", "kink", "exact", "kink", "exact", "exact"]
+    for chunk in (1, 3):
+        monkeypatch.setattr(kinks, "EXACT_CHUNK", chunk)
+        assert decide() == whole
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 def test_a_real_tie_names_its_layer_units_and_points_and_says_what_helps(dtype):
     model, x = _pool_cnn(dtype, 0.1), _digits(dtype)

@@ -92,6 +92,9 @@ __all__ = ["KinkDecision", "redecide_kinks", "confirm_own_pass", "combine_codes"
 #: 15 s to build on one core, once per network (a 784-256-256-10 MLP has 0.27 M entries).
 EXACT_MAX_ENTRIES = 2_000_000
 
+#: Points evaluated together in the exact stage (one rational product per layer for each chunk of them).
+EXACT_CHUNK = 64
+
 #: Every decision code (defined with the record, :data:`verify.results.gap.KINK_DECISIONS`), and those of the points
 #: that are not judged (the Linearization's ``on_kink``).
 CODES = KINK_DECISIONS
@@ -260,7 +263,9 @@ def redecide_kinks(lin, *, model=None, exact_max_entries: int = EXACT_MAX_ENTRIE
             exact_used.update(pts)
             xvs = [net.read_input(x64[j].cpu().numpy()) for j in pts]
             tied = {}                               # point -> [(node i, side c)] with an exact tie
-            for j, xv, vals in zip(pts, xvs, net.values_columns(xvs)):
+            # EXACT_CHUNK points at a time: one product per layer, the rational values of a chunk in memory
+            vals_all = (v for a in range(0, len(xvs), EXACT_CHUNK) for v in net.values_columns(xvs[a:a + EXACT_CHUNK]))
+            for j, xv, vals in zip(pts, xvs, vals_all):
                 for i, (k, s) in enumerate(zip(eng.nonlinear, srcs)):
                     cols = (dsub[i][j] & (state[i][j] == 0)).nonzero().squeeze(1).tolist()
                     if not cols:
@@ -279,7 +284,9 @@ def redecide_kinks(lin, *, model=None, exact_max_entries: int = EXACT_MAX_ENTRIE
                             tied.setdefault(j, (xv, vals, []))[2].append((i, c))
             if tied:
                 pats = {j: pattern_at(net, vals)[0] for j, (_, vals, _) in tied.items()}
-                tans = unit_tangents_columns(net, list(pats.values()), probe_direction(net.n_in))
+                z, plist = probe_direction(net.n_in), list(pats.values())
+                tans = (t for a in range(0, len(plist), EXACT_CHUNK)
+                        for t in unit_tangents_columns(net, plist[a:a + EXACT_CHUNK], z))
                 for (j, (xv, vals, sides_)), tan in zip(tied.items(), tans):
                     for i, c in sides_:
                         k, s = eng.nonlinear[i], srcs[i]
