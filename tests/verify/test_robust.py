@@ -338,16 +338,21 @@ def test_bad_input_is_refused_with_one_line_errors(monkeypatch):
         robust_radius(model, x, norm="inf")
 
 
+def _radius_args(tmp_path, model, x, *extra):
+    """The model and inputs saved in tmp_path; (the results file, the radius command's arguments + extra)."""
+    torch.save(model, tmp_path / "net.pt")
+    torch.save(x, tmp_path / "x.pt")
+    out = tmp_path / "r.jsonl"
+    return out, ["radius", "--model", str(tmp_path / "net.pt"), "--inputs", str(tmp_path / "x.pt"), "--out",
+                 str(out), "--no-progress", *extra]
+
+
 def test_the_radius_command(tmp_path, capsys):
     from verify.cli import main
 
     model = _mlp(3, (5,), 3, "relu", 7)
     x = torch.rand(3, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64) - 0.5
-    torch.save(model, tmp_path / "net.pt")
-    torch.save(x, tmp_path / "x.pt")
-    out = tmp_path / "r.jsonl"
-    args = ["radius", "--model", str(tmp_path / "net.pt"), "--inputs", str(tmp_path / "x.pt"), "--out", str(out),
-            "--no-progress"]
+    out, args = _radius_args(tmp_path, model, x)
     assert main(args) == 0
     text = capsys.readouterr().out
     assert "3 points (l-inf)" in text and "3 optimal" in text
@@ -484,11 +489,7 @@ def test_resuming_an_l2_file_keeps_its_method(tmp_path, capsys):
 
     model = _mlp(3, (4,), 3, "relu", 3)
     x = torch.rand(2, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64) - 0.5
-    torch.save(model, tmp_path / "net.pt")
-    torch.save(x, tmp_path / "x.pt")
-    out = tmp_path / "r.jsonl"
-    args = ["radius", "--model", str(tmp_path / "net.pt"), "--inputs", str(tmp_path / "x.pt"), "--out", str(out),
-            "--no-progress", "--norm", "2", "--l2-method", "search"]
+    out, args = _radius_args(tmp_path, model, x, "--norm", "2", "--l2-method", "search")
     assert main(args) == 0
     recs = [json.loads(line) for line in out.read_text().splitlines()]
     assert all(r["settings"]["l2_method"] == "search" for r in recs)
