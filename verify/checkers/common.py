@@ -1,7 +1,7 @@
 """What every checker shares: :class:`CheckContext` (the model, the batch, ONE linearization, and the
 definition-side quantities computed once), and helpers that turn Bounded pairs into :class:`Gap`.
 
-Two sides per check, as HOUSE.md asks:
+Two sides per check:
 
 - the DEFINITION (lhs): autograd (or a finite step) on the model, in the model's dtype, exactly as
   training computes it (:mod:`verify.regularizers`);
