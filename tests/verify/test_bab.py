@@ -215,3 +215,45 @@ def test_the_competition_benchmark_times_the_lab_s_digits_cnn_by_the_milp(monkey
     assert "the lab's digits CNN: 1 points" in out and " bab" not in out
     assert out.count(" milp") == 6                          # 3 instances (one point, 3 eps) and 3 table rows
 
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_the_batched_branching_scores_pick_the_units_their_definition_picks(k):
+    """Each node's candidates against a per-node computation from the score's definition: over the unstable
+    units (l < 0 < h) of every layer, |coefficient| x |l (a - chord)| (+ 1e-30), each layer's best k, then
+    the best k of those, a later layer first among equal scores; None when no unit is unstable. Some nodes
+    have every unit stable, some layers none unstable, and two layers carry equal scores."""
+    from verify.robust.bab import _scores
+
+    model, chain, lo, hi = _random_box(0, eps=0.4)
+    g = torch.Generator().manual_seed(3)
+    B, nh = 6, chain.depth - 1
+    L = [-torch.rand(B, n, generator=g, dtype=torch.float64) for n in (w.shape[0] for w in chain.W[:nh])]
+    H = [torch.rand(B, v.shape[1], generator=g, dtype=torch.float64) for v in L]
+    for i in range(nh):
+        stable = torch.rand(B, L[i].shape[1], generator=g) < 0.4
+        L[i] = torch.where(stable, H[i], L[i])               # l = h > 0: active
+    L[0][1], H[0][1] = 0.5, 0.5                              # node 1: layer 0 has no unstable unit
+    for i in range(nh):
+        L[i][2], H[i][2] = 0.0, 0.0                          # node 2: no unstable unit anywhere
+    kept = {i: torch.randn(B, 2, L[i].shape[1], generator=g, dtype=torch.float64) for i in range(nh)}
+    for i in range(nh):
+        kept[i][3, 1] = 0.0                                  # node 3, row 1: every score is 1e-30 (ties)
+    for row in (0, 1):
+        got = _scores(chain, kept, L, H, row, k)
+        for n in range(B):
+            cands = []
+            for i in range(nh):
+                l, h, a = L[i][n].numpy(), H[i][n].numpy(), chain.a[i].numpy()
+                un = [u for u in range(len(l)) if l[u] < 0 < h[u]]
+                sc = {u: abs(kept[i][n, row, u].item()) * abs(l[u] * (a[u] - (h[u] - a[u] * l[u]) / (h[u] - l[u])))
+                      + 1e-30 for u in un}
+                cands += [(v, i, u) for u, v in sorted(sc.items(), key=lambda t: -t[1])[:k]]
+            want = [(i, u) for v, i, u in sorted(cands, key=lambda t: (-t[0], -t[1]))[:k]]
+            if n == 2:
+                assert got[n] is None
+            elif not (n == 3 and row == 1):                  # equal scores within a layer: any of them
+                assert got[n] == want, (row, n, got[n], want)
+            else:
+                assert [c[0] for c in got[n]] == [c[0] for c in want]
+                assert all(L[i][n, u] < 0 < H[i][n, u] for i, u in got[n])

@@ -179,7 +179,7 @@ def linf_bab(net, x, y: int, *, eps: float, checker, domain=None, time_limit: fl
         Ci = C[:, i:i + 1]
         zero = [torch.zeros(v.shape[1], dtype=torch.int8) for v in L]
         root = (float(bound[i]), 0, [v[0] for v in L], [v[0] for v in H], [a[0, i:i + 1] for a in alpha],
-                _score(chain, kept, L, H, 0, i), Lam[0, i], zero, [torch.zeros_like(a[0, i:i + 1]) for a in alpha])
+                _scores(chain, kept, L, H, i)[0], Lam[0, i], zero, [torch.zeros_like(a[0, i:i + 1]) for a in alpha])
         heap, tie = [root], 1
         while heap:
             if time_limit is not None and time.perf_counter() - t0 > time_limit:
@@ -230,6 +230,7 @@ def linf_bab(net, x, y: int, *, eps: float, checker, domain=None, time_limit: fl
             # monotone under splits: tighter layer bounds change the relaxation of other units)
             kb = torch.maximum(kb[:, 0] - pad_out[i], torch.tensor([k[3] for k in kids], dtype=torch.float64))
             nodes += B
+            cands = _scores(chain, kkept, KL, KH, 0)
             for b in range(B):
                 if empty[b]:
                     continue
@@ -237,7 +238,7 @@ def linf_bab(net, x, y: int, *, eps: float, checker, domain=None, time_limit: fl
                     least = min(least, float(kb[b]))
                     continue
                 heapq.heappush(heap, (float(kb[b]), tie, [v[b] for v in KL], [v[b] for v in KH],
-                                      [a[b] for a in kalpha], _score(chain, kkept, KL, KH, b, 0), kLam[b, 0],
+                                      [a[b] for a in kalpha], cands[b], kLam[b, 0],
                                       [v[b] for v in S], [v[b] for v in kbeta] if kbeta else _b0_of(b0, b)))
                 tie += 1
     return out("robust", least, "proved", nodes, unstable, lp=lp_leaves)
@@ -259,10 +260,12 @@ def _optimise(chain, C, L, H, lo, hi, alpha0, steps, S=None, beta0=None):
     beta = [v.detach().clone().requires_grad_(steps > 0) for v in beta0] if use_beta else []
     opt = torch.optim.Adam(alpha + beta, lr=ALPHA_LR) if steps > 0 and alpha else None
     best = None
+    pieces = [chain.pieces(i, L[i], H[i]) for i in range(nh)]
+    Sf = [v.to(torch.float64) for v in S] if use_beta else None
     for s in range(steps + 1):
         with torch.set_grad_enabled(opt is not None and s < steps):
             b, Lam, kept = chain.lower(C, nh, L, H, lo, hi, alpha, keep=True, beta=beta if use_beta else None,
-                                       S=[v.to(torch.float64) for v in S] if use_beta else None)
+                                       S=Sf, pieces=pieces)
             if use_beta:                 # the rounding pad of the beta terms (verify.robust.crown, "Rounding")
                 b = b - sum((v * chain.box_pads[i]).sum(-1) for i, v in enumerate(beta))
         with torch.no_grad():
@@ -295,29 +298,33 @@ def _b0_of(b0, b):
     return [v[b] for v in b0]
 
 
-def _score(chain, kept, L, H, b, row, k: int = 0):
-    """Node b's candidate units to split, best first: the ``k`` (layer, unit) (default :data:`CANDIDATES`)
-    with the largest |coefficient on x_i| x |chord intercept| over the unstable units (a BaBSR-like score),
-    or None when every unit is stable or fixed."""
+def _scores(chain, kept, L, H, row, k: int = 0):
+    """Per node of the batch, its candidate units to split, best first: the ``k`` (layer, unit) (default
+    :data:`CANDIDATES`) with the largest |coefficient on x_i| x |chord intercept| over the unstable units (a
+    BaBSR-like score; each layer's best k first, then the best k of those, a later layer first among equal
+    scores), or None when every unit is stable or fixed."""
     k = k or CANDIDATES
-    scores, where = [], []
+    vals, where = [], []
     for i in range(chain.depth - 1):
-        l, h = L[i][b], H[i][b]
+        l, h = L[i], H[i]
         unst = (l < 0) & (h > 0)
-        if not bool(unst.any()):
-            continue
         a = chain.a[i]
         chord = torch.where(unst, (h - a * l) / torch.where(unst, h - l, torch.ones_like(l)), torch.zeros_like(l))
         inter = (l * (a - chord)).abs()
-        sc = torch.where(unst, kept[i][b, row].abs() * inter + 1e-30, torch.full_like(l, -1.0))
-        top = torch.topk(sc, min(k, sc.numel()))
-        for v, u in zip(top.values.tolist(), top.indices.tolist()):
-            if v > 0:
-                scores.append(v)
-                where.append((i, u))
-    if not where:
-        return None
-    return [where[t] for t in np.argsort(scores)[::-1][:k]]
+        sc = torch.where(unst, kept[i][:, row].abs() * inter + 1e-30, torch.full_like(l, -1.0))
+        top = torch.topk(sc, min(k, sc.shape[1]), dim=1)
+        vals.append(top.values)
+        where.extend((i, top.indices[:, t]) for t in range(top.values.shape[1]))
+    V = torch.cat(vals, 1).flip(1)                  # flipped, so that a stable sort puts later layers first
+    order = torch.sort(V, dim=1, descending=True, stable=True).indices[:, :k]
+    m = V.shape[1]
+    V, order = V.gather(1, order).tolist(), (m - 1 - order).tolist()
+    units = [w[1].tolist() for w in where]
+    out = []
+    for n in range(len(V)):
+        c = [(where[p][0], units[p][n]) for v, p in zip(V[n], order[n]) if v > 0]
+        out.append(c or None)
+    return out
 
 
 def _split(d, li, u, phase, use_beta):

@@ -88,9 +88,10 @@ class Chain:
         return out
 
     # ---- relaxation and back-substitution ---------------------------------------------------------------
-    def relax(self, i: int, l: torch.Tensor, h: torch.Tensor, alpha=None):
-        """(lower slope, upper slope, upper intercept) of layer i's units for l <= z <= h, per node (B, n):
-        alpha where given (clamped to [a, 1]), else 1 where h >= -l and a elsewhere (CROWN's rule)."""
+    def pieces(self, i: int, l: torch.Tensor, h: torch.Tensor):
+        """What :meth:`relax` needs of layer i's bounds l <= z <= h (B, n), computed once for the Adam steps
+        that share them: (unstable mask, CROWN's lower slope rule, the stable units' slope, upper slope and
+        upper intercept (B, 1, n))."""
         a = self.a[i]
         act, dead = l >= 0, h <= 0
         unst = ~act & ~dead
@@ -100,26 +101,34 @@ class Chain:
         rule = torch.where(h >= -l, torch.ones_like(l), a.expand_as(l))
         stable = torch.where(act, torch.ones_like(l), a.expand_as(l))
         au = torch.where(unst, chord, stable)
+        return unst, rule, stable, au[:, None, :], bu[:, None, :]
+
+    def relax(self, i: int, l: torch.Tensor, h: torch.Tensor, alpha=None, pieces=None):
+        """(lower slope, upper slope, upper intercept) of layer i's units for l <= z <= h, per node (B, n):
+        alpha where given (clamped to [a, 1]), else 1 where h >= -l and a elsewhere (CROWN's rule).
+        ``pieces``: :meth:`pieces` of the same bounds, if already computed."""
+        unst, rule, stable, au, bu = self.pieces(i, l, h) if pieces is None else pieces
         if alpha is None:
             al = torch.where(unst, rule, stable)[:, None, :]
         else:
-            al = torch.where(unst[:, None, :], torch.maximum(torch.minimum(alpha, torch.ones_like(alpha)), a),
+            al = torch.where(unst[:, None, :], torch.maximum(torch.minimum(alpha, torch.ones_like(alpha)), self.a[i]),
                              stable[:, None, :])
-        return al, au[:, None, :], bu[:, None, :]
+        return al, au, bu
 
-    def lower(self, Lam, k: int, L: list, H: list, lo, hi, alpha=None, keep=False, beta=None, S=None):
+    def lower(self, Lam, k: int, L: list, H: list, lo, hi, alpha=None, keep=False, beta=None, S=None, pieces=None):
         """Lower bounds of Lam @ z_k over the box, Lam (B, r, n_k), through layers k-1 .. 0 relaxed on the
         bounds L[i], H[i] (B, n_i) and lower slopes ``alpha`` (list of (B, r, n_i), or None: the fixed rule).
         Returns (bound (B, r), coefficients on the input (B, r, D), and with ``keep`` the coefficients on each
         x_i (list, for the branching score)). ``beta`` (list of (B, r, n_i) >= 0) and ``S`` (list of (B, n_i)
         in {-1, 0, 1}: the phase a split fixed): the Lagrangian terms -beta s z_i of the split constraints
         s z_i >= 0 (beta-CROWN's form), which keep the bound valid on the sub-domain and can only raise its
-        best value over beta."""
+        best value over beta. ``pieces``: per layer, :meth:`pieces` of L[i], H[i] if already computed."""
         const = Lam @ self.b[k]
         Lam = Lam @ self.W[k]
         kept = {}
         for i in range(k - 1, -1, -1):
-            al, au, bu = self.relax(i, L[i], H[i], None if alpha is None else alpha[i])
+            al, au, bu = self.relax(i, L[i], H[i], None if alpha is None else alpha[i],
+                                    None if pieces is None else pieces[i])
             if keep:
                 kept[i] = Lam
             P, N = Lam.clamp(min=0), Lam.clamp(max=0)
@@ -194,8 +203,9 @@ class Chain:
             alpha = [self.relax(i, L[i], H[i])[0].expand(1, 2 * r, -1).clone().requires_grad_(True) for i in range(k)]
             opt = torch.optim.Adam(alpha, lr=lr)
             best = None
+            pcs = [self.pieces(i, L[i], H[i]) for i in range(k)]
             for s in range(steps + 1):
-                b = self.lower(rows, k, L, H, lo, hi, alpha)[0]
+                b = self.lower(rows, k, L, H, lo, hi, alpha, pieces=pcs)[0]
                 best = b.detach() if best is None else torch.maximum(best, b.detach())
                 if s == steps:
                     break
