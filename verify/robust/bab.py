@@ -306,12 +306,8 @@ def _scores(chain, kept, L, H, row, k: int = 0):
     k = k or CANDIDATES
     vals, where = [], []
     for i in range(chain.depth - 1):
-        l, h = L[i], H[i]
-        unst = (l < 0) & (h > 0)
-        a = chain.a[i]
-        chord = torch.where(unst, (h - a * l) / torch.where(unst, h - l, torch.ones_like(l)), torch.zeros_like(l))
-        inter = (l * (a - chord)).abs()
-        sc = torch.where(unst, kept[i][:, row].abs() * inter + 1e-30, torch.full_like(l, -1.0))
+        unst, _, _, _, bu = chain.pieces(i, L[i], H[i])          # bu: the chord's intercept l (a - chord)
+        sc = torch.where(unst, kept[i][:, row].abs() * bu[:, 0].abs() + 1e-30, torch.full_like(L[i], -1.0))
         top = torch.topk(sc, min(k, sc.shape[1]), dim=1)
         vals.append(top.values)
         where.extend((i, top.indices[:, t]) for t in range(top.values.shape[1]))
