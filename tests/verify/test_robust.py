@@ -500,3 +500,32 @@ def test_resuming_an_l2_file_keeps_its_method(tmp_path, capsys):
     assert main(args + ["--resume"]) == 0 and "1 of 2 points already in" in capsys.readouterr().out
     assert main([a if a != "search" else "miqp" for a in args] + ["--resume"]) == 2
     assert "l2_method: 'search' there, 'miqp' now" in capsys.readouterr().err
+
+
+def test_the_programs_time_limit_counts_the_time_to_build_its_matrix(monkeypatch):
+    """HiGHS gets what is left of the time limit once the program's matrix is built (on a large CNN building it
+    takes about a second, which a limit fixed before would let the call overrun)."""
+    import time
+
+    from theory.network import mlp
+    from verify.robust import encoding, solvers
+    from verify.robust.milp import linf_milp
+    from verify.robust.plnet import plnet
+
+    build, real = encoding.Encoding.matrix, solvers.load_milp()
+    seen = []
+
+    def slow_matrix(self):
+        time.sleep(0.3)
+        return build(self)
+
+    def recording_milp(*args, options, **kw):
+        seen.append(options["time_limit"])
+        return real[0](*args, options=options, **kw)
+
+    monkeypatch.setattr(encoding.Encoding, "matrix", slow_matrix)
+    monkeypatch.setattr(solvers, "load_milp", lambda: (recording_milp, *real[1:]))
+    net = plnet(mlp([[[1, 0], [0, 1]], [[1, 0], [0, 1]]]))          # f = relu(x): the radius at (2, 1) is 0.5
+    r = linf_milp(net, np.array([2.0, 1.0]), 0, cap=4.0, time_limit=1.0)
+    assert r.status == "optimal" and abs(r.radius - 0.5) < 1e-9
+    assert len(seen) == 1 and seen[0] <= 1.0 - 0.3

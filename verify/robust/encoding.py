@@ -98,12 +98,16 @@ def quiet_c_stdout():
         os.close(null)
 
 
-def solve(enc: Encoding, c: np.ndarray, *, relax: bool, opts: dict):
-    """``scipy.optimize.milp`` on the encoding with objective c (relax: as an LP), HiGHS kept quiet."""
+def solve(enc: Encoding, c: np.ndarray, *, relax: bool, opts: dict, deadline: float | None = None):
+    """``scipy.optimize.milp`` on the encoding with objective c (relax: as an LP), HiGHS kept quiet.
+    ``deadline``: a ``time.perf_counter()`` value; HiGHS' time limit is what is left of it once the matrix is
+    built (building it takes a second on a large CNN's program, which a limit set before would not count)."""
     from verify.robust.solvers import load_milp
 
     milp, LinearConstraint, Bounds = load_milp()
     A, rl, ru = enc.matrix()
+    if deadline is not None:
+        opts = {**opts, "time_limit": max(deadline - time.perf_counter(), 1e-3)}
     nv = enc.nv
     integ = np.zeros(nv) if relax else enc.integ[:nv]
     with warnings.catch_warnings(), quiet_c_stdout():  # the HiGHS options scipy passes on verbatim warn

@@ -133,11 +133,9 @@ def linf_milp(net, x: np.ndarray, y: int, *, cap: float, domain=None, time_limit
         return MilpResult("skipped", math.inf, 0.0, math.inf, None, None, None, 0, nbin, unstable_total,
                           time.perf_counter() - t0, f"{nbin} binaries > max_binaries = {max_binaries}: not solved")
     opts = {"presolve": True, "mip_rel_gap": mip_rel_gap, **HIGHS_OPTIONS}
-    if time_limit is not None:
-        opts["time_limit"] = max(float(time_limit) - (time.perf_counter() - t0), 1e-3)
     if node_limit is not None:
         opts["node_limit"] = int(node_limit)
-    res = solve(enc, c, relax=False, opts=opts)
+    res = solve(enc, c, relax=False, opts=opts, deadline=None if time_limit is None else t0 + float(time_limit))
     secs = time.perf_counter() - t0
     nodes = int(getattr(res, "mip_node_count", 0) or 0)
     notes = [f"{lps} bound-tightening LPs, {tightened} units made stable"] if lps else []

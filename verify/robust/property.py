@@ -296,8 +296,7 @@ def _program(pl, lo, hi, C, c, of, nd, dl, dh, res, witness, finish, deadline):
         obj = np.zeros(width)
         if phase != "feasible":
             obj[tv] = 1.0
-        opts = {"presolve": True, "time_limit": left, **HIGHS_OPTIONS}
-        r = solve(enc, obj, relax=False, opts=opts)
+        r = solve(enc, obj, relax=False, opts={"presolve": True, **HIGHS_OPTIONS}, deadline=deadline)
         dual = getattr(r, "mip_dual_bound", None)
         if r.status == 2:
             res.margin_lower = max(res.margin_lower, 0.0)
