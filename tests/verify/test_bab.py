@@ -144,13 +144,13 @@ def test_the_search_bound_never_falls_below_the_root_bound():
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_optimised_slopes_never_fall_below_the_fixed_rule_and_stay_valid(seed):
-    from verify.robust.bab import _optimise
+    from verify.robust.bab import optimise
 
     model, chain, lo, hi = _random_box(seed, eps=0.4)
     C = torch.tensor([[[1.0, -1.0, 0.0], [1.0, 0.0, -1.0]]], dtype=torch.float64)
     L, H = chain.all_bounds(lo, hi, 1)
     fixed = chain.lower(C, chain.depth - 1, L, H, lo, hi)[0]
-    best, _, _, alpha, _ = _optimise(chain, C, L, H, lo, hi, None, 20)
+    best, _, _, alpha, _ = optimise(chain, C, L, H, lo, hi, None, 20)
     assert (best >= fixed).all()
     for a, s in zip(alpha, chain.a):
         assert (a >= s).all() and (a <= 1).all()
@@ -223,7 +223,7 @@ def test_the_batched_branching_scores_pick_the_units_their_definition_picks(k):
     units (l < 0 < h) of every layer, |coefficient| x |l (a - chord)| (+ 1e-30), each layer's best k, then
     the best k of those, a later layer first among equal scores; None when no unit is unstable. Some nodes
     have every unit stable, some layers none unstable, and two layers carry equal scores."""
-    from verify.robust.bab import _scores
+    from verify.robust.bab import split_scores
 
     model, chain, lo, hi = _random_box(0, eps=0.4)
     g = torch.Generator().manual_seed(3)
@@ -240,7 +240,7 @@ def test_the_batched_branching_scores_pick_the_units_their_definition_picks(k):
     for i in range(nh):
         kept[i][3, 1] = 0.0                                  # node 3, row 1: every score is 1e-30 (ties)
     for row in (0, 1):
-        got = _scores(chain, kept, L, H, row, k)
+        got = split_scores(chain, kept, L, H, row, k)
         for n in range(B):
             cands = []
             for i in range(nh):

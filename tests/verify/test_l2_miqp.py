@@ -20,32 +20,13 @@ import torch
 from verify.robust import robust_radius
 
 from .oracle_radius import enumerate_radius
-from .radius_nets import random_mlp
-
-TOL = 2e-6
+from .radius_nets import CASES, TOL, agrees, corner_network, integer_mlp, random_mlp
 
 
 @pytest.fixture(scope="module")
 def scip():
     """Skip the module's tests without pyscipopt (the optional extra ``l2``)."""
     return pytest.importorskip("pyscipopt")
-
-
-def agrees(r, truth):
-    assert r.status == "optimal", (r.status, r.notes)
-    assert r.witness_check["float"] and r.witness_check["exact"], r.witness_check
-    assert truth <= r.upper * (1 + 1e-12), (truth, r.upper)
-    assert r.lower <= truth * (1 + TOL) + 1e-12, (r.lower, truth)
-    assert abs(r.radius - truth) <= TOL * truth + 1e-12, (r.radius, truth)
-
-
-CASES = [  # (D, hidden, K, activation, seed, domain): at most 8 hidden units for the enumeration
-    pytest.param(2, (6,), 3, "relu", 11, None, id="mlp2-6-3-relu"),
-    pytest.param(3, (4, 4), 3, "leaky", 12, None, id="mlp3-4x4-3-leaky"),
-    pytest.param(8, (5,), 3, "relu", 13, None, id="mlp8-5-3-relu"),
-    pytest.param(5, (3, 3), 2, "leaky", 14, None, id="mlp5-3x3-2-leaky"),
-    pytest.param(4, (6,), 4, "relu", 15, (-1.0, 1.0), id="mlp4-6-4-relu-box"),
-]
 
 
 @pytest.mark.parametrize("D,hidden,K,act,seed,domain", CASES)
@@ -56,20 +37,6 @@ def test_the_miqp_matches_the_enumeration_of_every_activation_pattern(scip, D, h
     for r, xi in zip(robust_radius(model, x, norm=2, domain=domain, method="miqp", certify=False), x):
         agrees(r, enumerate_radius(model, xi.numpy(), r.label, "2", domain=domain))
         assert any(n.startswith("SCIP:") for n in r.notes), r.notes          # the MIQP ran, not the search
-
-
-def corner_network(a=1.0, b=1.0, c=2.0):
-    """f_0 = c, f_1 = relu(x0 - a) + relu(x1 - b): class 1 needs relu(x0 - a) + relu(x1 - b) >= c. From x = 0
-    (with a = b = 1, c = 2) the candidates are (a + c, 0) and (0, b + c) at distance 3 with one unit on, and
-    (2, 2) at distance 2 sqrt(2) with both on: the segment from x to it crosses the vertex (1, 1), where both
-    units change sign at once."""
-    l1, head = torch.nn.Linear(2, 2, dtype=torch.float64), torch.nn.Linear(2, 2, dtype=torch.float64)
-    with torch.no_grad():
-        l1.weight.copy_(torch.eye(2, dtype=torch.float64))
-        l1.bias.copy_(torch.tensor([-a, -b], dtype=torch.float64))
-        head.weight.copy_(torch.tensor([[0.0, 0.0], [1.0, 1.0]], dtype=torch.float64))
-        head.bias.copy_(torch.tensor([c, 0.0], dtype=torch.float64))
-    return torch.nn.Sequential(l1, torch.nn.ReLU(), head).eval()
 
 
 def test_two_units_flip_at_once_on_the_nearest_boundary(scip):
@@ -171,19 +138,6 @@ def test_ball_bounds_hold_on_the_ball_and_are_tighter_than_the_box():
         assert np.all(vals[k] >= L[k] - 1e-12) and np.all(vals[k] <= H[k] + 1e-12), k
         assert np.all(L[k] >= Lb[k] - 1e-12) and np.all(H[k] <= Hb[k] + 1e-12), k
     assert sum(float(np.sum(Hb[k] - Lb[k]) - np.sum(H[k] - L[k])) for k in range(1, len(net.nodes))) > 0
-
-
-def integer_mlp(seed, D=2, hidden=(3, 2), K=2):
-    """Weights and biases in {-1, 0, 1}: many units share hyperplanes or meet at lattice vertices, and x sits
-    on the lattice too, so nearest points often lie where several units change sign at once."""
-    g = torch.Generator().manual_seed(seed)
-    model = random_mlp(D, hidden, K, "relu", seed)
-    with torch.no_grad():
-        for mod in model:
-            if isinstance(mod, torch.nn.Linear):
-                mod.weight.copy_(torch.randint(-1, 2, mod.weight.shape, generator=g).double())
-                mod.bias.copy_(torch.randint(-1, 2, mod.bias.shape, generator=g).double())
-    return model
 
 
 @pytest.mark.parametrize("method", ["miqp", "search"])

@@ -40,7 +40,10 @@ label y, or the model's prediction), by complete search rather than an attack:
   --norm 2    a mixed-integer program with a convex quadratic objective on the same encoding, solved
               by SCIP (pyscipopt, the extra l2), or, without it or with --l2-method search, a search
               over activation regions in order of their exact distance, each region's distance a
-              least-distance problem (NNLS) with a dual certificate.
+              least-distance problem (NNLS) with a dual certificate; or, with --l2-method bab, on
+              rectifier MLPs, branch and bound over unstable units with linear bounds on the ball,
+              a strong l2 attack first and each region's distance by NNLS (the tightest brackets
+              where no method finishes: docs/guides/robust-radius.md).
 
 Every point reports: the status (optimal, or time_limit / node_limit with the bounds reached, or
 misclassified: x is not of class y, radius 0), the radius (only where it is decided: an undecided
@@ -96,13 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --vnnlib: also write the VNN-COMP result file (status line, counterexample for sat)")
     p.add_argument("--labels", metavar="FILE", help="a saved label tensor (B,); default: the predicted classes")
     p.add_argument("--norm", default="inf", choices=["inf", "2"], help="the norm of the radius (default inf)")
-    p.add_argument("--l2-method", default="auto", choices=["auto", "miqp", "search"],
-                   help="--norm 2 by the MIQP (SCIP) or the region search (default auto: the MIQP where pyscipopt "
-                        "is installed)")
+    p.add_argument("--l2-method", default="auto", choices=["auto", "miqp", "search", "bab"],
+                   help="--norm 2 by the MIQP (SCIP), the region search, or branch and bound (rectifier MLPs; "
+                        "default auto: the MIQP where pyscipopt is installed)")
     p.add_argument("--time-limit", type=float, default=60.0, metavar="S",
                    help="seconds per point (default 60); the bounds reached are reported when it stops")
     p.add_argument("--node-limit", type=int, metavar="N",
-                   help="branch-and-bound nodes (inf) or regions (2) per point (default: none)")
+                   help="branch-and-bound nodes (inf; 2 by the MIQP), regions (2, search) or sub-domains (2, bab) per point (default: none)")
     p.add_argument("--max-radius", type=float, metavar="R",
                    help="search only up to R: a larger radius is reported as beyond_cap, with lower bound R")
     p.add_argument("--domain", type=float, nargs=2, metavar=("LO", "HI"),
@@ -177,7 +180,7 @@ def _row(r: dict) -> str:
     radius = _fmt(r["radius"]) if decided else "-"           # an undecided point has a bracket, not a number
     pb = r.get("problem") or {}
     size = (f"{pb['binaries']}/{pb['unstable']}" if "binaries" in pb else
-            f"{pb['regions']} reg" if "regions" in pb else "-")
+            f"{pb['regions']} reg" if "regions" in pb else f"{pb['subdomains']} sub" if "subdomains" in pb else "-")
     return (f"{r['index']:>5}  {r['label']:>5}  {r['status']:<15} {radius:>12}  {span:<28}  {c:>13}  "
             f"{size:>11}  {r.get('nodes', 0):>6}  {r['seconds']:8.2f}  {w:<4}  {r.get('stopped', '')}")
 

@@ -43,7 +43,7 @@ import torch
 from verify.robust.checks import distance_up, strict_rival
 from verify.robust.crown import mlp_chain
 
-__all__ = ["linf_bab", "BabResult", "pgd_attack"]
+__all__ = ["linf_bab", "BabResult", "pgd_attack", "optimise", "split_scores", "split_node", "node_betas"]
 
 #: Adam steps on the lower slopes at the root and at each batch of sub-domains; its step size.
 ALPHA_STEPS, ALPHA_LR = (20, 4), 0.1
@@ -167,7 +167,7 @@ def linf_bab(net, x, y: int, *, eps: float, checker, domain=None, time_limit: fl
     C[0, torch.arange(len(others)), others] = -1.0
     C[0, :, y] = 1.0
     pad_out = C[0].abs() @ chain.box_pads[-1]
-    bound, Lam, kept, alpha, _ = _optimise(chain, C, L, H, lo_t, hi_t, None, alpha_steps[0])
+    bound, Lam, kept, alpha, _ = optimise(chain, C, L, H, lo_t, hi_t, None, alpha_steps[0])
     bound = bound[0] - pad_out
     nodes, lp_leaves, least = 1, 0, math.inf
     order = sorted(range(len(others)), key=lambda i: float(bound[i]))
@@ -179,7 +179,7 @@ def linf_bab(net, x, y: int, *, eps: float, checker, domain=None, time_limit: fl
         Ci = C[:, i:i + 1]
         zero = [torch.zeros(v.shape[1], dtype=torch.int8) for v in L]
         root = (float(bound[i]), 0, [v[0] for v in L], [v[0] for v in H], [a[0, i:i + 1] for a in alpha],
-                _scores(chain, kept, L, H, i)[0], Lam[0, i], zero, [torch.zeros_like(a[0, i:i + 1]) for a in alpha])
+                split_scores(chain, kept, L, H, i)[0], Lam[0, i], zero, [torch.zeros_like(a[0, i:i + 1]) for a in alpha])
         heap, tie = [root], 1
         while heap:
             if time_limit is not None and time.perf_counter() - t0 > time_limit:
@@ -211,7 +211,7 @@ def linf_bab(net, x, y: int, *, eps: float, checker, domain=None, time_limit: fl
             for d, (li, u) in zip(take, chosen):
                 start = li + 1 if start is None else min(start, li + 1)
                 for phase in (1, -1):
-                    Lk, Hk, Sk = _split(d, li, u, phase, use_beta)
+                    Lk, Hk, Sk = split_node(d, li, u, phase, use_beta)
                     kids.append((Lk, Hk, d[4], d[0], Sk, d[8]))
             B = len(kids)
             with torch.no_grad():
@@ -224,13 +224,13 @@ def linf_bab(net, x, y: int, *, eps: float, checker, domain=None, time_limit: fl
             a0 = [torch.stack([k[2][i] for k in kids]) for i in range(nh)]
             S = [torch.stack([k[4][i] for k in kids]) for i in range(nh)]
             b0 = [torch.stack([k[5][i] for k in kids]) for i in range(nh)]
-            kb, kLam, kkept, kalpha, kbeta = _optimise(chain, Ci.expand(B, -1, -1), KL, KH, lo_t, hi_t, a0,
+            kb, kLam, kkept, kalpha, kbeta = optimise(chain, Ci.expand(B, -1, -1), KL, KH, lo_t, hi_t, a0,
                                                        alpha_steps[1], S, b0)
             # a child lies in its parent, so the parent's bound holds on it too (CROWN's own bound is not
             # monotone under splits: tighter layer bounds change the relaxation of other units)
             kb = torch.maximum(kb[:, 0] - pad_out[i], torch.tensor([k[3] for k in kids], dtype=torch.float64))
             nodes += B
-            cands = _scores(chain, kkept, KL, KH, 0)
+            cands = split_scores(chain, kkept, KL, KH, 0)
             for b in range(B):
                 if empty[b]:
                     continue
@@ -239,12 +239,12 @@ def linf_bab(net, x, y: int, *, eps: float, checker, domain=None, time_limit: fl
                     continue
                 heapq.heappush(heap, (float(kb[b]), tie, [v[b] for v in KL], [v[b] for v in KH],
                                       [a[b] for a in kalpha], cands[b], kLam[b, 0],
-                                      [v[b] for v in S], [v[b] for v in kbeta] if kbeta else _b0_of(b0, b)))
+                                      [v[b] for v in S], [v[b] for v in kbeta] if kbeta else node_betas(b0, b)))
                 tie += 1
     return out("robust", least, "proved", nodes, unstable, lp=lp_leaves)
 
 
-def _optimise(chain, C, L, H, lo, hi, alpha0, steps, S=None, beta0=None):
+def optimise(chain, C, L, H, lo, hi, alpha0, steps, S=None, beta0=None):
     """The best (largest) bound of the rows C over Adam steps on the lower slopes (and, with the split phases
     ``S``, on the split constraints' multipliers beta >= 0), per node and row: [bound (B, r) less the pad of
     the beta terms, its input coefficients, its coefficients on each layer, the slopes, the betas]. Every
@@ -293,12 +293,12 @@ def _optimise(chain, C, L, H, lo, hi, alpha0, steps, S=None, beta0=None):
     return best
 
 
-def _b0_of(b0, b):
+def node_betas(b0, b):
     """Node b's betas of a batch (kept as they were when the bound did not use them)."""
     return [v[b] for v in b0]
 
 
-def _scores(chain, kept, L, H, row, k: int = 0):
+def split_scores(chain, kept, L, H, row, k: int = 0):
     """Per node of the batch, its candidate units to split, best first: the ``k`` (layer, unit) (default
     :data:`CANDIDATES`) with the largest |coefficient on x_i| x |chord intercept| over the unstable units (a
     BaBSR-like score; each layer's best k first, then the best k of those, a later layer first among equal
@@ -323,7 +323,7 @@ def _scores(chain, kept, L, H, row, k: int = 0):
     return out
 
 
-def _split(d, li, u, phase, use_beta):
+def split_node(d, li, u, phase, use_beta):
     """A child's (L, H, phases) of sub-domain d with unit u of layer li fixed to ``phase``."""
     Lk, Hk, Sk = [v.clone() for v in d[2]], [v.clone() for v in d[3]], [v.clone() for v in d[7]]
     if phase > 0:
@@ -341,7 +341,7 @@ def _choose(chain, Ci, take, lo, hi, use_beta):
     for n, d in enumerate(take):
         for c in d[5]:
             for phase in (1, -1):
-                rows.append(_split(d, c[0], c[1], phase, use_beta) + (d[4], d[8]))
+                rows.append(split_node(d, c[0], c[1], phase, use_beta) + (d[4], d[8]))
                 owner.append((n, c))
     nh = chain.depth - 1
     st = [[torch.stack([r[f][i] for r in rows]) for i in range(nh)] for f in range(5)]

@@ -20,6 +20,13 @@ widened by :meth:`Chain.pad` = 2 gamma_N times a bound on the sum of its terms' 
 pass of |W|, |b| and the box's magnitudes, with a factor 4 per layer for |slope z| + |intercept| <= 4 |z|
 bound; the terms -beta s z_i of split constraints add beta . pad_i): the widened bound is a proved bound
 of the exact network, up to that argument. ``box_pads`` holds the pads of the last box bounded.
+
+An l2 ball. With :meth:`Chain.set_ball` (x, r), every bound holds on the box intersected with the ball
+||z - x||_2 <= r (:mod:`verify.robust.l2bab`): a row Lam z + c is bounded below by the larger of its box
+minimum and c + Lam x - r ||Lam||_2 (the ball's), and the first layer's interval by W_0 x + b_0 +- r ||row||_2
+likewise. The magnitudes behind the pads are then max(|lo|, |hi|, |x| + r) per input (every point of the
+ball is within them), and each computed norm is raised by (D + 4) u relative, more than the rounding of a
+sum of D squares and its square root.
 """
 
 from __future__ import annotations
@@ -66,6 +73,13 @@ class Chain:
         n_ops = 2 * (self.D + sum(w.shape[0] for w in self.W)) + 10 * self.depth
         u = 2.0 ** -53
         self.gamma = n_ops * u / (1 - n_ops * u)          #: gamma_N of the module docstring
+        self.norm_up = 1 + (self.D + 4) * u                 #: the factor on a computed l2 norm (module docstring)
+        self.ball = None
+
+    def set_ball(self, x, r: float | None):
+        """Bound on the box intersected with the l2 ball of radius r about x (module docstring); r None: the
+        box alone."""
+        self.ball = None if r is None else (torch.as_tensor(np.asarray(x, dtype=np.float64)), float(r))
 
     # ---- evaluation ------------------------------------------------------------------------------------
     def forward(self, X: torch.Tensor) -> torch.Tensor:
@@ -80,6 +94,8 @@ class Chain:
         """Per layer (the last is the logits), the widening 2 gamma_N m_k of every bound of z_k, m_k >= the
         sum of the magnitudes of the terms of any bound of z_k (module docstring)."""
         m = torch.maximum(lo.abs(), hi.abs())
+        if self.ball is not None:
+            m = torch.maximum(m, self.ball[0].abs() + self.ball[1])
         out = []
         for i in range(self.depth):
             m = self.W[i].abs() @ m + self.b[i].abs()
@@ -139,6 +155,11 @@ class Chain:
             const = const + Lam @ self.b[i]
             Lam = Lam @ self.W[i]
         bound = const + Lam.clamp(min=0) @ lo + Lam.clamp(max=0) @ hi
+        if self.ball is not None:
+            center = const + Lam @ self.ball[0]
+            bound = torch.maximum(bound, center - self.ball[1] * self.norm_up * Lam.norm(dim=-1))
+            if keep:
+                kept["center"] = center[..., None]
         return bound, Lam, kept
 
     def layer_bounds(self, k: int, L: list, H: list, lo, hi, B: int):
@@ -150,6 +171,9 @@ class Chain:
         Wp, Wn = W.clamp(min=0).T, W.clamp(max=0).T
         if k == 0:
             nl, nh = (lo @ Wp + hi @ Wn + b).expand(B, -1), (hi @ Wp + lo @ Wn + b).expand(B, -1)
+            if self.ball is not None:
+                c0, rn = W @ self.ball[0] + b, self.ball[1] * self.norm_up * W.norm(dim=1)
+                nl, nh = torch.maximum(nl, c0 - rn), torch.minimum(nh, c0 + rn)
         else:
             a, pl, ph = self.a[k - 1], L[k - 1], H[k - 1]
             sl, sh = torch.where(pl > 0, pl, a * pl), torch.where(ph > 0, ph, a * ph)

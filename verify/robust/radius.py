@@ -21,7 +21,11 @@ search, not by an attack:
   On the tests' small networks both agree with the enumeration of every pattern (the MIQP 0.03 to 0.3 s
   per point where the search takes 0.01 to 0.06 s; on a 4-16-16 MLP 1.7 s against 2.5 s); on the lab's
   digits MLP most points stop at a minute either way (``python -m verify.bench.l2``: 1 and 2 of 10
-  decided), each method giving the higher lower bound on some points.
+  decided);
+- l2, ``method="bab"`` (rectifier MLPs; the region search on other networks): an l2 attack, then branch
+  and bound over unstable units on linear bounds over the ball, deciding radii by bisection:
+  :func:`verify.robust.l2bab.l2_bab`. On the digits MLP it decides as few points within a minute, with
+  far tighter brackets where none finishes (the median lower / upper 0.81, against 0.13 and 0.16).
 
 Both start from a witness found by a cheap attack (DeepFool's steps on the exact local affine map,
 then a bisection along the segment), which gives the program a tight box. Each example's
@@ -83,8 +87,9 @@ __all__ = ["robust_radius", "RadiusResult", "exact_robust_accuracy", "stop_reaso
 
 #: The norms, by the names results use.
 NORMS = ("inf", "2")
-#: The l2 methods (``method=``): auto (the MIQP where pyscipopt is installed), miqp, search.
-L2_METHODS = ("auto", "miqp", "search")
+#: The l2 methods (``method=``): auto (the MIQP where pyscipopt is installed), miqp, search, bab (branch and bound
+#: on rectifier MLPs: :func:`verify.robust.l2bab.l2_bab`; the region search on other networks).
+L2_METHODS = ("auto", "miqp", "search", "bab")
 #: Every status a result can have.
 STATUSES = ("optimal", "time_limit", "node_limit", "beyond_cap", "no_class_change", "misclassified",
             "solver_failures", "unverified", "decided", "undecided", "error")
@@ -209,8 +214,8 @@ def robust_radius(model, x, y=None, *, norm="inf", time_limit: float | None = 60
 
 def _one(b, exact, pl, float_logits, x, y, norm, dtype, dom, time_limit, node_limit, max_radius, certify,
          linear_bounds, tighten=False, l2_method="search") -> RadiusResult:
+    from verify.robust.l2bab import l2_regions
     from verify.robust.milp import linf_milp
-    from verify.robust.search import l2_search
 
     t0 = time.perf_counter()
     fe = exact_logits(exact, x)
@@ -297,9 +302,8 @@ def _one(b, exact, pl, float_logits, x, y, norm, dtype, dom, time_limit, node_li
                                                                     problem, grow_limit=GROW_LIMIT)
     else:
         cap_u = upper0 if max_radius is None else min(upper0, max_radius * (1 + 1e-12))
-        s = l2_search(pl, x, y, upper=cap_u, domain=dom, time_limit=left, node_limit=node_limit)
+        s = l2_regions(pl, x, y, cap_u, dom, left, node_limit, l2_method, notes, problem)
         status, lower, z, rival, pat, nodes = s.status, s.lower, s.point, s.rival, s.pattern, s.regions
-        problem.update(regions=int(s.regions))
         radius = s.radius if z is not None else upper0      # nothing found nearer than the attack's witness
         if s.failures:
             notes.append(f"{s.failures} least-distance problem(s) were not solved by NNLS")
@@ -363,7 +367,8 @@ def stop_reason(status: str, norm: str, problem: dict, nodes: int, time_limit, n
         if nodes == 0 and problem.get("binaries"):
             return (f"time limit {tl} s with 0 nodes (the root relaxation of {problem['binaries']} binaries did not "
                     f"finish)")
-        return f"time limit {tl} s after {nodes} {'regions' if 'regions' in problem else 'nodes'}"
+        what = 'regions' if 'regions' in problem else 'sub-domains' if 'subdomains' in problem else 'nodes'
+        return f"time limit {tl} s after {nodes} {what}"
     if status == "node_limit":
         return f"node limit {node_limit} reached" if node_limit is not None else "node limit reached"
     return status
