@@ -300,7 +300,7 @@ def node_betas(b0, b):
 
 def split_scores(chain, kept, L, H, row, k: int = 0):
     """Per node of the batch, its candidate units to split, best first: the ``k`` (layer, unit) (default
-    :data:`CANDIDATES`) with the largest |coefficient on x_i| x |chord intercept| over the unstable units (a
+    ``CANDIDATES``) with the largest |coefficient on x_i| x |chord intercept| over the unstable units (a
     BaBSR-like score; each layer's best k first, then the best k of those, a later layer first among equal
     scores), or None when every unit is stable or fixed."""
     k = k or CANDIDATES
