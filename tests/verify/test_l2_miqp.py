@@ -178,7 +178,7 @@ def test_the_radius_command_takes_the_l2_method(tmp_path, capsys, monkeypatch):
     base = ["radius", "--model", str(tmp_path / "net.pt"), "--inputs", str(tmp_path / "x.pt"), "--norm", "2",
             "--no-progress", "--no-certify"]
     truth = 2 * math.sqrt(2)
-    for method in ("search", "miqp"):
+    for method in ("search", "miqp", "bab"):
         if method == "miqp" and not _have("pyscipopt"):
             continue
         out = tmp_path / f"{method}.jsonl"
@@ -186,6 +186,7 @@ def test_the_radius_command_takes_the_l2_method(tmp_path, capsys, monkeypatch):
         res = json.loads(out.read_text())["result"]
         assert res["status"] == "optimal" and abs(res["radius"] - truth) <= TOL * truth, res
         assert any(n.startswith("SCIP:") for n in res["notes"]) == (method == "miqp")
+        assert any(n.startswith("l2 branch and bound") for n in res["notes"]) == (method == "bab")
     capsys.readouterr()
     monkeypatch.setitem(sys.modules, "pyscipopt", None)
     assert main(base + ["--l2-method", "miqp", "--out", str(tmp_path / "none.jsonl")]) == 2

@@ -48,7 +48,7 @@ label y, or the model's prediction), by complete search rather than an attack:
 Every point reports: the status (optimal, or time_limit / node_limit with the bounds reached, or
 misclassified: x is not of class y, radius 0), the radius (only where it is decided: an undecided
 point has its bracket [lower, upper] and no single number), the size of the problem (l-inf: the
-MILP's binaries / the unstable units over its box; l2: the regions visited), the nodes explored and
+MILP's binaries / the unstable units over its box; l2: the regions visited, or the sub-domains of bab), the nodes explored and
 what stopped the work (a time limit reached with 0 nodes means the root relaxation did not finish, so
 a longer limit is unlikely to help), the solver's gap, and a witness just beyond the boundary, re-checked by the float model and, in rational
 arithmetic, by the exact engine: upper is the witness's exact distance, so it is proved. A witness that
