@@ -73,3 +73,17 @@ def integer_mlp(seed, D=2, hidden=(3, 2), K=2):
                 mod.weight.copy_(torch.randint(-1, 2, mod.weight.shape, generator=g).double())
                 mod.bias.copy_(torch.randint(-1, 2, mod.bias.shape, generator=g).double())
     return model
+
+
+def far_class_network():
+    """Class 1 wins only where relu(x0) >= 3 (f_0 = 3, f_1 = relu(x0)): beyond the domain [-1, 1]^2, at l2
+    distance 3 from the origin."""
+    lin = torch.nn.Linear(2, 2, dtype=torch.float64)
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor([[0.0, 0.0], [1.0, 0.0]], dtype=torch.float64))
+        lin.bias.copy_(torch.tensor([3.0, 0.0], dtype=torch.float64))
+    model = torch.nn.Sequential(lin, torch.nn.ReLU(), torch.nn.Linear(2, 2, dtype=torch.float64)).eval()
+    with torch.no_grad():
+        model[2].weight.copy_(torch.eye(2, dtype=torch.float64))
+        model[2].bias.zero_()
+    return model

@@ -19,7 +19,7 @@ from verify.robust import robust_radius
 from verify.robust.l2bab import RTOL
 
 from .oracle_radius import enumerate_radius
-from .radius_nets import CASES, TOL, agrees, corner_network, integer_mlp, random_mlp
+from .radius_nets import CASES, TOL, agrees, corner_network, far_class_network, integer_mlp, random_mlp
 
 ABS = [pytest.param(3, (4, 3), 3, "abs", 16, (-1.0, 1.0), id="mlp3-4x3-3-abs-box"),
        pytest.param(4, (6,), 3, "relu", 17, (0.0, 1.0), id="mlp4-6-3-relu-unit-box")]
@@ -74,19 +74,16 @@ def test_branch_and_bound_on_degenerate_integer_networks():
     assert checked >= 10
 
 
-def test_no_class_change_in_a_bounded_domain():
-    """Class 1 wins only beyond the domain [-1, 1]^2 (f_1 - f_0 = relu(x0) - 3): without a witness the ball holds
-    the whole domain, and branch and bound proves that no point of it changes class."""
-    lin = torch.nn.Linear(2, 2, dtype=torch.float64)
-    with torch.no_grad():
-        lin.weight.copy_(torch.tensor([[0.0, 0.0], [1.0, 0.0]], dtype=torch.float64))
-        lin.bias.copy_(torch.tensor([3.0, 0.0], dtype=torch.float64))
-    model = torch.nn.Sequential(lin, torch.nn.ReLU(), torch.nn.Linear(2, 2, dtype=torch.float64)).eval()
-    with torch.no_grad():
-        model[2].weight.copy_(torch.eye(2, dtype=torch.float64))
-        model[2].bias.zero_()
-    r = robust_radius(model, torch.zeros(1, 2, dtype=torch.float64), norm=2, domain=(-1.0, 1.0), method="bab")[0]
+def test_no_class_change_in_a_bounded_domain_and_the_cap():
+    """Class 1 wins only beyond the domain [-1, 1]^2: without a witness the ball holds the whole domain, and branch
+    and bound proves that no point of it changes class; with the domain lifted and max_radius 1 it proves the
+    radius exceeds 1 (the truth, 3, by the oracle)."""
+    model, x = far_class_network(), torch.zeros(1, 2, dtype=torch.float64)
+    r = robust_radius(model, x, norm=2, domain=(-1.0, 1.0), method="bab")[0]
     assert r.status == "no_class_change" and r.lower == math.inf and ran_bab(r), (r.status, r.notes)
+    truth = enumerate_radius(model, x[0].numpy(), 0, "2")
+    r = robust_radius(model, x, norm=2, max_radius=1.0, method="bab")[0]
+    assert truth > 1.0 and r.status == "beyond_cap" and 1.0 <= r.lower <= truth and ran_bab(r), (r.status, r.lower)
 
 
 def test_a_node_limit_gives_a_bracket_that_holds_and_the_same_result_twice():

@@ -20,7 +20,7 @@ import torch
 from verify.robust import robust_radius
 
 from .oracle_radius import enumerate_radius
-from .radius_nets import CASES, TOL, agrees, corner_network, integer_mlp, random_mlp
+from .radius_nets import CASES, TOL, agrees, corner_network, far_class_network, integer_mlp, random_mlp
 
 
 @pytest.fixture(scope="module")
@@ -81,14 +81,7 @@ def test_a_unit_constant_zero_on_the_region_is_flipped_by_the_search():
 def test_no_class_change_in_the_domain_and_the_cap(scip):
     """Class 1 wins only beyond the domain [-1, 1]^2 (f_1 - f_0 = x0 - 3): the MIQP proves no class change; with
     the domain lifted and max_radius 1 it proves the radius exceeds 1 (the truth, 3, by the oracle)."""
-    lin = torch.nn.Linear(2, 2, dtype=torch.float64)
-    with torch.no_grad():
-        lin.weight.copy_(torch.tensor([[0.0, 0.0], [1.0, 0.0]], dtype=torch.float64))
-        lin.bias.copy_(torch.tensor([3.0, 0.0], dtype=torch.float64))
-    model = torch.nn.Sequential(lin, torch.nn.ReLU(), torch.nn.Linear(2, 2, dtype=torch.float64)).eval()
-    with torch.no_grad():
-        model[2].weight.copy_(torch.eye(2, dtype=torch.float64))
-        model[2].bias.zero_()
+    model = far_class_network()
     x = torch.zeros(1, 2, dtype=torch.float64)
     r = robust_radius(model, x, norm=2, domain=(-1.0, 1.0), method="miqp")[0]
     assert r.status == "no_class_change" and r.lower == math.inf, (r.status, r.notes)
