@@ -47,7 +47,7 @@ import torch
 
 from verify.robust.bab import ALPHA_STEPS, BATCH, LAYER_STEPS, node_betas, optimise, split_node, split_scores
 from verify.robust.crown import mlp_chain
-from verify.robust.search import FEAS_TOL, SearchResult, l2_search, ldp
+from verify.robust.search import FEAS_TOL, SearchResult, l2_search, ldp, region_system
 
 __all__ = ["l2_bab", "l2_regions", "RTOL"]
 
@@ -102,14 +102,10 @@ def l2_bab(net, x: np.ndarray, y: int, *, upper: float, domain=None, time_limit:
         """The region's least distance to the points where j ties or wins (updating the best): its dual lower
         bound (inf: the part is empty), or None where NNLS failed."""
         reg = net.region(pattern)
-        G, h = -reg.A, reg.A @ x - reg.c
-        if box_G is not None:
-            G, h = np.vstack([G, box_G]), np.concatenate([h, box_h])
-        g, e = reg.J[j] - reg.J[y], reg.b[j] - reg.b[y]
-        G, h = np.vstack([G, g[None]]), np.append(h, -(g @ x + e))
+        g, e = reg.J[j] - reg.J[y], reg.b[j] - reg.b[y]          # f_j - f_y = g z + e >= 0
         st["ldp"] += 1
         try:
-            r = ldp(G, h)
+            r = ldp(*region_system(reg, x, box_G, box_h, (g, -(g @ x + e))))
         except RuntimeError:
             return None
         if r is None:

@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["ldp", "l2_search", "SearchResult", "LDP"]
+__all__ = ["ldp", "l2_search", "SearchResult", "LDP", "region_system"]
 
 #: Rows of a least-distance problem count as satisfied within this (unit-normal rows: a distance).
 FEAS_TOL = 1e-9
@@ -112,6 +112,17 @@ def ldp(G: np.ndarray, h: np.ndarray) -> LDP | None:
     return LDP(d, float(np.linalg.norm(d)), math.sqrt(max(dual, 0.0) * 2), max(viol, 0.0))
 
 
+def region_system(reg, x: np.ndarray, box_G=None, box_h=None, extra=None):
+    """The rows G d >= h of a least-distance problem from x: the region A (x + d) <= c, the domain's rows
+    (``box_G``, ``box_h``: d >= lo - x, -d >= x - hi) and one ``extra`` row (g, e): g d >= e."""
+    G, h = -reg.A, reg.A @ x - reg.c
+    if box_G is not None:
+        G, h = np.vstack([G, box_G]), np.concatenate([h, box_h])
+    if extra is not None:
+        G, h = np.vstack([G, extra[0][None]]), np.append(h, extra[1])
+    return G, h
+
+
 @dataclass
 class SearchResult:
     """What :func:`l2_search` reached: ``status`` optimal, time_limit, node_limit or no_class_change
@@ -152,14 +163,6 @@ def l2_search(net, x: np.ndarray, y: int, *, upper: float = math.inf, domain=Non
     failures, count, tick = 0, 0, 1
     status, lower = "optimal", None
 
-    def system(reg, extra=None):
-        G, h = -reg.A, reg.A @ x - reg.c                            # A (x + d) <= c
-        if box_G is not None:
-            G, h = np.vstack([G, box_G]), np.concatenate([h, box_h])
-        if extra is not None:
-            G, h = np.vstack([G, extra[0][None]]), np.append(h, extra[1])
-        return G, h
-
     while heap:
         key, _, pk, pat, exact = heapq.heappop(heap)
         if pk in expanded:
@@ -177,7 +180,7 @@ def l2_search(net, x: np.ndarray, y: int, *, upper: float = math.inf, domain=Non
         reg = net.region(pat)
         if not exact:
             try:
-                r = ldp(*system(reg))
+                r = ldp(*region_system(reg, x, box_G, box_h))
             except RuntimeError:
                 failures += 1
                 r = LDP(np.zeros(D), key, key, 0.0)
@@ -207,7 +210,7 @@ def l2_search(net, x: np.ndarray, y: int, *, upper: float = math.inf, domain=Non
             if cheap >= best * (1 - rtol):
                 continue
             try:
-                r = ldp(*system(reg, (g, -at_x)))
+                r = ldp(*region_system(reg, x, box_G, box_h, (g, -at_x)))
             except RuntimeError:
                 failures += 1
                 continue
