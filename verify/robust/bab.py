@@ -43,7 +43,7 @@ import torch
 from verify.robust.checks import distance_up, strict_rival
 from verify.robust.crown import mlp_chain
 
-__all__ = ["linf_bab", "BabResult", "pgd_attack", "optimise", "split_scores", "split_node", "node_betas"]
+__all__ = ["linf_bab", "BabResult", "pgd_attack", "optimise", "split_scores", "split_node", "node_betas", "bound_children"]
 
 #: Adam steps on the lower slopes at the root and at each batch of sub-domains; its step size.
 ALPHA_STEPS, ALPHA_LR = (20, 4), 0.1
@@ -206,29 +206,14 @@ def linf_bab(net, x, y: int, *, eps: float, checker, domain=None, time_limit: fl
             take = [d for d in take if d[5] is not None]
             if not take:
                 continue
-            kids, start = [], None
             chosen = _choose(chain, Ci, take, lo_t, hi_t, use_beta) if CANDIDATES > 1 else [d[5][0] for d in take]
-            for d, (li, u) in zip(take, chosen):
-                start = li + 1 if start is None else min(start, li + 1)
-                for phase in (1, -1):
-                    Lk, Hk, Sk = split_node(d, li, u, phase, use_beta)
-                    kids.append((Lk, Hk, d[4], d[0], Sk, d[8]))
-            B = len(kids)
-            with torch.no_grad():
-                KL, KH = chain.all_bounds(lo_t, hi_t, B, [torch.stack([k[0][i] for k in kids])
-                                                          for i in range(chain.depth - 1)],
-                                          [torch.stack([k[1][i] for k in kids]) for i in range(chain.depth - 1)],
-                                          start if refine else chain.depth - 1)
-                empty = chain.empty.clone()
-            nh = chain.depth - 1
-            a0 = [torch.stack([k[2][i] for k in kids]) for i in range(nh)]
-            S = [torch.stack([k[4][i] for k in kids]) for i in range(nh)]
-            b0 = [torch.stack([k[5][i] for k in kids]) for i in range(nh)]
-            kb, kLam, kkept, kalpha, kbeta = optimise(chain, Ci.expand(B, -1, -1), KL, KH, lo_t, hi_t, a0,
-                                                       alpha_steps[1], S, b0)
+            start = min(li for li, _ in chosen) + 1 if refine else chain.depth - 1
+            KL, KH, empty, S, b0, parent, (kb, kLam, kkept, kalpha, kbeta) = bound_children(
+                chain, Ci, take, chosen, lo_t, hi_t, alpha_steps[1], use_beta, start)
+            B = len(parent)
             # a child lies in its parent, so the parent's bound holds on it too (CROWN's own bound is not
             # monotone under splits: tighter layer bounds change the relaxation of other units)
-            kb = torch.maximum(kb[:, 0] - pad_out[i], torch.tensor([k[3] for k in kids], dtype=torch.float64))
+            kb = torch.maximum(kb[:, 0] - pad_out[i], parent)
             nodes += B
             cands = split_scores(chain, kkept, KL, KH, 0)
             for b in range(B):
@@ -291,6 +276,26 @@ def optimise(chain, C, L, H, lo, hi, alpha0, steps, S=None, beta0=None):
             for v in beta:
                 v.clamp_(min=0)
     return best
+
+
+def bound_children(chain, Ci, take, units, lo, hi, steps, use_beta, start):
+    """Split each sub-domain of ``take`` on its (layer, unit) of ``units``, both phases, and bound the children
+    together on the row Ci: their layer bounds (recomputed from layer ``start`` on, else the parent's with the
+    split unit's set to 0; ``empty`` marks crossed bounds), phases S, parents' multipliers b0 and bounds
+    (``parent``), and :func:`optimise`'s result from the parents' slopes and multipliers (``steps`` Adam steps)."""
+    kids = []
+    for d, (li, u) in zip(take, units):
+        for phase in (1, -1):
+            Lk, Hk, Sk = split_node(d, li, u, phase, use_beta)
+            kids.append((Lk, Hk, d[4], d[0], Sk, d[8]))
+    B, nh = len(kids), chain.depth - 1
+    stack = lambda f: [torch.stack([k[f][i] for k in kids]) for i in range(nh)]
+    with torch.no_grad():
+        KL, KH = chain.all_bounds(lo, hi, B, stack(0), stack(1), start)
+        empty = chain.empty.clone()
+    S, b0 = stack(4), stack(5)
+    res = optimise(chain, Ci.expand(B, -1, -1), KL, KH, lo, hi, stack(2), steps, S, b0)
+    return KL, KH, empty, S, b0, torch.tensor([k[3] for k in kids], dtype=torch.float64), res
 
 
 def node_betas(b0, b):

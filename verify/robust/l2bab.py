@@ -45,7 +45,7 @@ import time
 import numpy as np
 import torch
 
-from verify.robust.bab import ALPHA_STEPS, BATCH, LAYER_STEPS, node_betas, optimise, split_node, split_scores
+from verify.robust.bab import ALPHA_STEPS, BATCH, LAYER_STEPS, bound_children, node_betas, optimise, split_scores
 from verify.robust.crown import mlp_chain
 from verify.robust.search import FEAS_TOL, SearchResult, l2_search, ldp, region_system
 
@@ -161,26 +161,13 @@ def l2_bab(net, x: np.ndarray, y: int, *, upper: float, domain=None, time_limit:
                 if not take:
                     continue
                 lo_t, hi_t = hull()
-                kids = []
-                for d in take:
-                    li, u = d[5][0]
-                    for phase in (1, -1):
-                        Lk, Hk, Sk = split_node(d, li, u, phase, True)
-                        kids.append((Lk, Hk, d[4], d[0], Sk, d[8]))
-                B, nh = len(kids), chain.depth - 1
-                with torch.no_grad():
-                    KL, KH = chain.all_bounds(lo_t, hi_t, B, [torch.stack([k[0][t] for k in kids]) for t in range(nh)],
-                                              [torch.stack([k[1][t] for k in kids]) for t in range(nh)], nh)
-                    empty = chain.empty.clone()
-                a0 = [torch.stack([k[2][t] for k in kids]) for t in range(nh)]
-                S = [torch.stack([k[4][t] for k in kids]) for t in range(nh)]
-                b0 = [torch.stack([k[5][t] for k in kids]) for t in range(nh)]
-                kb, kLam, kkept, kalpha, kbeta = optimise(chain, Ci.expand(B, -1, -1), KL, KH, lo_t, hi_t, a0,
-                                                          alpha_steps[1], S, b0)
+                KL, KH, empty, S, b0, parent, (kb, kLam, kkept, kalpha, kbeta) = bound_children(
+                    chain, Ci, take, [d[5][0] for d in take], lo_t, hi_t, alpha_steps[1], True, chain.depth - 1)
+                B = len(parent)
                 pad_b = pad_out[i] + sum((v[:, 0] * chain.box_pads[t]).sum(-1) for t, v in enumerate(kbeta))
                 pruned, kd = _keys(chain, kb[:, 0] - pad_out[i], kkept["center"][:, 0, 0] - pad_b, kLam[:, 0],
                                    radius())
-                kd = torch.maximum(kd, torch.tensor([k[3] for k in kids], dtype=torch.float64))
+                kd = torch.maximum(kd, parent)
                 st["nodes"] += B
                 cands = split_scores(chain, kkept, KL, KH, 0)
                 for b in range(B):
