@@ -70,9 +70,10 @@ def l2_bab(net, x: np.ndarray, y: int, *, upper: float, domain=None, time_limit:
     """The least l2 distance from x to a point (in ``domain``, (lo, hi) arrays or None) where class y is not
     the strict winner, by branch and bound (module docstring), as a :class:`verify.robust.search.SearchResult`
     (``regions``: the sub-domains bounded). ``net``: a :class:`verify.robust.plnet.PLNet`; ``upper``: a
-    distance a checked witness reaches, or inf: then the ball holds the whole domain, and status
-    ``no_class_change`` says that no point of it is misclassified. Status ``unsupported`` (nothing searched)
-    when the network is not a rectifier MLP, or ``upper`` is inf without a bounded domain."""
+    distance a checked witness reaches, or inf: then the attack looks for one at growing radii, and without one
+    the ball holds the whole domain, and status ``no_class_change`` says that no point of it is misclassified.
+    Status ``unsupported`` (nothing searched) when the network is not a rectifier MLP, or no witness is found
+    and the domain is not bounded."""
     t0 = time.perf_counter()
     chain = mlp_chain(net)
     x = np.asarray(x, dtype=np.float64)
